@@ -1,0 +1,37 @@
+// Shows upload progress: the form is sent with XMLHttpRequest, whose upload events fetch lacks.
+// Without JavaScript the form posts normally.
+(function () {
+  const form = document.getElementById('upload-form')
+  if (!form || !window.XMLHttpRequest || !window.FormData) return
+  const box = document.getElementById('upload-progress')
+  const bar = document.getElementById('upload-bar')
+  form.addEventListener('submit', function (event) {
+    event.preventDefault()
+    const button = form.querySelector('button[type=submit]')
+    const request = new XMLHttpRequest()
+    request.open('POST', form.action)
+    request.upload.addEventListener('progress', function (e) {
+      if (e.lengthComputable) bar.value = Math.round((e.loaded / e.total) * 100)
+    })
+    request.addEventListener('load', function () {
+      // Success is a 303 the browser followed: show where it landed. A rejected form comes
+      // back as a page with its messages: show that page.
+      if (request.status < 400 && request.responseURL) {
+        window.location.assign(request.responseURL)
+      } else {
+        document.open()
+        document.write(request.responseText)
+        document.close()
+      }
+    })
+    request.addEventListener('error', function () {
+      button.disabled = false
+      box.hidden = true
+      alert('The upload failed: check your connection and try again.')
+    })
+    box.hidden = false
+    bar.value = 0
+    button.disabled = true
+    request.send(new FormData(form))
+  })
+})()

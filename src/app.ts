@@ -1,0 +1,76 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { AppConfig, Config } from './config.js'
+import { isDemo } from './config.js'
+import services from './plugins/services.js'
+import security from './plugins/security.js'
+import views from './plugins/views.js'
+import auth from './plugins/auth.js'
+import errors from './plugins/errors.js'
+import healthRoutes from './routes/health.js'
+import authRoutes from './routes/auth.js'
+import catalogRoutes from './routes/catalog.js'
+import libraryRoutes from './routes/library.js'
+import adminRoutes from './routes/admin.js'
+import checkoutRoutes from './routes/checkout.js'
+import webhookRoutes from './routes/webhooks.js'
+
+export interface BuildOptions {
+  /** Fastify's logger option; the server passes its pino settings, tests usually turn it off. */
+  logger?: FastifyServerOptions['logger']
+}
+
+/** The one entry to the application. It never listens, so tests can `inject`. */
+export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    // Uploads are streamed by @fastify/multipart; the limit here covers every other body.
+    bodyLimit: 1024 * 1024,
+    // Behind a proxy the client address comes from X-Forwarded-For (rate limits per client).
+    trustProxy: config.production,
+    requestIdHeader: false,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }
+  })
+
+  // Demo stand-ins start first: the OAuth and Stripe plugins need their URLs. They are loaded
+  // only in demo mode, so production never imports src/dev/.
+  let appConfig: AppConfig
+  if (isDemo(config)) {
+    const { startDemo } = await import('./dev/demo.js')
+    const demo = await startDemo(config, () => listeningUrl(app))
+    app.addHook('onClose', demo.close)
+    appConfig = demo.config
+  } else {
+    appConfig = { ...config, stripe: config.stripe!, oauth: config.oauth!, demo: null }
+  }
+  app.decorate('config', appConfig)
+
+  await app.register(errors)
+  await app.register(security)
+  await app.register(views)
+  await app.register(services)
+  await app.register(auth)
+
+  await app.register(healthRoutes)
+  await app.register(authRoutes)
+  await app.register(catalogRoutes)
+  await app.register(libraryRoutes)
+  await app.register(adminRoutes, { prefix: '/admin' })
+  await app.register(checkoutRoutes, { prefix: '/checkout' })
+  await app.register(webhookRoutes, { prefix: '/webhooks' })
+
+  return app
+}
+
+/** Where this app can be reached from the same machine once it listens (for demo webhooks). */
+function listeningUrl (app: FastifyInstance): string | undefined {
+  const address = app.server.address()
+  if (address === null || typeof address === 'string') return undefined
+  const host = address.family === 'IPv6' ? `[${address.address === '::' ? '::1' : address.address}]` : (address.address === '0.0.0.0' ? '127.0.0.1' : address.address)
+  return `http://${host}:${address.port}`
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: AppConfig
+  }
+}

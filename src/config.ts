@@ -1,0 +1,199 @@
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+
+export type OAuthProvider = 'github' | 'google' | 'oidc'
+
+export interface StripeConfig {
+  secretKey: string
+  webhookSecret: string
+  /** Base URL of a Stripe-compatible API (stripe-mock, the demo emulator); undefined = Stripe itself. */
+  apiUrl?: string
+}
+
+export interface OAuthConfig {
+  provider: OAuthProvider
+  clientId: string
+  clientSecret: string
+  /** Required for `oidc`. */
+  issuer?: string
+}
+
+export interface Config {
+  port: number
+  host: string
+  publicUrl: string
+  production: boolean
+  databasePath: string
+  contentDir: string
+  sessionSecret: string
+  /** null in development when not configured: the demo Stripe emulator stands in. */
+  stripe: StripeConfig | null
+  currency: string
+  /** null in development when not configured: the demo identity provider stands in. */
+  oauth: OAuthConfig | null
+  adminEmails: string[]
+  maxUploadBytes: number
+  rateLimitPerMinute: number
+  logLevel: string
+}
+
+/** The config the app runs with: in demo mode the stand-ins have filled in Stripe and OAuth. */
+export interface AppConfig extends Config {
+  stripe: StripeConfig
+  oauth: OAuthConfig
+  /** Set in demo mode: where the stand-ins can be reached by a person. */
+  demo: { stripeDashboardUrl: string | null } | null
+}
+
+export class ConfigError extends Error {
+  constructor (readonly variable: string, problem: string) {
+    super(`${variable}: ${problem}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+function read (env: Env, name: string): string | undefined {
+  const value = env[name]?.trim()
+  return value === '' ? undefined : value
+}
+
+function integer (env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = read(env, name)
+  if (raw === undefined) return fallback
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`)
+  const value = Number(raw)
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`)
+  return value
+}
+
+function url (name: string, raw: string): string {
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    throw new ConfigError(name, `must be an absolute http(s) URL, got "${raw}"`)
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new ConfigError(name, `must be an http(s) URL, got "${raw}"`)
+  }
+  return parsed.href.replace(/\/+$/, '')
+}
+
+function stripeConfig (env: Env, production: boolean): StripeConfig | null {
+  const secretKey = read(env, 'STRIPE_SECRET_KEY')
+  const webhookSecret = read(env, 'STRIPE_WEBHOOK_SECRET')
+  const rawApiUrl = read(env, 'STRIPE_API_URL')
+  if (secretKey === undefined && webhookSecret === undefined) {
+    if (production) throw new ConfigError('STRIPE_SECRET_KEY', 'is required in production')
+    return null
+  }
+  if (secretKey === undefined) throw new ConfigError('STRIPE_SECRET_KEY', 'is required when STRIPE_WEBHOOK_SECRET is set')
+  if (!/^(sk|rk)_(test|live)_\w+$/.test(secretKey)) {
+    throw new ConfigError('STRIPE_SECRET_KEY', 'must look like sk_test_... or sk_live_...')
+  }
+  if (webhookSecret === undefined) throw new ConfigError('STRIPE_WEBHOOK_SECRET', 'is required when STRIPE_SECRET_KEY is set')
+  if (!webhookSecret.startsWith('whsec_')) throw new ConfigError('STRIPE_WEBHOOK_SECRET', 'must start with whsec_')
+  return {
+    secretKey,
+    webhookSecret,
+    apiUrl: rawApiUrl === undefined ? undefined : url('STRIPE_API_URL', rawApiUrl)
+  }
+}
+
+function oauthConfig (env: Env, production: boolean): OAuthConfig | null {
+  const provider = read(env, 'OAUTH_PROVIDER')
+  if (provider === undefined) {
+    if (production) throw new ConfigError('OAUTH_PROVIDER', 'is required in production (github, google or oidc)')
+    return null
+  }
+  if (provider !== 'github' && provider !== 'google' && provider !== 'oidc') {
+    throw new ConfigError('OAUTH_PROVIDER', `must be github, google or oidc, got "${provider}"`)
+  }
+  const clientId = read(env, 'OAUTH_CLIENT_ID')
+  if (clientId === undefined) throw new ConfigError('OAUTH_CLIENT_ID', `is required with OAUTH_PROVIDER=${provider}`)
+  const clientSecret = read(env, 'OAUTH_CLIENT_SECRET')
+  if (clientSecret === undefined) throw new ConfigError('OAUTH_CLIENT_SECRET', `is required with OAUTH_PROVIDER=${provider}`)
+  const rawIssuer = read(env, 'OIDC_ISSUER')
+  if (provider === 'oidc' && rawIssuer === undefined) throw new ConfigError('OIDC_ISSUER', 'is required with OAUTH_PROVIDER=oidc')
+  return {
+    provider,
+    clientId,
+    clientSecret,
+    issuer: rawIssuer === undefined ? undefined : url('OIDC_ISSUER', rawIssuer)
+  }
+}
+
+/**
+ * In demo mode a newcomer should not have to invent a secret, but sessions should survive a
+ * restart, so one is generated once and kept beside the database.
+ */
+function demoSessionSecret (databasePath: string): string {
+  const file = join(dirname(databasePath), 'session-secret')
+  try {
+    const existing = readFileSync(file, 'utf8').trim()
+    if (existing.length >= 32) return existing
+  } catch {}
+  const secret = randomBytes(32).toString('base64url')
+  mkdirSync(dirname(file), { recursive: true })
+  writeFileSync(file, secret + '\n', { mode: 0o600 })
+  return secret
+}
+
+/** Turns the environment into a typed config, or throws a ConfigError naming the variable. */
+export function loadConfig (env: Env = process.env): Config {
+  const nodeEnv = read(env, 'NODE_ENV')
+  const production = nodeEnv === 'production'
+
+  const port = integer(env, 'PORT', 3000, 0, 65535)
+  const host = read(env, 'HOST') ?? '127.0.0.1'
+  const rawPublicUrl = read(env, 'PUBLIC_URL')
+  if (rawPublicUrl === undefined && production) throw new ConfigError('PUBLIC_URL', 'is required in production')
+  const publicUrl = url('PUBLIC_URL', rawPublicUrl ?? `http://localhost:${port}`)
+
+  const rawDatabase = read(env, 'DATABASE_URL') ?? 'data/marketplace.db'
+  const databasePath = rawDatabase === ':memory:' ? rawDatabase : resolve(rawDatabase.replace(/^sqlite:(\/\/)?/, ''))
+  const contentDir = resolve(read(env, 'CONTENT_DIR') ?? 'content')
+
+  let sessionSecret = read(env, 'SESSION_SECRET')
+  if (sessionSecret !== undefined && sessionSecret.length < 32) {
+    throw new ConfigError('SESSION_SECRET', `must be at least 32 characters, got ${sessionSecret.length}`)
+  }
+  if (sessionSecret === undefined) {
+    if (production) throw new ConfigError('SESSION_SECRET', 'is required in production (at least 32 random characters)')
+    sessionSecret = demoSessionSecret(databasePath === ':memory:' ? resolve('data/marketplace.db') : databasePath)
+  }
+
+  const currency = (read(env, 'STORE_CURRENCY') ?? 'usd').toLowerCase()
+  if (!/^[a-z]{3}$/.test(currency)) throw new ConfigError('STORE_CURRENCY', `must be a three-letter ISO currency code, got "${currency}"`)
+
+  const adminEmails = (read(env, 'ADMIN_EMAILS') ?? '')
+    .split(',').map((email) => email.trim().toLowerCase()).filter((email) => email !== '')
+  for (const email of adminEmails) {
+    if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw new ConfigError('ADMIN_EMAILS', `"${email}" is not an email address`)
+  }
+
+  return {
+    port,
+    host,
+    publicUrl,
+    production,
+    databasePath,
+    contentDir,
+    sessionSecret,
+    stripe: stripeConfig(env, production),
+    currency,
+    oauth: oauthConfig(env, production),
+    adminEmails,
+    maxUploadBytes: integer(env, 'MAX_UPLOAD_MB', 100, 1, 10_000) * 1024 * 1024,
+    rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 60, 0, 1_000_000),
+    logLevel: read(env, 'LOG_LEVEL') ?? 'info'
+  }
+}
+
+/** Demo mode: a stand-in runs for whatever of Stripe and OAuth is not configured. */
+export function isDemo (config: Config): boolean {
+  return !config.production && (config.stripe === null || config.oauth === null)
+}

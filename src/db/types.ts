@@ -1,0 +1,73 @@
+import type { Generated, Insertable, Selectable, Updateable } from 'kysely'
+
+// Kept beside migrations/: one interface per table, columns as better-sqlite3 returns them
+// (booleans as 0/1, times as ISO text, money as integer cents).
+
+export interface UsersTable {
+  id: Generated<number>
+  provider: string
+  subject: string
+  email: string | null
+  email_verified: number
+  name: string | null
+  is_admin: number
+  created_at: Generated<string>
+}
+export type User = Selectable<UsersTable>
+export type NewUser = Insertable<UsersTable>
+
+export interface ContentTable {
+  id: Generated<number>
+  slug: string
+  title: string
+  description: string
+  price_cents: number
+  currency: string
+  file_key: string
+  file_name: string
+  file_size: number
+  sha256: string
+  preview_key: string
+  created_at: Generated<string>
+}
+export type Content = Selectable<ContentTable>
+export type NewContent = Insertable<ContentTable>
+
+export type OrderStatus = 'pending' | 'paid' | 'failed' | 'expired' | 'refunded' | 'review'
+
+export interface OrdersTable {
+  id: string
+  user_id: number
+  content_id: number
+  amount_cents: number
+  currency: string
+  status: Generated<OrderStatus>
+  stripe_session_id: string | null
+  payment_intent: string | null
+  created_at: Generated<string>
+  paid_at: string | null
+}
+export type Order = Selectable<OrdersTable>
+export type NewOrder = Insertable<OrdersTable>
+export type OrderUpdate = Updateable<OrdersTable>
+
+export interface LibraryTable {
+  user_id: number
+  content_id: number
+  order_id: string
+  granted_at: Generated<string>
+}
+
+export interface StripeEventsTable {
+  id: string
+  type: string
+  received_at: Generated<string>
+}
+
+export interface Database {
+  users: UsersTable
+  content: ContentTable
+  orders: OrdersTable
+  library: LibraryTable
+  stripe_events: StripeEventsTable
+}

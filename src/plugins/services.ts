@@ -1,0 +1,42 @@
+import fp from 'fastify-plugin'
+import type { Kysely } from 'kysely'
+import { type DatabaseHandle, migrateToLatest, openDatabase } from '../db/database.js'
+import type { Database } from '../db/types.js'
+import { type Catalog, createCatalog } from '../services/catalog.js'
+import { createFileStore, type FileStore } from '../services/file-store.js'
+import { createOrders, type Orders } from '../services/orders.js'
+import { createStripeClient, type Payments } from '../services/payments.js'
+import { createUsers, type Users } from '../services/users.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    database: DatabaseHandle
+    db: Kysely<Database>
+    files: FileStore
+    catalog: Catalog
+    users: Users
+    orders: Orders
+    payments: Payments
+  }
+}
+
+export default fp(async function services (app) {
+  const { config } = app
+  const database = openDatabase(config.databasePath)
+  app.addHook('onClose', async () => { await database.close() })
+  await migrateToLatest(database.db)
+
+  const files = createFileStore(config.contentDir)
+  // An upload cut off by a crash leaves a temporary file and no row: nothing refers to it.
+  const leftovers = await files.removeTemporary()
+  if (leftovers > 0) app.log.warn({ files: leftovers }, 'removed temporary files of interrupted uploads')
+
+  const { db, sync } = database
+  app.decorate('database', database)
+  app.decorate('db', db)
+  app.decorate('files', files)
+  app.decorate('users', createUsers(db, sync, config.adminEmails))
+  app.decorate('catalog', createCatalog({ db, sync, files, currency: config.currency, maxUploadBytes: config.maxUploadBytes }))
+  app.decorate('orders', createOrders({ db, sync, log: app.log }))
+  app.decorate('payments', createStripeClient(config.stripe))
+}, { name: 'services' })

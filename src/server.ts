@@ -1,0 +1,31 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { configFromEnvironment } from './env.js'
+
+const config = configFromEnvironment()
+const app = await buildApp(config, {
+  logger: {
+    level: config.logLevel,
+    // Never write secrets or session cookies to the log.
+    redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["stripe-signature"]', 'res.headers["set-cookie"]']
+  }
+})
+
+// SIGTERM/SIGINT: stop accepting, let running requests finish (bounded), close the database.
+closeWithGrace({ delay: Number(process.env.SHUTDOWN_GRACE_MS ?? 20_000) }, async ({ signal, err }) => {
+  if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
+  else app.log.info({ signal }, 'shutting down')
+  await app.close()
+})
+
+try {
+  await app.listen({ port: config.port, host: config.host })
+} catch (error) {
+  app.log.error({ err: error }, 'could not start listening')
+  process.exit(1)
+}
+
+if (app.config.demo !== null) {
+  app.log.warn('DEMO MODE: sign-in and Stripe are local stand-ins; configure OAUTH_* and STRIPE_* to go live')
+  console.log(`\n  PDF Market (demo mode) is running: open ${config.publicUrl}\n  Sign in as admin@example.com to upload; pay with card 4242 4242 4242 4242.\n`)
+}

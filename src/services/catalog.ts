@@ -1,0 +1,171 @@
+import type { Readable } from 'node:stream'
+import type { Kysely } from 'kysely'
+import type { SyncRunner } from '../db/database.js'
+import type { Content, Database } from '../db/types.js'
+import { DomainError } from './errors.js'
+import { type FileStore, type PendingFile, sniffImage, sniffPdf } from './file-store.js'
+import { parsePrice } from './money.js'
+
+export const PAGE_SIZE = 24
+export const MAX_PREVIEW_BYTES = 5 * 1024 * 1024
+
+/** Lower case, runs of other characters become '-', trimmed of '-'. */
+export function slugify (title: string): string {
+  return title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '')
+}
+
+export interface ContentFields {
+  title: string
+  description: string
+  price: string
+}
+
+export interface ContentProblems {
+  title?: string
+  description?: string
+  price?: string
+  file?: string
+  preview?: string
+}
+
+export type CatalogItem = Pick<Content, 'id' | 'slug' | 'title' | 'price_cents' | 'currency' | 'created_at'>
+
+export interface CatalogPage {
+  items: CatalogItem[]
+  page: number
+  pages: number
+  total: number
+}
+
+export interface LibraryEntry {
+  slug: string
+  title: string
+  granted_at: string
+  amount_cents: number
+  currency: string
+}
+
+/** Checks the text fields of an upload; an empty object means they are fine. */
+export function checkFields (fields: ContentFields): ContentProblems {
+  const problems: ContentProblems = {}
+  const title = fields.title.trim()
+  if (title.length < 3 || title.length > 120) problems.title = 'The title must be 3 to 120 characters long.'
+  else if (slugify(title) === '') problems.title = 'The title must contain at least one letter or digit.'
+  if (fields.description.length > 5000) problems.description = 'The description must be at most 5,000 characters long.'
+  if (parsePrice(fields.price) === undefined) {
+    problems.price = 'The price must be a number from 0 to 10000 with at most two decimals (0 means free).'
+  }
+  return problems
+}
+
+export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, files: FileStore, currency: string, maxUploadBytes: number }) {
+  const { db, sync, files, currency, maxUploadBytes } = deps
+
+  const bySlug = (slug: string) => db.selectFrom('content').selectAll().where('slug', '=', slug)
+  const ownership = (userId: number, contentId: number) => db.selectFrom('library')
+    .select('content_id').where('user_id', '=', userId).where('content_id', '=', contentId)
+
+  return {
+    async page (page: number): Promise<CatalogPage> {
+      const { total } = await db.selectFrom('content').select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow()
+      const pages = Math.max(1, Math.ceil(total / PAGE_SIZE))
+      const current = Math.min(Math.max(1, page), pages)
+      const items = await db.selectFrom('content')
+        .select(['id', 'slug', 'title', 'price_cents', 'currency', 'created_at'])
+        .orderBy('created_at', 'desc').orderBy('id', 'desc')
+        .limit(PAGE_SIZE).offset((current - 1) * PAGE_SIZE)
+        .execute()
+      return { items, page: current, pages, total }
+    },
+
+    find (slug: string): Content | undefined {
+      return sync.first(bySlug(slug))
+    },
+
+    findById (id: number): Content | undefined {
+      return sync.first(db.selectFrom('content').selectAll().where('id', '=', id))
+    },
+
+    owns (userId: number, contentId: number): boolean {
+      return sync.first(ownership(userId, contentId)) !== undefined
+    },
+
+    /** Free items are for every signed-in user; paid ones for those whose library holds them. */
+    canDownload (userId: number, content: Content): boolean {
+      return content.price_cents === 0 || this.owns(userId, content.id)
+    },
+
+    async library (userId: number): Promise<LibraryEntry[]> {
+      return await db.selectFrom('library')
+        .innerJoin('content', 'content.id', 'library.content_id')
+        .innerJoin('orders', 'orders.id', 'library.order_id')
+        .select(['content.slug', 'content.title', 'library.granted_at', 'orders.amount_cents', 'orders.currency'])
+        .where('library.user_id', '=', userId)
+        .orderBy('library.granted_at', 'desc')
+        .execute()
+    },
+
+    receivePdf (stream: Readable): Promise<PendingFile> {
+      return files.receive(stream, { label: 'PDF', maxBytes: maxUploadBytes, sniff: sniffPdf, wrongType: 'The file must be a PDF (it should start with %PDF-).' })
+    },
+
+    receivePreview (stream: Readable): Promise<PendingFile> {
+      return files.receive(stream, { label: 'preview image', maxBytes: MAX_PREVIEW_BYTES, sniff: sniffImage, wrongType: 'The preview must be a PNG, JPEG or WebP image.' })
+    },
+
+    /**
+     * Stores a new item: the files are renamed into place, then the row is committed. On any
+     * failure neither file nor row remains. The caller has checked the fields.
+     */
+    async create (fields: ContentFields, pdf: PendingFile & { originalName: string }, preview: PendingFile): Promise<Content> {
+      const title = fields.title.trim()
+      const slug = slugify(title)
+      if (sync.first(bySlug(slug)) !== undefined) {
+        throw new DomainError('conflict', `An item with the address /content/${slug} already exists. Choose another title.`)
+      }
+      await files.commit(pdf)
+      await files.commit(preview)
+      try {
+        return sync.first(db.insertInto('content').values({
+          slug,
+          title,
+          description: fields.description.trim(),
+          price_cents: parsePrice(fields.price)!,
+          currency,
+          file_key: pdf.key,
+          file_name: pdf.originalName.slice(0, 255),
+          file_size: pdf.size,
+          sha256: pdf.sha256,
+          preview_key: preview.key
+        }).returningAll())!
+      } catch (error) {
+        await files.discard(pdf)
+        await files.discard(preview)
+        // Two uploads with the same title at the same moment: the unique index decides.
+        if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+          throw new DomainError('conflict', `An item with the address /content/${slug} already exists. Choose another title.`)
+        }
+        throw error
+      }
+    },
+
+    /**
+     * Development only: deletes content, orders, library entries, webhook records and stored
+     * files; users stay. Rows go first, in one transaction, so no row ever points at a missing file.
+     */
+    async flush (): Promise<{ content: number, files: number }> {
+      const removed = sync.transaction(() => {
+        sync.run(db.deleteFrom('library'))
+        sync.run(db.deleteFrom('orders'))
+        sync.run(db.deleteFrom('stripe_events'))
+        return sync.run(db.deleteFrom('content')).changes
+      })
+      const keys = await files.keys()
+      await Promise.all(keys.map(async (key) => { await files.remove(key) }))
+      await files.removeTemporary()
+      return { content: removed, files: keys.length }
+    }
+  }
+}
+
+export type Catalog = ReturnType<typeof createCatalog>

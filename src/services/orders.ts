@@ -1,0 +1,169 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Kysely } from 'kysely'
+import type { SyncRunner } from '../db/database.js'
+import type { Content, Database, Order } from '../db/types.js'
+
+/** What we need to know of a Checkout Session, whichever path (redirect or webhook) brought it. */
+export interface SessionFacts {
+  id: string
+  /** Our order id: client_reference_id, or metadata.order_id. */
+  orderId: string | null
+  paymentStatus: 'paid' | 'unpaid' | 'no_payment_required'
+  amountTotal: number | null
+  currency: string | null
+  paymentIntent: string | null
+}
+
+export type FulfilOutcome =
+  | 'granted' // this call moved the order to paid and put the item in the library
+  | 'already_paid' // an earlier or concurrent call did it: still a success
+  | 'processing' // an asynchronous payment (bank transfer) has not settled yet
+  | 'mismatch' // amount or currency differ from the order: nothing granted, order held for review
+  | 'not_payable' // the order was failed, expired, refunded or is under review
+  | 'unknown_order'
+
+export interface FulfilResult {
+  outcome: FulfilOutcome
+  order: Order | undefined
+}
+
+/** The event types we act on; anything else is acknowledged and ignored. */
+export type PaymentEvent =
+  | { type: 'checkout.session.completed' | 'checkout.session.async_payment_succeeded', session: SessionFacts }
+  | { type: 'checkout.session.async_payment_failed' | 'checkout.session.expired', session: SessionFacts }
+  | { type: 'charge.refunded', paymentIntent: string | null, refunded: boolean }
+
+export type EventOutcome = FulfilOutcome | 'duplicate' | 'failed' | 'expired' | 'refunded' | 'partial_refund' | 'ignored'
+
+const now = (): string => new Date().toISOString()
+
+export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, log: FastifyBaseLogger }) {
+  const { db, sync, log } = deps
+  const byId = (id: string) => db.selectFrom('orders').selectAll().where('id', '=', id)
+
+  /** Ends a still-pending order in a terminal state; later events for it change nothing. */
+  function settlePending (orderId: string | null, sessionId: string, status: 'failed' | 'expired'): number {
+    const query = db.updateTable('orders').set({ status }).where('status', '=', 'pending')
+    return sync.run(orderId !== null
+      ? query.where('id', '=', orderId)
+      : query.where('stripe_session_id', '=', sessionId)).changes
+  }
+
+  /**
+   * The one fulfilment function, used by the success redirect and by the webhook. One
+   * synchronous SQLite transaction: the order moves pending -> paid at most once and the
+   * library row is inserted at most once; a second caller, concurrent or late, changes nothing
+   * and still learns that the order is paid.
+   */
+  function fulfil (session: SessionFacts): FulfilResult {
+    return sync.transaction(() => {
+      const order = session.orderId === null ? undefined : sync.first(byId(session.orderId))
+      if (order === undefined || (order.stripe_session_id !== null && order.stripe_session_id !== session.id)) {
+        log.warn({ sessionId: session.id, orderId: session.orderId }, 'checkout session does not belong to a known order')
+        return { outcome: 'unknown_order', order }
+      }
+      if (order.status === 'paid') return { outcome: 'already_paid', order }
+      if (order.status !== 'pending') return { outcome: 'not_payable', order }
+
+      if (session.paymentStatus !== 'paid') {
+        if (session.paymentIntent !== null && order.payment_intent === null) {
+          sync.run(db.updateTable('orders').set({ payment_intent: session.paymentIntent, stripe_session_id: session.id })
+            .where('id', '=', order.id).where('status', '=', 'pending'))
+        }
+        return { outcome: 'processing', order }
+      }
+
+      if (session.amountTotal !== order.amount_cents || session.currency?.toLowerCase() !== order.currency) {
+        log.warn({
+          orderId: order.id,
+          sessionId: session.id,
+          expected: { amount: order.amount_cents, currency: order.currency },
+          received: { amount: session.amountTotal, currency: session.currency }
+        }, 'paid amount or currency differs from the order: nothing granted, order held for review')
+        sync.run(db.updateTable('orders').set({ status: 'review', payment_intent: session.paymentIntent })
+          .where('id', '=', order.id).where('status', '=', 'pending'))
+        return { outcome: 'mismatch', order: sync.first(byId(order.id)) }
+      }
+
+      const paidAt = now()
+      const moved = sync.run(db.updateTable('orders')
+        .set({ status: 'paid', paid_at: paidAt, payment_intent: session.paymentIntent, stripe_session_id: session.id })
+        .where('id', '=', order.id).where('status', '=', 'pending')).changes
+      if (moved === 0) return { outcome: 'already_paid', order: sync.first(byId(order.id)) }
+      sync.run(db.insertInto('library')
+        .values({ user_id: order.user_id, content_id: order.content_id, order_id: order.id, granted_at: paidAt })
+        .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
+      log.info({ orderId: order.id, sessionId: session.id }, 'order paid and granted')
+      return { outcome: 'granted', order: sync.first(byId(order.id)) }
+    })
+  }
+
+  /** A full refund revokes access; a partial one changes nothing. */
+  function revoke (paymentIntent: string | null, refunded: boolean): EventOutcome {
+    if (!refunded) return 'partial_refund'
+    if (paymentIntent === null) return 'ignored'
+    const order = sync.first(db.selectFrom('orders').selectAll().where('payment_intent', '=', paymentIntent))
+    if (order === undefined) {
+      log.warn({ paymentIntent }, 'refund for a payment we do not know')
+      return 'ignored'
+    }
+    sync.run(db.updateTable('orders').set({ status: 'refunded' }).where('id', '=', order.id).where('status', 'in', ['paid', 'review']))
+    sync.run(db.deleteFrom('library').where('order_id', '=', order.id))
+    log.info({ orderId: order.id }, 'order refunded and access revoked')
+    return 'refunded'
+  }
+
+  return {
+    fulfil,
+
+    /** A pending order at our price, created before Stripe is called. */
+    create (userId: number, content: Content): Order {
+      return sync.first(db.insertInto('orders').values({
+        id: randomUUID(),
+        user_id: userId,
+        content_id: content.id,
+        amount_cents: content.price_cents,
+        currency: content.currency
+      }).returningAll())!
+    },
+
+    attachSession (orderId: string, sessionId: string): void {
+      sync.run(db.updateTable('orders').set({ stripe_session_id: sessionId }).where('id', '=', orderId))
+    },
+
+    /** Stripe refused to create a session: the order will never be paid, so it is not left pending. */
+    abandon (orderId: string): void {
+      sync.run(db.updateTable('orders').set({ status: 'failed' }).where('id', '=', orderId).where('status', '=', 'pending'))
+    },
+
+    find (orderId: string): Order | undefined {
+      return sync.first(byId(orderId))
+    },
+
+    /**
+     * Applies a verified webhook event exactly once: its id is recorded in the same transaction
+     * as its effect, so a redelivery changes nothing and a crash loses neither.
+     */
+    handleEvent (eventId: string, event: PaymentEvent): EventOutcome {
+      return sync.transaction(() => {
+        const recorded = sync.run(db.insertInto('stripe_events').values({ id: eventId, type: event.type })
+          .onConflict((oc) => oc.column('id').doNothing())).changes
+        if (recorded === 0) return 'duplicate'
+        switch (event.type) {
+          case 'checkout.session.completed':
+          case 'checkout.session.async_payment_succeeded':
+            return fulfil(event.session).outcome
+          case 'checkout.session.async_payment_failed':
+            return settlePending(event.session.orderId, event.session.id, 'failed') > 0 ? 'failed' : 'ignored'
+          case 'checkout.session.expired':
+            return settlePending(event.session.orderId, event.session.id, 'expired') > 0 ? 'expired' : 'ignored'
+          case 'charge.refunded':
+            return revoke(event.paymentIntent, event.refunded)
+        }
+      })
+    }
+  }
+}
+
+export type Orders = ReturnType<typeof createOrders>

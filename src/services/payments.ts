@@ -1,0 +1,109 @@
+import Stripe from 'stripe'
+import type { StripeConfig } from '../config.js'
+import type { Content, Order } from '../db/types.js'
+import { DomainError } from './errors.js'
+import type { PaymentEvent, SessionFacts } from './orders.js'
+
+export interface CheckoutUrls {
+  successUrl: string
+  cancelUrl: string
+}
+
+/** The only code that talks to Stripe: two API calls and webhook verification. */
+export function createStripeClient (config: StripeConfig) {
+  const options: Stripe.StripeConfig = { maxNetworkRetries: 2, timeout: 20_000, appInfo: { name: 'pdf-marketplace' } }
+  if (config.apiUrl !== undefined) {
+    // A Stripe-compatible server (stripe-mock, the demo emulator): same SDK, other host.
+    const url = new URL(config.apiUrl)
+    options.protocol = url.protocol === 'http:' ? 'http' : 'https'
+    options.host = url.hostname
+    options.port = url.port === '' ? (url.protocol === 'http:' ? 80 : 443) : Number(url.port)
+  }
+  const stripe = new Stripe(config.secretKey, options)
+
+  return {
+    async createCheckoutSession (order: Order, content: Content, customerEmail: string | null, urls: CheckoutUrls): Promise<{ id: string, url: string }> {
+      let session: Stripe.Checkout.Session
+      try {
+        session = await stripe.checkout.sessions.create({
+          mode: 'payment',
+          line_items: [{
+            quantity: 1,
+            price_data: { currency: order.currency, unit_amount: order.amount_cents, product_data: { name: content.title } }
+          }],
+          client_reference_id: order.id,
+          metadata: { order_id: order.id },
+          ...(customerEmail === null ? {} : { customer_email: customerEmail }),
+          success_url: urls.successUrl,
+          cancel_url: urls.cancelUrl
+        }, { idempotencyKey: `checkout-${order.id}` })
+      } catch (error) {
+        throw upstream(error)
+      }
+      if (session.url === null) throw new DomainError('upstream', 'The payment provider did not return a checkout page. Nothing was charged.')
+      return { id: session.id, url: session.url }
+    },
+
+    async retrieveSession (id: string): Promise<SessionFacts> {
+      try {
+        return sessionFacts(await stripe.checkout.sessions.retrieve(id))
+      } catch (error) {
+        if (error instanceof Stripe.errors.StripeInvalidRequestError && error.statusCode === 404) {
+          throw new DomainError('not_found', 'We could not find that checkout. If you paid, the purchase will appear in your library shortly.')
+        }
+        throw upstream(error)
+      }
+    },
+
+    /** Verifies the signature (default 300 s tolerance) and reduces the event to what we act on. */
+    verifyEvent (rawBody: Buffer, signature: string): { id: string, type: string, event: PaymentEvent | null } {
+      const event = stripe.webhooks.constructEvent(rawBody, signature, config.webhookSecret) as unknown as Stripe.Event
+      // A correctly signed body that is not an event is still refused.
+      if (!isRecord(event) || typeof event.id !== 'string' || typeof event.type !== 'string' || !isRecord(event.data) || !isRecord(event.data.object)) {
+        throw new Error('the signed body is not a Stripe event')
+      }
+      return { id: event.id, type: event.type, event: paymentEvent(event) }
+    }
+  }
+}
+
+export type Payments = ReturnType<typeof createStripeClient>
+
+function upstream (error: unknown): DomainError {
+  const message = error instanceof Stripe.errors.StripeError ? error.message : String(error)
+  return Object.assign(new DomainError('upstream', 'The payment provider could not be reached. Nothing was charged; please try again in a moment.'), { cause: message })
+}
+
+function isRecord (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function idOf (value: string | { id: string } | null | undefined): string | null {
+  if (value === null || value === undefined) return null
+  return typeof value === 'string' ? value : value.id
+}
+
+export function sessionFacts (session: Stripe.Checkout.Session): SessionFacts {
+  return {
+    id: session.id,
+    orderId: session.client_reference_id ?? session.metadata?.order_id ?? null,
+    paymentStatus: session.payment_status === 'paid' ? 'paid' : session.payment_status === 'no_payment_required' ? 'no_payment_required' : 'unpaid',
+    amountTotal: session.amount_total,
+    currency: session.currency,
+    paymentIntent: idOf(session.payment_intent)
+  }
+}
+
+function paymentEvent (event: Stripe.Event): PaymentEvent | null {
+  switch (event.type) {
+    case 'checkout.session.completed':
+    case 'checkout.session.async_payment_succeeded':
+    case 'checkout.session.async_payment_failed':
+    case 'checkout.session.expired':
+      return { type: event.type, session: sessionFacts(event.data.object) }
+    case 'charge.refunded':
+      return { type: event.type, paymentIntent: idOf(event.data.object.payment_intent), refunded: event.data.object.refunded }
+    default:
+      return null
+  }
+}
