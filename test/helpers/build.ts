@@ -1,0 +1,195 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { buildApp } from '../../src/app.js'
+import { type Config, loadConfig } from '../../src/config.js'
+import { type IdentityProvider, startIdentityProvider } from '../../src/dev/identity-provider.js'
+import { type StripeEmulator, startStripeEmulator } from '../../src/dev/stripe-emulator.js'
+import { pdfBytes, pngBytes } from './fixtures.js'
+
+/** The subset of tap's Test that the helpers use. */
+export interface TestContext {
+  teardown(fn: () => unknown): void
+}
+
+export const WEBHOOK_SECRET = 'whsec_test_secret_for_the_suite'
+export const PUBLIC_URL = 'http://127.0.0.1:3999'
+export const ADMIN_EMAIL = 'admin@example.com'
+
+export interface Identity {
+  email: string
+  name?: string
+  verified?: boolean
+  sub?: string
+}
+
+/** Cookies as a browser would keep them between requests. */
+export class CookieJar {
+  readonly cookies = new Map<string, string>()
+
+  update (response: LightMyRequestResponse): this {
+    // Raw values, as a browser keeps them: the session cookie's value is URL-encoded.
+    const raw = response.headers['set-cookie']
+    for (const line of raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]) {
+      const [pair = '', ...attributes] = line.split(';')
+      const name = pair.slice(0, pair.indexOf('='))
+      const value = pair.slice(pair.indexOf('=') + 1)
+      const expired = value === '' || attributes.some((a) => /^\s*max-age=0\s*$/i.test(a))
+      if (expired) this.cookies.delete(name)
+      else this.cookies.set(name, value)
+    }
+    return this
+  }
+
+  get header (): string {
+    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ')
+  }
+}
+
+export interface Harness {
+  app: FastifyInstance
+  config: Config
+  dir: string
+  stripe: StripeEmulator
+  idp: IdentityProvider
+  /** Signs in through /login, the provider and /login/callback; returns the browser's cookies. */
+  signIn(identity: Identity, next?: string): Promise<CookieJar>
+  /** A CSRF token for the jar's session (read from a rendered form). */
+  csrf(jar: CookieJar): Promise<string>
+  /** GET/POST with the jar's cookies, updating them from the answer. */
+  request(jar: CookieJar | null, options: { method?: 'GET' | 'POST' | 'HEAD', url: string, headers?: Record<string, string>, payload?: string | Buffer, form?: Record<string, string> }): Promise<LightMyRequestResponse>
+  /** Uploads an item through the admin form; defaults give a valid upload. */
+  upload(jar: CookieJar, fields?: UploadFields): Promise<LightMyRequestResponse>
+  /** A signed webhook delivery through inject. */
+  webhook(event: object, options?: { timestamp?: number, secret?: string, signature?: string | null }): Promise<LightMyRequestResponse>
+}
+
+export interface UploadFields {
+  title?: string
+  description?: string
+  price?: string
+  file?: Buffer | null
+  fileName?: string
+  preview?: Buffer | null
+  csrf?: string | null
+  /** Put the files before the text fields (a client that does not follow the form's order). */
+  filesFirst?: boolean
+}
+
+/** Builds a multipart/form-data body the way a browser would. */
+export async function multipartBody (parts: Array<[string, string | { data: Buffer, filename: string, type: string }]>): Promise<{ body: Buffer, contentType: string }> {
+  const form = new FormData()
+  for (const [name, value] of parts) {
+    if (typeof value === 'string') form.append(name, value)
+    else form.append(name, new Blob([value.data], { type: value.type }), value.filename)
+  }
+  const response = new Response(form)
+  return { body: Buffer.from(await response.arrayBuffer()), contentType: response.headers.get('content-type')! }
+}
+
+export function testEnv (dir: string, stripeUrl: string, issuer: string, env: Record<string, string> = {}): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    PUBLIC_URL,
+    DATABASE_URL: join(dir, 'marketplace.db'),
+    CONTENT_DIR: join(dir, 'content'),
+    SESSION_SECRET: 'a-test-session-secret-that-is-long-enough',
+    STRIPE_SECRET_KEY: 'sk_test_suite',
+    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    STRIPE_API_URL: stripeUrl,
+    OAUTH_PROVIDER: 'oidc',
+    OAUTH_CLIENT_ID: 'test-client',
+    OAUTH_CLIENT_SECRET: 'test-secret',
+    OIDC_ISSUER: issuer,
+    ADMIN_EMAILS: ADMIN_EMAIL,
+    RATE_LIMIT_PER_MINUTE: '0',
+    ...env
+  }
+}
+
+/**
+ * An app on a fresh temporary database and content folder, with a Stripe emulator and an
+ * OIDC provider on loopback; everything is closed and removed in teardown.
+ */
+export async function build (t: TestContext, env: Record<string, string> = {}): Promise<Harness> {
+  const dir = await mkdtemp(join(tmpdir(), 'market-test-'))
+  const stripe = await startStripeEmulator({ webhookSecret: WEBHOOK_SECRET })
+  const idp = await startIdentityProvider()
+  const config = loadConfig(testEnv(dir, stripe.url, idp.url, env))
+  const app = await buildApp(config)
+  await app.ready()
+  t.teardown(async () => {
+    await app.close()
+    await stripe.close()
+    await idp.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  const request: Harness['request'] = async (jar, options) => {
+    const headers: Record<string, string> = { ...options.headers }
+    if (jar !== null && jar.cookies.size > 0) headers.cookie = jar.header
+    let payload = options.payload
+    if (options.form !== undefined) {
+      payload = new URLSearchParams(options.form).toString()
+      headers['content-type'] = 'application/x-www-form-urlencoded'
+    }
+    const response = await app.inject({ method: options.method ?? 'GET', url: options.url, headers, payload })
+    jar?.update(response)
+    return response
+  }
+
+  async function signIn (identity: Identity, next = '/'): Promise<CookieJar> {
+    const jar = new CookieJar()
+    const start = await request(jar, { url: `/login?next=${encodeURIComponent(next)}` })
+    if (start.statusCode !== 302) throw new Error(`/login answered ${start.statusCode}`)
+    const authorize = new URL(start.headers.location as string)
+    authorize.searchParams.set('login_email', identity.email)
+    authorize.searchParams.set('login_name', identity.name ?? identity.email.split('@')[0]!)
+    authorize.searchParams.set('login_verified', identity.verified === false ? 'false' : 'true')
+    if (identity.sub !== undefined) authorize.searchParams.set('login_sub', identity.sub)
+    const provider = await fetch(authorize, { redirect: 'manual' })
+    const callback = new URL(provider.headers.get('location')!)
+    const done = await request(jar, { url: callback.pathname + callback.search })
+    if (done.statusCode !== 302) throw new Error(`/login/callback answered ${done.statusCode}: ${done.body.slice(0, 300)}`)
+    return jar
+  }
+
+  async function csrf (jar: CookieJar): Promise<string> {
+    // Every page of a signed-in user carries the sign-out form and its token.
+    const page = await request(jar, { url: '/library' })
+    const match = /name="_csrf" value="([^"]+)"/.exec(page.body)
+    if (match === null) throw new Error(`no CSRF token on /library (status ${page.statusCode})`)
+    return match[1]!
+  }
+
+  async function upload (jar: CookieJar, fields: UploadFields = {}): Promise<LightMyRequestResponse> {
+    const token = fields.csrf === undefined ? await csrf(jar) : fields.csrf
+    const text: Array<[string, string]> = [
+      ['title', fields.title ?? 'A Field Guide to Testing'],
+      ['description', fields.description ?? 'Everything about tests.'],
+      ['price', fields.price ?? '5.00']
+    ]
+    const files: Array<[string, { data: Buffer, filename: string, type: string }]> = []
+    const file = fields.file === undefined ? pdfBytes() : fields.file
+    if (file !== null) files.push(['file', { data: file, filename: fields.fileName ?? 'guide.pdf', type: 'application/pdf' }])
+    const preview = fields.preview === undefined ? pngBytes() : fields.preview
+    if (preview !== null) files.push(['preview', { data: preview, filename: 'cover.png', type: 'image/png' }])
+    const parts: Array<[string, string | { data: Buffer, filename: string, type: string }]> = [
+      ...(token === null ? [] : [['_csrf', token] as [string, string]]),
+      ...(fields.filesFirst === true ? [...files, ...text] : [...text, ...files])
+    ]
+    const { body, contentType } = await multipartBody(parts)
+    return await request(jar, { method: 'POST', url: '/admin/content', headers: { 'content-type': contentType }, payload: body })
+  }
+
+  async function webhook (event: object, options: { timestamp?: number, secret?: string, signature?: string | null } = {}): Promise<LightMyRequestResponse> {
+    const payload = JSON.stringify(event)
+    const headers: Record<string, string> = { 'content-type': 'application/json' }
+    const signature = options.signature === undefined ? stripe.sign(payload, options.timestamp, options.secret) : options.signature
+    if (signature !== null) headers['stripe-signature'] = signature
+    return await app.inject({ method: 'POST', url: '/webhooks/stripe', headers, payload })
+  }
+
+  return { app, config, dir, stripe, idp, signIn, csrf, request, upload, webhook }
+}
