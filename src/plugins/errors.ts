@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { DomainError } from '../services/errors.js'
 
 /** A 4xx whose message is written for the person who will read it. */
 export class HttpError extends Error {
@@ -55,7 +56,8 @@ export default fp(async function errors (app) {
       request.log.info({ err: { code: error.code, message: error.message }, statusCode }, 'request rejected')
     }
     let message: string
-    if (statusCode >= 500 && !(error instanceof HttpError)) {
+    // HttpError and DomainError messages are written for the person (a 502 says nothing was charged).
+    if (statusCode >= 500 && !(error instanceof HttpError) && !(error instanceof DomainError)) {
       // Never show a 5xx's own message: it may name files, queries or secrets.
       message = 'Something went wrong on our side. Nothing was lost; please try again in a moment.'
     } else if (error.validation !== undefined) {
