@@ -51,7 +51,7 @@ export function createStripeClient (config: StripeConfig) {
         if (error instanceof Stripe.errors.StripeInvalidRequestError && error.statusCode === 404) {
           throw new DomainError('not_found', 'We could not find that checkout. If you paid, the purchase will appear in your library shortly.')
         }
-        throw upstream(error)
+        throw upstream(error, NOT_CONFIRMED)
       }
     },
 
@@ -69,9 +69,13 @@ export function createStripeClient (config: StripeConfig) {
 
 export type Payments = ReturnType<typeof createStripeClient>
 
-function upstream (error: unknown): DomainError {
+const NOT_CHARGED = 'The payment provider could not be reached. Nothing was charged; please try again in a moment.'
+// On the way back from Stripe the buyer has usually paid: saying "nothing was charged" would be false.
+const NOT_CONFIRMED = 'We could not confirm your payment with the payment provider just now. Reload this page in a moment; if you paid, the purchase will also appear in your library by itself.'
+
+function upstream (error: unknown, forPerson = NOT_CHARGED): DomainError {
   const message = error instanceof Stripe.errors.StripeError ? error.message : String(error)
-  return Object.assign(new DomainError('upstream', 'The payment provider could not be reached. Nothing was charged; please try again in a moment.'), { cause: message })
+  return Object.assign(new DomainError('upstream', forPerson), { cause: message })
 }
 
 function isRecord (value: unknown): value is Record<string, unknown> {
