@@ -239,6 +239,31 @@ t.test('a failed bank transfer ends on a page saying the payment did not go thro
   t.same(await libraryRows(h), [])
 })
 
+t.test('Stripe failing on the success redirect answers 502 without claiming nothing was charged, and a reload fulfils', async (t) => {
+  const s = await shop(t)
+  const { sessionId, order: pending } = await startCheckout(s.h, s.reader, s.slug)
+  await s.h.stripe.pay(sessionId)
+  s.h.stripe.failNext(500, { type: 'api_error', message: 'An unknown error occurred (emulated).' })
+  const page = await successPage(s.h, s.reader, sessionId)
+  t.equal(page.statusCode, 502)
+  t.notMatch(page.body, /[Nn]othing was charged/, 'the buyer has just paid: do not say nothing was charged')
+  t.match(page.body, /library/)
+  t.equal((await order(s.h, pending.id)).status, 'pending')
+  const reload = await successPage(s.h, s.reader, sessionId)
+  t.match(reload.body, /Thank you/)
+  t.equal((await order(s.h, pending.id)).status, 'paid')
+})
+
+t.test('Stripe unreachable at checkout shows the 502 page and fails the order', async (t) => {
+  const s = await shop(t, { STRIPE_API_URL: 'http://127.0.0.1:9' })
+  const response = await checkout(s.h, s.reader, s.slug)
+  t.equal(response.statusCode, 502)
+  t.match(response.body, /[Nn]othing was charged/)
+  const all = await orders(s.h)
+  t.equal(all.length, 1)
+  t.equal(all[0]!.status, 'failed')
+})
+
 t.test('the cancel page says nothing was charged', async (t) => {
   const s = await shop(t)
   const page = await s.h.request(null, { url: `/checkout/cancel?slug=${s.slug}` })
