@@ -42,6 +42,17 @@ t.test('checkout creates a pending order at our price, then a Checkout Session w
   t.equal(sent.headers.authorization, 'Bearer sk_test_suite')
 })
 
+t.test('the store currency (STORE_CURRENCY) is the order\'s and the session\'s, and a purchase in it is granted', async (t) => {
+  const s = await shop(t, { STORE_CURRENCY: 'EUR' })
+  const { sessionId, order: pending } = await startCheckout(s.h, s.reader, s.slug)
+  t.equal(pending.currency, 'eur')
+  const sent = new URLSearchParams(s.h.stripe.requests.find((r) => r.path === '/v1/checkout/sessions')!.rawBody)
+  t.equal(sent.get('line_items[0][price_data][currency]'), 'eur')
+  await s.h.stripe.pay(sessionId)
+  t.match((await successPage(s.h, s.reader, sessionId)).body, /Thank you/)
+  t.equal((await order(s.h, pending.id)).status, 'paid')
+})
+
 t.test('an item already owned answers 303 to its content page and creates no order and no session', async (t) => {
   const s = await shop(t)
   await buy(s)
@@ -188,6 +199,10 @@ t.test('the success redirect needs a signed-in user and a known session', async 
   t.equal(unknown.statusCode, 404)
   const missing = await s.h.request(s.reader, { url: '/checkout/success' })
   t.equal(missing.statusCode, 400)
+  // The id is a path segment at Stripe: it cannot reach another endpoint.
+  const traversal = await successPage(s.h, s.reader, '../../v1/customers')
+  t.equal(traversal.statusCode, 404)
+  t.ok(s.h.stripe.requests.filter((r) => r.method === 'GET').every((r) => /^\/v1\/checkout\/sessions\/[^/]+$/.test(r.path)), 'only session reads')
   t.same(await libraryRows(s.h), [])
 })
 
