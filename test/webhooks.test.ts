@@ -243,8 +243,9 @@ t.test('a full refund revokes access: library row gone, download 403, library pa
   const content = await h.request(s.reader, { url: `/content/${s.slug}` })
   t.match(content.body, `action="/checkout/${s.slug}"`, 'the content page offers the buy form again')
 
-  // A redelivery of the refund and a later visit to the success page restore nothing.
+  // A redelivery of the refund, a late completed event and a later visit to the success page restore nothing.
   t.equal((await h.webhook(refund)).statusCode, 200)
+  t.equal((await h.webhook(sessionEvent(h, 'checkout.session.completed', sessionId))).statusCode, 200)
   const page = await successPage(h, s.reader, sessionId)
   t.equal(page.statusCode, 200)
   t.notMatch(page.body, /Thank you/)
