@@ -30,6 +30,11 @@ export default fp(async function services (app) {
   // An upload cut off by a crash leaves a temporary file and no row: nothing refers to it.
   const leftovers = await files.removeTemporary()
   if (leftovers > 0) app.log.warn({ files: leftovers }, 'removed temporary files of interrupted uploads')
+  // A crash between renaming an upload into place and committing its row leaves a complete file
+  // that no row refers to. At start no upload is running, so such a file can only be that.
+  const rows = await database.db.selectFrom('content').select(['file_key', 'preview_key']).execute()
+  const orphans = await files.removeOrphans(new Set(rows.flatMap((row) => [row.file_key, row.preview_key])))
+  if (orphans.length > 0) app.log.warn({ files: orphans }, 'removed stored files of uploads whose row was never committed')
 
   const { db, sync } = database
   app.decorate('database', database)

@@ -25,6 +25,8 @@ export interface ReceiveOptions {
 }
 
 const TEMP_PREFIX = '.tmp-'
+/** The names receive() gives files: a random UUID and the sniffed extension, nothing else. */
+const KEY_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.(pdf|png|jpg|webp)$/
 const HEAD_BYTES = 16
 
 export const sniffPdf = (head: Buffer): string | undefined =>
@@ -107,6 +109,12 @@ export interface FileStore {
   keys(): Promise<string[]>
   /** Removes temporary files an interrupted upload left behind. */
   removeTemporary(): Promise<number>
+  /**
+   * Removes stored files that no row refers to: an upload renamed into place whose row was
+   * never committed (a crash in between). Only names this store gives are touched, so other
+   * files in a shared or misconfigured folder are left alone. Run it only while no upload runs.
+   */
+  removeOrphans(referenced: ReadonlySet<string>): Promise<string[]>
 }
 
 export function createFileStore (dir: string): FileStore {
@@ -164,6 +172,13 @@ export function createFileStore (dir: string): FileStore {
       const temporary = names.filter((name) => name.startsWith(TEMP_PREFIX))
       await Promise.all(temporary.map(async (name) => { await rm(path(name), { force: true }) }))
       return temporary.length
+    },
+
+    async removeOrphans (referenced) {
+      const names = await readdir(dir).catch(() => [] as string[])
+      const orphans = names.filter((name) => KEY_PATTERN.test(name) && !referenced.has(name))
+      await Promise.all(orphans.map(async (name) => { await rm(path(name), { force: true }) }))
+      return orphans
     }
   }
 }
