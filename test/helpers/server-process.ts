@@ -1,0 +1,188 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type IdentityProvider, startIdentityProvider } from '../../src/dev/identity-provider.js'
+import { type StripeEmulator, startStripeEmulator } from '../../src/dev/stripe-emulator.js'
+import { type Identity, type TestContext, testEnv, WEBHOOK_SECRET } from './build.js'
+
+const ROOT = join(import.meta.dirname, '..', '..')
+
+/** A free loopback port: the same one is reused across restarts, so PUBLIC_URL stays right. */
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
+    })
+  })
+}
+
+/** Cookies as a browser keeps them, for fetch over real HTTP. */
+export class FetchCookieJar {
+  readonly cookies = new Map<string, string>()
+
+  update (response: Response): this {
+    for (const line of response.headers.getSetCookie()) {
+      const [pair = '', ...attributes] = line.split(';')
+      const name = pair.slice(0, pair.indexOf('='))
+      const value = pair.slice(pair.indexOf('=') + 1)
+      if (value === '' || attributes.some((a) => /^\s*max-age=0\s*$/i.test(a))) this.cookies.delete(name)
+      else this.cookies.set(name, value)
+    }
+    return this
+  }
+
+  get header (): string {
+    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ')
+  }
+}
+
+export interface ServerProcess {
+  url: string
+  child: ChildProcess
+  /** Everything the process wrote to stdout and stderr so far (pino JSON lines). */
+  output(): string
+  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+  kill(signal: NodeJS.Signals): Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+}
+
+/**
+ * One app deployment as an operator runs it: `node --import tsx src/server.ts` on a database and
+ * content folder that survive restarts, with a Stripe emulator and an OIDC provider on loopback.
+ */
+export interface Deployment {
+  dir: string
+  port: number
+  url: string
+  env: Record<string, string>
+  stripe: StripeEmulator
+  idp: IdentityProvider
+  databasePath: string
+  contentDir: string
+  /** Starts the server and waits until /healthz answers 200. */
+  start(extraEnv?: Record<string, string>): Promise<ServerProcess>
+  /** Signs in over real HTTP, following the redirects by hand like a browser. */
+  signIn(identity: Identity): Promise<FetchCookieJar>
+  /** A signed webhook delivery over real HTTP: the status, or 0 when no answer came. */
+  webhook(payload: string, signal?: AbortSignal): Promise<{ status: number, body: string }>
+}
+
+export async function deployment (t: TestContext, env: Record<string, string> = {}): Promise<Deployment> {
+  const dir = await mkdtemp(join(tmpdir(), 'market-process-'))
+  const stripe = await startStripeEmulator({ webhookSecret: WEBHOOK_SECRET })
+  const idp = await startIdentityProvider()
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const fullEnv: Record<string, string> = { ...testEnv(dir, stripe.url, idp.url), PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: url, LOG_LEVEL: 'info', ...env }
+  const running = new Set<ServerProcess>()
+  t.teardown(async () => {
+    for (const server of running) await server.kill('SIGKILL')
+    await stripe.close()
+    await idp.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  async function start (extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...fullEnv, ...extraEnv },
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
+    const chunks: Buffer[] = []
+    child.stdout!.on('data', (chunk: Buffer) => chunks.push(chunk))
+    child.stderr!.on('data', (chunk: Buffer) => chunks.push(chunk))
+    const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
+      child.once('exit', (code, signal) => { resolve({ code, signal }) })
+    })
+    const server: ServerProcess = {
+      url,
+      child,
+      output: () => Buffer.concat(chunks).toString('utf8'),
+      exited,
+      async kill (signal) {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+        const result = await exited
+        running.delete(server)
+        return result
+      }
+    }
+    running.add(server)
+    void exited.then(() => running.delete(server))
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode} while starting:\n${server.output()}`)
+      const healthy = await fetch(`${url}/healthz`).then((r) => r.status === 200, () => false)
+      if (healthy) return server
+      if (Date.now() > deadline) {
+        await server.kill('SIGKILL')
+        throw new Error(`server did not become healthy in 30 s:\n${server.output()}`)
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+
+  async function signIn (identity: Identity): Promise<FetchCookieJar> {
+    const jar = new FetchCookieJar()
+    const get = async (target: string): Promise<Response> => {
+      const response = await fetch(target, { redirect: 'manual', headers: { cookie: jar.header } })
+      jar.update(response)
+      await response.arrayBuffer()
+      return response
+    }
+    const start = await get(`${url}/login?next=/`)
+    if (start.status !== 302) throw new Error(`/login answered ${start.status}`)
+    const authorize = new URL(start.headers.get('location')!)
+    authorize.searchParams.set('login_email', identity.email)
+    authorize.searchParams.set('login_name', identity.name ?? identity.email.split('@')[0]!)
+    authorize.searchParams.set('login_verified', identity.verified === false ? 'false' : 'true')
+    if (identity.sub !== undefined) authorize.searchParams.set('login_sub', identity.sub)
+    const provider = await fetch(authorize, { redirect: 'manual' })
+    await provider.arrayBuffer()
+    const callback = provider.headers.get('location')!
+    if (!callback.startsWith(`${url}/login/callback`)) throw new Error(`the provider sent us to ${callback}`)
+    const done = await get(callback)
+    if (done.status !== 302) throw new Error(`/login/callback answered ${done.status}`)
+    return jar
+  }
+
+  async function webhook (payload: string, signal?: AbortSignal): Promise<{ status: number, body: string }> {
+    try {
+      const response = await fetch(`${url}/webhooks/stripe`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'stripe-signature': stripe.sign(payload) },
+        body: payload,
+        signal
+      })
+      return { status: response.status, body: await response.text() }
+    } catch {
+      return { status: 0, body: '' }
+    }
+  }
+
+  return {
+    dir,
+    port,
+    url,
+    env: fullEnv,
+    stripe,
+    idp,
+    databasePath: fullEnv.DATABASE_URL!,
+    contentDir: fullEnv.CONTENT_DIR!,
+    start,
+    signIn,
+    webhook
+  }
+}
+
+/** Reads a page's CSRF token (every signed-in page carries the sign-out form). */
+export async function csrfToken (base: string, jar: FetchCookieJar, path = '/library'): Promise<string> {
+  const response = await fetch(`${base}${path}`, { headers: { cookie: jar.header } })
+  jar.update(response)
+  const match = /name="_csrf" value="([^"]+)"/.exec(await response.text())
+  if (match === null) throw new Error(`no CSRF token on ${path} (status ${response.status})`)
+  return match[1]!
+}
