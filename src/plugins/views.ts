@@ -1,6 +1,7 @@
 import fastifyStatic from '@fastify/static'
 import view from '@fastify/view'
 import { Eta } from 'eta'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { publicDir, viewsDir } from '../paths.js'
 import { formatPrice } from '../services/money.js'
@@ -14,10 +15,31 @@ export interface PageLocals {
   path: string
 }
 
+/** The layout every page is rendered in, and what every template can call. */
+export const LAYOUT = 'layout.eta'
+export const viewContext = { formatPrice }
+
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** The engine behind reply.viewAsync, for a route that renders a part once and reuses it. */
+    eta: Eta
+  }
   interface FastifyReply {
     locals?: Partial<PageLocals> & Record<string, unknown>
   }
+}
+
+const noFlash = { info: [], error: [] }
+
+/**
+ * The pending flash messages, removed from the session. Reading them with reply.flash() writes
+ * the session even when there are none, which re-encrypts it and sends a Set-Cookie on every
+ * page (anonymous visitors included): only sessions that hold messages are touched.
+ */
+function takeFlash (request: FastifyRequest, reply: FastifyReply): PageLocals['flash'] {
+  const pending = request.session.get('flash') as Record<string, unknown> | undefined
+  if (pending === undefined || pending === null || Object.keys(pending).length === 0) return noFlash
+  return { info: reply.flash('info') as string[], error: reply.flash('error') as string[] }
 }
 
 export default fp(async function views (app) {
@@ -29,13 +51,15 @@ export default fp(async function views (app) {
     maxAge: config.production ? '1d' : 0
   })
 
+  const eta = new Eta({ autoEscape: true, cache: true, views: viewsDir })
+  app.decorate('eta', eta)
   await app.register(view, {
-    engine: { eta: new Eta({ autoEscape: true, cache: true }) },
+    engine: { eta },
     root: viewsDir,
-    layout: 'layout.eta',
+    layout: LAYOUT,
     // Caches compiled templates; off only when a developer edits templates with `npm run dev`.
     production: process.env.VIEW_CACHE !== 'off',
-    defaultContext: { formatPrice }
+    defaultContext: viewContext
   })
 
   // What every page's layout needs: who is signed in, their CSRF token (for the sign-out form)
@@ -47,7 +71,7 @@ export default fp(async function views (app) {
       ...reply.locals,
       user: user === null ? null : { id: user.id, name: user.name, email: user.email, isAdmin: user.is_admin === 1 },
       csrfToken: user === null ? null : reply.generateCsrf(),
-      flash: { info: reply.flash('info') as string[], error: reply.flash('error') as string[] },
+      flash: takeFlash(request, reply),
       demo: config.demo,
       path: request.url
     }

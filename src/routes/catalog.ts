@@ -3,6 +3,8 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { Content } from '../db/types.js'
 import { HttpError } from '../plugins/errors.js'
 import { loginUrl } from '../plugins/auth.js'
+import { LAYOUT, viewContext } from '../plugins/views.js'
+import type { CatalogPage } from '../services/catalog.js'
 
 const slugParams = {
   type: 'object',
@@ -12,6 +14,7 @@ const slugParams = {
 
 const catalogRoutes: FastifyPluginAsync = async (app) => {
   const { catalog } = app
+  const grids = new WeakMap<CatalogPage, string>()
 
   function contentOr404 (request: FastifyRequest): Content {
     const { slug } = request.params as { slug: string }
@@ -24,7 +27,19 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
     schema: { querystring: { type: 'object', properties: { page: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 } } } }
   }, async (request, reply) => {
     const { page } = request.query as { page: number }
-    return reply.viewAsync('pages/catalog.eta', { title: 'Catalogue', catalog: await catalog.page(page) })
+    const current = await catalog.page(page)
+    // An empty catalogue shows admins the upload button: that page depends on who looks.
+    if (current.items.length === 0) return reply.viewAsync('pages/catalog.eta', { title: 'Catalogue', catalog: current })
+    // The grid is the same for everyone: rendered once per catalogue state (catalog.page hands
+    // back a new object when the catalogue changes) and wrapped per request in the layout,
+    // which carries the visitor's own name and CSRF token.
+    let grid = grids.get(current)
+    if (grid === undefined) {
+      grid = app.eta.render('pages/catalog.eta', { ...viewContext, catalog: current })
+      grids.set(current, grid)
+    }
+    const html = app.eta.render(LAYOUT, { ...viewContext, ...reply.locals, title: 'Catalogue', body: grid })
+    return reply.type('text/html; charset=utf-8').send(html)
   })
 
   app.get('/content/:slug', { schema: { params: slugParams } }, async (request, reply) => {
@@ -34,7 +49,9 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
       title: content.title,
       content,
       canDownload: user !== null && catalog.canDownload(user.id, content),
-      csrfToken: reply.generateCsrf()
+      // Only a signed-in visitor can buy (checkout sends others to sign in first); making a
+      // token for anyone else would start a session and send a cookie with every page.
+      csrfToken: user === null ? '' : reply.generateCsrf()
     })
   })
 

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream'
-import type { Kysely } from 'kysely'
+import { type Compilable, type Kysely, sql } from 'kysely'
 import type { SyncRunner } from '../db/database.js'
 import type { Content, Database } from '../db/types.js'
 import { DomainError } from './errors.js'
@@ -65,17 +65,47 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
   const ownership = (userId: number, contentId: number) => db.selectFrom('library')
     .select('content_id').where('user_id', '=', userId).where('content_id', '=', contentId)
 
+  // Catalogue pages are kept until the database changes. Any write on this connection moves
+  // total_changes() (uploads, flush, and any other writer such as tests or a future admin
+  // screen); a commit by another connection (`npm run flush`) moves data_version. Checking
+  // both costs one prepared statement per request and can never serve a stale page.
+  const stamp = sql<{ changes: number, version: number }>`SELECT total_changes() AS changes, (SELECT data_version FROM pragma_data_version) AS version`.compile(db)
+  const stampQuery: Compilable<{ changes: number, version: number }> = { compile: () => stamp }
+  let lastStamp = ''
+  let total: number | undefined
+  const pageCache = new Map<number, CatalogPage>()
+  const MAX_CACHED_PAGES = 1000
+
+  function freshCache (): void {
+    const now = sync.first(stampQuery)!
+    const current = `${now.changes}:${now.version}`
+    if (current !== lastStamp) {
+      lastStamp = current
+      total = undefined
+      pageCache.clear()
+    }
+  }
+
   return {
+    /**
+     * One page of the catalogue, newest first. The same object is returned until the catalogue
+     * changes, so a caller may key its own derived data (rendered HTML) on it.
+     */
     async page (page: number): Promise<CatalogPage> {
-      const { total } = await db.selectFrom('content').select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow()
+      freshCache()
+      total ??= sync.first(db.selectFrom('content').select((eb) => eb.fn.countAll<number>().as('total')))!.total
       const pages = Math.max(1, Math.ceil(total / PAGE_SIZE))
       const current = Math.min(Math.max(1, page), pages)
-      const items = await db.selectFrom('content')
+      const cached = pageCache.get(current)
+      if (cached !== undefined) return cached
+      const items = sync.all(db.selectFrom('content')
         .select(['id', 'slug', 'title', 'price_cents', 'currency', 'created_at'])
         .orderBy('created_at', 'desc').orderBy('id', 'desc')
-        .limit(PAGE_SIZE).offset((current - 1) * PAGE_SIZE)
-        .execute()
-      return { items, page: current, pages, total }
+        .limit(PAGE_SIZE).offset((current - 1) * PAGE_SIZE))
+      const result = { items, page: current, pages, total }
+      if (pageCache.size >= MAX_CACHED_PAGES) pageCache.clear()
+      pageCache.set(current, result)
+      return result
     },
 
     find (slug: string): Content | undefined {
