@@ -41,9 +41,27 @@ export function wantsJson (request: FastifyRequest): boolean {
   return accept.includes('application/json') && !accept.includes('text/html')
 }
 
+/**
+ * The layout's data (who is signed in, the demo banner) for a page rendered where the views
+ * plugin's GET preHandler did not run: an error raised in an onRequest hook (a reader on an admin
+ * page), or a form answered to a POST. Without it such pages showed "Sign in" to a signed-in user.
+ */
+export function ensurePageLocals (request: FastifyRequest, reply: FastifyReply): void {
+  if (reply.locals?.path !== undefined) return
+  const user = request.user
+  reply.locals = {
+    ...reply.locals,
+    user: user === null ? null : { id: user.id, name: user.name, email: user.email, isAdmin: user.is_admin === 1 },
+    csrfToken: user === null ? null : reply.generateCsrf(),
+    demo: request.server.config.demo,
+    path: request.url
+  }
+}
+
 export async function renderError (request: FastifyRequest, reply: FastifyReply, status: number, message: string): Promise<unknown> {
   reply.code(status)
   if (wantsJson(request)) return reply.send({ statusCode: status, error: message })
+  ensurePageLocals(request, reply)
   return reply.viewAsync('pages/error.eta', { status, title: titles[status] ?? (status >= 500 ? 'Something went wrong' : 'That did not work'), message })
 }
 

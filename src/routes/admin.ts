@@ -1,7 +1,7 @@
 import type { MultipartFile, Multipart } from '@fastify/multipart'
 import multipart from '@fastify/multipart'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
-import { HttpError } from '../plugins/errors.js'
+import { ensurePageLocals, HttpError } from '../plugins/errors.js'
 import { type ContentFields, type ContentProblems, checkFields } from '../services/catalog.js'
 import { DomainError } from '../services/errors.js'
 import type { PendingFile } from '../services/file-store.js'
@@ -112,6 +112,7 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
           status = 409
         }
       }
+      ensurePageLocals(request, reply)
       return reply.code(status).viewAsync('pages/admin-new.eta', {
         title: 'Upload a PDF', values, problems, csrfToken: reply.generateCsrf(), maxUploadMb: config.maxUploadBytes / 1024 / 1024
       })
