@@ -172,7 +172,8 @@ function journey (): void {
     const page = await context.newPage()
     page.setDefaultTimeout(15_000)
     page.on('console', (message) => {
-      if (message.type() === 'error' && page.url().startsWith(app.url)) consoleProblems.push(`${page.url()}: ${message.text()}`)
+      // Error statuses are part of the journey (403, 404); scripts and CSP must not fail.
+      if (message.type() === 'error' && page.url().startsWith(app.url) && !message.text().startsWith('Failed to load resource')) consoleProblems.push(`${page.url()}: ${message.text()}`)
     })
     page.on('pageerror', (error) => { consoleProblems.push(`${page.url()}: ${error.message}`) })
     return page
@@ -184,6 +185,7 @@ function journey (): void {
     if (options.axe !== false) await axeCheck(tt, page, name)
     shot += 1
     const base = join(SHOTS, `${String(shot).padStart(2, '0')}-${name}`)
+    await page.evaluate('window.scrollTo(0, 0)')
     await page.setViewportSize(DESKTOP)
     await page.screenshot({ path: `${base}-desktop.png`, fullPage: true })
     await page.setViewportSize(PHONE)
