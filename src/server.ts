@@ -15,7 +15,15 @@ const app = await buildApp(config, {
 closeWithGrace({ delay: Number(process.env.SHUTDOWN_GRACE_MS ?? 20_000) }, async ({ signal, err }) => {
   if (err !== undefined) app.log.error({ err }, 'shutting down after an error')
   else app.log.info({ signal }, 'shutting down')
-  await app.close()
+  // close() waits for every connection to end, and Node closes idle keep-alive connections only
+  // once, when close() starts: a connection whose download or upload finishes later would stay
+  // open, idle, and hold the exit until the grace period runs out. Sweep them as they go idle.
+  const sweep = setInterval(() => { app.server.closeIdleConnections() }, 100)
+  try {
+    await app.close()
+  } finally {
+    clearInterval(sweep)
+  }
 })
 
 try {
