@@ -14,15 +14,15 @@
       if (e.lengthComputable) bar.value = Math.round((e.loaded / e.total) * 100)
     })
     request.addEventListener('load', function () {
-      // Success is a 303 the browser followed: show where it landed. A rejected form comes
-      // back as a page with its messages: show that page.
+      // Success is a 303 the request followed: the page it landed on is already here (with its
+      // one-time "now in the catalogue" message, which a second request would no longer get), so
+      // show it under its own address. A rejected form comes back as a page with its messages.
       if (request.status < 400 && request.responseURL) {
-        window.location.assign(request.responseURL)
-      } else {
-        document.open()
-        document.write(request.responseText)
-        document.close()
+        window.history.replaceState(null, '', request.responseURL)
       }
+      document.open()
+      document.write(request.responseText)
+      document.close()
     })
     request.addEventListener('error', function () {
       button.disabled = false

@@ -75,6 +75,7 @@ th{color:#4f566b;font-weight:600}
 .small{padding:4px 10px;border:1px solid #8792a2;border-radius:4px;background:#fff;color:#1a1f36;font-size:13px}
 .small:hover{background:#f6f8fa}
 code{font-size:13px;word-break:break-all}
+@media (max-width:700px){.summary{border-right:0;border-bottom:1px solid #e3e8ee;padding:20px 24px}.product{margin-top:12px}.price{font-size:30px}.pay{padding-top:24px}}
 `;
 
 function layout(title: string, body: string): string {

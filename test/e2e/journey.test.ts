@@ -341,6 +341,7 @@ function journey (): void {
     await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 })
     await cdp.detach()
     await page.getByRole('heading', { name: GARDEN.title }).waitFor()
+    t.match(await page.getByRole('status').textContent(), 'is now in the catalogue', 'the new item\'s page confirms the upload')
     await screen(t, page, 'content-after-upload')
 
     // The server checks what the browser cannot: a file that is not a PDF, a cover that is not an image.
