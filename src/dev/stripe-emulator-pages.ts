@@ -75,6 +75,9 @@ th{color:#4f566b;font-weight:600}
 .small{padding:4px 10px;border:1px solid #8792a2;border-radius:4px;background:#fff;color:#1a1f36;font-size:13px}
 .small:hover{background:#f6f8fa}
 code{font-size:13px;word-break:break-all}
+td code{display:inline-block;max-width:18ch;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom}td small{white-space:nowrap}td:nth-child(2){min-width:10ch}table{min-width:640px}
+.pill{display:inline-block;padding:1px 8px;border-radius:999px;font-size:12px;font-weight:600;background:#ebeef1;color:#414552}
+.pill-complete,.pill-paid{background:#d7f7c2;color:#05690d}.pill-open,.pill-unpaid{background:#fcedb9;color:#7a3a00}.pill-expired{background:#ebeef1;color:#545969}.pill-refunded{background:#e3e8ff;color:#3d2fb0}
 @media (max-width:700px){.summary{border-right:0;border-bottom:1px solid #e3e8ee;padding:20px 24px}.product{margin-top:12px}.price{font-size:30px}.pay{padding-top:24px}}
 `;
 
@@ -204,11 +207,11 @@ export function dashboardPage(rows: DashboardRow[], error?: string): string {
 <button class="small" type="submit">Refund</button></form>`);
       }
       return `<tr>
-<td><code>${id}</code><br><small>${escapeHtml(new Date(r.created * 1000).toLocaleString('en-US'))}</small></td>
+<td><code title="${id}">${id}</code><br><small>${escapeHtml(new Date(r.created * 1000).toLocaleString('en-US'))}</small></td>
 <td>${escapeHtml(r.productName)}</td>
 <td>${escapeHtml(formatMoney(r.amountTotal, r.currency))}</td>
-<td>${escapeHtml(r.status)}</td>
-<td>${escapeHtml(r.paymentStatus)}${r.awaitingSettlement ? ' (transfer pending)' : ''}</td>
+<td><span class="pill pill-${escapeHtml(r.status)}">${escapeHtml(r.status)}</span></td>
+<td><span class="pill pill-${escapeHtml(r.amountRefunded >= r.amountTotal && r.amountTotal > 0 ? 'refunded' : r.paymentStatus)}">${escapeHtml(r.amountRefunded >= r.amountTotal && r.amountTotal > 0 ? 'refunded' : r.paymentStatus)}</span>${r.awaitingSettlement ? ' <small>(transfer pending)</small>' : ''}</td>
 <td>${r.amountRefunded > 0 ? escapeHtml(formatMoney(r.amountRefunded, r.currency)) : '—'}</td>
 <td>${actions.join('\n')}</td>
 </tr>`;
