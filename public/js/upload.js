@@ -5,13 +5,16 @@
   if (!form || !window.XMLHttpRequest || !window.FormData) return
   const box = document.getElementById('upload-progress')
   const bar = document.getElementById('upload-bar')
+  const percent = document.getElementById('upload-percent')
   form.addEventListener('submit', function (event) {
     event.preventDefault()
     const button = form.querySelector('button[type=submit]')
     const request = new XMLHttpRequest()
     request.open('POST', form.action)
     request.upload.addEventListener('progress', function (e) {
-      if (e.lengthComputable) bar.value = Math.round((e.loaded / e.total) * 100)
+      if (!e.lengthComputable) return
+      bar.value = Math.round((e.loaded / e.total) * 100)
+      if (percent) percent.textContent = bar.value + '%'
     })
     request.addEventListener('load', function () {
       // Success is a 303 the request followed: the page it landed on is already here (with its

@@ -334,6 +334,7 @@ function journey (): void {
     }
     t.ok(midway > 0 && midway < 100, `the progress bar shows the upload under way (saw ${midway}%)`)
     if (midway > 0) {
+      await page.evaluate('window.scrollTo(0, 0)')
       shot += 1
       await page.screenshot({ path: join(SHOTS, `${String(shot).padStart(2, '0')}-upload-progress-desktop.png`), fullPage: true })
     }
