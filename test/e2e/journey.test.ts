@@ -189,6 +189,8 @@ function journey (): void {
     await page.setViewportSize(DESKTOP)
     await page.screenshot({ path: `${base}-desktop.png`, fullPage: true })
     await page.setViewportSize(PHONE)
+    const width = await page.evaluate('document.documentElement.scrollWidth') as number
+    tt.ok(width <= PHONE.width, `${name}: nothing sticks out sideways on a phone (page is ${width}px wide)`)
     await page.screenshot({ path: `${base}-phone.png`, fullPage: true })
     await page.setViewportSize(DESKTOP)
   }
