@@ -65,8 +65,22 @@ export async function renderError (request: FastifyRequest, reply: FastifyReply,
   return reply.viewAsync('pages/error.eta', { status, title: titles[status] ?? (status >= 500 ? 'Something went wrong' : 'That did not work'), message })
 }
 
+/**
+ * The multipart parser (busboy) reports a cut-off or garbled body with plain Errors that carry no
+ * status: the client's fault, not ours, so they are a 400 rather than a 500.
+ */
+function malformedMultipart (error: FastifyError): boolean {
+  return error.statusCode === undefined && error.code === undefined &&
+    /^(Multipart: Boundary not found|Unexpected end of multipart data|\w+ terminated early due to unexpected end of multipart data)$/.test(error.message)
+}
+const MALFORMED_UPLOAD = 'The upload was cut off or is not a well-formed form. Nothing was stored; please send the form again.'
+
 export default fp(async function errors (app) {
   app.setErrorHandler(async function (error: FastifyError, request, reply) {
+    if (malformedMultipart(error)) {
+      request.log.info({ err: { message: error.message }, statusCode: 400 }, 'request rejected')
+      return await renderError(request, reply, 400, MALFORMED_UPLOAD)
+    }
     const statusCode = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
     if (statusCode >= 500) {
       request.log.error({ err: error }, 'request failed')
