@@ -1,0 +1,113 @@
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { ConfigError, loadConfig } from '../src/config.js'
+import { migrateToLatest, openDatabase } from '../src/db/database.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'market-config-'))
+const base = { DATABASE_URL: join(dir, 'db.sqlite'), SESSION_SECRET: 'x'.repeat(32) }
+const production = {
+  ...base,
+  NODE_ENV: 'production',
+  PUBLIC_URL: 'https://shop.example.com',
+  STRIPE_SECRET_KEY: 'sk_live_abc',
+  STRIPE_WEBHOOK_SECRET: 'whsec_abc',
+  OAUTH_PROVIDER: 'github',
+  OAUTH_CLIENT_ID: 'id',
+  OAUTH_CLIENT_SECRET: 'secret'
+}
+
+/** The variable a refused config names, or undefined when it is accepted. */
+function refusal (env: Record<string, string>): string | undefined {
+  try {
+    loadConfig(env)
+  } catch (error) {
+    if (error instanceof ConfigError) return error.variable
+    throw error
+  }
+  return undefined
+}
+
+t.test('defaults follow the contract', async (t) => {
+  const config = loadConfig(base)
+  t.equal(config.port, 3000)
+  t.equal(config.host, '127.0.0.1')
+  t.equal(config.publicUrl, 'http://localhost:3000')
+  t.equal(config.currency, 'usd')
+  t.equal(config.maxUploadBytes, 100 * 1024 * 1024)
+  t.equal(config.rateLimitPerMinute, 60)
+  t.equal(config.stripe, null, 'no Stripe: the demo stands in')
+  t.equal(config.oauth, null, 'no OAuth: the demo stands in')
+  t.equal(loadConfig({ ...base, PORT: '4000' }).publicUrl, 'http://localhost:4000')
+})
+
+t.test('values are read and normalised', async (t) => {
+  const config = loadConfig({ ...base, DATABASE_URL: `sqlite:${join(dir, 'x.db')}`, ADMIN_EMAILS: ' Admin@Example.com, b@example.com ', STORE_CURRENCY: 'EUR', PUBLIC_URL: 'https://shop.example.com/', RATE_LIMIT_PER_MINUTE: '0' })
+  t.equal(config.databasePath, join(dir, 'x.db'), 'a sqlite: prefix is allowed')
+  t.same(config.adminEmails, ['admin@example.com', 'b@example.com'])
+  t.equal(config.currency, 'eur')
+  t.equal(config.publicUrl, 'https://shop.example.com')
+  t.equal(config.rateLimitPerMinute, 0)
+})
+
+t.test('bad values are refused naming the variable', async (t) => {
+  t.equal(refusal({ ...base, PORT: 'eighty' }), 'PORT')
+  t.equal(refusal({ ...base, PORT: '70000' }), 'PORT')
+  t.equal(refusal({ ...base, PUBLIC_URL: 'not a url' }), 'PUBLIC_URL')
+  t.equal(refusal({ ...base, PUBLIC_URL: 'ftp://x.example' }), 'PUBLIC_URL')
+  t.equal(refusal({ ...base, SESSION_SECRET: 'short' }), 'SESSION_SECRET')
+  t.equal(refusal({ ...base, STORE_CURRENCY: 'dollars' }), 'STORE_CURRENCY')
+  t.equal(refusal({ ...base, MAX_UPLOAD_MB: '0' }), 'MAX_UPLOAD_MB')
+  t.equal(refusal({ ...base, RATE_LIMIT_PER_MINUTE: '-1' }), 'RATE_LIMIT_PER_MINUTE')
+  t.equal(refusal({ ...base, ADMIN_EMAILS: 'not-an-email' }), 'ADMIN_EMAILS')
+  t.equal(refusal({ ...base, OAUTH_PROVIDER: 'myspace' }), 'OAUTH_PROVIDER')
+  t.equal(refusal({ ...base, OAUTH_PROVIDER: 'oidc', OAUTH_CLIENT_ID: 'a', OAUTH_CLIENT_SECRET: 'b' }), 'OIDC_ISSUER')
+  t.equal(refusal({ ...base, OAUTH_PROVIDER: 'github', OAUTH_CLIENT_SECRET: 'b' }), 'OAUTH_CLIENT_ID')
+  t.equal(refusal({ ...base, STRIPE_SECRET_KEY: 'pk_test_abc', STRIPE_WEBHOOK_SECRET: 'whsec_x' }), 'STRIPE_SECRET_KEY')
+  t.equal(refusal({ ...base, STRIPE_SECRET_KEY: 'sk_test_abc' }), 'STRIPE_WEBHOOK_SECRET')
+  t.equal(refusal({ ...base, STRIPE_SECRET_KEY: 'sk_test_abc', STRIPE_WEBHOOK_SECRET: 'secret' }), 'STRIPE_WEBHOOK_SECRET')
+  t.equal(refusal({ ...base, STRIPE_SECRET_KEY: 'sk_test_abc', STRIPE_WEBHOOK_SECRET: 'whsec_x', STRIPE_API_URL: 'nope' }), 'STRIPE_API_URL')
+})
+
+t.test('production refuses to start without its secrets and settings', async (t) => {
+  t.ok(loadConfig(production).production, 'complete production config is accepted')
+  const without = (name: keyof typeof production): Record<string, string> => {
+    const env: Record<string, string> = { ...production }
+    delete env[name]
+    return env
+  }
+  t.equal(refusal(without('SESSION_SECRET')), 'SESSION_SECRET')
+  t.equal(refusal(without('PUBLIC_URL')), 'PUBLIC_URL')
+  t.equal(refusal(without('OAUTH_PROVIDER')), 'OAUTH_PROVIDER')
+  t.equal(refusal(without('OAUTH_CLIENT_SECRET')), 'OAUTH_CLIENT_SECRET')
+  t.equal(refusal(without('STRIPE_SECRET_KEY')), 'STRIPE_SECRET_KEY')
+  t.equal(refusal(without('STRIPE_WEBHOOK_SECRET')), 'STRIPE_WEBHOOK_SECRET')
+})
+
+t.test('the server with a bad value prints one line naming it and exits 1', async (t) => {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    env: { PATH: process.env.PATH, ...base, PORT: 'abc' },
+    encoding: 'utf8',
+    timeout: 30_000
+  })
+  t.equal(result.status, 1)
+  const lines = result.stderr.trim().split('\n').filter((line) => line !== '')
+  t.equal(lines.length, 1, 'one line')
+  t.match(lines[0], /^Configuration error: PORT: must be a whole number/)
+})
+
+t.test('migrations run from an empty database, and again as a no-op', async (t) => {
+  const database = openDatabase(join(dir, 'migrate.db'))
+  t.teardown(() => database.close())
+  const first = await migrateToLatest(database.db)
+  t.same(first.results?.map((r) => r.status), ['Success'])
+  const tables = database.sqlite.prepare("select name from sqlite_master where type = 'table' and name not like 'kysely%' and name not like 'sqlite%' order by name").all() as Array<{ name: string }>
+  t.same(tables.map((row) => row.name), ['content', 'library', 'orders', 'stripe_events', 'users'])
+  t.equal(database.sqlite.pragma('journal_mode', { simple: true }), 'wal')
+  t.equal(database.sqlite.pragma('foreign_keys', { simple: true }), 1)
+  t.equal(database.sqlite.pragma('busy_timeout', { simple: true }), 5000)
+  const second = await migrateToLatest(database.db)
+  t.same(second.results, [], 'nothing left to apply')
+})
