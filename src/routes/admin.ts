@@ -2,7 +2,7 @@ import type { MultipartFile, Multipart } from '@fastify/multipart'
 import multipart from '@fastify/multipart'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { ensurePageLocals, HttpError } from '../plugins/errors.js'
-import { type ContentFields, type ContentProblems, checkFields } from '../services/catalog.js'
+import { type ContentFields, type ContentProblems, checkFields, MAX_PREVIEW_BYTES } from '../services/catalog.js'
 import { DomainError } from '../services/errors.js'
 import type { PendingFile } from '../services/file-store.js'
 
@@ -47,9 +47,12 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
   app.addHook('onRequest', app.requireAdmin)
 
   await app.register(multipart, {
+    // The file store refuses each kind of file past its own limit while it streams (nothing more
+    // is written); this outer cut-off only bounds what is read, and flags the stream truncated
+    // instead of throwing, so the answer is the form with its message (400), not a bare 413.
+    throwFileSizeLimit: false,
     limits: {
-      // Counted while streaming: a larger file is cut off, flagged truncated and refused.
-      fileSize: config.maxUploadBytes,
+      fileSize: Math.max(config.maxUploadBytes, MAX_PREVIEW_BYTES) + 1,
       files: 2,
       fields: 10,
       parts: 12,
