@@ -22,6 +22,12 @@ const friendly: Record<string, string> = {
   FST_INVALID_MULTIPART_CONTENT_TYPE: 'The form must be sent as multipart/form-data.'
 }
 
+// Plugins that answer with a bare HTTP phrase (@fastify/send refuses odd static paths so).
+const bare: Record<string, string> = {
+  Forbidden: 'This address cannot be opened. Check the link, or start again from the catalogue.',
+  'Not Found': 'There is nothing at this address. It may have been removed, or the link may be mistyped.'
+}
+
 const titles: Record<number, string> = {
   400: 'That did not work',
   401: 'Please sign in',
@@ -95,7 +101,7 @@ export default fp(async function errors (app) {
     } else if (error.validation !== undefined) {
       message = `The request was not valid: ${error.message}.`
     } else {
-      message = friendly[error.code] ?? error.message
+      message = friendly[error.code] ?? bare[error.message] ?? error.message
     }
     return await renderError(request, reply, statusCode, message)
   })
