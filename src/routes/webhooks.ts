@@ -25,7 +25,7 @@ const webhookRoutes: FastifyPluginAsync = async (app) => {
       request.log.debug({ eventId: verified.id, type: verified.type }, 'webhook event ignored')
       return { received: true, ignored: true }
     }
-    const outcome = app.orders.handleEvent(verified.id, verified.event)
+    const outcome = await app.orders.handleEventSoon(verified.id, verified.event)
     request.log.info({ eventId: verified.id, type: verified.type, outcome }, 'webhook event handled')
     return { received: true, outcome }
   })

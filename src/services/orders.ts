@@ -114,8 +114,75 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
     return 'refunded'
   }
 
+  /**
+   * Applies a verified webhook event exactly once: its id is recorded in the same transaction
+   * as its effect, so a redelivery changes nothing and a crash loses neither.
+   */
+  function handleEvent (eventId: string, event: PaymentEvent): EventOutcome {
+    return sync.transaction(() => {
+      const recorded = sync.run(db.insertInto('stripe_events').values({ id: eventId, type: event.type })
+        .onConflict((oc) => oc.column('id').doNothing())).changes
+      if (recorded === 0) return 'duplicate'
+      switch (event.type) {
+        case 'checkout.session.completed':
+        case 'checkout.session.async_payment_succeeded':
+          return fulfil(event.session).outcome
+        case 'checkout.session.async_payment_failed':
+          return settlePending(event.session.orderId, event.session.id, 'failed') > 0 ? 'failed' : 'ignored'
+        case 'checkout.session.expired':
+          return settlePending(event.session.orderId, event.session.id, 'expired') > 0 ? 'expired' : 'ignored'
+        case 'charge.refunded':
+          return revoke(event.paymentIntent, event.refunded)
+      }
+    })
+  }
+
+  // Group commit for webhooks. A commit is the dearest part of an event (BEGIN IMMEDIATE, WAL
+  // append, COMMIT); events that arrive in the same turn of the event loop are applied in one
+  // transaction, each in its own savepoint (a nested better-sqlite3 transaction), so every event
+  // is still recorded together with its effect and one failing event undoes only itself.
+  // Nothing is answered before the commit that holds it.
+  interface Queued { eventId: string, event: PaymentEvent, resolve: (outcome: EventOutcome) => void, reject: (error: unknown) => void }
+  let queue: Queued[] = []
+
+  function applyQueued (): void {
+    const batch = queue
+    queue = []
+    const results: Array<{ outcome?: EventOutcome, error?: unknown }> = []
+    try {
+      sync.transaction(() => {
+        for (const item of batch) {
+          try {
+            results.push({ outcome: handleEvent(item.eventId, item.event) })
+          } catch (error) {
+            results.push({ error })
+          }
+        }
+      })
+    } catch (error) {
+      // The commit itself failed: nothing of the batch is stored, every sender will retry.
+      for (const item of batch) item.reject(error)
+      return
+    }
+    batch.forEach((item, index) => {
+      const result = results[index]!
+      if (result.error !== undefined) item.reject(result.error)
+      else item.resolve(result.outcome!)
+    })
+  }
+
   return {
     fulfil,
+
+    handleEvent,
+
+    /** handleEvent, committed together with the other events of the same event-loop turn. */
+    async handleEventSoon (eventId: string, event: PaymentEvent): Promise<EventOutcome> {
+      return await new Promise((resolve, reject) => {
+        if (queue.length === 0) setImmediate(applyQueued)
+        queue.push({ eventId, event, resolve, reject })
+      })
+    },
 
     /** A pending order at our price, created before Stripe is called. */
     create (userId: number, content: Content): Order {
@@ -139,29 +206,6 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
 
     find (orderId: string): Order | undefined {
       return sync.first(byId(orderId))
-    },
-
-    /**
-     * Applies a verified webhook event exactly once: its id is recorded in the same transaction
-     * as its effect, so a redelivery changes nothing and a crash loses neither.
-     */
-    handleEvent (eventId: string, event: PaymentEvent): EventOutcome {
-      return sync.transaction(() => {
-        const recorded = sync.run(db.insertInto('stripe_events').values({ id: eventId, type: event.type })
-          .onConflict((oc) => oc.column('id').doNothing())).changes
-        if (recorded === 0) return 'duplicate'
-        switch (event.type) {
-          case 'checkout.session.completed':
-          case 'checkout.session.async_payment_succeeded':
-            return fulfil(event.session).outcome
-          case 'checkout.session.async_payment_failed':
-            return settlePending(event.session.orderId, event.session.id, 'failed') > 0 ? 'failed' : 'ignored'
-          case 'checkout.session.expired':
-            return settlePending(event.session.orderId, event.session.id, 'expired') > 0 ? 'expired' : 'ignored'
-          case 'charge.refunded':
-            return revoke(event.paymentIntent, event.refunded)
-        }
-      })
     }
   }
 }
