@@ -289,3 +289,20 @@ t.test('a refund for a payment we do not know is acknowledged and revokes nothin
   t.same({ ...after, events: [] }, { ...before, events: [] })
   t.equal((await orders(h))[0]!.status, 'paid')
 })
+
+t.test('a full refund that arrives before checkout.session.completed: the late completed event grants nothing', async (t) => {
+  const s = await shop(t)
+  const { h } = s
+  const { sessionId, order: pending } = await startCheckout(h, s.reader, s.slug)
+  await h.stripe.pay(sessionId)
+  const completed = lastEvent(h, 'checkout.session.completed')
+  await h.stripe.refund(sessionId)
+  // Stripe guarantees no order: the refund is delivered first.
+  t.equal((await h.webhook(lastEvent(h, 'charge.refunded'))).statusCode, 200)
+  t.equal((await h.webhook(completed)).statusCode, 200)
+  t.same(await libraryRows(h), [], 'nothing granted')
+  t.equal((await order(h, pending.id)).status, 'refunded')
+  const page = await successPage(h, s.reader, sessionId)
+  t.notMatch(page.body, /Thank you/, 'the success redirect grants nothing either')
+  t.same(await libraryRows(h), [])
+})

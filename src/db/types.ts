@@ -64,10 +64,16 @@ export interface StripeEventsTable {
   received_at: Generated<string>
 }
 
+export interface RefundsTable {
+  payment_intent: string
+  refunded_at: Generated<string>
+}
+
 export interface Database {
   users: UsersTable
   content: ContentTable
   orders: OrdersTable
   library: LibraryTable
   stripe_events: StripeEventsTable
+  refunds: RefundsTable
 }

@@ -188,6 +188,7 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
         sync.run(db.deleteFrom('library'))
         sync.run(db.deleteFrom('orders'))
         sync.run(db.deleteFrom('stripe_events'))
+        sync.run(db.deleteFrom('refunds'))
         return sync.run(db.deleteFrom('content')).changes
       })
       const keys = await files.keys()

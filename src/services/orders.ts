@@ -41,6 +41,7 @@ const now = (): string => new Date().toISOString()
 export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, log: FastifyBaseLogger }) {
   const { db, sync, log } = deps
   const byId = (id: string) => db.selectFrom('orders').selectAll().where('id', '=', id)
+  const refundOf = (paymentIntent: string) => db.selectFrom('refunds').select('payment_intent').where('payment_intent', '=', paymentIntent)
 
   /** Ends a still-pending order in a terminal state; later events for it change nothing. */
   function settlePending (orderId: string | null, sessionId: string, status: 'failed' | 'expired'): number {
@@ -74,6 +75,14 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
         return { outcome: 'processing', order }
       }
 
+      if (session.paymentIntent !== null && sync.first(refundOf(session.paymentIntent)) !== undefined) {
+        // The refund overtook this event: the money went back, so nothing is granted.
+        sync.run(db.updateTable('orders').set({ status: 'refunded', payment_intent: session.paymentIntent, stripe_session_id: session.id })
+          .where('id', '=', order.id).where('status', '=', 'pending'))
+        log.warn({ orderId: order.id, paymentIntent: session.paymentIntent }, 'payment was refunded before it was fulfilled: nothing granted')
+        return { outcome: 'not_payable', order: sync.first(byId(order.id)) }
+      }
+
       if (session.amountTotal !== order.amount_cents || session.currency?.toLowerCase() !== order.currency) {
         log.warn({
           orderId: order.id,
@@ -103,12 +112,14 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
   function revoke (paymentIntent: string | null, refunded: boolean): EventOutcome {
     if (!refunded) return 'partial_refund'
     if (paymentIntent === null) return 'ignored'
+    // Remembered even for a payment we do not know yet: its completed event may come later.
+    sync.run(db.insertInto('refunds').values({ payment_intent: paymentIntent }).onConflict((oc) => oc.column('payment_intent').doNothing()))
     const order = sync.first(db.selectFrom('orders').selectAll().where('payment_intent', '=', paymentIntent))
     if (order === undefined) {
-      log.warn({ paymentIntent }, 'refund for a payment we do not know')
-      return 'ignored'
+      log.warn({ paymentIntent }, 'refund for a payment we do not know yet: recorded, so it is never granted')
+      return 'refunded'
     }
-    sync.run(db.updateTable('orders').set({ status: 'refunded' }).where('id', '=', order.id).where('status', 'in', ['paid', 'review']))
+    sync.run(db.updateTable('orders').set({ status: 'refunded' }).where('id', '=', order.id).where('status', 'in', ['pending', 'paid', 'review']))
     sync.run(db.deleteFrom('library').where('order_id', '=', order.id))
     log.info({ orderId: order.id }, 'order refunded and access revoked')
     return 'refunded'
