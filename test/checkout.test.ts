@@ -286,3 +286,14 @@ t.test('the cancel page says nothing was charged', async (t) => {
   t.match(page.body, /Nothing was charged/)
   t.match(page.body, `href="/content/${s.slug}"`)
 })
+
+t.test('the success URL of a checkout never completed says the payment did not go through, not processing', async (t) => {
+  const s = await shop(t)
+  const { h } = s
+  const { sessionId } = await startCheckout(h, s.reader, s.slug)
+  const page = await successPage(h, s.reader, sessionId)
+  t.equal(page.statusCode, 200)
+  t.equal(page.headers.refresh, undefined, 'no endless refresh')
+  t.match(page.body, /Payment not completed/)
+  t.same(await libraryRows(h), [])
+})

@@ -48,9 +48,12 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
     const { outcome, order: current } = orders.fulfil(session)
     const content = catalog.findById(order.content_id)
     reply.header('cache-control', 'no-store')
+    // Only a finished Checkout with a payment still settling is "processing"; a session the buyer
+    // never completed (the success URL opened by hand) says the payment did not go through.
+    const settling = outcome === 'processing' && session.checkoutStatus !== 'open' && session.checkoutStatus !== 'expired'
     const state = outcome === 'granted' || outcome === 'already_paid'
       ? 'paid'
-      : outcome === 'processing' ? 'processing' : (current?.status ?? order.status)
+      : settling ? 'processing' : (current?.status ?? order.status)
     // An asynchronous payment settles by webhook: the page asks again until it has.
     if (state === 'processing') reply.header('refresh', '3')
     return reply.viewAsync('pages/checkout-result.eta', {

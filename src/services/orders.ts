@@ -13,6 +13,8 @@ export interface SessionFacts {
   amountTotal: number | null
   currency: string | null
   paymentIntent: string | null
+  /** 'complete' once the buyer finished Checkout; 'open' while they have not (yet). */
+  checkoutStatus?: 'open' | 'complete' | 'expired' | null
 }
 
 export type FulfilOutcome =

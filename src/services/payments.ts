@@ -78,6 +78,10 @@ function upstream (error: unknown, forPerson = NOT_CHARGED): DomainError {
   return Object.assign(new DomainError('upstream', forPerson), { cause: message })
 }
 
+function checkoutStatus (status: string | null): SessionFacts['checkoutStatus'] {
+  return status === 'open' || status === 'complete' || status === 'expired' ? status : null
+}
+
 function isRecord (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
@@ -94,7 +98,8 @@ export function sessionFacts (session: Stripe.Checkout.Session): SessionFacts {
     paymentStatus: session.payment_status === 'paid' ? 'paid' : session.payment_status === 'no_payment_required' ? 'no_payment_required' : 'unpaid',
     amountTotal: session.amount_total,
     currency: session.currency,
-    paymentIntent: idOf(session.payment_intent)
+    paymentIntent: idOf(session.payment_intent),
+    checkoutStatus: checkoutStatus(session.status)
   }
 }
 
