@@ -7,7 +7,7 @@ import { loadConfig } from '../src/config.js'
 import { openDatabase } from '../src/db/database.js'
 import { ADMIN_EMAIL, build, multipartBody, testEnv } from './helpers/build.js'
 import { pdfBytes, pngBytes } from './helpers/fixtures.js'
-import { csrfToken, deployment, type Deployment } from './helpers/server-process.js'
+import { csrfToken, deployment, type Deployment, slowBody } from './helpers/server-process.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
@@ -37,18 +37,6 @@ async function checkStore (t: Test, d: Deployment): Promise<{ rows: number, file
   }
 }
 
-/** A request body sent in slices with pauses, so a crash can land in the middle of it. */
-function slowBody (body: Buffer, slice: number, pauseMs: number): ReadableStream<Uint8Array> {
-  let offset = 0
-  return new ReadableStream({
-    async pull (controller) {
-      if (offset >= body.length) { controller.close(); return }
-      if (offset > 0) await sleep(pauseMs)
-      controller.enqueue(body.subarray(offset, offset + slice))
-      offset += slice
-    }
-  })
-}
 
 t.test('SIGKILL during 20 uploads and during a webhook storm: after restart nothing answered is lost and redeliveries apply exactly once', async (t) => {
   const started = Date.now()

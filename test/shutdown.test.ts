@@ -4,7 +4,8 @@ import { connect } from 'node:net'
 import t from 'tap'
 import { ADMIN_EMAIL, multipartBody } from './helpers/build.js'
 import { pdfBytes, pngBytes } from './helpers/fixtures.js'
-import { csrfToken, deployment, type Deployment, type FetchCookieJar } from './helpers/server-process.js'
+import type { CookieJar } from './helpers/build.js'
+import { csrfToken, deployment, type Deployment, slowBody } from './helpers/server-process.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
@@ -17,7 +18,7 @@ async function refused (port: number): Promise<boolean> {
   })
 }
 
-async function uploadForm (jar: FetchCookieJar, token: string, title: string, pdf: Buffer): Promise<{ body: Buffer, contentType: string }> {
+async function uploadForm (jar: CookieJar, token: string, title: string, pdf: Buffer): Promise<{ body: Buffer, contentType: string }> {
   return await multipartBody([
     ['_csrf', token], ['title', title], ['description', ''], ['price', '0'],
     ['file', { data: pdf, filename: 'big.pdf', type: 'application/pdf' }],
@@ -25,20 +26,8 @@ async function uploadForm (jar: FetchCookieJar, token: string, title: string, pd
   ])
 }
 
-/** A request body sent in slices with pauses: an upload still arriving when the signal comes. */
-function slowBody (body: Buffer, slice: number, pauseMs: number): ReadableStream<Uint8Array> {
-  let offset = 0
-  return new ReadableStream({
-    async pull (controller) {
-      if (offset >= body.length) { controller.close(); return }
-      if (offset > 0) await sleep(pauseMs)
-      controller.enqueue(body.subarray(offset, offset + slice))
-      offset += slice
-    }
-  })
-}
 
-async function storeBigFile (d: Deployment, jar: FetchCookieJar, title: string, pdf: Buffer): Promise<void> {
+async function storeBigFile (d: Deployment, jar: CookieJar, title: string, pdf: Buffer): Promise<void> {
   const token = await csrfToken(d.url, jar, '/admin/content/new')
   const { body, contentType } = await uploadForm(jar, token, title, pdf)
   const response = await fetch(`${d.url}/admin/content`, { method: 'POST', headers: { cookie: jar.header, 'content-type': contentType }, body, redirect: 'manual' })

@@ -28,10 +28,16 @@ export interface Identity {
 export class CookieJar {
   readonly cookies = new Map<string, string>()
 
-  update (response: LightMyRequestResponse): this {
-    // Raw values, as a browser keeps them: the session cookie's value is URL-encoded.
-    const raw = response.headers['set-cookie']
-    for (const line of raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]) {
+  /** From an inject answer or a fetch Response: raw values, as a browser keeps them. */
+  update (response: LightMyRequestResponse | Response): this {
+    let lines: string[]
+    if (response instanceof Response) {
+      lines = response.headers.getSetCookie()
+    } else {
+      const raw = response.headers['set-cookie']
+      lines = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]
+    }
+    for (const line of lines) {
       const [pair = '', ...attributes] = line.split(';')
       const name = pair.slice(0, pair.indexOf('='))
       const value = pair.slice(pair.indexOf('=') + 1)

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type IdentityProvider, startIdentityProvider } from '../../src/dev/identity-provider.js'
 import { type StripeEmulator, startStripeEmulator } from '../../src/dev/stripe-emulator.js'
-import { type Identity, type TestContext, testEnv, WEBHOOK_SECRET } from './build.js'
+import { CookieJar, type Identity, type TestContext, testEnv, WEBHOOK_SECRET } from './build.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 
@@ -21,24 +21,17 @@ export async function freePort (): Promise<number> {
   })
 }
 
-/** Cookies as a browser keeps them, for fetch over real HTTP. */
-export class FetchCookieJar {
-  readonly cookies = new Map<string, string>()
-
-  update (response: Response): this {
-    for (const line of response.headers.getSetCookie()) {
-      const [pair = '', ...attributes] = line.split(';')
-      const name = pair.slice(0, pair.indexOf('='))
-      const value = pair.slice(pair.indexOf('=') + 1)
-      if (value === '' || attributes.some((a) => /^\s*max-age=0\s*$/i.test(a))) this.cookies.delete(name)
-      else this.cookies.set(name, value)
+/** A request body sent in slices with pauses: an upload still arriving when a crash or signal comes. */
+export function slowBody (body: Buffer, slice: number, pauseMs: number): ReadableStream<Uint8Array> {
+  let offset = 0
+  return new ReadableStream({
+    async pull (controller) {
+      if (offset >= body.length) { controller.close(); return }
+      if (offset > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs))
+      controller.enqueue(body.subarray(offset, offset + slice))
+      offset += slice
     }
-    return this
-  }
-
-  get header (): string {
-    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ')
-  }
+  })
 }
 
 export interface ServerProcess {
@@ -66,7 +59,7 @@ export interface Deployment {
   /** Starts the server and waits until /healthz answers 200. */
   start(extraEnv?: Record<string, string>): Promise<ServerProcess>
   /** Signs in over real HTTP, following the redirects by hand like a browser. */
-  signIn(identity: Identity): Promise<FetchCookieJar>
+  signIn(identity: Identity): Promise<CookieJar>
   /** A signed webhook delivery over real HTTP: the status, or 0 when no answer came. */
   webhook(payload: string, signal?: AbortSignal): Promise<{ status: number, body: string }>
 }
@@ -125,8 +118,8 @@ export async function deployment (t: TestContext, env: Record<string, string> = 
     }
   }
 
-  async function signIn (identity: Identity): Promise<FetchCookieJar> {
-    const jar = new FetchCookieJar()
+  async function signIn (identity: Identity): Promise<CookieJar> {
+    const jar = new CookieJar()
     const get = async (target: string): Promise<Response> => {
       const response = await fetch(target, { redirect: 'manual', headers: { cookie: jar.header } })
       jar.update(response)
@@ -179,7 +172,7 @@ export async function deployment (t: TestContext, env: Record<string, string> = 
 }
 
 /** Reads a page's CSRF token (every signed-in page carries the sign-out form). */
-export async function csrfToken (base: string, jar: FetchCookieJar, path = '/library'): Promise<string> {
+export async function csrfToken (base: string, jar: CookieJar, path = '/library'): Promise<string> {
   const response = await fetch(`${base}${path}`, { headers: { cookie: jar.header } })
   jar.update(response)
   const match = /name="_csrf" value="([^"]+)"/.exec(await response.text())
