@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { publicDir, viewsDir } from '../paths.js'
 import { formatPrice } from '../services/money.js'
-import { wantsJson } from './errors.js'
+import { ensurePageLocals, wantsJson } from './errors.js'
 
 export interface PageLocals {
   user: { id: number, name: string | null, email: string | null, isAdmin: boolean } | null
@@ -66,14 +66,8 @@ export default fp(async function views (app) {
   // and any flash message. Only for pages: JSON routes and static files skip it.
   app.addHook('preHandler', async (request, reply) => {
     if (request.method !== 'GET' || wantsJson(request) || request.url.startsWith('/public/')) return
-    const user = request.user
-    reply.locals = {
-      ...reply.locals,
-      user: user === null ? null : { id: user.id, name: user.name, email: user.email, isAdmin: user.is_admin === 1 },
-      csrfToken: user === null ? null : reply.generateCsrf(),
-      flash: takeFlash(request, reply),
-      demo: config.demo,
-      path: request.url
-    }
+    ensurePageLocals(request, reply)
+    // A page view shows (and so uses up) the flash messages; an error page leaves them for later.
+    reply.locals = { ...reply.locals, flash: takeFlash(request, reply) }
   })
 }, { name: 'views', dependencies: ['security'] })
