@@ -21,8 +21,8 @@ import { startIdentityProvider } from '../src/dev/identity-provider.js'
 import { startStripeEmulator } from '../src/dev/stripe-emulator.js'
 import { createCatalog } from '../src/services/catalog.js'
 import { createFileStore } from '../src/services/file-store.js'
-import { createOrders } from '../src/services/orders.js'
 import { createUsers } from '../src/services/users.js'
+import { createOrders } from '../src/services/orders.js'
 import { pdfBytes, pngBytes } from '../test/helpers/fixtures.js'
 
 const ROOT = new URL('..', import.meta.url).pathname
@@ -213,7 +213,7 @@ try {
   const catalog = createCatalog({ db, sync, files, currency: 'usd', maxUploadBytes: 600 * MB })
   const silent = Fastify({ logger: false }).log
   const orders = createOrders({ db, sync, log: silent })
-  const users = createUsers(db, sync, [])
+  const users = createUsers({ db, sync, adminEmails: [], sessionDays: 30 })
 
   // Seeding through the app's own services: the two big PDFs go through the upload path
   // (stream -> hash -> temporary file -> rename -> row); the rest of the 10,000 rows share one
@@ -286,7 +286,7 @@ try {
   }, `${base}/html`)
 
   const reader = await signIn(app, 'reader@example.com', 'Ada Reader')
-  const readerRow = users.find(sync.first(db.selectFrom('users').select('id').where('email', '=', 'reader@example.com'))!.id)!
+  const readerRow = sync.first(db.selectFrom('users').selectAll().where('email', '=', 'reader@example.com'))!
   // The reader owns both big PDFs: an order fulfilled by the app's one fulfilment function.
   for (const item of [big, huge]) {
     const order = orders.create(readerRow.id, item)

@@ -1,6 +1,6 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions, type RequestPayload } from 'fastify'
 import type { AppConfig, Config } from './config.js'
-import { isDemo } from './config.js'
+import { isDemo, uploadAllowanceMs } from './config.js'
 import services from './plugins/services.js'
 import security from './plugins/security.js'
 import views from './plugins/views.js'
@@ -25,8 +25,14 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     logger: options.logger ?? false,
     // Uploads are streamed by @fastify/multipart; the limit here covers every other body.
     bodyLimit: 1024 * 1024,
-    // Behind a proxy the client address comes from X-Forwarded-For (rate limits per client).
-    trustProxy: config.production,
+    // Only a proxy named in TRUST_PROXY may set the client address (rate limits are per client):
+    // believing anyone's X-Forwarded-For would let a client pick a fresh address per request.
+    // (Fastify takes a hop count too; its type does not list numbers.)
+    trustProxy: config.trustProxy as boolean | string[],
+    // A connection that goes quiet is closed; a request must arrive whole within the upload
+    // allowance (the longest any route needs); every other route has a shorter body deadline.
+    connectionTimeout: 60_000,
+    requestTimeout: uploadAllowanceMs(config),
     requestIdHeader: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }
   })
@@ -43,6 +49,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     appConfig = { ...config, stripe: config.stripe!, oauth: config.oauth!, demo: null }
   }
   app.decorate('config', appConfig)
+  app.addHook('preParsing', bodyDeadline)
 
   await app.register(errors)
   await app.register(security)
@@ -61,6 +68,28 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   return app
 }
 
+const BODY_DEADLINE_MS = 30_000
+
+/**
+ * A body trickled in a byte at a time would hold a connection for the whole request timeout;
+ * forms and webhooks are small, so they get a short deadline and the upload route a long one
+ * (its route config `bodyDeadlineMs`).
+ */
+function bodyDeadline (request: FastifyRequest, reply: FastifyReply, payload: RequestPayload, done: (error: Error | null, payload?: RequestPayload) => void): void {
+  const headers = request.headers
+  if (headers['content-length'] === undefined && headers['transfer-encoding'] === undefined) { done(null, payload); return }
+  const ms = request.routeOptions.config.bodyDeadlineMs ?? BODY_DEADLINE_MS
+  const timer = setTimeout(() => {
+    payload.destroy(Object.assign(new Error('The request took too long to arrive. Please try again.'), { statusCode: 408 }))
+  }, ms)
+  timer.unref()
+  const clear = (): void => { clearTimeout(timer) }
+  payload.once('end', clear)
+  payload.once('close', clear)
+  reply.raw.once('finish', clear)
+  done(null, payload)
+}
+
 /** Where this app can be reached from the same machine once it listens (for demo webhooks). */
 function listeningUrl (app: FastifyInstance): string | undefined {
   const address = app.server.address()
@@ -72,5 +101,9 @@ function listeningUrl (app: FastifyInstance): string | undefined {
 declare module 'fastify' {
   interface FastifyInstance {
     config: AppConfig
+  }
+  interface FastifyContextConfig {
+    /** How long the body may take to arrive (default 30 s). */
+    bodyDeadlineMs?: number
   }
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 
 export type OAuthProvider = 'github' | 'google' | 'oidc'
@@ -36,6 +37,10 @@ export interface Config {
   maxUploadBytes: number
   rateLimitPerMinute: number
   logLevel: string
+  /** Fastify's trustProxy: only a trusted proxy's X-Forwarded-For decides the client address. */
+  trustProxy: boolean | number | string[]
+  /** Absolute lifetime of a sign-in, from the sign-in itself. */
+  sessionDays: number
 }
 
 /** The config the app runs with: in demo mode the stand-ins have filled in Stripe and OAuth. */
@@ -54,6 +59,10 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>
+
+const NODE_ENVS = ['production', 'development', 'test']
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+const DEFAULT_DATABASE = 'data/marketplace.db'
 
 function read (env: Env, name: string): string | undefined {
   const value = env[name]?.trim()
@@ -142,10 +151,50 @@ function demoSessionSecret (databasePath: string): string {
   return secret
 }
 
+/** `false`, `true`, a hop count, or comma-separated addresses/CIDRs of the proxies to believe. */
+function trustProxy (env: Env): Config['trustProxy'] {
+  const raw = read(env, 'TRUST_PROXY')
+  if (raw === undefined || raw === 'false') return false
+  if (raw === 'true') return true
+  if (/^\d+$/.test(raw)) return integer(env, 'TRUST_PROXY', 0, 0, 100)
+  const entries = raw.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
+  for (const entry of entries) {
+    const [address = '', bits, ...extra] = entry.split('/')
+    const family = isIP(address)
+    const maxBits = family === 6 ? 128 : 32
+    if (family === 0 || extra.length > 0 || (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > maxBits))) {
+      throw new ConfigError('TRUST_PROXY', `must be false, true, a hop count or comma-separated IP addresses/CIDRs, got "${entry}"`)
+    }
+  }
+  return entries
+}
+
+/**
+ * The SQLite file. Only the default folder is created: a mistyped path must not quietly start a
+ * second, empty store (which once swept a live store's files).
+ */
+function databasePath (env: Env): string {
+  const raw = read(env, 'DATABASE_URL')
+  if (raw === ':memory:') return raw
+  const path = resolve((raw ?? DEFAULT_DATABASE).replace(/^sqlite:(\/\/)?/, ''))
+  if (raw === undefined || path === resolve(DEFAULT_DATABASE)) return path
+  const parent = dirname(path)
+  if (!existsSync(parent) || !statSync(parent).isDirectory()) {
+    throw new ConfigError('DATABASE_URL', `the folder ${parent} does not exist; create it first or fix the path`)
+  }
+  return path
+}
+
 /** Turns the environment into a typed config, or throws a ConfigError naming the variable. */
 export function loadConfig (env: Env = process.env): Config {
   const nodeEnv = read(env, 'NODE_ENV')
+  // A typo such as NODE_ENV=prod must never quietly mean demo mode.
+  if (nodeEnv !== undefined && !NODE_ENVS.includes(nodeEnv)) {
+    throw new ConfigError('NODE_ENV', `must be production, development, test or unset, got "${nodeEnv}"`)
+  }
   const production = nodeEnv === 'production'
+  const logLevel = read(env, 'LOG_LEVEL') ?? 'info'
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
 
   const port = integer(env, 'PORT', 3000, 0, 65535)
   const host = read(env, 'HOST') ?? '127.0.0.1'
@@ -153,8 +202,7 @@ export function loadConfig (env: Env = process.env): Config {
   if (rawPublicUrl === undefined && production) throw new ConfigError('PUBLIC_URL', 'is required in production')
   const publicUrl = url('PUBLIC_URL', rawPublicUrl ?? `http://localhost:${port}`)
 
-  const rawDatabase = read(env, 'DATABASE_URL') ?? 'data/marketplace.db'
-  const databasePath = rawDatabase === ':memory:' ? rawDatabase : resolve(rawDatabase.replace(/^sqlite:(\/\/)?/, ''))
+  const database = databasePath(env)
   const contentDir = resolve(read(env, 'CONTENT_DIR') ?? 'content')
 
   let sessionSecret = read(env, 'SESSION_SECRET')
@@ -163,7 +211,7 @@ export function loadConfig (env: Env = process.env): Config {
   }
   if (sessionSecret === undefined) {
     if (production) throw new ConfigError('SESSION_SECRET', 'is required in production (at least 32 random characters)')
-    sessionSecret = demoSessionSecret(databasePath === ':memory:' ? resolve('data/marketplace.db') : databasePath)
+    sessionSecret = demoSessionSecret(database === ':memory:' ? resolve(DEFAULT_DATABASE) : database)
   }
 
   const currency = (read(env, 'STORE_CURRENCY') ?? 'usd').toLowerCase()
@@ -180,7 +228,7 @@ export function loadConfig (env: Env = process.env): Config {
     host,
     publicUrl,
     production,
-    databasePath,
+    databasePath: database,
     contentDir,
     sessionSecret,
     stripe: stripeConfig(env, production),
@@ -189,8 +237,15 @@ export function loadConfig (env: Env = process.env): Config {
     adminEmails,
     maxUploadBytes: integer(env, 'MAX_UPLOAD_MB', 100, 1, 10_000) * 1024 * 1024,
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 60, 0, 1_000_000),
-    logLevel: read(env, 'LOG_LEVEL') ?? 'info'
+    logLevel,
+    trustProxy: trustProxy(env),
+    sessionDays: integer(env, 'SESSION_DAYS', 30, 1, 3650)
   }
+}
+
+/** Time for the largest upload at a slow 100 KB/s, at least 2 minutes. */
+export function uploadAllowanceMs (config: Config): number {
+  return Math.max(120_000, Math.ceil(config.maxUploadBytes / (100 * 1024)) * 1000)
 }
 
 /** Demo mode: a stand-in runs for whatever of Stripe and OAuth is not configured. */

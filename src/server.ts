@@ -29,7 +29,13 @@ closeWithGrace({ delay: Number(process.env.SHUTDOWN_GRACE_MS ?? 20_000) }, async
 try {
   await app.listen({ port: config.port, host: config.host })
 } catch (error) {
-  app.log.error({ err: error }, 'could not start listening')
+  const code = (error as NodeJS.ErrnoException).code
+  // An operator's mistake gets one line naming the variable, like any other config error.
+  if (code === 'EADDRINUSE') console.error(`Configuration error: PORT: ${config.port} is already in use on ${config.host}`)
+  else if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') console.error(`Configuration error: HOST: cannot listen on ${config.host}`)
+  else if (code === 'EACCES') console.error(`Configuration error: PORT: not allowed to listen on port ${config.port}`)
+  else app.log.error({ err: error }, 'could not start listening')
+  await app.close()
   process.exit(1)
 }
 

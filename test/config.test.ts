@@ -1,10 +1,12 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { ConfigError, loadConfig } from '../src/config.js'
+import { createServer } from 'node:net'
 import { migrateToLatest, openDatabase } from '../src/db/database.js'
+import { migrations } from '../migrations/index.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'market-config-'))
 const base = { DATABASE_URL: join(dir, 'db.sqlite'), SESSION_SECRET: 'x'.repeat(32) }
@@ -71,6 +73,30 @@ t.test('bad values are refused naming the variable', async (t) => {
   t.equal(refusal({ ...base, STRIPE_SECRET_KEY: 'sk_test_abc', STRIPE_WEBHOOK_SECRET: 'whsec_x', STRIPE_API_URL: 'nope' }), 'STRIPE_API_URL')
 })
 
+t.test('a mistyped NODE_ENV, LOG_LEVEL, TRUST_PROXY, SESSION_DAYS or database folder is refused naming it', async (t) => {
+  t.equal(refusal({ ...base, NODE_ENV: 'prod' }), 'NODE_ENV', 'prod is not production: never silently demo mode')
+  t.equal(refusal({ ...base, NODE_ENV: 'Production' }), 'NODE_ENV')
+  for (const value of ['production', 'development', 'test']) {
+    t.equal(refusal({ ...(value === 'production' ? production : base), NODE_ENV: value }), undefined, `NODE_ENV=${value} is accepted`)
+  }
+  t.equal(refusal({ ...base, LOG_LEVEL: 'verbose' }), 'LOG_LEVEL')
+  t.equal(loadConfig({ ...base, LOG_LEVEL: 'silent' }).logLevel, 'silent')
+  t.equal(loadConfig(base).trustProxy, false, 'TRUST_PROXY defaults to false')
+  t.equal(loadConfig({ ...base, TRUST_PROXY: 'true' }).trustProxy, true)
+  t.equal(loadConfig({ ...base, TRUST_PROXY: '2' }).trustProxy, 2, 'a hop count')
+  t.same(loadConfig({ ...base, TRUST_PROXY: '127.0.0.1, 10.0.0.0/8,::1' }).trustProxy, ['127.0.0.1', '10.0.0.0/8', '::1'])
+  t.equal(refusal({ ...base, TRUST_PROXY: 'yes' }), 'TRUST_PROXY')
+  t.equal(refusal({ ...base, TRUST_PROXY: '10.0.0.0/40' }), 'TRUST_PROXY')
+  t.equal(loadConfig(base).sessionDays, 30)
+  t.equal(loadConfig({ ...base, SESSION_DAYS: '7' }).sessionDays, 7)
+  t.equal(refusal({ ...base, SESSION_DAYS: '0' }), 'SESSION_DAYS')
+  t.equal(refusal({ ...base, SESSION_DAYS: 'a week' }), 'SESSION_DAYS')
+  const missing = join(dir, 'nonexistent', 'dir', 'x.db')
+  t.equal(refusal({ ...base, DATABASE_URL: missing }), 'DATABASE_URL', 'a missing folder is not created')
+  t.equal(refusal({ ...base, DATABASE_URL: `sqlite:${missing}` }), 'DATABASE_URL')
+  t.notOk(existsSync(join(dir, 'nonexistent')), 'nothing was created')
+})
+
 t.test('production refuses to start without its secrets and settings', async (t) => {
   t.ok(loadConfig(production).production, 'complete production config is accepted')
   const without = (name: keyof typeof production): Record<string, string> => {
@@ -98,13 +124,29 @@ t.test('the server with a bad value prints one line naming it and exits 1', asyn
   t.match(lines[0], /^Configuration error: PORT: must be a whole number/)
 })
 
+t.test('a port already in use stops the server with one line naming PORT', async (t) => {
+  const blocker = createServer()
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => blocker.close())
+  const port = (blocker.address() as { port: number }).port
+  const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    env: { PATH: process.env.PATH, ...base, DATABASE_URL: join(dir, 'port.db'), CONTENT_DIR: join(dir, 'port-content'), PORT: String(port), LOG_LEVEL: 'silent' },
+    encoding: 'utf8',
+    timeout: 60_000
+  })
+  t.equal(result.status, 1)
+  const lines = result.stderr.trim().split('\n').filter((line) => line !== '')
+  t.equal(lines.length, 1, 'one line')
+  t.match(lines[0], new RegExp(`^Configuration error: PORT: ${port} is already in use`))
+})
+
 t.test('migrations run from an empty database, and again as a no-op', async (t) => {
   const database = openDatabase(join(dir, 'migrate.db'))
   t.teardown(() => database.close())
   const first = await migrateToLatest(database.db)
-  t.same(first.results?.map((r) => r.migrationName), ['0001-initial', '0002-refunds'])
+  t.same(first.results?.map((r) => r.migrationName), Object.keys(migrations).sort())
   const tables = database.sqlite.prepare("select name from sqlite_master where type = 'table' and name not like 'kysely%' and name not like 'sqlite%' order by name").all() as Array<{ name: string }>
-  t.same(tables.map((row) => row.name), ['content', 'library', 'orders', 'refunds', 'stripe_events', 'users'])
+  t.same(tables.map((row) => row.name), ['content', 'library', 'orders', 'refunds', 'sessions', 'stripe_events', 'users'])
   t.equal(database.sqlite.pragma('journal_mode', { simple: true }), 'wal')
   t.equal(database.sqlite.pragma('foreign_keys', { simple: true }), 1)
   t.equal(database.sqlite.pragma('busy_timeout', { simple: true }), 5000)

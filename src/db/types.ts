@@ -69,6 +69,13 @@ export interface RefundsTable {
   refunded_at: Generated<string>
 }
 
+export interface SessionsTable {
+  id: string
+  user_id: number
+  created_at: string
+  expires_at: string
+}
+
 export interface Database {
   users: UsersTable
   content: ContentTable
@@ -76,4 +83,5 @@ export interface Database {
   library: LibraryTable
   stripe_events: StripeEventsTable
   refunds: RefundsTable
+  sessions: SessionsTable
 }

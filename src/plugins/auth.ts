@@ -26,7 +26,10 @@ export function localPath (candidate: unknown): string | undefined {
   const base = 'http://local.invalid'
   try {
     const url = new URL(candidate, base)
-    return url.origin === base ? url.pathname + url.search + url.hash : undefined
+    if (url.origin !== base) return undefined
+    // Normalising can make a protocol-relative path of a harmless one (/.//evil.com -> //evil.com).
+    const path = url.pathname + url.search + url.hash
+    return /^\/(?![/\\])/.test(path) ? path : undefined
   } catch {
     return undefined
   }
@@ -66,8 +69,8 @@ export default fp(async function auth (app) {
   app.decorateRequest('user', null)
   app.addHook('onRequest', async (request) => {
     if (request.url.startsWith('/public/') || request.url.startsWith('/webhooks/')) return
-    const userId = request.session.get('userId')
-    if (userId !== undefined) request.user = app.users.find(userId) ?? null
+    const sessionId = request.session.get('sid')
+    if (typeof sessionId === 'string') request.user = app.users.bySession(sessionId) ?? null
   })
 
   function redirectToLogin (request: FastifyRequest, reply: FastifyReply): FastifyReply {

@@ -6,11 +6,13 @@ import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import secureSession from '@fastify/secure-session'
 import fp from 'fastify-plugin'
+import type { OAuthConfig } from '../config.js'
 import { HttpError } from './errors.js'
 
 declare module '@fastify/secure-session' {
   interface SessionData {
-    userId: number
+    /** The sign-in (a row of `sessions`): signing out deletes it on the server. */
+    sid: string
     /** Where to go after signing in: a local path. */
     next: string
     _csrf: string
@@ -26,13 +28,23 @@ declare module 'fastify' {
   }
 }
 
-const THIRTY_DAYS = 30 * 24 * 60 * 60
+/** Where the sign-in form is: the provider's authorize endpoint's origin. */
+function identityProviderOrigin (oauth: OAuthConfig): string {
+  switch (oauth.provider) {
+    case 'github': return 'https://github.com'
+    case 'google': return 'https://accounts.google.com'
+    case 'oidc': return new URL(oauth.issuer!).origin
+  }
+}
 
 export default fp(async function security (app) {
   const { config } = app
   // Checkout is a form POST answered with a redirect to Stripe's page: browsers apply
   // form-action to that redirect, so Stripe's origin (or the local stand-in's) must be allowed.
   const checkoutOrigin = config.stripe.apiUrl === undefined ? 'https://checkout.stripe.com' : new URL(config.stripe.apiUrl).origin
+  // A signed-out visitor's form POST (Buy) is answered with a redirect to /login and on to the
+  // identity provider: the whole chain is under form-action, so the provider must be allowed too.
+  const signInOrigin = identityProviderOrigin(config.oauth)
 
   // How long the server itself took, for browsers' developer tools and the benchmark
   // (bench/run.ts): Fastify's elapsed time when the reply is about to be sent.
@@ -47,7 +59,7 @@ export default fp(async function security (app) {
       directives: {
         defaultSrc: ["'self'"],
         baseUri: ["'self'"],
-        formAction: ["'self'", checkoutOrigin],
+        formAction: ["'self'", checkoutOrigin, signInOrigin],
         frameAncestors: ["'none'"],
         imgSrc: ["'self'", 'data:'],
         objectSrc: ["'none'"],
@@ -57,22 +69,29 @@ export default fp(async function security (app) {
       }
     },
     // Plain-HTTP development on localhost must not be told to use HTTPS.
-    strictTransportSecurity: config.production
+    strictTransportSecurity: config.production,
+    // Our own pages send their address to our own routes (a signed-out Buy finds its way back
+    // after sign-in), and nothing to Stripe or the identity provider.
+    referrerPolicy: { policy: 'same-origin' }
   })
 
   await app.register(formbody)
+  // The cookie outlives nothing: the sign-in's own row ends at SESSION_DAYS from sign-in,
+  // however often the cookie is rewritten (secure-session's expiry slides with each write).
+  const lifetime = config.sessionDays * 24 * 60 * 60
   await app.register(secureSession, {
     // A derived 32-byte key: SESSION_SECRET may be any string of 32+ characters.
     key: Buffer.from(hkdfSync('sha256', config.sessionSecret, 'pdf-marketplace', 'session cookie', 32)),
-    cookieName: 'session',
-    expiry: THIRTY_DAYS,
+    // __Host-: Secure, Path=/ and no Domain, so no sibling subdomain can plant or read it.
+    cookieName: config.production ? '__Host-session' : 'session',
+    expiry: lifetime,
     cookie: {
       path: '/',
       httpOnly: true,
       // Lax, not Strict: the returns from the identity provider and from Stripe are cross-site.
       sameSite: 'lax',
       secure: config.production,
-      maxAge: THIRTY_DAYS
+      maxAge: lifetime
     }
   })
   await app.register(flash)

@@ -40,7 +40,7 @@ export default fp(async function services (app) {
   app.decorate('database', database)
   app.decorate('db', db)
   app.decorate('files', files)
-  app.decorate('users', createUsers(db, sync, config.adminEmails))
+  app.decorate('users', createUsers({ db, sync, adminEmails: config.adminEmails, sessionDays: config.sessionDays }))
   app.decorate('catalog', createCatalog({ db, sync, files, currency: config.currency, maxUploadBytes: config.maxUploadBytes }))
   app.decorate('orders', createOrders({ db, sync, log: app.log }))
   app.decorate('payments', createStripeClient(config.stripe))

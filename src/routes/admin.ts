@@ -1,6 +1,7 @@
 import type { MultipartFile, Multipart } from '@fastify/multipart'
 import multipart from '@fastify/multipart'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import { uploadAllowanceMs } from '../config.js'
 import { ensurePageLocals, HttpError } from '../plugins/errors.js'
 import { type ContentFields, type ContentProblems, checkFields, MAX_PREVIEW_BYTES } from '../services/catalog.js'
 import { DomainError } from '../services/errors.js'
@@ -67,6 +68,7 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
 
   app.post('/content', {
     bodyLimit: config.maxUploadBytes + 8 * 1024 * 1024,
+    config: { bodyDeadlineMs: uploadAllowanceMs(config) },
     preValidation: readLeadingFields
   }, async (request, reply) => {
     const upload = request.upload!

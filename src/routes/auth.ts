@@ -77,13 +77,15 @@ const authRoutes: FastifyPluginAsync = async (app) => {
     const next = localPath(request.session.get('next')) ?? '/'
     // A fresh session at sign-in: nothing from before (a planted CSRF secret, say) carries over.
     request.session.regenerate()
-    request.session.set('userId', user.id)
+    request.session.set('sid', app.users.startSession(user.id))
     request.flash('info', `Signed in as ${user.name ?? user.email ?? 'you'}.`)
     request.log.info({ userId: user.id, admin: user.is_admin === 1 }, 'signed in')
     return reply.redirect(next)
   })
 
   app.post('/logout', async (request, reply) => {
+    const sessionId = request.session.get('sid')
+    if (typeof sessionId === 'string') app.users.endSession(sessionId)
     request.session.delete()
     return reply.redirect('/', 303)
   })

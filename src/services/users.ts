@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { SyncRunner } from '../db/database.js'
 import type { Database, User } from '../db/types.js'
@@ -10,13 +11,22 @@ export interface SignInProfile {
   name: string | null
 }
 
+const DAY_MS = 24 * 60 * 60 * 1000
+
 /** Admin rights come only from a verified email listed in ADMIN_EMAILS (case-insensitive). */
-export function isAdminEmail (profile: SignInProfile, adminEmails: readonly string[]): boolean {
+export function isAdminEmail (profile: Pick<SignInProfile, 'email' | 'emailVerified'>, adminEmails: readonly string[]): boolean {
   return profile.emailVerified && profile.email !== null && adminEmails.includes(profile.email.toLowerCase())
 }
 
-export function createUsers (db: Kysely<Database>, sync: SyncRunner, adminEmails: readonly string[]) {
-  const byId = (id: number) => db.selectFrom('users').selectAll().where('id', '=', id)
+export function createUsers (deps: { db: Kysely<Database>, sync: SyncRunner, adminEmails: readonly string[], sessionDays: number }) {
+  const { db, sync, adminEmails, sessionDays } = deps
+
+  /** Admin status follows the ADMIN_EMAILS in force now, not the one at sign-in. */
+  const withCurrentRights = (user: User): User => {
+    const isAdmin = isAdminEmail({ email: user.email, emailVerified: user.email_verified === 1 }, adminEmails) ? 1 : 0
+    return user.is_admin === isAdmin ? user : { ...user, is_admin: isAdmin }
+  }
+
   return {
     /** Finds or creates the user by (provider, subject) and refreshes what the provider says of them. */
     async upsert (profile: SignInProfile): Promise<User> {
@@ -36,9 +46,35 @@ export function createUsers (db: Kysely<Database>, sync: SyncRunner, adminEmails
         .executeTakeFirstOrThrow()
     },
 
-    /** On every request of a signed-in user: a synchronous primary-key read. */
-    find (id: number): User | undefined {
-      return sync.first(byId(id))
+    /** A new sign-in: its id goes into the cookie, and it lasts SESSION_DAYS from now. */
+    startSession (userId: number, now = new Date()): string {
+      const id = randomBytes(24).toString('base64url')
+      sync.transaction(() => {
+        // Sign-ins are few: sweeping the expired ones here keeps the table small.
+        sync.run(db.deleteFrom('sessions').where('expires_at', '<=', now.toISOString()))
+        sync.run(db.insertInto('sessions').values({
+          id,
+          user_id: userId,
+          created_at: now.toISOString(),
+          expires_at: new Date(now.getTime() + sessionDays * DAY_MS).toISOString()
+        }))
+      })
+      return id
+    },
+
+    /** Signing out ends the sign-in on the server: every copy of its cookie is signed out. */
+    endSession (sessionId: string): void {
+      sync.run(db.deleteFrom('sessions').where('id', '=', sessionId))
+    },
+
+    /** On every request of a signed-in visitor: one indexed read. */
+    bySession (sessionId: string, now = new Date()): User | undefined {
+      const user = sync.first(db.selectFrom('sessions')
+        .innerJoin('users', 'users.id', 'sessions.user_id')
+        .selectAll('users')
+        .where('sessions.id', '=', sessionId)
+        .where('sessions.expires_at', '>', now.toISOString()))
+      return user === undefined ? undefined : withCurrentRights(user)
     }
   }
 }
