@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely'
 import { type DatabaseHandle, migrateToLatest, openDatabase } from '../db/database.js'
 import type { Database } from '../db/types.js'
 import { type Catalog, createCatalog } from '../services/catalog.js'
+import { type Checkout, createCheckout } from '../services/checkout.js'
 import { createFileStore, type FileStore } from '../services/file-store.js'
 import { createOrders, type Orders } from '../services/orders.js'
 import { createStripeClient, type Payments } from '../services/payments.js'
@@ -17,6 +18,7 @@ declare module 'fastify' {
     users: Users
     orders: Orders
     payments: Payments
+    checkout: Checkout
   }
 }
 
@@ -42,6 +44,9 @@ export default fp(async function services (app) {
   app.decorate('files', files)
   app.decorate('users', createUsers({ db, sync, adminEmails: config.adminEmails, sessionDays: config.sessionDays }))
   app.decorate('catalog', createCatalog({ db, sync, files, currency: config.currency, maxUploadBytes: config.maxUploadBytes }))
-  app.decorate('orders', createOrders({ db, sync, log: app.log }))
-  app.decorate('payments', createStripeClient(config.stripe))
+  const orders = createOrders({ db, sync, log: app.log })
+  const payments = createStripeClient(config.stripe)
+  app.decorate('orders', orders)
+  app.decorate('payments', payments)
+  app.decorate('checkout', createCheckout({ orders, payments, publicUrl: config.publicUrl, log: app.log }))
 }, { name: 'services' })

@@ -1,8 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { HttpError } from '../plugins/errors.js'
 
+/** Checkout Session ids as Stripe makes them (cs_test_..., cs_live_...). */
+const SESSION_ID = /^cs_[A-Za-z0-9_]{1,250}$/
+
 const checkoutRoutes: FastifyPluginAsync = async (app) => {
-  const { catalog, orders, payments, config } = app
+  const { catalog, orders, payments, checkout } = app
 
   app.post('/:slug', {
     onRequest: app.requireUser,
@@ -16,34 +19,26 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
     if (content.price_cents === 0 || catalog.owns(user.id, content.id)) {
       return reply.redirect(`/content/${content.slug}`, 303)
     }
-    // The order exists, at our price, before Stripe hears of it.
-    const order = orders.create(user.id, content)
-    try {
-      const session = await payments.createCheckoutSession(order, content, user.email, {
-        successUrl: `${config.publicUrl}/checkout/success?session_id={CHECKOUT_SESSION_ID}`,
-        cancelUrl: `${config.publicUrl}/checkout/cancel?slug=${encodeURIComponent(content.slug)}`
-      })
-      orders.attachSession(order.id, session.id)
-      request.log.info({ orderId: order.id, sessionId: session.id }, 'checkout started')
-      return reply.redirect(session.url, 303)
-    } catch (error) {
-      orders.abandon(order.id)
-      request.log.error({ err: error, orderId: order.id }, 'could not create a checkout session')
-      throw error
-    }
+    const started = await checkout.start(user, content)
+    if (started.resumed) request.log.info({ orderId: started.orderId }, 'checkout resumed: the open one is reused')
+    return reply.redirect(started.url, 303)
   })
 
   app.get('/success', {
     onRequest: app.requireUser,
-    schema: { querystring: { type: 'object', properties: { session_id: { type: 'string', minLength: 1, maxLength: 255 } }, required: ['session_id'] } }
+    schema: { querystring: { type: 'object', properties: { session_id: { type: 'string' } } } }
   }, async (request, reply) => {
-    const { session_id: sessionId } = request.query as { session_id: string }
-    const session = await payments.retrieveSession(sessionId)
-    const order = session.orderId === null ? undefined : orders.find(session.orderId)
-    if (order === undefined || order.stripe_session_id !== sessionId) {
+    const { session_id: sessionId } = request.query as { session_id?: string }
+    if (sessionId === undefined || sessionId === '') {
+      throw new HttpError(400, 'This address is missing its checkout reference, so we cannot tell which purchase it is about. If you paid, the PDF will appear in your library shortly.')
+    }
+    // Our own records first: an id that is not one of this user's checkouts never reaches Stripe.
+    const order = SESSION_ID.test(sessionId) ? orders.bySession(sessionId) : undefined
+    if (order === undefined) {
       throw new HttpError(404, 'We could not match this checkout to an order. If you paid, contact us with your receipt.')
     }
     if (order.user_id !== request.user!.id) throw new HttpError(403, 'This checkout belongs to another account.')
+    const session = await payments.retrieveSession(sessionId)
 
     const { outcome, order: current } = orders.fulfil(session)
     const content = catalog.findById(order.content_id)

@@ -15,6 +15,8 @@ export interface SessionFacts {
   paymentIntent: string | null
   /** 'complete' once the buyer finished Checkout; 'open' while they have not (yet). */
   checkoutStatus?: 'open' | 'complete' | 'expired' | null
+  /** The hosted Checkout page, while the session is open. */
+  url?: string | null
 }
 
 export type FulfilOutcome =
@@ -39,6 +41,7 @@ export type PaymentEvent =
 export type EventOutcome = FulfilOutcome | 'duplicate' | 'failed' | 'expired' | 'refunded' | 'partial_refund' | 'ignored'
 
 const now = (): string => new Date().toISOString()
+const CHECKOUT_LIFETIME_MS = 24 * 60 * 60 * 1000
 
 export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, log: FastifyBaseLogger }) {
   const { db, sync, log } = deps
@@ -122,6 +125,15 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
       return 'refunded'
     }
     sync.run(db.updateTable('orders').set({ status: 'refunded' }).where('id', '=', order.id).where('status', 'in', ['pending', 'paid', 'review']))
+    // Bought twice (two tabs, say) and one refunded: the other purchase still gives access.
+    const other = sync.first(db.selectFrom('orders').select('id')
+      .where('user_id', '=', order.user_id).where('content_id', '=', order.content_id)
+      .where('status', '=', 'paid').where('id', '!=', order.id))
+    if (other !== undefined) {
+      sync.run(db.updateTable('library').set({ order_id: other.id }).where('order_id', '=', order.id))
+      log.info({ orderId: order.id, keptBy: other.id }, 'order refunded; access kept by another paid order')
+      return 'refunded'
+    }
     sync.run(db.deleteFrom('library').where('order_id', '=', order.id))
     log.info({ orderId: order.id }, 'order refunded and access revoked')
     return 'refunded'
@@ -219,6 +231,27 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
 
     find (orderId: string): Order | undefined {
       return sync.first(byId(orderId))
+    },
+
+    bySession (sessionId: string): Order | undefined {
+      return sync.first(db.selectFrom('orders').selectAll().where('stripe_session_id', '=', sessionId))
+    },
+
+    /**
+     * The user's latest checkout for the item that may still be open: pending, with a session,
+     * younger than a Checkout Session lives (24 hours).
+     */
+    openFor (userId: number, contentId: number, now = new Date()): Order | undefined {
+      return sync.first(db.selectFrom('orders').selectAll()
+        .where('user_id', '=', userId).where('content_id', '=', contentId)
+        .where('status', '=', 'pending').where('stripe_session_id', 'is not', null)
+        .where('created_at', '>', new Date(now.getTime() - CHECKOUT_LIFETIME_MS).toISOString())
+        .orderBy('created_at', 'desc').limit(1))
+    },
+
+    /** A pending order whose Checkout Session has ended without payment. */
+    expire (orderId: string): void {
+      sync.run(db.updateTable('orders').set({ status: 'expired' }).where('id', '=', orderId).where('status', '=', 'pending'))
     }
   }
 }

@@ -99,7 +99,8 @@ export function sessionFacts (session: Stripe.Checkout.Session): SessionFacts {
     amountTotal: session.amount_total,
     currency: session.currency,
     paymentIntent: idOf(session.payment_intent),
-    checkoutStatus: checkoutStatus(session.status)
+    checkoutStatus: checkoutStatus(session.status),
+    url: session.url ?? null
   }
 }
 
