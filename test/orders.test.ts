@@ -135,3 +135,18 @@ t.test('the open-checkout rule is per user: two users get two checkouts', async 
   t.not(admin.sessionId, reader.sessionId, 'two users, two checkouts')
   t.equal((await orders(s.h)).length, 2)
 })
+
+t.test('free items a reader downloaded are in their library, and only theirs', async (t) => {
+  const s = await shop(t)
+  const uploaded = await s.h.upload(s.admin, { title: 'A Free Pamphlet', price: '0' })
+  const freeSlug = (uploaded.headers.location as string).replace('/content/', '')
+  t.match((await s.h.request(s.reader, { url: '/library' })).body, 'No purchases yet', 'nothing before the download')
+  t.equal((await s.h.request(s.reader, { url: `/content/${freeSlug}/download` })).statusCode, 200)
+  t.equal((await s.h.request(s.reader, { url: `/content/${freeSlug}/download` })).statusCode, 200, 'downloading twice is fine')
+  const library = (await s.h.request(s.reader, { url: '/library' })).body
+  t.match(library, 'A Free Pamphlet')
+  t.match(library, `/content/${freeSlug}/download`)
+  t.match(library, /Free · added/)
+  const bob = await s.h.signIn({ email: 'bob@example.com', sub: 'bob' })
+  t.notMatch((await s.h.request(bob, { url: '/library' })).body, 'A Free Pamphlet', 'not in another reader\'s library')
+})

@@ -76,6 +76,12 @@ export interface SessionsTable {
   expires_at: string
 }
 
+export interface FreeLibraryTable {
+  user_id: number
+  content_id: number
+  added_at: Generated<string>
+}
+
 export interface Database {
   users: UsersTable
   content: ContentTable
@@ -84,4 +90,5 @@ export interface Database {
   stripe_events: StripeEventsTable
   refunds: RefundsTable
   sessions: SessionsTable
+  free_library: FreeLibraryTable
 }

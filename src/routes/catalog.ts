@@ -68,6 +68,7 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
     if (!catalog.canDownload(user.id, content)) {
       throw new HttpError(403, `You do not own "${content.title}" yet. Buy it from its page to download it.`)
     }
+    if (content.price_cents === 0) catalog.rememberFreeDownload(user.id, content.id)
     reply.header('cache-control', 'private')
     reply.header('x-content-type-options', 'nosniff')
     // @fastify/send gives Range (206/416), HEAD, ETag and Last-Modified; the name is our slug.
