@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
+import { isSupportedCurrency } from './services/money.js'
 
 export type OAuthProvider = 'github' | 'google' | 'oidc'
 
@@ -215,7 +216,7 @@ export function loadConfig (env: Env = process.env): Config {
   }
 
   const currency = (read(env, 'STORE_CURRENCY') ?? 'usd').toLowerCase()
-  if (!/^[a-z]{3}$/.test(currency)) throw new ConfigError('STORE_CURRENCY', `must be a three-letter ISO currency code, got "${currency}"`)
+  if (!isSupportedCurrency(currency)) throw new ConfigError('STORE_CURRENCY', `must be an ISO currency code Stripe can charge in (usd, eur, jpy, ...), got "${currency}"`)
 
   const adminEmails = (read(env, 'ADMIN_EMAILS') ?? '')
     .split(',').map((email) => email.trim().toLowerCase()).filter((email) => email !== '')

@@ -1,6 +1,8 @@
 // HTML for the Stripe emulator's human-facing pages (hosted checkout and the
 // little payments dashboard). The emulator runs on its own origin, so every
 // page carries its own inline CSS instead of relying on the app's stylesheet.
+// Amounts go through the app's money module, so the two never disagree about a currency's decimals.
+import { formatAmount } from '../services/money.js';
 
 export function escapeHtml(value: string): string {
   return value
@@ -9,27 +11,6 @@ export function escapeHtml(value: string): string {
     .replace(/>/g, '&gt;')
     .replace(/"/g, '&quot;')
     .replace(/'/g, '&#39;');
-}
-
-/** Number of minor units per major unit for a currency (2 for usd, 0 for jpy). */
-export function currencyDigits(currency: string): number {
-  try {
-    const fmt = new Intl.NumberFormat('en-US', { style: 'currency', currency: currency.toUpperCase() });
-    return fmt.resolvedOptions().maximumFractionDigits ?? 2;
-  } catch {
-    return 2;
-  }
-}
-
-export function formatMoney(amountMinor: number, currency: string): string {
-  const digits = currencyDigits(currency);
-  try {
-    return new Intl.NumberFormat('en-US', { style: 'currency', currency: currency.toUpperCase() }).format(
-      amountMinor / 10 ** digits,
-    );
-  } catch {
-    return `${(amountMinor / 10 ** digits).toFixed(digits)} ${currency.toUpperCase()}`;
-  }
 }
 
 const STYLE = `
@@ -109,7 +90,7 @@ export interface CheckoutPageView {
 
 export function checkoutPage(view: CheckoutPageView): string {
   const v = view.values ?? {};
-  const price = formatMoney(view.amountTotal, view.currency);
+  const price = formatAmount(view.amountTotal, view.currency);
   const bank = v.method === 'bank_transfer';
   const email = view.lockedEmail ?? v.email ?? '';
   const attr = (s: string | undefined): string => escapeHtml(s ?? '');
@@ -209,10 +190,10 @@ export function dashboardPage(rows: DashboardRow[], error?: string): string {
       return `<tr>
 <td><code title="${id}">${id}</code><br><small>${escapeHtml(new Date(r.created * 1000).toLocaleString('en-US'))}</small></td>
 <td>${escapeHtml(r.productName)}</td>
-<td>${escapeHtml(formatMoney(r.amountTotal, r.currency))}</td>
+<td>${escapeHtml(formatAmount(r.amountTotal, r.currency))}</td>
 <td><span class="pill pill-${escapeHtml(r.status)}">${escapeHtml(r.status)}</span></td>
 <td><span class="pill pill-${escapeHtml(r.amountRefunded >= r.amountTotal && r.amountTotal > 0 ? 'refunded' : r.paymentStatus)}">${escapeHtml(r.amountRefunded >= r.amountTotal && r.amountTotal > 0 ? 'refunded' : r.paymentStatus)}</span>${r.awaitingSettlement ? ' <small>(transfer pending)</small>' : ''}</td>
-<td>${r.amountRefunded > 0 ? escapeHtml(formatMoney(r.amountRefunded, r.currency)) : '—'}</td>
+<td>${r.amountRefunded > 0 ? escapeHtml(formatAmount(r.amountRefunded, r.currency)) : '—'}</td>
 <td>${actions.join('\n')}</td>
 </tr>`;
     })

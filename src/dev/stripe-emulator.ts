@@ -5,7 +5,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { checkoutPage, currencyDigits, dashboardPage, messagePage, type DashboardRow } from './stripe-emulator-pages.js';
+import { isSupportedCurrency, parseAmount } from '../services/money.js';
+import { checkoutPage, dashboardPage, messagePage, type DashboardRow } from './stripe-emulator-pages.js';
 
 export type FormValue = string | FormValue[] | { [key: string]: FormValue };
 export type FormObject = { [key: string]: FormValue };
@@ -498,7 +499,8 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions): Promise<
     const priceData = item['price_data'];
     if (!isObj(priceData)) throw invalid(`Missing required param: ${p}[price_data].`, `${p}[price_data]`);
     const currency = requireString(priceData, 'currency', `${p}[price_data][currency]`).toLowerCase();
-    if (!/^[a-z]{3}$/.test(currency)) throw invalid(`Invalid currency: ${currency}.`, `${p}[price_data][currency]`);
+    // Like Stripe, refuse a currency it cannot charge in.
+    if (!isSupportedCurrency(currency)) throw invalid(`Invalid currency: ${currency}.`, `${p}[price_data][currency]`);
     const unitAmount = parseNonNegativeInt(
       requireString(priceData, 'unit_amount', `${p}[price_data][unit_amount]`),
       `${p}[price_data][unit_amount]`,
@@ -773,10 +775,9 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions): Promise<
   const parseDecimalAmount = (input: string, currency: string): number | undefined => {
     const trimmed = input.trim();
     if (trimmed === '') return undefined;
-    const digits = currencyDigits(currency);
-    const m = /^(\d+)(?:\.(\d*))?$/.exec(trimmed);
-    if (!m || (m[2] ?? '').length > digits) throw new Error(`Invalid amount "${trimmed}"`);
-    return Number(m[1]) * 10 ** digits + Number((m[2] ?? '').padEnd(digits, '0') || '0');
+    const amount = parseAmount(trimmed, currency);
+    if (amount === undefined) throw new Error(`Invalid amount "${trimmed}"`);
+    return amount;
   };
 
   const handleDashboardAction = async (

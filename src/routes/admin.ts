@@ -6,6 +6,7 @@ import { ensurePageLocals, HttpError } from '../plugins/errors.js'
 import { type ContentFields, type ContentProblems, checkFields, MAX_PREVIEW_BYTES } from '../services/catalog.js'
 import { DomainError } from '../services/errors.js'
 import type { PendingFile } from '../services/file-store.js'
+import { priceInput } from '../services/money.js'
 
 interface UploadStream {
   fields: Record<string, string>
@@ -62,8 +63,11 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
     }
   })
 
+  // The price field speaks the store's currency: its code, and the decimals it is written with.
+  const price = priceInput(config.currency)
+
   app.get('/content/new', async (request, reply) => {
-    return reply.viewAsync('pages/admin-new.eta', { title: 'Upload a PDF', values: { title: '', description: '', price: '' }, problems: {}, csrfToken: reply.generateCsrf(), maxUploadMb: config.maxUploadBytes / 1024 / 1024 })
+    return reply.viewAsync('pages/admin-new.eta', { title: 'Upload a PDF', values: { title: '', description: '', price: '' }, problems: {}, csrfToken: reply.generateCsrf(), maxUploadMb: config.maxUploadBytes / 1024 / 1024, price })
   })
 
   app.post('/content', {
@@ -99,7 +103,7 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
         }
       }
       const values: ContentFields = { title: upload.fields.title ?? '', description: upload.fields.description ?? '', price: upload.fields.price ?? '' }
-      Object.assign(problems, checkFields(values))
+      Object.assign(problems, checkFields(values, config.currency))
       if (pdf === undefined && problems.file === undefined) problems.file = 'Choose the PDF to sell.'
       if (preview === undefined && problems.preview === undefined) problems.preview = 'Choose a preview image (PNG, JPEG or WebP).'
 
@@ -119,7 +123,7 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
       }
       ensurePageLocals(request, reply)
       return reply.code(status).viewAsync('pages/admin-new.eta', {
-        title: 'Upload a PDF', values, problems, csrfToken: reply.generateCsrf(), maxUploadMb: config.maxUploadBytes / 1024 / 1024
+        title: 'Upload a PDF', values, problems, csrfToken: reply.generateCsrf(), maxUploadMb: config.maxUploadBytes / 1024 / 1024, price
       })
     } finally {
       // A rejected or failed upload leaves no file behind.

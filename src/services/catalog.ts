@@ -4,7 +4,7 @@ import type { SyncRunner } from '../db/database.js'
 import type { Content, Database } from '../db/types.js'
 import { DomainError } from './errors.js'
 import { type FileStore, type PendingFile, sniffImage, sniffPdf } from './file-store.js'
-import { parsePrice } from './money.js'
+import { formatAmount, minimumCharge, parsePrice, priceRule } from './money.js'
 
 export const PAGE_SIZE = 24
 export const MAX_PREVIEW_BYTES = 5 * 1024 * 1024
@@ -48,15 +48,19 @@ export interface LibraryEntry {
   state: 'paid' | 'free' | 'refunded'
 }
 
-/** Checks the text fields of an upload; an empty object means they are fine. */
-export function checkFields (fields: ContentFields): ContentProblems {
+/** Checks the text fields of an upload, the price in the store's currency; an empty object means they are fine. */
+export function checkFields (fields: ContentFields, currency: string): ContentProblems {
   const problems: ContentProblems = {}
   const title = fields.title.trim()
   if (title.length < 3 || title.length > 120) problems.title = 'The title must be 3 to 120 characters long.'
   else if (slugify(title) === '') problems.title = 'The title must contain at least one letter or digit.'
   if (fields.description.length > 5000) problems.description = 'The description must be at most 5,000 characters long.'
-  if (parsePrice(fields.price) === undefined) {
-    problems.price = 'The price must be a number from 0 to 10000 with at most two decimals (0 means free).'
+  const price = parsePrice(fields.price, currency)
+  if (price === undefined) {
+    problems.price = priceRule(currency)
+  } else if (price > 0 && price < minimumCharge(currency)) {
+    // Stripe would refuse the checkout: better to say so now than to a buyer later.
+    problems.price = `The lowest price Stripe accepts in ${currency.toUpperCase()} is ${formatAmount(minimumCharge(currency), currency)}. Use 0 for a free item.`
   }
   return problems
 }
@@ -190,7 +194,7 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
           slug,
           title,
           description: fields.description.trim(),
-          price_cents: parsePrice(fields.price)!,
+          price_cents: parsePrice(fields.price, currency)!,
           currency,
           file_key: pdf.key,
           file_name: pdf.originalName.slice(0, 255),
