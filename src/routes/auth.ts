@@ -23,8 +23,12 @@ async function fetchProfile (oauth: OAuthConfig, accessToken: string, userinfo: 
   if (oauth.provider === 'github') {
     const user = await getJson('https://api.github.com/user', accessToken) as Claims
     const emails = await getJson('https://api.github.com/user/emails', accessToken) as Array<{ email: string, primary: boolean, verified: boolean }>
-    const primary = emails.find((email) => email.primary) ?? emails.find((email) => email.verified)
-    claims = { sub: String(user.id), email: primary?.email, email_verified: primary?.verified === true, name: text(user.name) ?? text(user.login) }
+    // The primary address alone, with its own verified flag: anyone can add an unverified address,
+    // and a secondary one is not the address the person chose; it must not make an admin.
+    const primary = Array.isArray(emails) ? emails.find((email) => email.primary === true) : undefined
+    // A missing id must fail below ("no subject"), not become the subject "undefined".
+    const id = typeof user.id === 'number' || typeof user.id === 'string' ? String(user.id) : undefined
+    claims = { sub: id, email: primary?.email, email_verified: primary?.verified === true, name: text(user.name) ?? text(user.login) }
   } else if (oauth.provider === 'google') {
     claims = await getJson('https://openidconnect.googleapis.com/v1/userinfo', accessToken) as Claims
   } else {
