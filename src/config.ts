@@ -19,6 +19,22 @@ export interface OAuthConfig {
   clientSecret: string
   /** Required for `oidc`. */
   issuer?: string
+  /**
+   * Where `github` and `google` are reached; unset means the real GitHub and Google. No variable
+   * sets it (the env contract is fixed): tests put it on the config to run that code against fakes.
+   */
+  endpoints?: OAuthEndpoints
+}
+
+export interface OAuthEndpoints {
+  authorizeHost: string
+  tokenHost: string
+  authorizePath?: string
+  tokenPath?: string
+  /** GitHub: base of the REST API (`/user`, `/user/emails`). */
+  apiBaseUrl?: string
+  /** Google: the userinfo endpoint. */
+  userinfoUrl?: string
 }
 
 export interface Config {

@@ -1,15 +1,10 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { configFromEnvironment } from './env.js'
+import { loggerOptions } from './logging.js'
 
 const config = configFromEnvironment()
-const app = await buildApp(config, {
-  logger: {
-    level: config.logLevel,
-    // Never write secrets or session cookies to the log.
-    redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["stripe-signature"]', 'res.headers["set-cookie"]']
-  }
-})
+const app = await buildApp(config, { logger: loggerOptions(config.logLevel) })
 
 // SIGTERM/SIGINT: stop accepting, let running requests finish (bounded), close the database.
 closeWithGrace({ delay: Number(process.env.SHUTDOWN_GRACE_MS ?? 20_000) }, async ({ signal, err }) => {

@@ -17,16 +17,24 @@ async function getJson (url: string, accessToken: string): Promise<unknown> {
   return await response.json()
 }
 
+const GITHUB_API = 'https://api.github.com'
+const GOOGLE_USERINFO = 'https://openidconnect.googleapis.com/v1/userinfo'
+
 /** Who signed in, from the provider's userinfo (OIDC, Google) or user API (GitHub). */
 async function fetchProfile (oauth: OAuthConfig, accessToken: string, userinfo: () => Promise<object>): Promise<SignInProfile> {
   let claims: Claims
   if (oauth.provider === 'github') {
-    const user = await getJson('https://api.github.com/user', accessToken) as Claims
-    const emails = await getJson('https://api.github.com/user/emails', accessToken) as Array<{ email: string, primary: boolean, verified: boolean }>
-    const primary = emails.find((email) => email.primary) ?? emails.find((email) => email.verified)
-    claims = { sub: String(user.id), email: primary?.email, email_verified: primary?.verified === true, name: text(user.name) ?? text(user.login) }
+    const api = oauth.endpoints?.apiBaseUrl ?? GITHUB_API
+    const user = await getJson(`${api}/user`, accessToken) as Claims
+    const emails = await getJson(`${api}/user/emails`, accessToken) as Array<{ email: string, primary: boolean, verified: boolean }>
+    // The primary address alone, with its own verified flag: anyone can add an unverified address,
+    // and a secondary one is not the address the person chose; it must not make an admin.
+    const primary = Array.isArray(emails) ? emails.find((email) => email.primary === true) : undefined
+    // A missing id must fail below ("no subject"), not become the subject "undefined".
+    const id = typeof user.id === 'number' || typeof user.id === 'string' ? String(user.id) : undefined
+    claims = { sub: id, email: primary?.email, email_verified: primary?.verified === true, name: text(user.name) ?? text(user.login) }
   } else if (oauth.provider === 'google') {
-    claims = await getJson('https://openidconnect.googleapis.com/v1/userinfo', accessToken) as Claims
+    claims = await getJson(oauth.endpoints?.userinfoUrl ?? GOOGLE_USERINFO, accessToken) as Claims
   } else {
     claims = await userinfo() as Claims
   }

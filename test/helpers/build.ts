@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { buildApp } from '../../src/app.js'
+import { buildApp, type BuildOptions } from '../../src/app.js'
 import { type Config, loadConfig } from '../../src/config.js'
 import { type IdentityProvider, startIdentityProvider } from '../../src/dev/identity-provider.js'
 import { type StripeEmulator, startStripeEmulator } from '../../src/dev/stripe-emulator.js'
@@ -114,16 +114,22 @@ export function testEnv (dir: string, stripeUrl: string, issuer: string, env: Re
   }
 }
 
+export interface HarnessOptions extends BuildOptions {
+  /** Changes the loaded config before the app is built: settings no variable reaches (OAuth endpoints). */
+  config?: (config: Config) => void
+}
+
 /**
  * An app on a fresh temporary database and content folder, with a Stripe emulator and an
  * OIDC provider on loopback; everything is closed and removed in teardown.
  */
-export async function build (t: TestContext, env: Record<string, string> = {}): Promise<Harness> {
+export async function build (t: TestContext, env: Record<string, string> = {}, options: HarnessOptions = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'market-test-'))
   const stripe = await startStripeEmulator({ webhookSecret: WEBHOOK_SECRET })
   const idp = await startIdentityProvider()
   const config = loadConfig(testEnv(dir, stripe.url, idp.url, env))
-  const app = await buildApp(config)
+  options.config?.(config)
+  const app = await buildApp(config, { logger: options.logger })
   await app.ready()
   t.teardown(async () => {
     await app.close()

@@ -1,0 +1,114 @@
+import Fastify from 'fastify'
+import t from 'tap'
+import { loggerOptions } from '../src/logging.js'
+import { ADMIN_EMAIL, build, CookieJar, type Harness } from './helpers/build.js'
+import { type FakeProvider, type GitHubAccount, startFakeProvider } from './helpers/fake-oauth.js'
+
+// Whoever reads the log must not learn a credential from it: not the app's secrets, and not an
+// OAuth code or state that could still be redeemed.
+
+const CLIENT = { id: 'log-test-client', secret: 'oauthClientSecretQ7x9ZkLm' }
+const SECRETS = {
+  OAUTH_CLIENT_SECRET: CLIENT.secret,
+  SESSION_SECRET: 'sessionSecretVb3Nq8Lm2RtHj5Kw0Pz4Xc7Ys1Ud6Fg',
+  STRIPE_SECRET_KEY: 'sk_test_logSecretW4e8R1t6Y',
+  STRIPE_WEBHOOK_SECRET: 'whsec_logSecretP0o9I8u7Y'
+}
+// How the client secret travels to the token endpoint: Basic base64(id:secret), maybe URL-encoded.
+const BASIC = Buffer.from(`${CLIENT.id}:${CLIENT.secret}`).toString('base64')
+const FORBIDDEN_ALWAYS = [...Object.values(SECRETS), BASIC, encodeURIComponent(BASIC), Buffer.from(`${CLIENT.id}:${CLIENT.secret}`).toString('base64url')]
+
+function capture () {
+  const lines: string[] = []
+  return { lines, stream: { write (line: string) { lines.push(line) } } }
+}
+
+/** /login, then the provider's answer, then /login/callback; returns the code and state that travelled. */
+async function signIn (h: Harness, jar = new CookieJar()) {
+  const start = await h.request(jar, { url: '/login' })
+  const authorize = await fetch(start.headers.location as string, { redirect: 'manual' })
+  const callback = new URL(authorize.headers.get('location')!)
+  const done = await h.request(jar, { url: callback.pathname + callback.search })
+  return { jar, done, code: callback.searchParams.get('code')!, state: callback.searchParams.get('state')! }
+}
+
+t.test('no log line holds a secret, an OAuth code or state, whatever the request did', async (t) => {
+  const fake: FakeProvider<GitHubAccount> = await startFakeProvider('github', CLIENT, { id: 7, login: 'ada', name: 'Ada', emails: [{ email: ADMIN_EMAIL, primary: true, verified: true }] })
+  t.teardown(fake.close)
+  const log = capture()
+  const h = await build(t, { ...SECRETS, OAUTH_PROVIDER: 'github', OAUTH_CLIENT_ID: CLIENT.id }, {
+    config: (config) => { config.oauth!.endpoints = fake.endpoints },
+    // trace: nothing a plugin writes at a quieter level may hold a secret either.
+    logger: { ...loggerOptions('trace'), stream: log.stream }
+  })
+  const forbidden: string[] = [...FORBIDDEN_ALWAYS]
+
+  // A callback whose code the provider refuses: simple-oauth2's error carries the token request.
+  const failed = new CookieJar()
+  await h.request(failed, { url: '/login' })
+  const state = failed.cookies.get('oauth2-redirect-state')!
+  t.ok(state, 'the state cookie was set')
+  const code = 'bogusCodeHq2Wm9Tz'
+  const rejected = await h.request(failed, { url: `/login/callback?code=${code}&state=${state}` })
+  t.equal(rejected.statusCode, 400)
+  forbidden.push(code, state)
+
+  // A sign-in that works, as the admin (who then uploads an item to buy).
+  const ok = await signIn(h)
+  t.equal(ok.done.statusCode, 302)
+  forbidden.push(ok.code, ok.state)
+
+  // The provider's user API fails: a 502 logged at error level.
+  fake.userApiStatus = 500
+  const down = await signIn(h)
+  t.equal(down.done.statusCode, 502)
+  forbidden.push(down.code, down.state)
+  fake.userApiStatus = undefined
+
+  // Stripe fails while creating a Checkout Session: a 502 from the error handler.
+  const upload = await h.upload(ok.jar, { title: 'Logged Item' })
+  t.equal(upload.statusCode, 303)
+  h.stripe.failNext(500, { type: 'api_error', message: 'Stripe fell over.' })
+  const checkout = await h.request(ok.jar, { method: 'POST', url: '/checkout/logged-item', form: { _csrf: await h.csrf(ok.jar) } })
+  t.equal(checkout.statusCode, 502)
+
+  // A webhook with a forged signature.
+  const webhook = await h.webhook({ id: 'evt_forged', type: 'checkout.session.completed', data: { object: {} } }, { signature: 't=1,v1=forged' })
+  t.equal(webhook.statusCode, 400)
+
+  // Tokens in a query string, whatever the route.
+  await h.request(null, { url: '/?q=x&token=tokValueA1&access_token=atValueB2&id_token=idtValueC3&Code=upperD4' })
+  forbidden.push('tokValueA1', 'atValueB2', 'idtValueC3', 'upperD4')
+
+  const all = log.lines.join('')
+  // The log did record these requests, so finding nothing below means something.
+  t.match(all, /sign-in callback rejected/)
+  t.match(all, /could not read the signed-in user/)
+  t.match(all, /request failed/)
+  t.match(all, /webhook rejected/)
+  t.match(all, /\/login\/callback\?code=\[redacted\]&state=\[redacted\]/)
+  t.match(all, /\/\?q=x&token=\[redacted\]/)
+  for (const value of forbidden) {
+    t.notOk(all.includes(value), `the log does not contain ${JSON.stringify(value)}`)
+  }
+})
+
+t.test('an error carrying its request and response is logged as type, message, code, statusCode, stack and cause only', async (t) => {
+  const log = capture()
+  const app = Fastify({ logger: { ...loggerOptions('info'), stream: log.stream } })
+  t.teardown(() => app.close())
+  const error = Object.assign(new Error('Response Error: 401 Unauthorized'), {
+    code: 'E_TEST',
+    output: { statusCode: 401 },
+    data: { payload: Buffer.from('{"error":"invalid_client"}'), res: { headers: { 'set-cookie': 'x' } } },
+    config: { headers: { authorization: `Basic ${BASIC}` } },
+    cause: Object.assign(new Error('socket hang up'), { options: { headers: { authorization: `Basic ${BASIC}` } } })
+  })
+  app.log.warn({ err: error }, 'oops')
+  const line = JSON.parse(log.lines.at(-1)!) as { err: Record<string, unknown> }
+  t.same(Object.keys(line.err).sort(), ['cause', 'code', 'message', 'stack', 'statusCode', 'type'])
+  t.same(Object.keys(line.err.cause as object).sort(), ['message', 'stack', 'type'])
+  t.match(line.err, { type: 'Error', message: 'Response Error: 401 Unauthorized', code: 'E_TEST', statusCode: 401 })
+  t.notOk(log.lines.join('').includes(BASIC))
+  t.notOk(log.lines.join('').includes(CLIENT.secret))
+})
