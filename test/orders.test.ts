@@ -1,4 +1,5 @@
 import t from 'tap'
+import { CookieJar } from './helpers/build.js'
 import { buy, checkout, libraryRows, order, orders, session, shop, startCheckout, successPage } from './helpers/purchase.js'
 
 const sessionCreates = (s: Awaited<ReturnType<typeof shop>>): number =>
@@ -149,4 +150,31 @@ t.test('free items a reader downloaded are in their library, and only theirs', a
   t.match(library, /Free · added/)
   const bob = await s.h.signIn({ email: 'bob@example.com', sub: 'bob' })
   t.notMatch((await s.h.request(bob, { url: '/library' })).body, 'A Free Pamphlet', 'not in another reader\'s library')
+})
+
+t.test('a signed-out Buy goes through sign-in and back to the item, and the CSP lets the browser follow', async (t) => {
+  const s = await shop(t)
+  const { h } = s
+  const page = await h.request(null, { url: `/content/${s.slug}` })
+  t.match(page.body, `action="/checkout/${s.slug}"`, 'the signed-out visitor sees the Buy form')
+  const csp = String(page.headers['content-security-policy'])
+  const formAction = /form-action ([^;]+)/.exec(csp)?.[1]?.split(' ') ?? []
+  t.ok(formAction.includes(new URL(h.idp.url).origin), 'form-action allows the identity provider the POST is redirected to')
+  t.ok(formAction.includes(new URL(h.stripe.url).origin), 'and Stripe')
+  t.equal(page.headers['referrer-policy'], 'same-origin', 'the way back survives: same-origin referrers are sent')
+
+  const jar = new CookieJar()
+  const buy = await h.request(jar, { method: 'POST', url: `/checkout/${s.slug}`, headers: { referer: `${h.config.publicUrl}/content/${s.slug}` }, form: { _csrf: '' } })
+  t.equal(buy.statusCode, 303)
+  t.equal(buy.headers.location, `/login?next=${encodeURIComponent(`/content/${s.slug}`)}`)
+  const login = await h.request(jar, { url: buy.headers.location as string })
+  t.equal(new URL(login.headers.location as string).origin, new URL(h.idp.url).origin, 'on to the provider')
+  const authorize = new URL(login.headers.location as string)
+  authorize.searchParams.set('login_email', 'new-reader@example.com')
+  const provider = await fetch(authorize, { redirect: 'manual' })
+  const callback = new URL(provider.headers.get('location')!)
+  const back = await h.request(jar, { url: callback.pathname + callback.search })
+  t.equal(back.headers.location, `/content/${s.slug}`, 'back on the item page, signed in')
+  const started = await startCheckout(h, jar, s.slug)
+  t.equal(started.order.status, 'pending', 'and Buy now starts the checkout')
 })

@@ -30,6 +30,7 @@ declare module 'fastify' {
 
 /** Where the sign-in form is: the provider's authorize endpoint's origin. */
 function identityProviderOrigin (oauth: OAuthConfig): string {
+  if (oauth.endpoints !== undefined) return new URL(oauth.endpoints.authorizeHost).origin
   switch (oauth.provider) {
     case 'github': return 'https://github.com'
     case 'google': return 'https://accounts.google.com'
