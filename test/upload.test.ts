@@ -61,11 +61,12 @@ t.test('each bad upload is a 400 with the form and a message, and leaves no file
   const h = await build(t, { MAX_UPLOAD_MB: '1' })
   const admin = await h.signIn({ email: ADMIN_EMAIL })
   const cases: Array<[string, UploadFields, RegExp]> = [
-    ['missing PDF', { file: null }, /Choose the PDF/],
+    ['missing PDF', { file: null }, /Choose a PDF/],
+    ['no PDF chosen (a browser sends an empty part with no file name)', { file: Buffer.alloc(0), fileName: '' }, /Choose a PDF/],
     ['not a PDF', { file: Buffer.from('<html>not a pdf</html>') }, /must be a PDF/],
-    ['empty PDF', { file: Buffer.alloc(0) }, /empty|Choose the PDF/],
+    ['empty PDF', { file: Buffer.alloc(0) }, /The PDF is empty/],
     ['PDF over MAX_UPLOAD_MB', { file: pdfBytes('big', 1.5 * 1024 * 1024) }, /larger than 1 MB/],
-    ['missing preview', { preview: null }, /preview image/],
+    ['missing preview', { preview: null }, /Choose a cover image/],
     ['preview not an image', { preview: pdfBytes() }, /PNG, JPEG or WebP/],
     ['preview over 5 MB', { preview: Buffer.concat([pngBytes(), Buffer.alloc(5 * 1024 * 1024 + 10)]) }, /larger than 5 MB/],
     ['title too short', { title: 'ab' }, /3 to 120 characters/],
@@ -123,5 +124,37 @@ t.test('a body that is not multipart is refused with a 4xx', async (t) => {
   const admin = await h.signIn({ email: ADMIN_EMAIL })
   const response = await h.request(admin, { method: 'POST', url: '/admin/content', form: { _csrf: await h.csrf(admin), title: 'Form Post', price: '1' } })
   t.ok(response.statusCode >= 400 && response.statusCode < 500, `answered ${response.statusCode}`)
+  t.same(await stored(h), { rows: 0, files: [] })
+})
+
+t.test('an upload whose Content-Length is over the limit is refused at once, before its body is read', async (t) => {
+  const h = await build(t, { MAX_UPLOAD_MB: '1' })
+  const admin = await h.signIn({ email: ADMIN_EMAIL })
+  const token = await h.csrf(admin)
+  await h.app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = h.app.server.address() as { port: number }
+  const { request } = await import('node:http')
+  // Claims 500 MB and sends only the first bytes: the answer must come without waiting for more.
+  const answer = await new Promise<{ status: number, body: string, connection: string | undefined }>((resolve, reject) => {
+    const req = request({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/admin/content',
+      headers: { cookie: admin.header, 'content-type': 'multipart/form-data; boundary=x', 'content-length': String(500 * 1024 * 1024) }
+    }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => { body += chunk })
+      res.on('end', () => { resolve({ status: res.statusCode!, body, connection: res.headers.connection }) })
+    })
+    req.on('error', reject)
+    req.write(`--x\r\nContent-Disposition: form-data; name="_csrf"\r\n\r\n${token}\r\n`)
+    setTimeout(() => { reject(new Error('no answer within 10 s: the server waited for the body')) }, 10_000).unref()
+  })
+  t.equal(answer.status, 400)
+  t.match(answer.body, /larger than 1 MB/)
+  t.match(answer.body, /id="upload-form"/, 'with the form')
+  t.equal(answer.connection, 'close', 'and the connection is closed rather than drained')
   t.same(await stored(h), { rows: 0, files: [] })
 })

@@ -66,13 +66,30 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
   // The price field speaks the store's currency: its code, and the decimals it is written with.
   const price = priceInput(config.currency)
 
+  const uploadLimit = config.maxUploadBytes + MAX_PREVIEW_BYTES + 1024 * 1024
+  const form = (values: ContentFields, problems: ContentProblems, csrfToken: string) => ({
+    title: 'Upload a PDF', values, problems, csrfToken, maxUploadMb: config.maxUploadBytes / 1024 / 1024, price
+  })
+
   app.get('/content/new', async (request, reply) => {
-    return reply.viewAsync('pages/admin-new.eta', { title: 'Upload a PDF', values: { title: '', description: '', price: '' }, problems: {}, csrfToken: reply.generateCsrf(), maxUploadMb: config.maxUploadBytes / 1024 / 1024, price })
+    return reply.viewAsync('pages/admin-new.eta', form({ title: '', description: '', price: '' }, {}, reply.generateCsrf()))
   })
 
   app.post('/content', {
-    bodyLimit: config.maxUploadBytes + 8 * 1024 * 1024,
+    bodyLimit: uploadLimit,
     config: { bodyDeadlineMs: uploadAllowanceMs(config) },
+    // An upload that says up front it is too large is refused before a byte of it is read.
+    onRequest: async (request, reply) => {
+      if (Number(request.headers['content-length'] ?? 0) <= uploadLimit) return
+      request.log.info({ contentLength: request.headers['content-length'] }, 'upload refused: declared larger than the limit')
+      ensurePageLocals(request, reply)
+      // Closing the connection spares reading the rest of a body nobody wants.
+      reply.header('connection', 'close')
+      const page = await reply.viewAsync('pages/admin-new.eta', form({ title: '', description: '', price: '' },
+        { file: `The upload is larger than ${config.maxUploadBytes / 1024 / 1024} MB, so nothing was stored. Choose a smaller PDF.` }, reply.generateCsrf()))
+      // A hook's return value is not sent: send the page ourselves, which ends the request here.
+      return await reply.code(400).type('text/html; charset=utf-8').send(page)
+    },
     preValidation: readLeadingFields
   }, async (request, reply) => {
     const upload = request.upload!
@@ -85,8 +102,10 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
       for await (const part of allParts(upload)) {
         if (part.type === 'field') { upload.fields[part.fieldname] = String(part.value); continue }
         const slot = part.fieldname === 'file' ? 'file' : part.fieldname === 'preview' ? 'preview' : undefined
-        if (slot === undefined || (slot === 'file' ? pdf : preview) !== undefined || problems[slot] !== undefined) {
-          part.file.resume() // not ours, or a second one: read past it
+        // A file input left empty is sent as a part with no file name and no bytes: nothing chosen.
+        const nothingChosen = part.filename === ''
+        if (slot === undefined || nothingChosen || (slot === 'file' ? pdf : preview) !== undefined || problems[slot] !== undefined) {
+          part.file.resume() // not ours, none chosen, or a second one: read past it
           continue
         }
         try {
@@ -104,8 +123,8 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
       }
       const values: ContentFields = { title: upload.fields.title ?? '', description: upload.fields.description ?? '', price: upload.fields.price ?? '' }
       Object.assign(problems, checkFields(values, config.currency))
-      if (pdf === undefined && problems.file === undefined) problems.file = 'Choose the PDF to sell.'
-      if (preview === undefined && problems.preview === undefined) problems.preview = 'Choose a preview image (PNG, JPEG or WebP).'
+      if (pdf === undefined && problems.file === undefined) problems.file = 'Choose a PDF to sell.'
+      if (preview === undefined && problems.preview === undefined) problems.preview = 'Choose a cover image (PNG, JPEG or WebP).'
 
       let status = 400
       if (Object.keys(problems).length === 0) {
@@ -122,9 +141,7 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
         }
       }
       ensurePageLocals(request, reply)
-      return reply.code(status).viewAsync('pages/admin-new.eta', {
-        title: 'Upload a PDF', values, problems, csrfToken: reply.generateCsrf(), maxUploadMb: config.maxUploadBytes / 1024 / 1024, price
-      })
+      return reply.code(status).viewAsync('pages/admin-new.eta', form(values, problems, reply.generateCsrf()))
     } finally {
       // A rejected or failed upload leaves no file behind.
       if (!stored) await Promise.all(received.map(async (file) => { await app.files.discard(file) }))
