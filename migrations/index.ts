@@ -1,10 +1,12 @@
 import type { Migration } from 'kysely'
 import * as initial from './0001-initial.js'
 import * as refunds from './0002-refunds.js'
+import * as store from './0003-store.js'
 
 // A static list rather than a folder scan, so the same migrations run from TypeScript sources
 // (tests, tsx) and from the compiled build without depending on file extensions.
 export const migrations: Record<string, Migration> = {
   '0001-initial': initial,
-  '0002-refunds': refunds
+  '0002-refunds': refunds,
+  '0003-store': store
 }

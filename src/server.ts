@@ -1,15 +1,27 @@
 import closeWithGrace from 'close-with-grace'
+import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
+import { ConfigError } from './config.js'
 import { configFromEnvironment } from './env.js'
 
 const config = configFromEnvironment()
-const app = await buildApp(config, {
-  logger: {
-    level: config.logLevel,
-    // Never write secrets or session cookies to the log.
-    redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["stripe-signature"]', 'res.headers["set-cookie"]']
+let app: FastifyInstance
+try {
+  app = await buildApp(config, {
+    logger: {
+      level: config.logLevel,
+      // Never write secrets or session cookies to the log.
+      redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["stripe-signature"]', 'res.headers["set-cookie"]']
+    }
+  })
+} catch (error) {
+  // Found at start-up (a database beside another store's files): one line, like env.ts's.
+  if (error instanceof ConfigError) {
+    console.error(`Configuration error: ${error.message}`)
+    process.exit(1)
   }
-})
+  throw error
+}
 
 // SIGTERM/SIGINT: stop accepting, let running requests finish (bounded), close the database.
 closeWithGrace({ delay: Number(process.env.SHUTDOWN_GRACE_MS ?? 20_000) }, async ({ signal, err }) => {

@@ -69,6 +69,12 @@ export interface RefundsTable {
   refunded_at: Generated<string>
 }
 
+/** Key/value facts about the database itself (`store_id`: the content folder it owns). */
+export interface MetaTable {
+  key: string
+  value: string
+}
+
 export interface Database {
   users: UsersTable
   content: ContentTable
@@ -76,4 +82,5 @@ export interface Database {
   library: LibraryTable
   stripe_events: StripeEventsTable
   refunds: RefundsTable
+  meta: MetaTable
 }
