@@ -32,13 +32,14 @@ export async function bindStore (deps: { db: Kysely<Database>, files: FileStore,
 
   // The folder has no marker: a new or empty folder, or a store from before store ids.
   const rows = await db.selectFrom('content').select(['file_key', 'preview_key']).execute()
-  const stored = new Set((await files.keys()).filter(isKey))
-  if (rows.length === 0 && stored.size > 0) {
-    throw new ConfigError('DATABASE_URL', `${database} has no items, but ${folder} holds ${stored.size} stored file${stored.size === 1 ? '' : 's'}. Check DATABASE_URL (and CONTENT_DIR). ${unchanged}`)
+  const names = new Set(await files.keys())
+  const stored = [...names].filter(isKey)
+  if (rows.length === 0 && stored.length > 0) {
+    throw new ConfigError('DATABASE_URL', `${database} has no items, but ${folder} holds ${stored.length} stored file${stored.length === 1 ? '' : 's'}. Check DATABASE_URL (and CONTENT_DIR). ${unchanged}`)
   }
   // An older store is adopted only if the folder really holds its files: otherwise the folder
   // is the wrong one, and every item would be missing.
-  if (rows.length > 0 && !rows.some((row) => stored.has(row.file_key) || stored.has(row.preview_key))) {
+  if (rows.length > 0 && !rows.some((row) => names.has(row.file_key) || names.has(row.preview_key))) {
     throw new ConfigError('CONTENT_DIR', `${folder} holds none of the files of the ${rows.length} items in ${database} (DATABASE_URL). Check CONTENT_DIR. ${unchanged}`)
   }
 
