@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely'
 import * as initial from './0001-initial.js'
 import * as refunds from './0002-refunds.js'
+import * as store from './0003-store.js'
 import * as sessions from './0004-sessions.js'
 import * as freeLibrary from './0005-free-library.js'
 
@@ -9,6 +10,7 @@ import * as freeLibrary from './0005-free-library.js'
 export const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-refunds': refunds,
+  '0003-store': store,
   '0004-sessions': sessions,
   '0005-free-library': freeLibrary
 }

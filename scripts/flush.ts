@@ -1,9 +1,11 @@
 // npm run flush: deletes development data (content, orders, library, webhook records, stored
 // files) and keeps users. Refuses in production.
+import { ConfigError } from '../src/config.js'
 import { migrateToLatest, openDatabase } from '../src/db/database.js'
 import { configFromEnvironment } from '../src/env.js'
 import { createCatalog } from '../src/services/catalog.js'
 import { createFileStore } from '../src/services/file-store.js'
+import { bindStore } from '../src/services/store-binding.js'
 
 const config = configFromEnvironment()
 if (config.production) {
@@ -11,11 +13,22 @@ if (config.production) {
   process.exit(1)
 }
 const database = openDatabase(config.databasePath)
+let refused: ConfigError | undefined
 try {
   await migrateToLatest(database.db)
-  const catalog = createCatalog({ ...database, files: createFileStore(config.contentDir), currency: config.currency, maxUploadBytes: config.maxUploadBytes })
-  const removed = await catalog.flush()
-  console.log(`Flushed ${removed.content} items and ${removed.files} files from ${config.databasePath}; users kept.`)
+  const files = createFileStore(config.contentDir)
+  // Flush deletes every stored file in CONTENT_DIR: only when the folder is this database's.
+  refused = await bindStore({ db: database.db, files, databasePath: config.databasePath })
+    .then(() => undefined, (error: unknown) => { if (error instanceof ConfigError) return error; throw error })
+  if (refused === undefined) {
+    const catalog = createCatalog({ ...database, files, currency: config.currency, maxUploadBytes: config.maxUploadBytes })
+    const removed = await catalog.flush()
+    console.log(`Flushed ${removed.content} items and ${removed.files} files from ${config.databasePath}; users kept.`)
+  }
 } finally {
   await database.close()
+}
+if (refused !== undefined) {
+  console.error(`Configuration error: ${refused.message} Nothing was flushed.`)
+  process.exit(1)
 }

@@ -1,10 +1,22 @@
 import closeWithGrace from 'close-with-grace'
+import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
+import { ConfigError } from './config.js'
 import { configFromEnvironment } from './env.js'
 import { loggerOptions } from './logging.js'
 
 const config = configFromEnvironment()
-const app = await buildApp(config, { logger: loggerOptions(config.logLevel) })
+let app: FastifyInstance
+try {
+  app = await buildApp(config, { logger: loggerOptions(config.logLevel) })
+} catch (error) {
+  // Found at start-up (a database beside another store's files): one line, like env.ts's.
+  if (error instanceof ConfigError) {
+    console.error(`Configuration error: ${error.message}`)
+    process.exit(1)
+  }
+  throw error
+}
 
 // SIGTERM/SIGINT: stop accepting, let running requests finish (bounded), close the database.
 closeWithGrace({ delay: Number(process.env.SHUTDOWN_GRACE_MS ?? 20_000) }, async ({ signal, err }) => {

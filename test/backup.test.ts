@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { readFile, stat } from 'node:fs/promises'
+import { cp, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
@@ -28,6 +28,12 @@ t.test('npm run backup takes a consistent snapshot under write load; a new app o
   const env = testEnv(h.dir, h.stripe.url, h.idp.url)
   const buyers = await seedBuyers(h, 2)
   const items = await seedContent(h, 400)
+  // Seeded rows have no files; give them some, so the restored store is whole (a restore of a
+  // folder that misses a row's file answers /healthz degraded).
+  for (const item of items) {
+    await writeFile(join(h.config.contentDir, item.file_key), `pdf ${item.slug}`)
+    await writeFile(join(h.config.contentDir, item.preview_key), `png ${item.slug}`)
+  }
   let next = 0
   // Paid through the webhook, as Stripe would: order, then a signed completed event.
   async function buyOne (): Promise<string> {
@@ -68,8 +74,11 @@ t.test('npm run backup takes a consistent snapshot under write load; a new app o
   t.comment(`${written} orders were paid while the backup ran; ${result.stdout.trim().split('\n')[0]}`)
   t.ok(written > 0, 'the app was writing during the backup')
 
-  // Restore: the copy as DATABASE_URL of a new app.
-  const restored = await buildApp(loadConfig({ ...env, DATABASE_URL: target, CONTENT_DIR: join(h.dir, 'restored-content') }))
+  // Restore: the copy as DATABASE_URL of a new app, with a copy of the folder taken after it
+  // (the folder carries its store id, .store-id, which the database's copy shares).
+  const restoredContent = join(h.dir, 'restored-content')
+  await cp(h.config.contentDir, restoredContent, { recursive: true })
+  const restored = await buildApp(loadConfig({ ...env, DATABASE_URL: target, CONTENT_DIR: restoredContent }))
   t.teardown(async () => { await restored.close() })
   await restored.ready()
   t.equal((await restored.inject('/healthz')).statusCode, 200, 'the restored app is healthy')

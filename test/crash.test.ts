@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { buildApp } from '../src/app.js'
@@ -13,9 +13,9 @@ const sleep = async (ms: number): Promise<void> => { await new Promise((resolve)
 
 /**
  * The store after a restart: every row's files are there with the recorded size and hash, no
- * file is without its row, no temporary file is left.
+ * file is without its row (but a crash's leftovers made after `since`), no temporary file is left.
  */
-async function checkStore (t: Test, d: Deployment): Promise<{ rows: number, files: number }> {
+async function checkStore (t: Test, d: Deployment, since: number): Promise<{ rows: number, files: number }> {
   const database = openDatabase(d.databasePath)
   try {
     const rows = await database.db.selectFrom('content').selectAll().execute()
@@ -28,9 +28,17 @@ async function checkStore (t: Test, d: Deployment): Promise<{ rows: number, file
       if (await stat(join(d.contentDir, row.preview_key)).then(() => false, () => true)) problems.push(`${row.slug}: its preview is missing`)
     }
     const referenced = new Set(rows.flatMap((row) => [row.file_key, row.preview_key]))
-    const names = (await readdir(d.contentDir).catch(() => [] as string[])).filter((name) => name !== '.gitkeep')
-    for (const name of names) if (!referenced.has(name)) problems.push(`${name}: stored without a row`)
-    t.same(problems, [], `${rows.length} items: every row has its files with the recorded size and sha256; no file without a row`)
+    const names = (await readdir(d.contentDir).catch(() => [] as string[])).filter((name) => !['.gitkeep', '.store-id', '.quarantine'].includes(name))
+    const unaccounted = names.filter((name) => !referenced.has(name))
+    // An upload renamed into place just before the kill has no row. A start moves such a file to
+    // quarantine only once it is a minute old (it could be another instance's upload about to
+    // commit), so one made by this test's crashes, seconds ago, may still be in place.
+    for (const name of unaccounted) {
+      const modified = await stat(join(d.contentDir, name)).then((s) => s.mtimeMs, () => 0)
+      if (name.startsWith('.') || modified < since) problems.push(`${name}: stored without a row`)
+    }
+    if (unaccounted.length > 0) t.comment(`uploads cut off between rename and row, left for a later start's quarantine: ${unaccounted.join(', ')}`)
+    t.same(problems, [], `${rows.length} items: every row has its files with the recorded size and sha256; no file without a row but a crash's fresh leftovers`)
     return { rows: rows.length, files: names.length }
   } finally {
     await database.close()
@@ -82,7 +90,7 @@ t.test('SIGKILL during 20 uploads and during a webhook storm: after restart noth
   const leftBehind = await readdir(d.contentDir).catch(() => [] as string[])
   t.comment(`left on disk by the crash: ${leftBehind.filter((n) => n.startsWith('.tmp-')).length} temporary files, ${leftBehind.filter((n) => !n.startsWith('.')).length} stored files`)
   server = await d.start()
-  const afterUploads = await checkStore(t, d)
+  const afterUploads = await checkStore(t, d, started)
   t.comment(`after restart: ${afterUploads.rows} items (${stored.length} answered before the crash), ${afterUploads.files} files`)
   const catalogue = await (await fetch(`${d.url}/`)).text()
   for (const i of stored) t.match(catalogue, `Crash upload ${i}<`, `answered upload ${i} is in the catalogue`)
@@ -167,13 +175,13 @@ t.test('SIGKILL during 20 uploads and during a webhook storm: after restart noth
   const grantLogs = (server.output().match(/order paid and granted/g) ?? []).length
   t.ok(grantLogs <= orders.length - okBefore.filter((i) => results[i]!.body.includes('"granted"')).length, 'no grant is logged twice across the restart')
 
-  await checkStore(t, d)
+  await checkStore(t, d, started)
   t.equal((await fetch(`${d.url}/healthz`)).status, 200)
   await server.kill('SIGTERM')
   t.comment(`figures: crashes survived=${crashes}, uploads answered before crash=${stored.length}/20, events=${payloads.length} (answered before crash ${okBefore.length}, redelivered ${unanswered.length}), orders=${orders.length}, grants=${library.length}, lost=0 in ${Date.now() - started} ms`)
 })
 
-t.test('at start, files of interrupted uploads are removed: temporary ones and complete ones without a row; others are kept', async (t) => {
+t.test('at start, files of interrupted uploads are handled: temporary ones removed, complete ones without a row quarantined; others are kept', async (t) => {
   const h = await build(t)
   const admin = await h.signIn({ email: ADMIN_EMAIL })
   t.equal((await h.upload(admin)).statusCode, 303)
@@ -183,6 +191,9 @@ t.test('at start, files of interrupted uploads are removed: temporary ones and c
   const orphanPng = `${randomUUID()}.png`
   await writeFile(join(dir, orphanPdf), pdfBytes('orphan'))
   await writeFile(join(dir, orphanPng), pngBytes())
+  // Left by the crash of a run five minutes ago: inside the sweep's window.
+  const then = new Date(Date.now() - 5 * 60_000)
+  for (const name of [orphanPdf, orphanPng]) await utimes(join(dir, name), then, then)
   await writeFile(join(dir, `.tmp-${randomUUID()}`), 'half')
   await writeFile(join(dir, 'README.txt'), 'not ours')
   await writeFile(join(dir, 'notes.pdf'), 'not ours either')
@@ -192,5 +203,7 @@ t.test('at start, files of interrupted uploads are removed: temporary ones and c
   await restarted.ready()
   await restarted.close()
   const names = (await readdir(dir)).sort()
-  t.same(names, [row.file_key, row.preview_key, 'README.txt', 'notes.pdf'].sort(), 'only the orphans and the temporary file are gone')
+  t.same(names, ['.quarantine', '.store-id', row.file_key, row.preview_key, 'README.txt', 'notes.pdf'].sort(), 'the orphans and the temporary file are gone from the folder')
+  t.same((await readdir(join(dir, '.quarantine'))).sort(), [orphanPdf, orphanPng].sort(), 'the orphans were moved to quarantine, not deleted')
+  t.same(await readFile(join(dir, '.quarantine', orphanPdf)), pdfBytes('orphan'))
 })

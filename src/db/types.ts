@@ -69,6 +69,12 @@ export interface RefundsTable {
   refunded_at: Generated<string>
 }
 
+/** Key/value facts about the database itself (`store_id`: the content folder it owns). */
+export interface MetaTable {
+  key: string
+  value: string
+}
+
 export interface SessionsTable {
   id: string
   user_id: number
@@ -89,6 +95,7 @@ export interface Database {
   library: LibraryTable
   stripe_events: StripeEventsTable
   refunds: RefundsTable
+  meta: MetaTable
   sessions: SessionsTable
   free_library: FreeLibraryTable
 }

@@ -12,6 +12,11 @@ const slugParams = {
   required: ['slug']
 } as const
 
+// A row whose file is gone (deleted by hand, an incomplete restore) is the shop's fault, not
+// the visitor's: a 503 page that says so and what to do, while /healthz reports it.
+const MISSING_PDF = 'This PDF\'s file is missing from the store. The shop has been told; please try again later or contact the shop.'
+const MISSING_PREVIEW = 'This item\'s preview image is missing from the store. The shop has been told; please try again later or contact the shop.'
+
 const catalogRoutes: FastifyPluginAsync = async (app) => {
   const { catalog } = app
   const grids = new WeakMap<CatalogPage, string>()
@@ -42,6 +47,13 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
     return reply.type('text/html; charset=utf-8').send(html)
   })
 
+  /** One stat before sending: @fastify/send would answer a missing file with a plain 404. */
+  async function requireFile (request: FastifyRequest, content: Content, key: string, message: string): Promise<void> {
+    if (await app.files.exists(key)) return
+    request.log.error({ slug: content.slug, key }, 'a stored file of this item is missing from CONTENT_DIR')
+    throw new HttpError(503, message)
+  }
+
   app.get('/content/:slug', { schema: { params: slugParams } }, async (request, reply) => {
     const content = contentOr404(request)
     const user = request.user
@@ -57,6 +69,7 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
 
   app.get('/content/:slug/preview', { schema: { params: slugParams } }, async (request, reply) => {
     const content = contentOr404(request)
+    await requireFile(request, content, content.preview_key, MISSING_PREVIEW)
     // Keys are random and never reused, so a preview never changes under its URL.
     return reply.sendFile(content.preview_key, app.files.dir, { maxAge: '1d', immutable: false })
   })
@@ -68,6 +81,7 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
     if (!catalog.canDownload(user.id, content)) {
       throw new HttpError(403, `You do not own "${content.title}" yet. Buy it from its page to download it.`)
     }
+    await requireFile(request, content, content.file_key, MISSING_PDF)
     if (content.price_cents === 0) catalog.rememberFreeDownload(user.id, content.id)
     reply.header('cache-control', 'private')
     reply.header('x-content-type-options', 'nosniff')

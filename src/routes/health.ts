@@ -5,6 +5,9 @@ const health: FastifyPluginAsync = async (app) => {
   app.get('/healthz', async (request, reply) => {
     try {
       await sql`select 1`.execute(app.db)
+      // Files found missing at start-up or on a download: the shop works, but not all of it.
+      const missingFiles = app.files.missing.size
+      if (missingFiles > 0) return reply.code(503).send({ status: 'degraded', missingFiles })
       return { status: 'ok' }
     } catch (error) {
       request.log.error({ err: error }, 'database health check failed')

@@ -169,6 +169,24 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
         .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
     },
 
+    /** Every stored file a row refers to: the sweep leaves these alone. */
+    referencedKeys (): Set<string> {
+      const rows = sync.all(db.selectFrom('content').select(['file_key', 'preview_key']))
+      return new Set(rows.flatMap((row) => [row.file_key, row.preview_key]))
+    },
+
+    /** Items whose PDF or preview is not in the store; the store remembers each for /healthz. */
+    async missingFiles (): Promise<Array<{ slug: string, key: string }>> {
+      const rows = sync.all(db.selectFrom('content').select(['slug', 'file_key', 'preview_key']))
+      const missing: Array<{ slug: string, key: string }> = []
+      for (const row of rows) {
+        for (const key of [row.file_key, row.preview_key]) {
+          if (!await files.exists(key)) missing.push({ slug: row.slug, key })
+        }
+      }
+      return missing
+    },
+
     receivePdf (stream: Readable): Promise<PendingFile> {
       return files.receive(stream, { label: 'PDF', maxBytes: maxUploadBytes, sniff: sniffPdf, wrongType: 'The file must be a PDF (it should start with %PDF-).' })
     },

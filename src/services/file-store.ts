@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { mkdir, readdir, rename, rm, unlink } from 'node:fs/promises'
+import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -28,6 +28,21 @@ const TEMP_PREFIX = '.tmp-'
 /** The names receive() gives files: a random UUID and the sniffed extension, nothing else. */
 const KEY_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.(pdf|png|jpg|webp)$/
 const HEAD_BYTES = 16
+/** Holds the id of the store (see store-binding.ts); dot-named, so keys() and flush skip it. */
+const MARKER = '.store-id'
+/** Where the sweep moves files no row accounts for; dot-named, so keys() and flush skip it. */
+export const QUARANTINE = '.quarantine'
+/**
+ * A file no row accounts for is a crash's leftover (renamed into place, row never committed)
+ * only within this window. Younger, it may be another instance's upload about to commit its
+ * row; older than a day, it is more likely something a person put there (a restored copy,
+ * another store's file) than a crash of the last run, so it is left for that person.
+ */
+export const SWEEP_MIN_AGE_MS = 60_000
+export const SWEEP_MAX_AGE_MS = 24 * 60 * 60 * 1000
+
+/** Whether a name is one this store gives its files (the folder may hold others). */
+export const isKey = (name: string): boolean => KEY_PATTERN.test(name)
 
 export const sniffPdf = (head: Buffer): string | undefined =>
   head.subarray(0, 5).toString('latin1') === '%PDF-' ? 'pdf' : undefined
@@ -110,15 +125,36 @@ export interface FileStore {
   /** Removes temporary files an interrupted upload left behind. */
   removeTemporary(): Promise<number>
   /**
-   * Removes stored files that no row refers to: an upload renamed into place whose row was
-   * never committed (a crash in between). Only names this store gives are touched, so other
-   * files in a shared or misconfigured folder are left alone. Run it only while no upload runs.
+   * Never deletes: files with this store's names that no row refers to (an upload renamed into
+   * place whose row was never committed) are moved into QUARANTINE when their age is inside
+   * the sweep window, and only reported otherwise.
    */
-  removeOrphans(referenced: ReadonlySet<string>): Promise<string[]>
+  sweep(referenced: ReadonlySet<string>): Promise<{ quarantined: string[], left: string[] }>
+  /** The store id written in the folder, if any. */
+  readStoreId(): Promise<string | undefined>
+  /**
+   * Writes `id` as the folder's store id unless the folder already has one; returns the id the
+   * folder holds afterwards (another instance may have written its own first).
+   */
+  claim(id: string): Promise<string>
+  /** Whether a stored file is there; a missing one is remembered in `missing`, a found one forgotten. */
+  exists(key: string): Promise<boolean>
+  /** Keys known to be missing from the folder (at start-up or on a download): /healthz reports them. */
+  readonly missing: ReadonlySet<string>
 }
 
 export function createFileStore (dir: string): FileStore {
   const path = (key: string): string => join(dir, key)
+  const missing = new Set<string>()
+
+  async function readStoreId (): Promise<string | undefined> {
+    try {
+      return (await readFile(path(MARKER), 'utf8')).trim()
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw error
+    }
+  }
 
   return {
     dir,
@@ -174,11 +210,54 @@ export function createFileStore (dir: string): FileStore {
       return temporary.length
     },
 
-    async removeOrphans (referenced) {
+    async sweep (referenced) {
       const names = await readdir(dir).catch(() => [] as string[])
-      const orphans = names.filter((name) => KEY_PATTERN.test(name) && !referenced.has(name))
-      await Promise.all(orphans.map(async (name) => { await rm(path(name), { force: true }) }))
-      return orphans
-    }
+      const quarantined: string[] = []
+      const left: string[] = []
+      const now = Date.now()
+      for (const name of names.filter((n) => isKey(n) && !referenced.has(n))) {
+        const modified = await stat(path(name)).then((s) => s.mtimeMs, () => undefined)
+        if (modified === undefined) continue // gone meanwhile
+        const age = now - modified
+        if (age > SWEEP_MIN_AGE_MS && age < SWEEP_MAX_AGE_MS) {
+          await mkdir(join(dir, QUARANTINE), { recursive: true })
+          await rename(path(name), join(dir, QUARANTINE, name))
+          quarantined.push(name)
+        } else {
+          left.push(name)
+        }
+      }
+      return { quarantined, left }
+    },
+
+    readStoreId,
+
+    async claim (id) {
+      await mkdir(dir, { recursive: true })
+      // Written whole under a temporary name, then linked: link() fails when the marker exists,
+      // so two instances starting at once cannot both win, and no one reads a half-written id.
+      const temp = path(`${TEMP_PREFIX}store-id-${randomUUID()}`)
+      await writeFile(temp, `${id}\n`, { flush: true })
+      try {
+        await link(temp, path(MARKER))
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      } finally {
+        await rm(temp, { force: true })
+      }
+      return (await readStoreId())!
+    },
+
+    async exists (key) {
+      const found = await stat(path(key)).then((s) => s.isFile(), (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return false
+        throw error
+      })
+      if (found) missing.delete(key)
+      else missing.add(key)
+      return found
+    },
+
+    missing
   }
 }
