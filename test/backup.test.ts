@@ -95,9 +95,8 @@ t.test('npm run backup takes a consistent snapshot under write load; a new app o
   t.equal(events.n, granted.size, 'one recorded event per grant')
   t.ok(orders.length >= before.size && orders.length <= before.size + written, 'the copy is one moment of the database')
 
-  // A buyer's library survives the restore.
-  const jar = await h.signIn({ email: 'buyer-0@example.com', sub: 'buyer-0' })
-  const page = await restored.inject({ url: '/library', headers: { cookie: jar.header } })
+  // A buyer's library survives the restore, and so does their sign-in (made before the backup).
+  const page = await restored.inject({ url: '/library', headers: { cookie: buyers[0]!.jar.header } })
   t.equal(page.statusCode, 200)
   t.match(page.body, /item 0/, 'the restored library lists what was bought')
 })
