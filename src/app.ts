@@ -80,7 +80,10 @@ function bodyDeadline (request: FastifyRequest, reply: FastifyReply, payload: Re
   if (headers['content-length'] === undefined && headers['transfer-encoding'] === undefined) { done(null, payload); return }
   const ms = request.routeOptions.config.bodyDeadlineMs ?? BODY_DEADLINE_MS
   const timer = setTimeout(() => {
-    payload.destroy(Object.assign(new Error('The request took too long to arrive. Please try again.'), { statusCode: 408 }))
+    // The body reader gives up with a 408, and the connection is closed after the answer
+    // rather than kept for a body that is still trickling in.
+    reply.header('connection', 'close')
+    payload.emit('error', Object.assign(new Error('The request took too long to arrive. Please try again.'), { statusCode: 408, code: 'BODY_DEADLINE' }))
   }, ms)
   timer.unref()
   const clear = (): void => { clearTimeout(timer) }

@@ -101,3 +101,50 @@ t.test('with MAX_UPLOAD_MB=1 a 20 MB upload is refused while streaming: never mo
   t.equal(await bytesOnDisk(contentDir), 0, 'nothing is left on disk')
   t.equal((await h.app.db.selectFrom('content').selectAll().execute()).length, 0, 'no row')
 })
+
+t.test('a forged X-Forwarded-For does not reset the limit; only a proxy named in TRUST_PROXY is believed', async (t) => {
+  // Default TRUST_PROXY=false: the header is ignored, whatever address it claims.
+  const direct = await build(t, { RATE_LIMIT_PER_MINUTE: '2' })
+  const forged = []
+  for (let i = 0; i < 4; i++) {
+    forged.push((await direct.app.inject({ url: '/login', remoteAddress: '203.0.113.9', headers: { 'x-forwarded-for': `198.51.100.${i}` } })).statusCode)
+  }
+  t.same(forged, [302, 302, 429, 429], 'a fresh forged address per request is still one client')
+
+  // Behind a proxy at 127.0.0.1: the proxy's X-Forwarded-For names the client.
+  const proxied = await build(t, { RATE_LIMIT_PER_MINUTE: '2', TRUST_PROXY: '127.0.0.1' })
+  const viaProxy = async (client: string, remoteAddress = '127.0.0.1') =>
+    (await proxied.app.inject({ url: '/login', remoteAddress, headers: { 'x-forwarded-for': client } })).statusCode
+  t.same([await viaProxy('198.51.100.1'), await viaProxy('198.51.100.1'), await viaProxy('198.51.100.1')], [302, 302, 429])
+  t.equal(await viaProxy('198.51.100.2'), 302, 'another client behind the proxy has its own allowance')
+  // A client that reaches the app directly cannot pretend to be the proxy's clients.
+  const sneaky = []
+  for (let i = 0; i < 3; i++) sneaky.push(await viaProxy(`198.51.100.${50 + i}`, '203.0.113.7'))
+  t.same(sneaky, [302, 302, 429], 'an untrusted sender\'s header is ignored')
+})
+
+t.test('a form body trickled in too slowly is cut off at the body deadline; the server sets its timeouts', async (t) => {
+  const h = await build(t)
+  t.equal(h.app.initialConfig.connectionTimeout, 60_000, 'an idle connection is closed after a minute')
+  t.ok((h.app.initialConfig.requestTimeout ?? 0) >= 120_000, 'a whole request (an upload) has at least two minutes')
+  await h.app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = h.app.server.address() as { port: number }
+  const { connect } = await import('node:net')
+  const started = Date.now()
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1')
+    let received = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => { received += chunk })
+    socket.on('close', () => { resolve(received) })
+    socket.on('error', reject)
+    socket.write('POST /logout HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n_csrf=')
+    // One byte every 5 s: never idle long enough for the connection timeout, never finished.
+    const drip = setInterval(() => { if (!socket.destroyed) socket.write('a') }, 5_000)
+    socket.on('close', () => { clearInterval(drip) })
+    setTimeout(() => { socket.destroy(); reject(new Error('still open after 50 s')) }, 50_000).unref()
+  })
+  const seconds = (Date.now() - started) / 1000
+  t.ok(seconds >= 29 && seconds < 45, `cut off after the 30 s body deadline (${seconds.toFixed(1)} s)`)
+  t.match(answer, /^HTTP\/1\.1 408/, 'answered 408')
+})
