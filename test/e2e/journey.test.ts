@@ -34,7 +34,8 @@ const ITEMS: Item[] = [
   {
     title: 'The Quiet Garden', author: 'Mira Okafor', from: '#0f766e', to: '#84cc16', motif: 'rings',
     price: '5', priceLabel: '$5.00', slug: 'the-quiet-garden',
-    description: 'Forty small gardens that look after themselves.\nPlans, plant lists and a year of notes from a balcony in Lisbon.',
+    // The long unbroken word (a pasted link) must wrap, not widen the phone page.
+    description: `Forty small gardens that look after themselves.\nPlans, plant lists and a year of notes from a balcony in Lisbon.\nSeed list: https://seeds.example/${'x'.repeat(400)}`,
     // Large enough that the upload progress bar has something to show on a throttled link.
     pdf: pdfBytes('The Quiet Garden', 2_500_000)
   },
