@@ -5,6 +5,7 @@ import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import { ADMIN_EMAIL, build, type Harness, multipartBody } from './helpers/build.js'
 import { pdfBytes, pngBytes } from './helpers/fixtures.js'
+import { fuzzSeed, seedFastCheck } from './helpers/random.js'
 
 /** What @fastify/secure-session decodes a cookie value to: URL-decoding, then base64 parts. */
 function cookieBytes (value: string): string {
@@ -15,10 +16,10 @@ function cookieBytes (value: string): string {
   }
 }
 
-// Rerunnable: FUZZ_SEED=<the printed seed> replays the same inputs.
-const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31)
+// Every failure names its seed; FUZZ_SEED=<that seed> replays the same inputs.
+const seed = fuzzSeed()
 const RUNS = Number(process.env.FUZZ_RUNS ?? 150)
-fc.configureGlobal({ seed, numRuns: RUNS, endOnFailure: true })
+seedFastCheck(seed, { numRuns: RUNS })
 
 type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE' | 'PATCH' | 'OPTIONS'
 
@@ -42,12 +43,12 @@ async function counts (h: Harness): Promise<Counts> {
 }
 
 t.test('hostile input on every route: never a 5xx, every refusal actionable, nothing changes without authorization, the server stays up', async (t) => {
-  t.comment(`fuzz seed ${seed}, ${RUNS} runs per property (FUZZ_SEED / FUZZ_RUNS to replay or widen)`)
+  t.comment(`fuzz ${seed.note}, ${RUNS} runs per property (FUZZ_RUNS to widen)`)
   const started = Date.now()
   const h = await build(t, { MAX_UPLOAD_MB: '1' })
   const admin = await h.signIn({ email: ADMIN_EMAIL })
-  t.equal((await h.upload(admin, { title: 'Paid Book', price: '5.00' })).statusCode, 303)
-  t.equal((await h.upload(admin, { title: 'Free Book', price: '0' })).statusCode, 303)
+  t.equal((await h.upload(admin, { title: 'Paid Book', price: '5.00' })).statusCode, 303, `the paid item is uploaded, ${seed.note}`)
+  t.equal((await h.upload(admin, { title: 'Free Book', price: '0' })).statusCode, 303, `the free item is uploaded, ${seed.note}`)
   const reader = await h.signIn({ email: 'reader@example.com' })
   const readerToken = await h.csrf(reader)
   const adminToken = await h.csrf(admin)
@@ -276,14 +277,14 @@ t.test('hostile input on every route: never a 5xx, every refusal actionable, not
     const status = await raw(headers, path)
     if (status >= 500 || status === 0) problems.push(`${label}: ${status}`)
     else statuses.set(status, (statuses.get(status) ?? 0) + 1)
-    t.ok(status === 431 || (status >= 200 && status < 500), `${label} over HTTP: ${status}`)
+    t.ok(status === 431 || (status >= 200 && status < 500), `${label} over HTTP: ${status}, ${seed.note}`)
   }
-  t.equal(await raw({}, '/healthz'), 200, 'the server still answers over HTTP')
+  t.equal(await raw({}, '/healthz'), 200, `the server still answers over HTTP, ${seed.note}`)
 
   for (const problem of problems.slice(0, 30)) t.comment(`problem: ${problem.replace(/\s+/g, ' ').slice(0, 300)}`)
-  t.equal(problems.length, 0, 'no 5xx, every refusal is actionable')
-  t.equal((await h.app.inject('/healthz')).statusCode, 200, '/healthz 200 afterwards')
-  t.same(await counts(h), before, 'users, content, orders and library rows are unchanged')
-  t.same((await readdir(h.config.contentDir)).filter((name) => name !== '.store-id').length, 4, 'only the two items\' files are stored; no temporary file is left')
+  t.equal(problems.length, 0, `no 5xx, every refusal is actionable, ${seed.note}`)
+  t.equal((await h.app.inject('/healthz')).statusCode, 200, `/healthz 200 afterwards, ${seed.note}`)
+  t.same(await counts(h), before, `users, content, orders and library rows are unchanged, ${seed.note}`)
+  t.same((await readdir(h.config.contentDir)).filter((name) => name !== '.store-id').length, 4, `only the two items' files are stored; no temporary file is left, ${seed.note}`)
   t.comment(`figures: inputs tried=${tried}, accepted uploads (rolled back)=${accepted}, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort(([a], [b]) => a - b)))} in ${Date.now() - started} ms`)
 })

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { build } from './helpers/build.js'
+import { fuzzSeed, type Seed, seededRandom } from './helpers/random.js'
 import { seedBuyers, seedContent } from './helpers/seed.js'
 
 /** Runs `tasks` with at most `width` in flight; resolves with their results in order. */
@@ -15,10 +16,9 @@ async function pool<T> (tasks: Array<() => Promise<T>>, width: number): Promise<
   return results
 }
 
-function shuffle<T> (items: T[], seed: number): T[] {
-  // A small deterministic generator: a failing run can be replayed with the printed seed.
-  let state = seed >>> 0
-  const random = (): number => { state = (state * 1664525 + 1013904223) >>> 0; return state / 2 ** 32 }
+function shuffle<T> (items: T[], seed: Seed): T[] {
+  // Deterministic: a failing order of deliveries is replayed with the seed its failure names.
+  const random = seededRandom(seed)
   for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1))
     ;[items[i], items[j]] = [items[j]!, items[i]!]
@@ -32,8 +32,9 @@ const PAID_ORDERS = USERS * ITEMS
 
 t.test('a shuffled storm of 5,000 webhook events and success redirects grants each of 1,000 paid orders exactly once', async (t) => {
   const started = Date.now()
-  const seed = Number(process.env.STORM_SEED ?? Date.now() % 1_000_000)
-  t.comment(`storm seed ${seed} (STORM_SEED=${seed} replays it)`)
+  const seed = fuzzSeed()
+  const { note } = seed
+  t.comment(`storm ${note}`)
   const h = await build(t)
   const buyers = await seedBuyers(h, USERS)
   const items = await seedContent(h, ITEMS)
@@ -50,7 +51,7 @@ t.test('a shuffled storm of 5,000 webhook events and success redirects grants ea
     h.app.orders.attachSession(order.id, session.id)
     return { orderId: order.id, userIndex, sessionId: session.id, session: {} }
   })), 25)
-  t.equal(purchases.length, PAID_ORDERS)
+  t.equal(purchases.length, PAID_ORDERS, 'every order has its Checkout Session')
   t.comment(`created ${PAID_ORDERS} orders and sessions in ${Date.now() - started} ms`)
 
   // Stripe's side: every one is paid; a third by an asynchronous method that settled later.
@@ -110,20 +111,20 @@ t.test('a shuffled storm of 5,000 webhook events and success redirects grants ea
   }), 50)
   t.comment(`${eventCount} events and ${deliveries.length - eventCount} redirects at concurrency 50 in ${Date.now() - stormStart} ms; statuses ${JSON.stringify(Object.fromEntries(statuses))}`)
 
-  t.notOk([...statuses.keys()].some((status) => status >= 500), 'no 5xx')
-  t.same([...statuses.keys()], [200], 'every delivery and redirect answered 200')
-  t.equal(thanked, deliveries.length - eventCount, 'every returning buyer sees the thank-you page')
+  t.notOk([...statuses.keys()].some((status) => status >= 500), `no 5xx, ${note}`)
+  t.same([...statuses.keys()], [200], `every delivery and redirect answered 200, ${note}`)
+  t.equal(thanked, deliveries.length - eventCount, `every returning buyer sees the thank-you page, ${note}`)
   const library = await h.app.db.selectFrom('library').selectAll().execute()
-  t.equal(library.length, PAID_ORDERS, 'exactly 1,000 grants')
+  t.equal(library.length, PAID_ORDERS, `exactly 1,000 grants, ${note}`)
   const orders = await h.app.db.selectFrom('orders').select(['id', 'status', 'payment_intent']).execute()
   const byId = new Map(orders.map((order) => [order.id, order]))
   const wrong = purchases.filter((purchase, index) => byId.get(purchase.orderId)?.status !== 'paid' || byId.get(purchase.orderId)?.payment_intent !== `pi_storm_${index}`)
-  t.equal(wrong.length, 0, 'every paid order is paid with its payment intent')
-  t.same(new Set(library.map((row) => row.order_id)), new Set(purchases.map((purchase) => purchase.orderId)), 'each grant belongs to its own paid order')
-  t.same(spoilers.map((s) => byId.get(s.orderId)?.status), spoilers.map((s) => s.expected), 'expired, failed and mismatched orders are not granted')
+  t.equal(wrong.length, 0, `every paid order is paid with its payment intent, ${note}`)
+  t.same(new Set(library.map((row) => row.order_id)), new Set(purchases.map((purchase) => purchase.orderId)), `each grant belongs to its own paid order, ${note}`)
+  t.same(spoilers.map((s) => byId.get(s.orderId)?.status), spoilers.map((s) => s.expected), `expired, failed and mismatched orders are not granted, ${note}`)
   const events = await h.app.db.selectFrom('stripe_events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
   const unique = new Set(deliveries.flatMap((d) => d.kind === 'event' ? [(d.event as { id: string }).id] : [])).size
-  t.equal(events.n, unique, 'every distinct event id is recorded once')
+  t.equal(events.n, unique, `every distinct event id is recorded once, ${note}`)
   t.comment(`figures: events=${eventCount} orders=${PAID_ORDERS} grants=${library.length} in ${Date.now() - started} ms`)
 })
 
