@@ -387,8 +387,17 @@ function journey (): void {
     await screen(t, page, 'upload-form-problems')
     t.equal(await page.getByLabel('Title').inputValue(), TRAINS.title, 'the typed title is kept')
 
-    // The page the rejected upload came back as still uploads.
-    await fillUploadForm(page, itemFields(TRAINS))
+    // Good files with a bad price: after the refusal the files stay chosen and the messages are
+    // in view, so fixing the price alone uploads.
+    await fillUploadForm(page, { ...itemFields(TRAINS), price: '0.10' })
+    await page.evaluate('window.scrollTo(0, document.body.scrollHeight)')
+    await page.getByRole('button', { name: 'Upload' }).click()
+    await page.locator('#upload-problems', { hasText: 'lowest price' }).waitFor()
+    const chosen = await page.evaluate("[...document.querySelectorAll('input[type=file]')].map((input) => input.files.length)")
+    t.same(chosen, [1, 1], 'the valid PDF and cover are still chosen')
+    const summaryTop = await page.locator('#upload-problems').evaluate((el) => el.getBoundingClientRect().top)
+    t.ok(summaryTop >= -2 && summaryTop < PHONE.height, `the page shows the messages, not the bottom of the form (top at ${summaryTop}px)`)
+    await page.getByLabel(/^Price/).fill(TRAINS.price)
     await page.getByRole('button', { name: 'Upload' }).click()
     await page.waitForURL(`${app.url}/content/${TRAINS.slug}`, { timeout: 20_000 })
 
