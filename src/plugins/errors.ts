@@ -36,8 +36,11 @@ const titles: Record<number, string> = {
   409: 'Already taken',
   413: 'Too large',
   416: 'Range not satisfiable',
+  408: 'Took too long',
   429: 'Slow down',
-  502: 'Payment provider unavailable'
+  // 502 answers both a payment provider and a sign-in provider that did not answer.
+  502: 'Provider unavailable',
+  503: 'Temporarily unavailable'
 }
 
 /** JSON for machine routes and clients that ask for it; a page for everyone else. */
