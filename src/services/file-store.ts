@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises'
+import { once } from 'node:events'
 import { join } from 'node:path'
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -165,10 +166,14 @@ export function createFileStore (dir: string): FileStore {
       const id = randomUUID()
       const tempPath = path(`${TEMP_PREFIX}${id}`)
       const inspector = new Inspector(options)
+      // flush: the bytes reach the disk before the file is renamed into place.
+      const out = createWriteStream(tempPath, { flags: 'wx', flush: true })
       try {
-        // flush: the bytes reach the disk before the file is renamed into place.
-        await pipeline(stream, inspector, createWriteStream(tempPath, { flags: 'wx', flush: true }))
+        await pipeline(stream, inspector, out)
       } catch (error) {
+        // A body cut off at once can fail the pipeline while the file is still being opened: the
+        // open then creates the file after a removal would have run. Wait for it to close first.
+        if (!out.closed) await once(out, 'close').catch(() => {})
         await rm(tempPath, { force: true })
         throw error
       }
