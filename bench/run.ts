@@ -19,7 +19,7 @@ import { migrateToLatest, openDatabase } from '../src/db/database.js'
 import type { Content } from '../src/db/types.js'
 import { startIdentityProvider } from '../src/dev/identity-provider.js'
 import { startStripeEmulator } from '../src/dev/stripe-emulator.js'
-import { createCatalog } from '../src/services/catalog.js'
+import { createCatalog, type UploadPart } from '../src/services/catalog.js'
 import { createFileStore } from '../src/services/file-store.js'
 import { createUsers } from '../src/services/users.js'
 import { createOrders } from '../src/services/orders.js'
@@ -220,9 +220,13 @@ try {
   // small file, inserted by Kysely in one transaction.
   log('seeding 10,000 items, a 50 MB and a 500 MB PDF')
   const upload = async (title: string, size: number, price: string): Promise<Content> => {
-    const pdf = await catalog.receivePdf(Readable.from(pdfStream(size)))
-    const preview = await catalog.receivePreview(Readable.from([pngBytes()]))
-    return await catalog.create({ title, description: `A ${size / MB} MB benchmark file.`, price }, { ...pdf, originalName: 'bench.pdf' }, preview)
+    async function * parts (): AsyncGenerator<UploadPart> {
+      yield { type: 'file', fieldname: 'file', filename: 'bench.pdf', file: Readable.from(pdfStream(size)) }
+      yield { type: 'file', fieldname: 'preview', filename: 'cover.png', file: Readable.from([pngBytes()]) }
+    }
+    const result = await catalog.receiveUpload(parts(), { title, description: `A ${size / MB} MB benchmark file.`, price })
+    if (result.content === undefined) throw new Error(`seeding ${title}: ${JSON.stringify(result.problems)}`)
+    return result.content
   }
   const huge = await upload('Bench huge 500 MB', 500 * MB, '9.00')
   const big = await upload('Bench big 50 MB', 50 * MB, '7.00')

@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
 import { type Compilable, Kysely, SqliteDialect } from 'kysely'
@@ -26,6 +27,8 @@ export interface DatabaseHandle {
   sync: SyncRunner
   sqlite: SQLite.Database
   close(): Promise<void>
+  /** A refused start leaves no trace: closes, and removes the file if this open created it. */
+  discardIfNew(): Promise<void>
 }
 
 function syncRunner (sqlite: SQLite.Database): SyncRunner {
@@ -61,6 +64,7 @@ function syncRunner (sqlite: SQLite.Database): SyncRunner {
 }
 
 export function openDatabase (path: string): DatabaseHandle {
+  const created = path !== ':memory:' && !existsSync(path)
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
   const sqlite = new SQLite(path)
   sqlite.pragma('journal_mode = WAL')
@@ -71,12 +75,22 @@ export function openDatabase (path: string): DatabaseHandle {
   sqlite.pragma('foreign_keys = ON')
   sqlite.pragma('busy_timeout = 5000')
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
+  let closed = false
+  // Kysely's destroy() closes the better-sqlite3 connection too.
+  const close = async (): Promise<void> => {
+    if (closed) return
+    closed = true
+    await db.destroy()
+  }
   return {
     db,
     sync: syncRunner(sqlite),
     sqlite,
-    // Kysely's destroy() closes the better-sqlite3 connection too.
-    close: async () => { await db.destroy() }
+    close,
+    async discardIfNew () {
+      await close()
+      if (created) await Promise.all(['', '-wal', '-shm'].map(async (suffix) => { await rm(path + suffix, { force: true }) }))
+    }
   }
 }
 

@@ -1,11 +1,10 @@
 import type { MultipartFile, Multipart } from '@fastify/multipart'
-import multipart from '@fastify/multipart'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { uploadAllowanceMs } from '../config.js'
-import { ensurePageLocals, HttpError } from '../plugins/errors.js'
-import { type ContentFields, type ContentProblems, checkFields, MAX_PREVIEW_BYTES } from '../services/catalog.js'
-import { DomainError } from '../services/errors.js'
-import type { PendingFile } from '../services/file-store.js'
+import { HttpError } from '../plugins/app/errors.js'
+import type { UploadForm } from '../plugins/app/page.js'
+import multipart from '../plugins/external/multipart.js'
+import { MAX_PREVIEW_BYTES } from '../services/catalog.js'
 import { priceInput } from '../services/money.js'
 
 interface UploadStream {
@@ -47,33 +46,15 @@ async function * allParts (upload: UploadStream): AsyncGenerator<Multipart> {
 const adminRoutes: FastifyPluginAsync = async (app) => {
   const { config, catalog } = app
   app.addHook('onRequest', app.requireAdmin)
-
-  await app.register(multipart, {
-    // The file store refuses each kind of file past its own limit while it streams (nothing more
-    // is written); this outer cut-off only bounds what is read, and flags the stream truncated
-    // instead of throwing, so the answer is the form with its message (400), not a bare 413.
-    throwFileSizeLimit: false,
-    limits: {
-      fileSize: Math.max(config.maxUploadBytes, MAX_PREVIEW_BYTES) + 1,
-      files: 2,
-      fields: 10,
-      parts: 12,
-      fieldSize: 64 * 1024,
-      headerPairs: 100
-    }
-  })
-
-  // The price field speaks the store's currency: its code, and the decimals it is written with.
-  const price = priceInput(config.currency)
+  await app.register(multipart)
 
   const uploadLimit = config.maxUploadBytes + MAX_PREVIEW_BYTES + 1024 * 1024
-  const form = (values: ContentFields, problems: ContentProblems, csrfToken: string) => ({
-    title: 'Upload a PDF', values, problems, csrfToken, maxUploadMb: config.maxUploadBytes / 1024 / 1024, price
+  // The price field speaks the store's currency: its code, and the decimals it is written with.
+  const form = (values: UploadForm['values'] = { title: '', description: '', price: '' }, problems: UploadForm['problems'] = {}) => ({
+    title: 'Upload a PDF', values, problems, maxUploadMb: config.maxUploadBytes / 1024 / 1024, price: priceInput(config.currency)
   })
 
-  app.get('/content/new', async (request, reply) => {
-    return reply.viewAsync('pages/admin-new.eta', form({ title: '', description: '', price: '' }, {}, reply.generateCsrf()))
-  })
+  app.get('/content/new', async (_request, reply) => await reply.page('pages/admin-new.eta', form()))
 
   app.post('/content', {
     bodyLimit: uploadLimit,
@@ -82,70 +63,21 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
     onRequest: async (request, reply) => {
       if (Number(request.headers['content-length'] ?? 0) <= uploadLimit) return
       request.log.info({ contentLength: request.headers['content-length'] }, 'upload refused: declared larger than the limit')
-      ensurePageLocals(request, reply)
       // Closing the connection spares reading the rest of a body nobody wants.
       reply.header('connection', 'close')
-      const page = await reply.viewAsync('pages/admin-new.eta', form({ title: '', description: '', price: '' },
-        { file: `The upload is larger than ${config.maxUploadBytes / 1024 / 1024} MB, so nothing was stored. Choose a smaller PDF.` }, reply.generateCsrf()))
-      // A hook's return value is not sent: send the page ourselves, which ends the request here.
-      return await reply.code(400).type('text/html; charset=utf-8').send(page)
+      const problem = `The upload is larger than ${config.maxUploadBytes / 1024 / 1024} MB, so nothing was stored. Choose a smaller PDF.`
+      return await reply.page('pages/admin-new.eta', form(undefined, { file: problem }), { status: 400 })
     },
     preValidation: readLeadingFields
   }, async (request, reply) => {
     const upload = request.upload!
-    const problems: ContentProblems = {}
-    let pdf: (PendingFile & { originalName: string }) | undefined
-    let preview: PendingFile | undefined
-    const received: PendingFile[] = []
-    let stored = false
-    try {
-      for await (const part of allParts(upload)) {
-        if (part.type === 'field') { upload.fields[part.fieldname] = String(part.value); continue }
-        const slot = part.fieldname === 'file' ? 'file' : part.fieldname === 'preview' ? 'preview' : undefined
-        // A file input left empty is sent as a part with no file name and no bytes: nothing chosen.
-        const nothingChosen = part.filename === ''
-        if (slot === undefined || nothingChosen || (slot === 'file' ? pdf : preview) !== undefined || problems[slot] !== undefined) {
-          part.file.resume() // not ours, none chosen, or a second one: read past it
-          continue
-        }
-        try {
-          if (slot === 'file') {
-            pdf = { ...await catalog.receivePdf(part.file), originalName: part.filename }
-            received.push(pdf)
-          } else {
-            preview = await catalog.receivePreview(part.file)
-            received.push(preview)
-          }
-        } catch (error) {
-          if (!(error instanceof DomainError)) throw error
-          problems[slot] = error.message
-        }
-      }
-      const values: ContentFields = { title: upload.fields.title ?? '', description: upload.fields.description ?? '', price: upload.fields.price ?? '' }
-      Object.assign(problems, checkFields(values, config.currency))
-      if (pdf === undefined && problems.file === undefined) problems.file = 'Choose a PDF to sell.'
-      if (preview === undefined && problems.preview === undefined) problems.preview = 'Choose a cover image (PNG, JPEG or WebP).'
-
-      let status = 400
-      if (Object.keys(problems).length === 0) {
-        try {
-          const content = await catalog.create(values, pdf!, preview!)
-          stored = true
-          request.log.info({ slug: content.slug, size: content.file_size }, 'content uploaded')
-          request.flash('info', `"${content.title}" is now in the catalogue.`)
-          return reply.redirect(`/content/${content.slug}`, 303)
-        } catch (error) {
-          if (!(error instanceof DomainError) || error.kind !== 'conflict') throw error
-          problems.title = error.message
-          status = 409
-        }
-      }
-      ensurePageLocals(request, reply)
-      return reply.code(status).viewAsync('pages/admin-new.eta', form(values, problems, reply.generateCsrf()))
-    } finally {
-      // A rejected or failed upload leaves no file behind.
-      if (!stored) await Promise.all(received.map(async (file) => { await app.files.discard(file) }))
+    const result = await catalog.receiveUpload(allParts(upload), upload.fields)
+    if (result.content === undefined) {
+      return await reply.page('pages/admin-new.eta', form(result.values, result.problems), { status: result.status })
     }
+    request.log.info({ slug: result.content.slug, size: result.content.file_size }, 'content uploaded')
+    request.flash('info', `"${result.content.title}" is now in the catalogue.`)
+    return await reply.redirect(`/content/${result.content.slug}`, 303)
   })
 
   // Operators' reset for development data; it does not exist in production.
@@ -154,7 +86,7 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
       const removed = await catalog.flush()
       request.log.warn(removed, 'development data flushed')
       request.flash('info', `Flushed ${removed.content} items and ${removed.files} files. Users were kept.`)
-      return reply.redirect('/', 303)
+      return await reply.redirect('/', 303)
     })
   }
 }

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { OAuthConfig } from '../config.js'
-import { HttpError } from '../plugins/errors.js'
-import { localPath } from '../plugins/auth.js'
+import { localPath } from '../plugins/app/auth.js'
+import { HttpError } from '../plugins/app/errors.js'
 import type { SignInProfile } from '../services/users.js'
 
 interface Claims { sub?: unknown, id?: unknown, email?: unknown, email_verified?: unknown, name?: unknown, login?: unknown }
@@ -53,15 +53,15 @@ async function fetchProfile (oauth: OAuthConfig, accessToken: string, userinfo: 
 const authRoutes: FastifyPluginAsync = async (app) => {
   const { config } = app
 
-  app.get('/login', { config: { rateLimited: true } }, async (request, reply) => {
-    const { next } = request.query as { next?: unknown }
+  app.get<{ Querystring: { next?: unknown } }>('/login', { config: { rateLimited: true } }, async (request, reply) => {
+    const { next } = request.query
     request.session.set('next', localPath(next) ?? '/')
     const uri = await app.oauth.generateAuthorizationUri(request, reply)
     return reply.redirect(uri)
   })
 
-  app.get('/login/callback', { config: { rateLimited: true } }, async (request, reply) => {
-    const query = request.query as { error?: unknown }
+  app.get<{ Querystring: { error?: unknown } }>('/login/callback', { config: { rateLimited: true } }, async (request, reply) => {
+    const query = request.query
     if (query.error !== undefined) {
       throw new HttpError(400, 'Sign-in was cancelled or refused by the provider. You can try again from the Sign in link.')
     }

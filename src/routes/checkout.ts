@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { HttpError } from '../plugins/errors.js'
+import { HttpError, NOT_FOUND } from '../plugins/app/errors.js'
+import { type SlugParams, slugParams } from './schemas.js'
 
 /** Checkout Session ids as Stripe makes them (cs_test_..., cs_live_...). */
 const SESSION_ID = /^cs_[A-Za-z0-9_]{1,250}$/
@@ -7,15 +8,14 @@ const SESSION_ID = /^cs_[A-Za-z0-9_]{1,250}$/
 const checkoutRoutes: FastifyPluginAsync = async (app) => {
   const { catalog, orders, payments, checkout } = app
 
-  app.post('/:slug', {
+  app.post<{ Params: SlugParams }>('/:slug', {
     onRequest: app.requireUser,
     config: { rateLimited: true },
-    schema: { params: { type: 'object', properties: { slug: { type: 'string', maxLength: 200 } }, required: ['slug'] } }
+    schema: { params: slugParams }
   }, async (request, reply) => {
-    const { slug } = request.params as { slug: string }
     const user = request.user!
-    const content = catalog.find(slug)
-    if (content === undefined) throw new HttpError(404, 'There is no item at this address. It may have been removed.')
+    const content = catalog.find(request.params.slug)
+    if (content === undefined) throw new HttpError(404, NOT_FOUND.item)
     if (content.price_cents === 0 || catalog.owns(user.id, content.id)) {
       return reply.redirect(`/content/${content.slug}`, 303)
     }
@@ -24,11 +24,11 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
     return reply.redirect(started.url, 303)
   })
 
-  app.get('/success', {
+  app.get<{ Querystring: { session_id?: string } }>('/success', {
     onRequest: app.requireUser,
     schema: { querystring: { type: 'object', properties: { session_id: { type: 'string' } } } }
   }, async (request, reply) => {
-    const { session_id: sessionId } = request.query as { session_id?: string }
+    const sessionId = request.query.session_id
     if (sessionId === undefined || sessionId === '') {
       throw new HttpError(400, 'This address is missing its checkout reference, so we cannot tell which purchase it is about. If you paid, the PDF will appear in your library shortly.')
     }
@@ -51,17 +51,19 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
       : settling ? 'processing' : (current?.status ?? order.status)
     // An asynchronous payment settles by webhook: the page asks again until it has.
     if (state === 'processing') reply.header('refresh', '3')
-    return reply.viewAsync('pages/checkout-result.eta', {
+    return await reply.page('pages/checkout-result.eta', {
       title: state === 'paid' ? 'Thank you' : state === 'processing' ? 'Payment processing' : 'Payment not completed',
       state,
       content
     })
   })
 
-  app.get('/cancel', async (request, reply) => {
-    const { slug } = request.query as { slug?: unknown }
-    const content = typeof slug === 'string' ? catalog.find(slug) : undefined
-    return reply.viewAsync('pages/checkout-cancel.eta', { title: 'Checkout cancelled', content })
+  app.get<{ Querystring: { slug?: string } }>('/cancel', {
+    schema: { querystring: { type: 'object', properties: { slug: { type: 'string', maxLength: 200 } } } }
+  }, async (request, reply) => {
+    const { slug } = request.query
+    const content = slug === undefined ? undefined : catalog.find(slug)
+    return await reply.page('pages/checkout-cancel.eta', { title: 'Checkout cancelled', content })
   })
 }
 export default checkoutRoutes

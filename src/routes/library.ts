@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from 'fastify'
 const libraryRoutes: FastifyPluginAsync = async (app) => {
   app.get('/library', { onRequest: app.requireUser }, async (request, reply) => {
     const items = await app.catalog.library(request.user!.id)
-    return reply.viewAsync('pages/library.eta', { title: 'Your library', items })
+    return await reply.page('pages/library.eta', { title: 'Your library', items })
   })
 }
 export default libraryRoutes

@@ -1,14 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify'
 
-/**
- * Stripe's events. Signatures are computed over the exact bytes sent, so this plugin (and only
- * this one: it is encapsulated) keeps JSON bodies as raw buffers.
- */
+/** Stripe's events (in the machine context: raw bodies, JSON answers). */
 const webhookRoutes: FastifyPluginAsync = async (app) => {
-  app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (_request, body, done) => { done(null, body) })
+  app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ statusCode: 404, error: 'No such webhook endpoint.' }))
 
-  app.post('/stripe', { config: { csrf: false } }, async (request, reply) => {
+  app.post('/stripe', async (request, reply) => {
     const signature = request.headers['stripe-signature']
     if (typeof signature !== 'string' || signature === '') {
       return reply.code(400).send({ error: 'Missing Stripe-Signature header.' })

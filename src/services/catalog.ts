@@ -37,6 +37,22 @@ export interface CatalogPage {
   total: number
 }
 
+/** One part of an upload form as the multipart parser hands it over. */
+export type UploadPart =
+  | { type: 'field', fieldname: string, value: unknown }
+  | { type: 'file', fieldname: string, filename: string, file: Readable }
+
+export type UploadResult =
+  | { content: Content }
+  | { content?: undefined, status: 400 | 409, values: ContentFields, problems: ContentProblems }
+
+export interface Reconciliation {
+  temporary: number
+  quarantined: string[]
+  left: string[]
+  missing: Array<{ slug: string, key: string }>
+}
+
 export interface LibraryEntry {
   slug: string
   title: string
@@ -90,6 +106,40 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
       lastStamp = current
       total = undefined
       pageCache.clear()
+    }
+  }
+
+  const receivePdf = async (stream: Readable): Promise<PendingFile> =>
+    await files.receive(stream, { label: 'PDF', maxBytes: maxUploadBytes, sniff: sniffPdf, wrongType: 'The file must be a PDF (it should start with %PDF-).' })
+
+  const receivePreview = async (stream: Readable): Promise<PendingFile> =>
+    await files.receive(stream, { label: 'preview image', maxBytes: MAX_PREVIEW_BYTES, sniff: sniffImage, wrongType: 'The preview must be a PNG, JPEG or WebP image.' })
+
+  /** Renames the files into place, then commits the row; the caller discards the files on failure. */
+  async function create (fields: ContentFields, pdf: PendingFile & { originalName: string }, preview: PendingFile): Promise<Content> {
+    const title = fields.title.trim()
+    const slug = slugify(title)
+    const taken = new DomainError('conflict', `An item with the address /content/${slug} already exists. Choose another title.`)
+    if (sync.first(bySlug(slug)) !== undefined) throw taken
+    await files.commit(pdf)
+    await files.commit(preview)
+    try {
+      return sync.first(db.insertInto('content').values({
+        slug,
+        title,
+        description: fields.description.trim(),
+        price_cents: parsePrice(fields.price, currency)!,
+        currency,
+        file_key: pdf.key,
+        file_name: pdf.originalName.slice(0, 255),
+        file_size: pdf.size,
+        sha256: pdf.sha256,
+        preview_key: preview.key
+      }).returningAll())!
+    } catch (error) {
+      // Two uploads with the same title at the same moment: the unique index decides.
+      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw taken
+      throw error
     }
   }
 
@@ -169,65 +219,52 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
         .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
     },
 
-    /** Every stored file a row refers to: the sweep leaves these alone. */
-    referencedKeys (): Set<string> {
-      const rows = sync.all(db.selectFrom('content').select(['file_key', 'preview_key']))
-      return new Set(rows.flatMap((row) => [row.file_key, row.preview_key]))
-    },
-
-    /** Items whose PDF or preview is not in the store; the store remembers each for /healthz. */
-    async missingFiles (): Promise<Array<{ slug: string, key: string }>> {
-      const rows = sync.all(db.selectFrom('content').select(['slug', 'file_key', 'preview_key']))
-      const missing: Array<{ slug: string, key: string }> = []
-      for (const row of rows) {
-        for (const key of [row.file_key, row.preview_key]) {
-          if (!await files.exists(key)) missing.push({ slug: row.slug, key })
-        }
-      }
-      return missing
-    },
-
-    receivePdf (stream: Readable): Promise<PendingFile> {
-      return files.receive(stream, { label: 'PDF', maxBytes: maxUploadBytes, sniff: sniffPdf, wrongType: 'The file must be a PDF (it should start with %PDF-).' })
-    },
-
-    receivePreview (stream: Readable): Promise<PendingFile> {
-      return files.receive(stream, { label: 'preview image', maxBytes: MAX_PREVIEW_BYTES, sniff: sniffImage, wrongType: 'The preview must be a PNG, JPEG or WebP image.' })
-    },
-
     /**
-     * Stores a new item: the files are renamed into place, then the row is committed. On any
-     * failure neither file nor row remains. The caller has checked the fields.
+     * An upload, from the form's parts to a stored item: the files are streamed to the store and
+     * checked as they pass, the fields validated, then the files are renamed into place and the
+     * row committed. Whatever fails, nothing received is left behind (this is the only cleanup).
      */
-    async create (fields: ContentFields, pdf: PendingFile & { originalName: string }, preview: PendingFile): Promise<Content> {
-      const title = fields.title.trim()
-      const slug = slugify(title)
-      if (sync.first(bySlug(slug)) !== undefined) {
-        throw new DomainError('conflict', `An item with the address /content/${slug} already exists. Choose another title.`)
-      }
-      await files.commit(pdf)
-      await files.commit(preview)
+    async receiveUpload (parts: AsyncIterable<UploadPart>, fields: Record<string, string>): Promise<UploadResult> {
+      const problems: ContentProblems = {}
+      const chosen: { file?: PendingFile & { originalName: string }, preview?: PendingFile } = {}
+      const received: PendingFile[] = []
+      let stored = false
       try {
-        return sync.first(db.insertInto('content').values({
-          slug,
-          title,
-          description: fields.description.trim(),
-          price_cents: parsePrice(fields.price, currency)!,
-          currency,
-          file_key: pdf.key,
-          file_name: pdf.originalName.slice(0, 255),
-          file_size: pdf.size,
-          sha256: pdf.sha256,
-          preview_key: preview.key
-        }).returningAll())!
-      } catch (error) {
-        await files.discard(pdf)
-        await files.discard(preview)
-        // Two uploads with the same title at the same moment: the unique index decides.
-        if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
-          throw new DomainError('conflict', `An item with the address /content/${slug} already exists. Choose another title.`)
+        for await (const part of parts) {
+          if (part.type === 'field') { fields[part.fieldname] = String(part.value); continue }
+          const slot = part.fieldname === 'file' || part.fieldname === 'preview' ? part.fieldname : undefined
+          // A file input left empty is sent as a part with no file name and no bytes: nothing chosen.
+          if (slot === undefined || part.filename === '' || chosen[slot] !== undefined || problems[slot] !== undefined) {
+            part.file.resume() // not ours, none chosen, or a second one: read past it
+            continue
+          }
+          try {
+            const pending = await (slot === 'file' ? receivePdf(part.file) : receivePreview(part.file))
+            received.push(pending)
+            if (slot === 'file') chosen.file = { ...pending, originalName: part.filename }
+            else chosen.preview = pending
+          } catch (error) {
+            if (!(error instanceof DomainError)) throw error
+            problems[slot] = error.message
+          }
         }
-        throw error
+        const values: ContentFields = { title: fields.title ?? '', description: fields.description ?? '', price: fields.price ?? '' }
+        Object.assign(problems, checkFields(values, currency))
+        if (chosen.file === undefined) problems.file ??= 'Choose a PDF to sell.'
+        if (chosen.preview === undefined) problems.preview ??= 'Choose a cover image (PNG, JPEG or WebP).'
+        if (Object.keys(problems).length > 0 || chosen.file === undefined || chosen.preview === undefined) {
+          return { status: 400, values, problems }
+        }
+        try {
+          const content = await create(values, chosen.file, chosen.preview)
+          stored = true
+          return { content }
+        } catch (error) {
+          if (!(error instanceof DomainError) || error.kind !== 'conflict') throw error
+          return { status: 409, values, problems: { title: error.message } }
+        }
+      } finally {
+        if (!stored) await Promise.all(received.map(async (file) => { await files.discard(file) }))
       }
     },
 
@@ -247,6 +284,25 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
       await Promise.all(keys.map(async (key) => { await files.remove(key) }))
       await files.removeTemporary()
       return { content: removed, files: keys.length }
+    },
+
+    /**
+     * At start, while no upload runs: the store's leftovers and gaps. Temporary files of cut-off
+     * uploads are removed; complete files no row refers to (a crash between the rename and the
+     * commit) are moved aside, never deleted; items whose files are gone are reported (and the
+     * store remembers them for /healthz).
+     */
+    async reconcile (): Promise<Reconciliation> {
+      const temporary = await files.removeTemporary()
+      const rows = sync.all(db.selectFrom('content').select(['slug', 'file_key', 'preview_key']))
+      const swept = await files.sweep(new Set(rows.flatMap((row) => [row.file_key, row.preview_key])))
+      const missing: Reconciliation['missing'] = []
+      for (const row of rows) {
+        for (const key of [row.file_key, row.preview_key]) {
+          if (!await files.exists(key)) missing.push({ slug: row.slug, key })
+        }
+      }
+      return { temporary, ...swept, missing }
     }
   }
 }

@@ -1,0 +1,28 @@
+import { join } from 'node:path'
+import fp from 'fastify-plugin'
+import { type Catalog, createCatalog } from '../../services/catalog.js'
+import { QUARANTINE } from '../../services/file-store.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    catalog: Catalog
+  }
+}
+
+/** The items for sale and their files; at start, the store's leftovers and gaps are reported. */
+export default fp(async function catalog (app) {
+  const { config, database, files } = app
+  const service = createCatalog({ db: database.db, sync: database.sync, files, currency: config.currency, maxUploadBytes: config.maxUploadBytes })
+  const found = await service.reconcile()
+  if (found.temporary > 0) app.log.warn({ files: found.temporary }, 'removed temporary files of interrupted uploads')
+  if (found.quarantined.length > 0) {
+    app.log.warn({ files: found.quarantined, folder: join(config.contentDir, QUARANTINE) }, 'moved stored files that no row refers to (uploads cut off by a crash) into quarantine')
+  }
+  if (found.left.length > 0) {
+    app.log.warn({ files: found.left }, 'stored files that no row refers to were left in place: too recent (an upload may still be committing) or too old to be a crash\'s leftover')
+  }
+  for (const { slug, key } of found.missing) {
+    app.log.error({ slug, key }, 'a stored file of this item is missing from CONTENT_DIR: its page will say so and /healthz answers degraded')
+  }
+  app.decorate('catalog', service)
+}, { name: 'catalog', dependencies: ['database', 'files'] })

@@ -1,0 +1,14 @@
+import fp from 'fastify-plugin'
+import { type Checkout, createCheckout } from '../../services/checkout.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    checkout: Checkout
+  }
+}
+
+/** Starting a purchase: one open checkout per buyer and item. */
+export default fp(async function checkout (app) {
+  const { orders, payments, config } = app
+  app.decorate('checkout', createCheckout({ orders, payments, publicUrl: config.publicUrl, log: app.log }))
+}, { name: 'checkout', dependencies: ['orders', 'payments'] })

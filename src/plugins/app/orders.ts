@@ -1,0 +1,13 @@
+import fp from 'fastify-plugin'
+import { createOrders, type Orders } from '../../services/orders.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    orders: Orders
+  }
+}
+
+/** Orders, their one fulfilment function and the webhook events applied to them. */
+export default fp(async function orders (app) {
+  app.decorate('orders', createOrders({ db: app.database.db, sync: app.database.sync, log: app.log }))
+}, { name: 'orders', dependencies: ['database'] })

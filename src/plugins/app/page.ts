@@ -1,0 +1,79 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Content } from '../../db/types.js'
+import type { CatalogPage, ContentFields, ContentProblems, LibraryEntry } from '../../services/catalog.js'
+import type { priceInput } from '../../services/money.js'
+
+/** What the layout shows on every page. */
+export interface LayoutData {
+  title: string
+  user: { id: number, name: string | null, email: string | null, isAdmin: boolean } | null
+  /** For the sign-out form and the page's own forms; only signed-in visitors get one. */
+  csrfToken: string | null
+  flash: { info: string[], error: string[] }
+  demo: { stripeDashboardUrl: string | null } | null
+  path: string
+}
+
+export interface UploadForm {
+  values: ContentFields
+  problems: ContentProblems
+  maxUploadMb: number
+  price: ReturnType<typeof priceInput>
+}
+
+/** Each template and the data it is rendered with (besides the layout's). */
+export interface Pages {
+  'pages/catalog.eta': { catalog: CatalogPage, grid: string | null }
+  'pages/content.eta': { content: Content, canDownload: boolean }
+  'pages/library.eta': { items: LibraryEntry[] }
+  'pages/admin-new.eta': UploadForm
+  'pages/checkout-result.eta': { state: string, content: Content | undefined }
+  'pages/checkout-cancel.eta': { content: Content | undefined }
+  'pages/error.eta': { status: number, message: string }
+}
+
+export interface PageOptions {
+  status?: number
+}
+
+declare module 'fastify' {
+  interface FastifyReply {
+    /** Renders a page in the layout (who is signed in, CSRF token, flash, demo banner) and sends it. */
+    page<T extends keyof Pages>(template: T, data: Pages[T] & { title: string }, options?: PageOptions): Promise<FastifyReply>
+  }
+}
+
+const noFlash = { info: [], error: [] }
+
+/**
+ * The pending flash messages, removed from the session. Reading them with reply.flash() writes
+ * the session even when there are none, which re-encrypts it and sends a Set-Cookie on every
+ * page (anonymous visitors included): only sessions that hold messages are touched.
+ */
+function takeFlash (request: FastifyRequest, reply: FastifyReply): LayoutData['flash'] {
+  const pending = request.session.get('flash') as Record<string, unknown> | undefined
+  if (pending === undefined || pending === null || Object.keys(pending).length === 0) return noFlash
+  return { info: reply.flash('info') as string[], error: reply.flash('error') as string[] }
+}
+
+/** The one way a page is rendered: by routes and by the error handler alike. */
+export default fp(async function page (app) {
+  const demo = app.config.demo
+  app.decorateReply('page', async function page (this: FastifyReply, template: keyof Pages, data: object, options: PageOptions = {}) {
+    const request = this.request
+    const status = options.status ?? 200
+    const user = request.user
+    const layout: Omit<LayoutData, 'title'> = {
+      user: user === null ? null : { id: user.id, name: user.name, email: user.email, isAdmin: user.is_admin === 1 },
+      csrfToken: user === null ? null : this.generateCsrf(),
+      // A page a person asked for shows (and so uses up) the flash messages; an error page or the
+      // answer to a form leaves them for the next page.
+      flash: request.method === 'GET' && status < 400 ? takeFlash(request, this) : noFlash,
+      demo,
+      path: request.url
+    }
+    const html = await this.viewAsync(template, { ...layout, ...data })
+    return await this.code(status).type('text/html; charset=utf-8').send(html)
+  })
+}, { name: 'page', dependencies: ['view', 'csrf', 'flash', 'auth'] })

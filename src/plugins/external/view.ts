@@ -1,0 +1,39 @@
+import view from '@fastify/view'
+import { Eta } from 'eta'
+import fp from 'fastify-plugin'
+import { viewsDir } from '../../paths.js'
+import { formatPrice } from '../../services/money.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The engine behind the pages, for a part rendered once and reused (the catalogue grid). */
+    eta: Eta
+  }
+}
+
+const dateFormat = new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'short', day: 'numeric', timeZone: 'UTC' })
+
+/** What every template can call. */
+export const viewContext = {
+  formatPrice,
+  /** "12 KB", "2.4 MB": a file's size for a person. */
+  formatSize: (bytes: number): string => bytes < 1024 * 1024 ? `${Math.max(1, Math.round(bytes / 1024))} KB` : `${(bytes / 1024 / 1024).toFixed(1)} MB`,
+  /** "Nov 24, 2026" from an ISO time. */
+  formatDate: (iso: string): string => dateFormat.format(new Date(iso))
+}
+
+export const LAYOUT = 'layout.eta'
+
+/** Eta templates under views/, every page in the layout. */
+export default fp(async function viewPlugin (app) {
+  const eta = new Eta({ autoEscape: true, cache: true, views: viewsDir })
+  app.decorate('eta', eta)
+  await app.register(view, {
+    engine: { eta },
+    root: viewsDir,
+    layout: LAYOUT,
+    // Caches compiled templates; off only when a developer edits templates with `npm run dev`.
+    production: process.env.VIEW_CACHE !== 'off',
+    defaultContext: viewContext
+  })
+}, { name: 'view' })
