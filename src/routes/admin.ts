@@ -4,7 +4,7 @@ import { uploadAllowanceMs } from '../config.js'
 import { HttpError } from '../plugins/app/errors.js'
 import type { UploadForm } from '../plugins/app/page.js'
 import multipart from '../plugins/external/multipart.js'
-import { MAX_PREVIEW_BYTES } from '../services/catalog.js'
+import { MAX_PREVIEW_BYTES } from '../services/uploads.js'
 import { priceInput } from '../services/money.js'
 
 interface UploadStream {

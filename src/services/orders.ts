@@ -43,6 +43,49 @@ export type EventOutcome = FulfilOutcome | 'duplicate' | 'failed' | 'expired' | 
 const now = (): string => new Date().toISOString()
 const CHECKOUT_LIFETIME_MS = 24 * 60 * 60 * 1000
 
+/**
+ * Group commit. A commit is the dearest part of a webhook event (BEGIN IMMEDIATE, WAL append,
+ * COMMIT); items that arrive in the same turn of the event loop are applied in one transaction,
+ * each in its own savepoint (a nested better-sqlite3 transaction), so every event is still
+ * recorded together with its effect and one failing item undoes only itself. Nothing is
+ * answered before the commit that holds it.
+ */
+function groupCommit<I, R> (sync: SyncRunner, apply: (item: I) => R): (item: I) => Promise<R> {
+  interface Queued { item: I, resolve: (result: R) => void, reject: (error: unknown) => void }
+  let queue: Queued[] = []
+
+  function applyQueued (): void {
+    const batch = queue
+    queue = []
+    const results: Array<{ value?: R, error?: unknown }> = []
+    try {
+      sync.transaction(() => {
+        for (const queued of batch) {
+          try {
+            results.push({ value: apply(queued.item) })
+          } catch (error) {
+            results.push({ error })
+          }
+        }
+      })
+    } catch (error) {
+      // The commit itself failed: nothing of the batch is stored, every sender will retry.
+      for (const queued of batch) queued.reject(error)
+      return
+    }
+    batch.forEach((queued, index) => {
+      const result = results[index]!
+      if (result.error !== undefined) queued.reject(result.error)
+      else queued.resolve(result.value!)
+    })
+  }
+
+  return async (item) => await new Promise((resolve, reject) => {
+    if (queue.length === 0) setImmediate(applyQueued)
+    queue.push({ item, resolve, reject })
+  })
+}
+
 export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, log: FastifyBaseLogger }) {
   const { db, sync, log } = deps
   const byId = (id: string) => db.selectFrom('orders').selectAll().where('id', '=', id)
@@ -162,39 +205,8 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
     })
   }
 
-  // Group commit for webhooks. A commit is the dearest part of an event (BEGIN IMMEDIATE, WAL
-  // append, COMMIT); events that arrive in the same turn of the event loop are applied in one
-  // transaction, each in its own savepoint (a nested better-sqlite3 transaction), so every event
-  // is still recorded together with its effect and one failing event undoes only itself.
-  // Nothing is answered before the commit that holds it.
-  interface Queued { eventId: string, event: PaymentEvent, resolve: (outcome: EventOutcome) => void, reject: (error: unknown) => void }
-  let queue: Queued[] = []
-
-  function applyQueued (): void {
-    const batch = queue
-    queue = []
-    const results: Array<{ outcome?: EventOutcome, error?: unknown }> = []
-    try {
-      sync.transaction(() => {
-        for (const item of batch) {
-          try {
-            results.push({ outcome: handleEvent(item.eventId, item.event) })
-          } catch (error) {
-            results.push({ error })
-          }
-        }
-      })
-    } catch (error) {
-      // The commit itself failed: nothing of the batch is stored, every sender will retry.
-      for (const item of batch) item.reject(error)
-      return
-    }
-    batch.forEach((item, index) => {
-      const result = results[index]!
-      if (result.error !== undefined) item.reject(result.error)
-      else item.resolve(result.outcome!)
-    })
-  }
+  // Events that arrive in the same turn of the event loop share one commit (see groupCommit).
+  const handleEventSoon = groupCommit(sync, ({ eventId, event }: { eventId: string, event: PaymentEvent }) => handleEvent(eventId, event))
 
   return {
     fulfil,
@@ -203,10 +215,7 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
 
     /** handleEvent, committed together with the other events of the same event-loop turn. */
     async handleEventSoon (eventId: string, event: PaymentEvent): Promise<EventOutcome> {
-      return await new Promise((resolve, reject) => {
-        if (queue.length === 0) setImmediate(applyQueued)
-        queue.push({ eventId, event, resolve, reject })
-      })
+      return await handleEventSoon({ eventId, event })
     },
 
     /** A pending order at our price, created before Stripe is called. */

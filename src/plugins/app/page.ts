@@ -1,7 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Content } from '../../db/types.js'
-import type { CatalogPage, ContentFields, ContentProblems, LibraryEntry } from '../../services/catalog.js'
+import type { CatalogPage, LibraryEntry } from '../../services/catalog.js'
+import type { ContentFields, ContentProblems } from '../../services/uploads.js'
 import type { priceInput } from '../../services/money.js'
 
 /** What the layout shows on every page. */

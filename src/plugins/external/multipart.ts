@@ -1,6 +1,6 @@
 import multipart from '@fastify/multipart'
 import fp from 'fastify-plugin'
-import { MAX_PREVIEW_BYTES } from '../../services/catalog.js'
+import { MAX_PREVIEW_BYTES } from '../../services/uploads.js'
 
 /** Uploads: a PDF and its cover, streamed to the file store. */
 export default fp(async function multipartPlugin (app) {

@@ -1,0 +1,145 @@
+import type { Readable } from 'node:stream'
+import type { Kysely } from 'kysely'
+import type { SyncRunner } from '../db/database.js'
+import type { Content, Database } from '../db/types.js'
+import { DomainError } from './errors.js'
+import { type FileStore, type PendingFile, sniffImage, sniffPdf } from './file-store.js'
+import { formatAmount, minimumCharge, parsePrice, priceRule } from './money.js'
+
+export const MAX_PREVIEW_BYTES = 5 * 1024 * 1024
+
+/** Lower case, runs of other characters become '-', trimmed of '-'. */
+export function slugify (title: string): string {
+  return title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '')
+}
+
+export interface ContentFields {
+  title: string
+  description: string
+  price: string
+}
+
+export interface ContentProblems {
+  title?: string
+  description?: string
+  price?: string
+  file?: string
+  preview?: string
+}
+
+/** One part of an upload form as the multipart parser hands it over. */
+export type UploadPart =
+  | { type: 'field', fieldname: string, value: unknown }
+  | { type: 'file', fieldname: string, filename: string, file: Readable }
+
+export type UploadResult =
+  | { content: Content }
+  | { content?: undefined, status: 400 | 409, values: ContentFields, problems: ContentProblems }
+
+/** Checks the text fields of an upload, the price in the store's currency; an empty object means they are fine. */
+export function checkFields (fields: ContentFields, currency: string): ContentProblems {
+  const problems: ContentProblems = {}
+  const title = fields.title.trim()
+  if (title.length < 3 || title.length > 120) problems.title = 'The title must be 3 to 120 characters long.'
+  else if (slugify(title) === '') problems.title = 'The title must contain at least one letter or digit.'
+  if (fields.description.length > 5000) problems.description = 'The description must be at most 5,000 characters long.'
+  const price = parsePrice(fields.price, currency)
+  if (price === undefined) {
+    problems.price = priceRule(currency)
+  } else if (price > 0 && price < minimumCharge(currency)) {
+    // Stripe would refuse the checkout: better to say so now than to a buyer later.
+    problems.price = `The lowest price Stripe accepts in ${currency.toUpperCase()} is ${formatAmount(minimumCharge(currency), currency)}. Use 0 for a free item.`
+  }
+  return problems
+}
+
+/** New items, from an upload form's parts to a stored row and its files. */
+export function createUploads (deps: { db: Kysely<Database>, sync: SyncRunner, files: FileStore, currency: string, maxUploadBytes: number }) {
+  const { db, sync, files, currency, maxUploadBytes } = deps
+  const bySlug = (slug: string) => db.selectFrom('content').selectAll().where('slug', '=', slug)
+
+  const receivePdf = async (stream: Readable): Promise<PendingFile> =>
+    await files.receive(stream, { label: 'PDF', maxBytes: maxUploadBytes, sniff: sniffPdf, wrongType: 'The file must be a PDF (it should start with %PDF-).' })
+
+  const receivePreview = async (stream: Readable): Promise<PendingFile> =>
+    await files.receive(stream, { label: 'preview image', maxBytes: MAX_PREVIEW_BYTES, sniff: sniffImage, wrongType: 'The preview must be a PNG, JPEG or WebP image.' })
+
+  /** Renames the files into place, then commits the row; the caller discards the files on failure. */
+  async function create (fields: ContentFields, pdf: PendingFile & { originalName: string }, preview: PendingFile): Promise<Content> {
+    const title = fields.title.trim()
+    const slug = slugify(title)
+    const taken = new DomainError('conflict', `An item with the address /content/${slug} already exists. Choose another title.`)
+    if (sync.first(bySlug(slug)) !== undefined) throw taken
+    await files.commit(pdf)
+    await files.commit(preview)
+    try {
+      return sync.first(db.insertInto('content').values({
+        slug,
+        title,
+        description: fields.description.trim(),
+        price_cents: parsePrice(fields.price, currency)!,
+        currency,
+        file_key: pdf.key,
+        file_name: pdf.originalName.slice(0, 255),
+        file_size: pdf.size,
+        sha256: pdf.sha256,
+        preview_key: preview.key
+      }).returningAll())!
+    } catch (error) {
+      // Two uploads with the same title at the same moment: the unique index decides.
+      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw taken
+      throw error
+    }
+  }
+
+  return {
+  /**
+   * An upload, from the form's parts to a stored item: the files are streamed to the store and
+   * checked as they pass, the fields validated, then the files are renamed into place and the
+   * row committed. Whatever fails, nothing received is left behind (this is the only cleanup).
+   */
+  async receiveUpload (parts: AsyncIterable<UploadPart>, fields: Record<string, string>): Promise<UploadResult> {
+    const problems: ContentProblems = {}
+    const chosen: { file?: PendingFile & { originalName: string }, preview?: PendingFile } = {}
+    const received: PendingFile[] = []
+    let stored = false
+    try {
+      for await (const part of parts) {
+        if (part.type === 'field') { fields[part.fieldname] = String(part.value); continue }
+        const slot = part.fieldname === 'file' || part.fieldname === 'preview' ? part.fieldname : undefined
+        // A file input left empty is sent as a part with no file name and no bytes: nothing chosen.
+        if (slot === undefined || part.filename === '' || chosen[slot] !== undefined || problems[slot] !== undefined) {
+          part.file.resume() // not ours, none chosen, or a second one: read past it
+          continue
+        }
+        try {
+          const pending = await (slot === 'file' ? receivePdf(part.file) : receivePreview(part.file))
+          received.push(pending)
+          if (slot === 'file') chosen.file = { ...pending, originalName: part.filename }
+          else chosen.preview = pending
+        } catch (error) {
+          if (!(error instanceof DomainError)) throw error
+          problems[slot] = error.message
+        }
+      }
+      const values: ContentFields = { title: fields.title ?? '', description: fields.description ?? '', price: fields.price ?? '' }
+      Object.assign(problems, checkFields(values, currency))
+      if (chosen.file === undefined) problems.file ??= 'Choose a PDF to sell.'
+      if (chosen.preview === undefined) problems.preview ??= 'Choose a cover image (PNG, JPEG or WebP).'
+      if (Object.keys(problems).length > 0 || chosen.file === undefined || chosen.preview === undefined) {
+        return { status: 400, values, problems }
+      }
+      try {
+        const content = await create(values, chosen.file, chosen.preview)
+        stored = true
+        return { content }
+      } catch (error) {
+        if (!(error instanceof DomainError) || error.kind !== 'conflict') throw error
+        return { status: 409, values, problems: { title: error.message } }
+      }
+    } finally {
+      if (!stored) await Promise.all(received.map(async (file) => { await files.discard(file) }))
+    }
+  }
+  }
+}
