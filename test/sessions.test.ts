@@ -5,7 +5,7 @@ import t from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { startIdentityProvider } from '../src/dev/identity-provider.js'
-import { startStripeEmulator } from '../src/dev/stripe-emulator.js'
+import { startStripeEmulator } from '../src/dev/stripe-emulator/index.js'
 import { localPath } from '../src/plugins/app/auth.js'
 import { ADMIN_EMAIL, build, CookieJar, testEnv, WEBHOOK_SECRET } from './helpers/build.js'
 

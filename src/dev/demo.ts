@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { AppConfig, Config } from '../config.js'
 import { startIdentityProvider } from './identity-provider.js'
-import { startStripeEmulator } from './stripe-emulator.js'
+import { startStripeEmulator } from './stripe-emulator/index.js'
 
 export interface Demo {
   config: AppConfig

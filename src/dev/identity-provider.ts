@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { OAuth2Issuer, OAuth2Service } from 'oauth2-mock-server'
+import { escapeHtml } from './html.js'
 
 /**
  * An OpenID Connect provider for demo mode and tests: oauth2-mock-server, with a small
@@ -26,8 +27,6 @@ export interface IdentityProviderOptions {
   defaultEmail?: string
 }
 
-const escape = (value: string): string => value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
-
 /** The identity chosen on the form travels as extra query parameters of the authorize request. */
 function identityFromQuery (query: URLSearchParams): Identity | undefined {
   const email = query.get('login_email')?.trim()
@@ -48,7 +47,7 @@ function identityFromQuery (query: URLSearchParams): Identity | undefined {
 function signInPage (query: URLSearchParams, defaultEmail: string, problem?: string): string {
   const hidden = [...query.entries()]
     .filter(([key]) => !key.startsWith('login_'))
-    .map(([key, value]) => `<input type="hidden" name="${escape(key)}" value="${escape(value)}">`)
+    .map(([key, value]) => `<input type="hidden" name="${escapeHtml(key)}" value="${escapeHtml(value)}">`)
     .join('')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -70,13 +69,13 @@ function signInPage (query: URLSearchParams, defaultEmail: string, problem?: str
   <span class="badge">DEMO IDENTITY PROVIDER</span>
   <h1>Sign in as…</h1>
   <p>Type any name and email. The email in ADMIN_EMAILS signs you in as an admin; any other is a reader.</p>
-  ${problem === undefined ? '' : `<p class="problem" role="alert">${escape(problem)}</p>`}
+  ${problem === undefined ? '' : `<p class="problem" role="alert">${escapeHtml(problem)}</p>`}
   <form method="get" action="/authorize">
     ${hidden}
     <label for="login_name">Name</label>
-    <input id="login_name" name="login_name" type="text" autocomplete="name" value="${escape(query.get('login_name') ?? '')}" placeholder="Ada Lovelace">
+    <input id="login_name" name="login_name" type="text" autocomplete="name" value="${escapeHtml(query.get('login_name') ?? '')}" placeholder="Ada Lovelace">
     <label for="login_email">Email</label>
-    <input id="login_email" name="login_email" type="email" autocomplete="email" required value="${escape(query.get('login_email') ?? defaultEmail)}">
+    <input id="login_email" name="login_email" type="email" autocomplete="email" required value="${escapeHtml(query.get('login_email') ?? defaultEmail)}">
     <label class="check" for="login_verified"><input id="login_verified" name="login_verified" type="checkbox" value="true" checked> Email is verified</label>
     <input type="hidden" name="login_submitted" value="1">
     <button type="submit">Continue</button>

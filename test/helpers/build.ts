@@ -5,7 +5,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { buildApp, type BuildOptions } from '../../src/app.js'
 import { type Config, loadConfig } from '../../src/config.js'
 import { type IdentityProvider, startIdentityProvider } from '../../src/dev/identity-provider.js'
-import { type StripeEmulator, startStripeEmulator } from '../../src/dev/stripe-emulator.js'
+import { type StripeEmulator, startStripeEmulator } from '../../src/dev/stripe-emulator/index.js'
 import { pdfBytes, pngBytes } from './fixtures.js'
 
 /** The subset of tap's Test that the helpers use. */

@@ -1,5 +1,5 @@
 import type { LightMyRequestResponse } from 'fastify'
-import type { CheckoutSession, StripeEvent } from '../../src/dev/stripe-emulator.js'
+import type { CheckoutSession, StripeEvent } from '../../src/dev/stripe-emulator/index.js'
 import type { Order } from '../../src/db/types.js'
 import { ADMIN_EMAIL, build, type CookieJar, type Harness, type TestContext } from './build.js'
 

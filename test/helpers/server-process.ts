@@ -4,7 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type IdentityProvider, startIdentityProvider } from '../../src/dev/identity-provider.js'
-import { type StripeEmulator, startStripeEmulator } from '../../src/dev/stripe-emulator.js'
+import { type StripeEmulator, startStripeEmulator } from '../../src/dev/stripe-emulator/index.js'
 import { CookieJar, type Identity, type TestContext, testEnv, WEBHOOK_SECRET } from './build.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')

@@ -1,0 +1,190 @@
+// The /v1 routes the official `stripe` SDK calls, answered in Stripe's wire format: form-encoded
+// requests with bracket nesting, Bearer keys, JSON answers and errors, idempotency keys.
+import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import qs from 'qs'
+import { randomId } from './ids.js'
+import { ApiError, type FormObject, invalid, parseCreateSession, type StripeErrorBody } from './params.js'
+import type { CheckoutSession, Payments } from './state.js'
+
+export interface RecordedRequest {
+  method: string
+  /** Path without the query string. */
+  path: string
+  /** Parsed query string (e.g. `expand[]`), same nesting rules as the body. */
+  query: FormObject
+  headers: Record<string, string>
+  body: FormObject
+  rawBody: string
+}
+
+interface StoredResponse {
+  fingerprint: string
+  status: number
+  body: string
+}
+
+/** What the API remembers between requests, apart from the payments themselves. */
+export class ApiRecord {
+  /** Every request, in order, as it arrived. */
+  readonly requests: RecordedRequest[] = []
+  /** Errors to answer instead of the next requests (test-only, see failNext). */
+  readonly failures: Array<{ status: number, error: StripeErrorBody }> = []
+  readonly idempotency = new Map<string, StoredResponse>()
+}
+
+export interface ApiOptions {
+  payments: Payments
+  record: ApiRecord
+  log: (msg: string) => void
+}
+
+// The SDK nests at most four levels (line_items[0][price_data][product_data][name]).
+const QS_OPTIONS = { depth: 10, arrayLimit: 100, duplicates: 'last' } as const
+const rawBodies = new WeakMap<FastifyRequest, string>()
+
+function sendJson (reply: FastifyReply, status: number, body: string, headers: Record<string, string> = {}): FastifyReply {
+  // A Buffer, so Fastify adds no charset: Stripe answers plain `application/json`.
+  return reply.code(status).type('application/json').headers(headers).send(Buffer.from(body))
+}
+
+function flatHeaders (request: FastifyRequest): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(request.headers)) {
+    if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v
+  }
+  return out
+}
+
+const pathOf = (request: FastifyRequest): string => request.url.split('?')[0] ?? ''
+
+function recordRequest (request: FastifyRequest): RecordedRequest {
+  const search = request.url.indexOf('?')
+  return {
+    method: request.method,
+    path: pathOf(request),
+    query: search === -1 ? {} : qs.parse(request.url.slice(search + 1), QS_OPTIONS),
+    headers: flatHeaders(request),
+    body: (request.body as FormObject | undefined) ?? {},
+    rawBody: rawBodies.get(request) ?? ''
+  }
+}
+
+function authenticate (headers: Record<string, string>): void {
+  const auth = headers.authorization ?? ''
+  if (!auth.startsWith('Bearer ')) {
+    throw new ApiError(401, {
+      type: 'invalid_request_error',
+      message:
+        "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
+    })
+  }
+  const key = auth.slice('Bearer '.length).trim()
+  if (!key.startsWith('sk_')) {
+    throw new ApiError(401, {
+      type: 'invalid_request_error',
+      code: 'api_key_invalid',
+      message: `Invalid API Key provided: ${key.slice(0, 8)}${'*'.repeat(Math.max(0, key.length - 12))}${key.slice(-4)}`
+    })
+  }
+}
+
+/** The request's idempotency key (POST only, as Stripe) and what a replay must match. */
+function idempotency (request: FastifyRequest): { key: string, fingerprint: string } | undefined {
+  const header = request.headers['idempotency-key']
+  const key = request.method === 'POST' ? (Array.isArray(header) ? header.join(', ') : header) : undefined
+  if (key === undefined || key === '') return undefined
+  return { key, fingerprint: `${request.method} ${pathOf(request)}\n${rawBodies.get(request) ?? ''}` }
+}
+
+/** Errors in Stripe's shape: ours as thrown, Fastify's (body too large) translated, anything else a 500. */
+export function stripeErrorHandler (log: (msg: string) => void) {
+  return async (error: FastifyError | ApiError, _request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    if (error instanceof ApiError) return sendJson(reply, error.status, JSON.stringify({ error: error.body }))
+    if (error.statusCode === 413) {
+      return sendJson(reply, 413, JSON.stringify({ error: { type: 'invalid_request_error', message: 'Request body too large.' } }))
+    }
+    log(`stripe-emulator: internal error: ${error.stack ?? error.message}`)
+    return sendJson(reply, 500, JSON.stringify({ error: { type: 'api_error', message: 'Internal emulator error.' } }))
+  }
+}
+
+/**
+ * Runs for every /v1 request, known route or not, in Stripe's order: record, authenticate,
+ * injected failure, idempotent replay.
+ */
+function beforeEveryRequest (record: ApiRecord) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+    const recorded = recordRequest(request)
+    record.requests.push(recorded)
+    authenticate(recorded.headers)
+    const failure = record.failures.shift()
+    if (failure !== undefined) {
+      // Tell the SDK not to retry, so an injected 5xx surfaces to the app
+      // instead of being silently absorbed by the SDK's own retries.
+      return sendJson(reply, failure.status, JSON.stringify({ error: failure.error }), { 'Stripe-Should-Retry': 'false' })
+    }
+    const idem = idempotency(request)
+    const stored = idem === undefined ? undefined : record.idempotency.get(idem.key)
+    if (idem === undefined || stored === undefined) return undefined
+    if (stored.fingerprint !== idem.fingerprint) {
+      throw new ApiError(400, {
+        type: 'idempotency_error',
+        message: `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${idem.key}' if you meant to execute a different request.`
+      })
+    }
+    return sendJson(reply, stored.status, stored.body, { 'Idempotent-Replayed': 'true', 'Idempotency-Key': idem.key })
+  }
+}
+
+const api: FastifyPluginAsync<ApiOptions> = async (app, { payments, record, log }) => {
+  // Like the SDK's requests, every body is read as a form in Stripe's bracket encoding; the raw
+  // text is kept for the idempotency check and the recorded request.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+    rawBodies.set(request, body as string)
+    done(null, qs.parse(body as string, QS_OPTIONS))
+  })
+  app.addHook('onSend', async (_request, reply) => { reply.header('Request-Id', randomId('req_', 14)) })
+  app.setErrorHandler(stripeErrorHandler(log))
+
+  app.addHook('preHandler', beforeEveryRequest(record))
+
+  /** Answers 200 with the session; like Stripe, only requests that actually executed are stored for replay. */
+  const respond = (request: FastifyRequest, reply: FastifyReply, session: CheckoutSession): FastifyReply => {
+    const json = JSON.stringify(session)
+    const idem = idempotency(request)
+    if (idem === undefined) return sendJson(reply, 200, json)
+    record.idempotency.set(idem.key, { fingerprint: idem.fingerprint, status: 200, body: json })
+    return sendJson(reply, 200, json, { 'Idempotency-Key': idem.key })
+  }
+
+  const sessionOr404 = (id: string): CheckoutSession => {
+    const session = payments.sessions.get(id)
+    if (session !== undefined) return session
+    throw new ApiError(404, { type: 'invalid_request_error', code: 'resource_missing', param: 'session', message: `No such checkout session: '${id}'` })
+  }
+
+  app.post('/checkout/sessions', async (request, reply) =>
+    respond(request, reply, payments.create(parseCreateSession((request.body as FormObject | undefined) ?? {}))))
+
+  app.get<{ Params: { id: string } }>('/checkout/sessions/:id', async (request, reply) =>
+    respond(request, reply, sessionOr404(request.params.id)))
+
+  app.post<{ Params: { id: string } }>('/checkout/sessions/:id/expire', async (request, reply) => {
+    const session = sessionOr404(request.params.id)
+    if (session.status !== 'open') {
+      throw invalid(`Only Checkout Sessions with a status of open can be expired. This session has a status of ${session.status}.`)
+    }
+    await payments.expire(session.id)
+    return respond(request, reply, session)
+  })
+
+  app.setNotFoundHandler(async (request) => {
+    throw new ApiError(404, {
+      type: 'invalid_request_error',
+      message: `Unrecognized request URL (${request.method}: ${pathOf(request)}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.`
+    })
+  })
+}
+
+export default api

@@ -1,0 +1,125 @@
+// A small Stripe-compatible server for demo mode and tests. It speaks the same wire format as
+// api.stripe.com for the subset the app uses (Checkout Sessions), serves a hosted checkout page
+// and a payments dashboard, and delivers signed webhooks, so the real `stripe` SDK and the app's
+// webhook verification run unmodified against it. A Fastify app of its own:
+//   api.ts       the /v1 routes (create and retrieve Checkout Sessions, expire)
+//   params.ts    checkout.sessions.create's parameters, validated like Stripe
+//   state.ts     sessions, payment intents, charges and refunds, and the events they emit
+//   webhooks.ts  events, signing, delivery with retries
+//   pages.ts     the hosted checkout page and the payments dashboard (views/dev/stripe-emulator/)
+// Never imported in production: only src/dev/demo.ts (loaded by src/app.ts in demo mode) and tests.
+import Fastify, { type FastifyInstance } from 'fastify'
+import api, { ApiRecord, type RecordedRequest, stripeErrorHandler } from './api.js'
+import { Lifetime } from './lifetime.js'
+import pages from './pages.js'
+import type { StripeErrorBody } from './params.js'
+import { type CheckoutSession, Payments } from './state.js'
+import { DEFAULT_RETRY_DELAYS_MS, type Delivery, type StripeEvent, Webhooks } from './webhooks.js'
+
+export type { FormObject, FormValue, StripeErrorBody } from './params.js'
+export type { CheckoutSession } from './state.js'
+export type { Delivery, StripeEvent } from './webhooks.js'
+export type { RecordedRequest } from './api.js'
+
+export interface StripeEmulatorOptions {
+  host?: string
+  port?: number
+  webhookSecret: string
+  webhookUrl?: string | (() => string | undefined)
+  settleDelayMs?: number
+  retryDelaysMs?: number[]
+  log?: (msg: string) => void
+}
+
+export interface StripeEmulator {
+  // What demo mode uses, and what a person does on the hosted pages.
+  url: string
+  close(): Promise<void>
+  sessions: Map<string, CheckoutSession>
+  /** Pays a session as a buyer would on the checkout page. */
+  pay(sessionId: string, method?: 'card' | 'bank_transfer'): Promise<void>
+  /** Settles (or fails) a pending bank transfer, as the dashboard's buttons do. */
+  settle(sessionId: string, outcome: 'succeeded' | 'failed'): Promise<void>
+  expire(sessionId: string): Promise<void>
+  refund(sessionId: string, amountCents?: number): Promise<void>
+
+  // Test-only: what the app sent and received, and controls no client of Stripe has.
+  requests: RecordedRequest[]
+  /** Every event generated, whether or not a webhook URL was configured. */
+  events: StripeEvent[]
+  deliveries: Delivery[]
+  /** Answers the next API request with this error (and `Stripe-Should-Retry: false`). */
+  failNext(status: number, error: StripeErrorBody): void
+  /** An event that was never emitted: to deliver by hand, forge or replay. */
+  buildEvent(type: string, object: Record<string, unknown>, id?: string): StripeEvent
+  sign(payload: string, timestampSec?: number, secret?: string): string
+  /** One delivery attempt to the webhook URL, without retries: the status, 0 when no answer came. */
+  deliver(event: StripeEvent): Promise<number>
+  /** Changes a session behind the app's back (amount, currency, status) to test its checks. */
+  patchSession(id: string, patch: Partial<CheckoutSession>): void
+}
+
+interface Parts {
+  payments: Payments
+  webhooks: Webhooks
+  record: ApiRecord
+}
+
+function buildServer ({ payments, record }: Parts, log: (msg: string) => void): FastifyInstance {
+  // No HEAD routes and no logger, as before; close() drops the SDK's keep-alive sockets at once.
+  const app = Fastify({ logger: false, exposeHeadRoutes: false, forceCloseConnections: true })
+  app.setErrorHandler(stripeErrorHandler(log))
+  void app.register(api, { prefix: '/v1', payments, record, log })
+  void app.register(pages, { payments, log })
+  return app
+}
+
+function emulatorHandle (url: string, close: () => Promise<void>, { payments, webhooks, record }: Parts): StripeEmulator {
+  return {
+    url,
+    close,
+    sessions: payments.sessions,
+    pay: async (sessionId, method = 'card') => { await payments.complete(sessionId, method) },
+    settle: async (sessionId, outcome) => { await payments.settle(sessionId, outcome) },
+    expire: async (sessionId) => { await payments.expire(sessionId) },
+    refund: async (sessionId, amountCents) => { await payments.refund(sessionId, amountCents) },
+
+    requests: record.requests,
+    events: webhooks.events,
+    deliveries: webhooks.deliveries,
+    failNext: (status, error) => { record.failures.push({ status, error }) },
+    buildEvent: (type, object, id) => webhooks.buildEvent(type, object, id),
+    sign: (payload, timestampSec, secret) => webhooks.sign(payload, timestampSec, secret),
+    deliver: async (event) => await webhooks.deliver(event),
+    patchSession: (id, patch) => {
+      const session = payments.sessions.get(id)
+      if (session === undefined) throw new Error(`No such checkout session: ${id}`)
+      Object.assign(session, patch)
+    }
+  }
+}
+
+export async function startStripeEmulator (opts: StripeEmulatorOptions): Promise<StripeEmulator> {
+  const host = opts.host ?? '127.0.0.1'
+  const log = opts.log ?? ((): void => undefined)
+  const lifetime = new Lifetime()
+  let baseUrl = ''
+  const webhooks = new Webhooks({ secret: opts.webhookSecret, url: opts.webhookUrl, retryDelaysMs: opts.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS, lifetime, log })
+  const payments = new Payments({ webhooks, lifetime, settleDelayMs: opts.settleDelayMs ?? 4000, log, baseUrl: () => baseUrl })
+  const parts: Parts = { payments, webhooks, record: new ApiRecord() }
+  const app = buildServer(parts, log)
+  await app.listen({ port: opts.port ?? 0, host })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+
+  let closing: Promise<void> | null = null
+  const close = async (): Promise<void> => {
+    closing ??= (async () => {
+      lifetime.end()
+      await app.close()
+    })()
+    await closing
+  }
+  return emulatorHandle(baseUrl, close, parts)
+}

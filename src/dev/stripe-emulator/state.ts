@@ -1,0 +1,209 @@
+import { nowSec, randomId } from './ids.js'
+import type { Lifetime } from './lifetime.js'
+import type { Webhooks } from './webhooks.js'
+
+export interface CheckoutSession {
+  id: string
+  object: 'checkout.session'
+  mode: 'payment'
+  status: 'open' | 'complete' | 'expired'
+  payment_status: 'unpaid' | 'paid'
+  amount_total: number
+  amount_subtotal: number
+  currency: string
+  client_reference_id: string | null
+  metadata: Record<string, string>
+  customer_email: string | null
+  customer_details: { email: string | null, name: string | null } | null
+  success_url: string
+  cancel_url: string
+  url: string | null
+  payment_intent: string | null
+  created: number
+  expires_at: number
+  livemode: false
+}
+
+/** What Stripe keeps about a session beyond the Checkout Session object: its charge and refunds. */
+export interface SessionState {
+  productName: string
+  chargeId: string | null
+  amountRefunded: number
+  awaitingSettlement: boolean
+  settleTimer: NodeJS.Timeout | null
+}
+
+/** A validated checkout.sessions.create request (see params.ts). */
+export interface NewSession {
+  productName: string
+  amount: number
+  currency: string
+  clientReferenceId: string | null
+  customerEmail: string | null
+  metadata: Record<string, string>
+  successUrl: string
+  cancelUrl: string
+}
+
+export type PaymentMethod = 'card' | 'bank_transfer'
+
+export interface PaymentsOptions {
+  webhooks: Webhooks
+  lifetime: Lifetime
+  settleDelayMs: number
+  log: (msg: string) => void
+  /** The emulator's own URL, known once it listens: a session's hosted page is under it. */
+  baseUrl: () => string
+}
+
+const SESSION_TTL_SEC = 24 * 60 * 60
+
+/**
+ * Checkout Sessions and what happens to them: payment by card or bank transfer (which settles
+ * later), expiry and refunds. Every change emits the event Stripe would send.
+ */
+export class Payments {
+  readonly sessions = new Map<string, CheckoutSession>()
+  readonly #states = new Map<string, SessionState>()
+
+  constructor (private readonly options: PaymentsOptions) {}
+
+  create (input: NewSession): CheckoutSession {
+    const id = randomId('cs_test_', 58)
+    const created = nowSec()
+    const session: CheckoutSession = {
+      id,
+      object: 'checkout.session',
+      mode: 'payment',
+      status: 'open',
+      payment_status: 'unpaid',
+      amount_total: input.amount,
+      amount_subtotal: input.amount,
+      currency: input.currency,
+      client_reference_id: input.clientReferenceId,
+      metadata: input.metadata,
+      customer_email: input.customerEmail,
+      customer_details: null,
+      success_url: input.successUrl,
+      cancel_url: input.cancelUrl,
+      url: `${this.options.baseUrl()}/pay/${id}`,
+      payment_intent: null,
+      created,
+      expires_at: created + SESSION_TTL_SEC,
+      livemode: false
+    }
+    this.sessions.set(id, session)
+    this.#states.set(id, { productName: input.productName, chargeId: null, amountRefunded: 0, awaitingSettlement: false, settleTimer: null })
+    return session
+  }
+
+  /** The session and its state, or undefined when there is no such session. */
+  find (id: string): { session: CheckoutSession, state: SessionState } | undefined {
+    const session = this.sessions.get(id)
+    const state = this.#states.get(id)
+    return session === undefined || state === undefined ? undefined : { session, state }
+  }
+
+  /** Newest first, for the payments dashboard. */
+  list (): Array<{ session: CheckoutSession, state: SessionState }> {
+    return [...this.sessions.keys()].reverse().flatMap((id) => this.find(id) ?? [])
+  }
+
+  /**
+   * The buyer pays: a card is paid at once; a bank transfer completes the session unpaid and
+   * settles after settleDelayMs (or when settle() is called).
+   */
+  async complete (sessionId: string, method: PaymentMethod, details: { email?: string, name?: string } = {}): Promise<void> {
+    const { session, state } = this.get(sessionId)
+    if (session.status !== 'open') throw new Error(`Session ${sessionId} is ${session.status}, not open`)
+    session.status = 'complete'
+    session.url = null
+    session.payment_intent = randomId('pi_')
+    session.customer_details = { email: details.email || session.customer_email, name: details.name || null }
+    if (method === 'card') {
+      this.charge(session, state)
+      await this.sessionEvent('checkout.session.completed', session)
+      return
+    }
+    session.payment_status = 'unpaid'
+    state.awaitingSettlement = true
+    // The settle timer starts only after the completed event's first attempt so
+    // that, even with settleDelayMs = 0, the app sees the events in Stripe's order.
+    await this.sessionEvent('checkout.session.completed', session)
+    const { lifetime, log, settleDelayMs } = this.options
+    if (state.awaitingSettlement && !lifetime.closed) {
+      state.settleTimer = lifetime.schedule(settleDelayMs, () => {
+        state.settleTimer = null
+        this.settle(sessionId, 'succeeded').catch((err: unknown) => { log(`stripe-emulator: settle failed: ${String(err)}`) })
+      })
+    }
+  }
+
+  /** A pending bank transfer arrives (or fails). */
+  async settle (sessionId: string, outcome: 'succeeded' | 'failed'): Promise<void> {
+    const { session, state } = this.get(sessionId)
+    if (!state.awaitingSettlement) throw new Error(`Session ${sessionId} has no pending bank transfer`)
+    state.awaitingSettlement = false
+    if (state.settleTimer !== null) {
+      this.options.lifetime.cancel(state.settleTimer)
+      state.settleTimer = null
+    }
+    if (outcome === 'succeeded') {
+      this.charge(session, state)
+      await this.sessionEvent('checkout.session.async_payment_succeeded', session)
+    } else {
+      await this.sessionEvent('checkout.session.async_payment_failed', session)
+    }
+  }
+
+  async expire (sessionId: string): Promise<void> {
+    const { session } = this.get(sessionId)
+    if (session.status !== 'open') {
+      throw new Error(`Only Checkout Sessions with a status of open can be expired (${sessionId} is ${session.status})`)
+    }
+    session.status = 'expired'
+    session.url = null
+    await this.sessionEvent('checkout.session.expired', session)
+  }
+
+  /** Refunds part of the charge, or all that is left of it; a full refund says `refunded: true`. */
+  async refund (sessionId: string, amountCents?: number): Promise<void> {
+    const { session, state } = this.get(sessionId)
+    if (session.payment_status !== 'paid' || state.chargeId === null) throw new Error(`Session ${sessionId} is not paid`)
+    const remaining = session.amount_total - state.amountRefunded
+    const amount = amountCents ?? remaining
+    if (!Number.isInteger(amount) || amount <= 0 || amount > remaining) {
+      throw new Error(`Refund amount must be between 1 and ${remaining} (got ${amount})`)
+    }
+    state.amountRefunded += amount
+    await this.options.webhooks.emit('charge.refunded', {
+      id: state.chargeId,
+      object: 'charge',
+      amount: session.amount_total,
+      amount_captured: session.amount_total,
+      amount_refunded: state.amountRefunded,
+      currency: session.currency,
+      payment_intent: session.payment_intent,
+      refunded: state.amountRefunded === session.amount_total,
+      status: 'succeeded',
+      paid: true,
+      created: nowSec(),
+      livemode: false
+    })
+  }
+
+  private get (id: string): { session: CheckoutSession, state: SessionState } {
+    const found = this.find(id)
+    if (found === undefined) throw new Error(`No such checkout session: ${id}`)
+    return found
+  }
+
+  private charge (session: CheckoutSession, state: SessionState): void {
+    session.payment_status = 'paid'
+    state.chargeId ??= randomId('ch_')
+  }
+
+  private async sessionEvent (type: string, session: CheckoutSession): Promise<void> {
+    await this.options.webhooks.emit(type, { ...session })
+  }
+}
