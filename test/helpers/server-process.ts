@@ -1,25 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type IdentityProvider, startIdentityProvider } from '../../src/dev/identity-provider.js'
 import { type StripeEmulator, startStripeEmulator } from '../../src/dev/stripe-emulator.js'
-import { CookieJar, type Identity, type TestContext, testEnv, WEBHOOK_SECRET } from './build.js'
+import { CookieJar, csrfFrom, type Identity, signInFlow, type TestContext, testEnv, WEBHOOK_SECRET } from './build.js'
+import { freePort, sleep } from './net.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
-
-/** A free loopback port: the same one is reused across restarts, so PUBLIC_URL stays right. */
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
-    })
-  })
-}
 
 /** A request body sent in slices with pauses: an upload still arriving when a crash or signal comes. */
 export function slowBody (body: Buffer, slice: number, pauseMs: number): ReadableStream<Uint8Array> {
@@ -27,7 +15,7 @@ export function slowBody (body: Buffer, slice: number, pauseMs: number): Readabl
   return new ReadableStream({
     async pull (controller) {
       if (offset >= body.length) { controller.close(); return }
-      if (offset > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs))
+      if (offset > 0) await sleep(pauseMs)
       controller.enqueue(body.subarray(offset, offset + slice))
       offset += slice
     }
@@ -114,30 +102,19 @@ export async function deployment (t: TestContext, env: Record<string, string> = 
         await server.kill('SIGKILL')
         throw new Error(`server did not become healthy in 30 s:\n${server.output()}`)
       }
-      await new Promise((resolve) => setTimeout(resolve, 100))
+      await sleep(100)
     }
   }
 
   async function signIn (identity: Identity): Promise<CookieJar> {
     const jar = new CookieJar()
-    const get = async (target: string): Promise<Response> => {
-      const response = await fetch(target, { redirect: 'manual', headers: { cookie: jar.header } })
+    const { callback, done } = await signInFlow(async (path) => {
+      const response = await fetch(`${url}${path}`, { redirect: 'manual', headers: { cookie: jar.header } })
       jar.update(response)
       await response.arrayBuffer()
       return response
-    }
-    const start = await get(`${url}/login?next=/`)
-    if (start.status !== 302) throw new Error(`/login answered ${start.status}`)
-    const authorize = new URL(start.headers.get('location')!)
-    authorize.searchParams.set('login_email', identity.email)
-    authorize.searchParams.set('login_name', identity.name ?? identity.email.split('@')[0]!)
-    authorize.searchParams.set('login_verified', identity.verified === false ? 'false' : 'true')
-    if (identity.sub !== undefined) authorize.searchParams.set('login_sub', identity.sub)
-    const provider = await fetch(authorize, { redirect: 'manual' })
-    await provider.arrayBuffer()
-    const callback = provider.headers.get('location')!
-    if (!callback.startsWith(`${url}/login/callback`)) throw new Error(`the provider sent us to ${callback}`)
-    const done = await get(callback)
+    }, identity)
+    if (callback.origin !== url || callback.pathname !== '/login/callback') throw new Error(`the provider sent us to ${callback.href}`)
     if (done.status !== 302) throw new Error(`/login/callback answered ${done.status}`)
     return jar
   }
@@ -175,7 +152,5 @@ export async function deployment (t: TestContext, env: Record<string, string> = 
 export async function csrfToken (base: string, jar: CookieJar, path = '/library'): Promise<string> {
   const response = await fetch(`${base}${path}`, { headers: { cookie: jar.header } })
   jar.update(response)
-  const match = /name="_csrf" value="([^"]+)"/.exec(await response.text())
-  if (match === null) throw new Error(`no CSRF token on ${path} (status ${response.status})`)
-  return match[1]!
+  return csrfFrom(await response.text(), `${path} (status ${response.status})`)
 }
