@@ -6,7 +6,7 @@ import { ADMIN_EMAIL, uploadForm } from './helpers/build.js'
 import { pdfBytes } from './helpers/fixtures.js'
 import type { CookieJar } from './helpers/build.js'
 import { sleep } from './helpers/net.js'
-import { csrfToken, deployment, type Deployment, slowBody } from './helpers/server-process.js'
+import { csrfToken, deployment, type Deployment } from './helpers/server-process.js'
 
 /** Whether a new TCP connection to the port is refused. */
 async function refused (port: number): Promise<boolean> {
@@ -25,8 +25,7 @@ async function freeItemForm (token: string, title: string, pdf: Buffer): Promise
 
 async function storeBigFile (d: Deployment, jar: CookieJar, title: string, pdf: Buffer): Promise<void> {
   const token = await csrfToken(d.url, jar, '/admin/content/new')
-  const { body, contentType } = await freeItemForm(token, title, pdf)
-  const response = await fetch(`${d.url}/admin/content`, { method: 'POST', headers: { cookie: jar.header, 'content-type': contentType }, body, redirect: 'manual' })
+  const response = await d.upload(jar, await freeItemForm(token, title, pdf))
   await response.arrayBuffer()
   if (response.status !== 303) throw new Error(`upload answered ${response.status}`)
 }
@@ -49,10 +48,7 @@ t.test('SIGTERM stops accepting, lets a slow download and an upload finish byte-
   // An upload that is still arriving when the signal comes.
   const token = await csrfToken(d.url, admin, '/admin/content/new')
   const late = pdfBytes('late upload', 2 * 1024 * 1024)
-  const { body, contentType } = await freeItemForm(token, 'Late Upload', late)
-  const uploading = fetch(`${d.url}/admin/content`, {
-    method: 'POST', headers: { cookie: admin.header, 'content-type': contentType }, body: slowBody(body, 64 * 1024, 30), duplex: 'half', redirect: 'manual'
-  } as RequestInit)
+  const uploading = d.upload(admin, await freeItemForm(token, 'Late Upload', late), 30)
   await sleep(200)
 
   const signalled = Date.now()

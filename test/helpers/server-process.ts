@@ -10,7 +10,7 @@ import { freePort, sleep } from './net.js'
 const ROOT = join(import.meta.dirname, '..', '..')
 
 /** A request body sent in slices with pauses: an upload still arriving when a crash or signal comes. */
-export function slowBody (body: Buffer, slice: number, pauseMs: number): ReadableStream<Uint8Array> {
+function slowBody (body: Buffer, slice: number, pauseMs: number): ReadableStream<Uint8Array> {
   let offset = 0
   return new ReadableStream({
     async pull (controller) {
@@ -48,6 +48,11 @@ export interface Deployment {
   start(extraEnv?: Record<string, string>): Promise<ServerProcess>
   /** Signs in over real HTTP, following the redirects by hand like a browser. */
   signIn(identity: Identity): Promise<CookieJar>
+  /**
+   * POSTs an upload form (see uploadForm) over real HTTP without following the redirect. With
+   * `pauseMs` the body goes in 64 KiB slices with pauses, still arriving when a crash or signal comes.
+   */
+  upload(jar: CookieJar, form: { body: Buffer, contentType: string }, pauseMs?: number): Promise<Response>
   /** A signed webhook delivery over real HTTP: the status, or 0 when no answer came. */
   webhook(payload: string, signal?: AbortSignal): Promise<{ status: number, body: string }>
 }
@@ -119,6 +124,12 @@ export async function deployment (t: TestContext, env: Record<string, string> = 
     return jar
   }
 
+  async function upload (jar: CookieJar, form: { body: Buffer, contentType: string }, pauseMs?: number): Promise<Response> {
+    const headers = { cookie: jar.header, 'content-type': form.contentType }
+    if (pauseMs === undefined) return await fetch(`${url}/admin/content`, { method: 'POST', headers, body: form.body, redirect: 'manual' })
+    return await fetch(`${url}/admin/content`, { method: 'POST', headers, body: slowBody(form.body, 64 * 1024, pauseMs), duplex: 'half', redirect: 'manual' } as RequestInit)
+  }
+
   async function webhook (payload: string, signal?: AbortSignal): Promise<{ status: number, body: string }> {
     try {
       const response = await fetch(`${url}/webhooks/stripe`, {
@@ -144,6 +155,7 @@ export async function deployment (t: TestContext, env: Record<string, string> = 
     contentDir: fullEnv.CONTENT_DIR!,
     start,
     signIn,
+    upload,
     webhook
   }
 }
