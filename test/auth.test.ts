@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ADMIN_EMAIL, build, CookieJar } from './helpers/build.js'
+import { ADMIN_EMAIL, build, CookieJar, providerCallback, signInFlow } from './helpers/build.js'
 
 t.test('sign-in redirects to the provider with state and PKCE S256', async (t) => {
   const h = await build(t)
@@ -34,10 +34,7 @@ t.test('a state mismatch is rejected with 400 and signs nobody in', async (t) =>
   const h = await build(t)
   const jar = new CookieJar()
   const start = await h.request(jar, { url: '/login' })
-  const authorize = new URL(start.headers.location as string)
-  authorize.searchParams.set('login_email', 'mallory@example.com')
-  const provider = await fetch(authorize, { redirect: 'manual' })
-  const callback = new URL(provider.headers.get('location')!)
+  const callback = await providerCallback(start, { email: 'mallory@example.com' })
   callback.searchParams.set('state', 'forged-state')
   const done = await h.request(jar, { url: callback.pathname + callback.search })
   t.equal(done.statusCode, 400)
@@ -49,12 +46,7 @@ t.test('next pointing off-site is refused: the user lands on /', async (t) => {
   const h = await build(t)
   for (const next of ['https://evil.example/', '//evil.example/x', '/\\evil.example', 'javascript:alert(1)']) {
     const jar = new CookieJar()
-    const start = await h.request(jar, { url: `/login?next=${encodeURIComponent(next)}` })
-    const authorize = new URL(start.headers.location as string)
-    authorize.searchParams.set('login_email', 'reader@example.com')
-    const provider = await fetch(authorize, { redirect: 'manual' })
-    const callback = new URL(provider.headers.get('location')!)
-    const done = await h.request(jar, { url: callback.pathname + callback.search })
+    const { done } = await signInFlow(h.send(jar), { email: 'reader@example.com' }, next)
     t.equal(done.headers.location, '/', `next=${next}`)
   }
 })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { PUBLIC_URL } from './helpers/build.js'
-import { buy, checkout, lastEvent, libraryRows, order, orders, paymentState, shop, startCheckout, successPage } from './helpers/purchase.js'
+import { buy, checkout, lastEvent, libraryRows, order, orders, paidAtStripe, paymentState, shop, startCheckout, successPage } from './helpers/purchase.js'
 
 t.test('checkout creates a pending order at our price, then a Checkout Session with the contract parameters', async (t) => {
   const s = await shop(t)
@@ -127,8 +127,7 @@ t.test('a refused request (4xx from Stripe) is also a 502 page and a failed orde
 t.test('the success redirect fulfils a paid session for the buyer: thank-you page with the download link', async (t) => {
   const s = await shop(t)
   const { h } = s
-  const { sessionId, order: pending } = await startCheckout(h, s.reader, s.slug)
-  await h.stripe.pay(sessionId)
+  const { sessionId, order: pending } = await paidAtStripe(s)
   const page = await successPage(h, s.reader, sessionId)
   t.equal(page.statusCode, 200)
   t.match(page.body, /Thank you/)
@@ -209,8 +208,7 @@ t.test('the success redirect needs a signed-in user and a known session', async 
 t.test('an unpaid completed session (bank transfer) shows a refreshing processing page until the webhook settles it', async (t) => {
   const s = await shop(t)
   const { h } = s
-  const { sessionId, order: pending } = await startCheckout(h, s.reader, s.slug)
-  await h.stripe.pay(sessionId, 'bank_transfer')
+  const { sessionId, order: pending } = await paidAtStripe(s, 'bank_transfer')
 
   const processing = await successPage(h, s.reader, sessionId)
   t.equal(processing.statusCode, 200)
@@ -242,8 +240,7 @@ t.test('an unpaid completed session (bank transfer) shows a refreshing processin
 t.test('a failed bank transfer ends on a page saying the payment did not go through', async (t) => {
   const s = await shop(t)
   const { h } = s
-  const { sessionId, order: pending } = await startCheckout(h, s.reader, s.slug)
-  await h.stripe.pay(sessionId, 'bank_transfer')
+  const { sessionId, order: pending } = await paidAtStripe(s, 'bank_transfer')
   await h.stripe.settle(sessionId, 'failed')
   t.equal((await h.webhook(lastEvent(h, 'checkout.session.async_payment_failed'))).statusCode, 200)
   t.equal((await order(h, pending.id)).status, 'failed')

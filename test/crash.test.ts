@@ -5,11 +5,10 @@ import t, { type Test } from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { openDatabase } from '../src/db/database.js'
-import { ADMIN_EMAIL, build, multipartBody, testEnv } from './helpers/build.js'
+import { ADMIN_EMAIL, build, testEnv, uploadForm } from './helpers/build.js'
 import { pdfBytes, pngBytes } from './helpers/fixtures.js'
-import { csrfToken, deployment, type Deployment, slowBody } from './helpers/server-process.js'
-
-const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+import { sleep } from './helpers/net.js'
+import { csrfToken, deployment, type Deployment } from './helpers/server-process.js'
 
 /**
  * The store after a restart: every row's files are there with the recorded size and hash, no
@@ -58,19 +57,12 @@ t.test('SIGKILL during 20 uploads and during a webhook storm: after restart noth
   const token = await csrfToken(d.url, admin, '/admin/content/new')
   const answered = new Map<number, number>()
   const uploads = Array.from({ length: 20 }, async (_, i) => {
-    const { body, contentType } = await multipartBody([
-      ['_csrf', token], ['title', `Crash upload ${i}`], ['description', 'Sent while the server dies.'], ['price', `${i + 1}.00`],
-      ['file', { data: pdfBytes(`upload ${i}`, (i + 1) * 128 * 1024), filename: `u${i}.pdf`, type: 'application/pdf' }],
-      ['preview', { data: pngBytes(), filename: 'p.png', type: 'image/png' }]
-    ])
+    const form = await uploadForm({
+      csrf: token, title: `Crash upload ${i}`, description: 'Sent while the server dies.', price: `${i + 1}.00`,
+      file: pdfBytes(`upload ${i}`, (i + 1) * 128 * 1024), fileName: `u${i}.pdf`, previewName: 'p.png'
+    })
     try {
-      const response = await fetch(`${d.url}/admin/content`, {
-        method: 'POST',
-        headers: { cookie: admin.header, 'content-type': contentType },
-        body: slowBody(body, 64 * 1024, 5),
-        duplex: 'half',
-        redirect: 'manual'
-      } as RequestInit)
+      const response = await d.upload(admin, form, 5)
       await response.arrayBuffer()
       answered.set(i, response.status)
     } catch {

@@ -2,8 +2,9 @@ import t from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import type { SessionFacts } from '../src/services/orders.js'
 import {
-  buy, libraryRows, order, paymentState, sessionEvent, shop, startCheckout, successPage, userId
+  buy, lastEvent, libraryRows, order, paidAtStripe, paymentState, sessionEvent, shop, startCheckout, successPage, userId
 } from './helpers/purchase.js'
+
 
 const ROUNDS = 5
 const CALLS_PER_ROUND = 12
@@ -72,8 +73,7 @@ t.test('a tampered amount or currency in a signed webhook grants nothing and hol
       const s = await shop(t)
       const { h } = s
       const warnings = t.capture(h.app.log, 'warn')
-      const { sessionId, order: pending } = await startCheckout(h, s.reader, s.slug)
-      await h.stripe.pay(sessionId)
+      const { sessionId, order: pending } = await paidAtStripe(s)
       for (const type of ['checkout.session.completed', 'checkout.session.async_payment_succeeded']) {
         const event = h.stripe.buildEvent(type, { ...h.stripe.sessions.get(sessionId)!, ...patch })
         t.equal((await h.webhook(event)).statusCode, 200, `${type} is acknowledged`)
@@ -96,12 +96,11 @@ t.test('a tampered amount or currency in a signed webhook grants nothing and hol
 t.test('a full refund of an order held for review marks it refunded', async (t) => {
   const s = await shop(t)
   const { h } = s
-  const { sessionId, order: pending } = await startCheckout(h, s.reader, s.slug)
-  await h.stripe.pay(sessionId)
+  const { sessionId, order: pending } = await paidAtStripe(s)
   t.equal((await h.webhook(sessionEvent(h, 'checkout.session.completed', sessionId, { amount_total: 1 }))).statusCode, 200)
   t.equal((await order(h, pending.id)).status, 'review')
   await h.stripe.refund(sessionId)
-  const refund = h.stripe.events.findLast((e) => e.type === 'charge.refunded')!
+  const refund = lastEvent(h, 'charge.refunded')
   t.equal((await h.webhook(refund)).statusCode, 200)
   t.equal((await order(h, pending.id)).status, 'refunded')
   t.same(await libraryRows(h), [])
@@ -132,8 +131,7 @@ t.test('fulfil moves pending -> paid once; later calls report it paid and change
 t.test('an order that failed or expired is not payable later', async (t) => {
   const s = await shop(t)
   const { h } = s
-  const { sessionId, order: pending } = await startCheckout(h, s.reader, s.slug)
-  await h.stripe.pay(sessionId, 'bank_transfer')
+  const { sessionId, order: pending } = await paidAtStripe(s, 'bank_transfer')
   await h.stripe.settle(sessionId, 'failed')
   t.equal((await h.webhook(sessionEvent(h, 'checkout.session.async_payment_failed', sessionId))).statusCode, 200)
   t.equal((await order(h, pending.id)).status, 'failed')

@@ -3,7 +3,7 @@ import { type AddressInfo, connect } from 'node:net'
 import fc from 'fast-check'
 import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
-import { ADMIN_EMAIL, build, type Harness, multipartBody } from './helpers/build.js'
+import { ADMIN_EMAIL, build, CookieJar, type Harness, multipartBody, uploadForm } from './helpers/build.js'
 import { pdfBytes, pngBytes } from './helpers/fixtures.js'
 import { fuzzSeed, seedFastCheck } from './helpers/random.js'
 
@@ -120,7 +120,7 @@ t.test('hostile input on every route: never a 5xx, every refusal actionable, not
       const location = new URL(String(start.headers.location))
       if (location.origin !== h.idp.url) problems.push(`/login?next=${next} sent the browser to ${location.origin}`)
     }
-    const cookie = ([] as string[]).concat(start.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ')
+    const cookie = new CookieJar().update(start).header
     const done = await inject('callback', { url: `/login/callback?${new URLSearchParams(callback).toString()}`, headers: { cookie } })
     if (done.statusCode < 400) problems.push(`a forged callback was accepted: ${done.statusCode}`)
   }))
@@ -135,11 +135,9 @@ t.test('hostile input on every route: never a 5xx, every refusal actionable, not
   }))
 
   // 5. Uploads: malformed and truncated multipart, wrong types, odd file names, oversized files.
-  const { body: goodBody, contentType: goodType } = await multipartBody([
-    ['_csrf', adminToken], ['title', 'Fuzzed Upload'], ['description', 'x'], ['price', '1.00'],
-    ['file', { data: pdfBytes('fuzz', 64 * 1024), filename: 'f.pdf', type: 'application/pdf' }],
-    ['preview', { data: pngBytes(), filename: 'p.png', type: 'image/png' }]
-  ])
+  const { body: goodBody, contentType: goodType } = await uploadForm({
+    csrf: adminToken, title: 'Fuzzed Upload', description: 'x', price: '1.00', file: pdfBytes('fuzz', 64 * 1024), fileName: 'f.pdf', previewName: 'p.png'
+  })
   let accepted = 0
   await fc.assert(fc.asyncProperty(
     fc.nat({ max: goodBody.length - 1 }), fc.uint8Array({ maxLength: 64 }), fc.constantFrom('truncate', 'corrupt', 'boundary', 'type'),

@@ -1,7 +1,7 @@
 import Fastify from 'fastify'
 import t from 'tap'
 import { loggerOptions } from '../src/logging.js'
-import { ADMIN_EMAIL, build, CookieJar, type Harness } from './helpers/build.js'
+import { ADMIN_EMAIL, build, CookieJar, type Harness, signInFlow } from './helpers/build.js'
 import { type FakeProvider, type GitHubAccount, startFakeProvider } from './helpers/fake-oauth.js'
 
 // Whoever reads the log must not learn a credential from it: not the app's secrets, and not an
@@ -25,10 +25,7 @@ function capture () {
 
 /** /login, then the provider's answer, then /login/callback; returns the code and state that travelled. */
 async function signIn (h: Harness, jar = new CookieJar()) {
-  const start = await h.request(jar, { url: '/login' })
-  const authorize = await fetch(start.headers.location as string, { redirect: 'manual' })
-  const callback = new URL(authorize.headers.get('location')!)
-  const done = await h.request(jar, { url: callback.pathname + callback.search })
+  const { callback, done } = await signInFlow(h.send(jar), null)
   return { jar, done, code: callback.searchParams.get('code')!, state: callback.searchParams.get('state')! }
 }
 

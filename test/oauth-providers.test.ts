@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ADMIN_EMAIL, build, CookieJar, type Harness, type TestContext } from './helpers/build.js'
+import { ADMIN_EMAIL, build, CookieJar, type Harness, providerCallback, signInFlow, type TestContext } from './helpers/build.js'
 import { type FakeProvider, type GitHubAccount, type GoogleAccount, startFakeProvider } from './helpers/fake-oauth.js'
 
 // GitHub and Google sign-in run against fakes of their OAuth and user APIs: the app's preset
@@ -28,10 +28,7 @@ async function google (t: TestContext, account: GoogleAccount) {
 /** /login, the provider's authorize page (which signs its current account in), /login/callback. */
 async function signIn (h: Harness, next = '/') {
   const jar = new CookieJar()
-  const start = await h.request(jar, { url: `/login?next=${encodeURIComponent(next)}` })
-  const authorize = await fetch(start.headers.location as string, { redirect: 'manual' })
-  const callback = new URL(authorize.headers.get('location')!)
-  const done = await h.request(jar, { url: callback.pathname + callback.search })
+  const { start, done } = await signInFlow(h.send(jar), null, next)
   return { jar, start, done }
 }
 
@@ -75,8 +72,7 @@ t.test('GitHub: a token request whose PKCE verifier does not match is refused an
   const start = await h.request(jar, { url: '/login' })
   t.ok(jar.cookies.has('oauth2-code-verifier'))
   jar.cookies.set('oauth2-code-verifier', 'a-verifier-that-does-not-match-the-challenge-xx')
-  const authorize = await fetch(start.headers.location as string, { redirect: 'manual' })
-  const callback = new URL(authorize.headers.get('location')!)
+  const callback = await providerCallback(start, null)
   const done = await h.request(jar, { url: callback.pathname + callback.search })
   t.equal(done.statusCode, 400)
   t.equal(fake.tokensIssued, 0)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { CookieJar } from './helpers/build.js'
+import { CookieJar, providerCallback } from './helpers/build.js'
 import { buy, checkout, libraryRows, order, orders, session, shop, startCheckout, successPage } from './helpers/purchase.js'
 
 const sessionCreates = (s: Awaited<ReturnType<typeof shop>>): number =>
@@ -169,10 +169,7 @@ t.test('a signed-out Buy goes through sign-in and back to the item, and the CSP 
   t.equal(buy.headers.location, `/login?next=${encodeURIComponent(`/content/${s.slug}`)}`)
   const login = await h.request(jar, { url: buy.headers.location as string })
   t.equal(new URL(login.headers.location as string).origin, new URL(h.idp.url).origin, 'on to the provider')
-  const authorize = new URL(login.headers.location as string)
-  authorize.searchParams.set('login_email', 'new-reader@example.com')
-  const provider = await fetch(authorize, { redirect: 'manual' })
-  const callback = new URL(provider.headers.get('location')!)
+  const callback = await providerCallback(login, { email: 'new-reader@example.com' })
   const back = await h.request(jar, { url: callback.pathname + callback.search })
   t.equal(back.headers.location, `/content/${s.slug}`, 'back on the item page, signed in')
   const started = await startCheckout(h, jar, s.slug)

@@ -7,7 +7,7 @@ import { loadConfig } from '../src/config.js'
 import { startIdentityProvider } from '../src/dev/identity-provider.js'
 import { startStripeEmulator } from '../src/dev/stripe-emulator/index.js'
 import { localPath } from '../src/plugins/app/auth.js'
-import { ADMIN_EMAIL, build, CookieJar, testEnv, WEBHOOK_SECRET } from './helpers/build.js'
+import { ADMIN_EMAIL, build, CookieJar, injectAs, setCookies, signInFlow, testEnv, WEBHOOK_SECRET } from './helpers/build.js'
 
 /** A copy of a browser's cookies, as a thief who copied the cookie would hold them. */
 const copyOf = (jar: CookieJar): CookieJar => {
@@ -51,7 +51,7 @@ t.test('a sign-in lasts SESSION_DAYS from the sign-in itself, however often it i
   const row = await h.app.db.selectFrom('sessions').selectAll().executeTakeFirstOrThrow()
   const lifetime = Date.parse(row.expires_at) - Date.parse(row.created_at)
   t.equal(lifetime, 2 * 24 * 60 * 60 * 1000, 'expires two days after sign-in')
-  const cookie = ([] as string[]).concat((await h.request(null, { url: '/' })).headers['set-cookie'] ?? [])
+  const cookie = setCookies(await h.request(null, { url: '/' }))
   t.same(cookie, [], 'an anonymous page sets no cookie')
 
   // Use the session (pages, a form) and check the end does not move.
@@ -68,7 +68,7 @@ t.test('a sign-in lasts SESSION_DAYS from the sign-in itself, however often it i
 t.test('the session cookie lives SESSION_DAYS in the browser, and is __Host-session in production', async (t) => {
   const dev = await build(t, { SESSION_DAYS: '3' })
   const start = await dev.request(new CookieJar(), { url: '/login' })
-  const devCookie = ([] as string[]).concat(start.headers['set-cookie'] ?? []).find((line) => line.startsWith('session='))
+  const devCookie = setCookies(start).find((line) => line.startsWith('session='))
   t.match(devCookie, /Max-Age=259200/, 'Max-Age is three days')
 
   const prod = await build(t, { NODE_ENV: 'production' })
@@ -78,7 +78,7 @@ t.test('the session cookie lives SESSION_DAYS in the browser, and is __Host-sess
   const page = await prod.request(jar, { url: '/library' })
   t.equal(page.statusCode, 200, 'and it signs in')
   const login = await prod.request(new CookieJar(), { url: '/login' })
-  const line = ([] as string[]).concat(login.headers['set-cookie'] ?? []).find((l) => l.startsWith('__Host-session='))
+  const line = setCookies(login).find((l) => l.startsWith('__Host-session='))
   t.ok(line, 'set on /login')
   t.match(line, /; Secure/i)
   t.match(line, /; Path=\//i)
@@ -103,13 +103,7 @@ t.test('admin rights follow ADMIN_EMAILS as it is now, at the next request after
   // Sign in through the real flow on the first app.
   let app = await start(ADMIN_EMAIL)
   const jar = new CookieJar()
-  const login = await app.inject({ url: '/login' })
-  jar.update(login)
-  const authorize = new URL(login.headers.location as string)
-  authorize.searchParams.set('login_email', ADMIN_EMAIL)
-  const provider = await fetch(authorize, { redirect: 'manual' })
-  const callback = new URL(provider.headers.get('location')!)
-  jar.update(await app.inject({ url: callback.pathname + callback.search, headers: { cookie: jar.header } }))
+  await signInFlow(injectAs(app, jar), { email: ADMIN_EMAIL })
   t.equal((await app.inject({ url: '/admin/content/new', headers: { cookie: jar.header } })).statusCode, 200, 'an admin')
   await app.close()
 
@@ -137,14 +131,9 @@ t.test('next is a local path even after normalising', async (t) => {
   const h = await build(t)
   const jar = await h.signIn({ email: 'reader@example.com' }, '/.//evil.com')
   t.ok(jar.cookies.size > 0)
-  const start = await h.request(new CookieJar(), { url: `/login?next=${encodeURIComponent('/.//evil.com')}` })
-  t.equal(start.statusCode, 302)
   // The whole flow, checked by where the callback sends the browser.
-  const flow = new CookieJar().update(start)
-  const authorize = new URL(start.headers.location as string)
-  authorize.searchParams.set('login_email', 'reader@example.com')
-  const provider = await fetch(authorize, { redirect: 'manual' })
-  const callback = new URL(provider.headers.get('location')!)
-  const done = await h.request(flow, { url: callback.pathname + callback.search })
+  const flow = new CookieJar()
+  const { start, done } = await signInFlow(h.send(flow), { email: 'reader@example.com' }, '/.//evil.com')
+  t.equal(start.statusCode, 302)
   t.equal(done.headers.location, '/', 'lands on / rather than //evil.com')
 })

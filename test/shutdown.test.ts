@@ -2,12 +2,11 @@ import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { connect } from 'node:net'
 import t from 'tap'
-import { ADMIN_EMAIL, multipartBody } from './helpers/build.js'
-import { pdfBytes, pngBytes } from './helpers/fixtures.js'
+import { ADMIN_EMAIL, uploadForm } from './helpers/build.js'
+import { pdfBytes } from './helpers/fixtures.js'
 import type { CookieJar } from './helpers/build.js'
-import { csrfToken, deployment, type Deployment, slowBody } from './helpers/server-process.js'
-
-const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+import { sleep } from './helpers/net.js'
+import { csrfToken, deployment, type Deployment } from './helpers/server-process.js'
 
 /** Whether a new TCP connection to the port is refused. */
 async function refused (port: number): Promise<boolean> {
@@ -18,19 +17,15 @@ async function refused (port: number): Promise<boolean> {
   })
 }
 
-async function uploadForm (jar: CookieJar, token: string, title: string, pdf: Buffer): Promise<{ body: Buffer, contentType: string }> {
-  return await multipartBody([
-    ['_csrf', token], ['title', title], ['description', ''], ['price', '0'],
-    ['file', { data: pdf, filename: 'big.pdf', type: 'application/pdf' }],
-    ['preview', { data: pngBytes(), filename: 'p.png', type: 'image/png' }]
-  ])
+/** A free item's upload form with the PDF given. */
+async function freeItemForm (token: string, title: string, pdf: Buffer): Promise<{ body: Buffer, contentType: string }> {
+  return await uploadForm({ csrf: token, title, description: '', price: '0', file: pdf, fileName: 'big.pdf', previewName: 'p.png' })
 }
 
 
 async function storeBigFile (d: Deployment, jar: CookieJar, title: string, pdf: Buffer): Promise<void> {
   const token = await csrfToken(d.url, jar, '/admin/content/new')
-  const { body, contentType } = await uploadForm(jar, token, title, pdf)
-  const response = await fetch(`${d.url}/admin/content`, { method: 'POST', headers: { cookie: jar.header, 'content-type': contentType }, body, redirect: 'manual' })
+  const response = await d.upload(jar, await freeItemForm(token, title, pdf))
   await response.arrayBuffer()
   if (response.status !== 303) throw new Error(`upload answered ${response.status}`)
 }
@@ -53,10 +48,7 @@ t.test('SIGTERM stops accepting, lets a slow download and an upload finish byte-
   // An upload that is still arriving when the signal comes.
   const token = await csrfToken(d.url, admin, '/admin/content/new')
   const late = pdfBytes('late upload', 2 * 1024 * 1024)
-  const { body, contentType } = await uploadForm(admin, token, 'Late Upload', late)
-  const uploading = fetch(`${d.url}/admin/content`, {
-    method: 'POST', headers: { cookie: admin.header, 'content-type': contentType }, body: slowBody(body, 64 * 1024, 30), duplex: 'half', redirect: 'manual'
-  } as RequestInit)
+  const uploading = d.upload(admin, await freeItemForm(token, 'Late Upload', late), 30)
   await sleep(200)
 
   const signalled = Date.now()

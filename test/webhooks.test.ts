@@ -1,8 +1,9 @@
 import t from 'tap'
 import type { Harness } from './helpers/build.js'
 import {
-  buy, lastEvent, libraryRows, order, orders, paymentState, session, sessionEvent, shop, startCheckout, successPage
+  buy, lastEvent, libraryRows, order, orders, paidAtStripe, paymentState, session, sessionEvent, shop, startCheckout, successPage
 } from './helpers/purchase.js'
+
 
 /** A raw delivery: exactly these bytes, with this Stripe-Signature header (or none). */
 async function deliverRaw (h: Harness, payload: string, signature: string | null, contentType = 'application/json') {
@@ -16,8 +17,7 @@ const eventCount = async (h: Harness): Promise<number> => (await h.app.db.select
 t.test('checkout.session.completed (paid) grants the item without the success redirect', async (t) => {
   const s = await shop(t)
   const { h } = s
-  const { sessionId, order: pending } = await startCheckout(h, s.reader, s.slug)
-  await h.stripe.pay(sessionId)
+  const { sessionId, order: pending } = await paidAtStripe(s)
   const event = lastEvent(h, 'checkout.session.completed')
   // Stripe sends pretty-printed JSON with a charset: the signature covers these exact bytes.
   const payload = JSON.stringify(event, null, 2)
@@ -40,8 +40,7 @@ t.test('checkout.session.completed (paid) grants the item without the success re
 t.test('a redelivered event (same id) is acknowledged 200 and changes nothing', async (t) => {
   const s = await shop(t)
   const { h } = s
-  const first = await startCheckout(h, s.reader, s.slug)
-  await h.stripe.pay(first.sessionId)
+  const first = await paidAtStripe(s)
   const event = lastEvent(h, 'checkout.session.completed')
   t.equal((await h.webhook(event)).statusCode, 200)
   const before = await paymentState(h)
@@ -65,8 +64,7 @@ t.test('a redelivered event (same id) is acknowledged 200 and changes nothing', 
 t.test('a re-sent event for the same session (new id) is acknowledged and grants nothing more', async (t) => {
   const s = await shop(t)
   const { h } = s
-  const { sessionId, order: pending } = await startCheckout(h, s.reader, s.slug)
-  await h.stripe.pay(sessionId)
+  const { sessionId, order: pending } = await paidAtStripe(s)
   t.equal((await h.webhook(lastEvent(h, 'checkout.session.completed'))).statusCode, 200)
   const paidAt = (await order(h, pending.id)).paid_at
   for (const type of ['checkout.session.completed', 'checkout.session.async_payment_succeeded']) {
@@ -81,8 +79,7 @@ t.test('a re-sent event for the same session (new id) is acknowledged and grants
 t.test('bad deliveries are answered 400 and change nothing', async (t) => {
   const s = await shop(t)
   const { h } = s
-  const { sessionId, order: pending } = await startCheckout(h, s.reader, s.slug)
-  await h.stripe.pay(sessionId)
+  const { sessionId, order: pending } = await paidAtStripe(s)
   const event = lastEvent(h, 'checkout.session.completed')
   const payload = JSON.stringify(event)
   const now = Math.floor(Date.now() / 1000)
@@ -136,8 +133,7 @@ t.test('the webhook answers JSON, needs no CSRF token and takes no session cooki
 t.test('events of other types are answered 200 and ignored', async (t) => {
   const s = await shop(t)
   const { h } = s
-  const { sessionId } = await startCheckout(h, s.reader, s.slug)
-  await h.stripe.pay(sessionId)
+  const { sessionId } = await paidAtStripe(s)
   const before = await paymentState(h)
   for (const type of ['payment_intent.succeeded', 'charge.succeeded', 'customer.created', 'checkout.session.updated_by_future_api']) {
     const response = await h.webhook(sessionEvent(h, type, sessionId))
@@ -149,8 +145,7 @@ t.test('events of other types are answered 200 and ignored', async (t) => {
 t.test('a completed event for a session that is not ours is acknowledged and grants nothing', async (t) => {
   const s = await shop(t)
   const { h } = s
-  const { sessionId, order: pending } = await startCheckout(h, s.reader, s.slug)
-  await h.stripe.pay(sessionId)
+  const { sessionId, order: pending } = await paidAtStripe(s)
   const strangers = [
     sessionEvent(h, 'checkout.session.completed', sessionId, { client_reference_id: null, metadata: {} }),
     sessionEvent(h, 'checkout.session.completed', sessionId, { client_reference_id: 'no-such-order', metadata: { order_id: 'no-such-order' } }),
@@ -189,8 +184,7 @@ t.test('an expired event for a paid order changes nothing', async (t) => {
 t.test('checkout.session.async_payment_failed marks the order failed and grants nothing', async (t) => {
   const s = await shop(t)
   const { h } = s
-  const { sessionId, order: pending } = await startCheckout(h, s.reader, s.slug)
-  await h.stripe.pay(sessionId, 'bank_transfer')
+  const { sessionId, order: pending } = await paidAtStripe(s, 'bank_transfer')
   t.equal((await h.webhook(lastEvent(h, 'checkout.session.completed'))).statusCode, 200)
   t.equal((await order(h, pending.id)).status, 'pending', 'unpaid completed: still settling')
   t.equal((await order(h, pending.id)).payment_intent, session(h, sessionId).payment_intent, 'the payment intent is kept for a later refund')
@@ -206,8 +200,7 @@ t.test('checkout.session.async_payment_failed marks the order failed and grants 
 t.test('async_payment_succeeded arriving before completed grants once; the late completed changes nothing', async (t) => {
   const s = await shop(t)
   const { h } = s
-  const { sessionId, order: pending } = await startCheckout(h, s.reader, s.slug)
-  await h.stripe.pay(sessionId, 'bank_transfer')
+  const { sessionId, order: pending } = await paidAtStripe(s, 'bank_transfer')
   await h.stripe.settle(sessionId, 'succeeded')
   const completed = lastEvent(h, 'checkout.session.completed')
   const succeeded = lastEvent(h, 'checkout.session.async_payment_succeeded')
@@ -295,8 +288,7 @@ t.test('a refund for a payment we do not know is acknowledged and revokes nothin
 t.test('a full refund that arrives before checkout.session.completed: the late completed event grants nothing', async (t) => {
   const s = await shop(t)
   const { h } = s
-  const { sessionId, order: pending } = await startCheckout(h, s.reader, s.slug)
-  await h.stripe.pay(sessionId)
+  const { sessionId, order: pending } = await paidAtStripe(s)
   const completed = lastEvent(h, 'checkout.session.completed')
   await h.stripe.refund(sessionId)
   // Stripe guarantees no order: the refund is delivered first.

@@ -6,13 +6,13 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { pdfBytes } from '../helpers/fixtures.js'
+import { freePort, sleep } from '../helpers/net.js'
 import { type CoverDesign, coverPng } from './covers.js'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -60,18 +60,6 @@ const ITEMS: Item[] = [
   }
 ]
 const [GARDEN, TRAINS, KITCHEN, KNOTS] = ITEMS as [Item, Item, Item, Item]
-
-const freePort = async (): Promise<number> => await new Promise((resolvePort, reject) => {
-  const server = createServer()
-  server.once('error', reject)
-  server.listen(0, '127.0.0.1', () => {
-    const address = server.address()
-    const port = typeof address === 'object' && address !== null ? address.port : 0
-    server.close(() => { resolvePort(port) })
-  })
-})
-
-const sleep = async (ms: number): Promise<void> => { await new Promise((r) => setTimeout(r, ms)) }
 
 /**
  * Reads `read()` until `done(value)` holds or `ms` pass, and returns the last value for the

@@ -49,6 +49,13 @@ export async function startCheckout (h: Harness, jar: CookieJar, slug: string): 
   return { sessionId, order }
 }
 
+/** A checkout the reader started and paid at Stripe (by card unless said); the app has not heard of the payment yet. */
+export async function paidAtStripe (s: Shop, method?: 'card' | 'bank_transfer'): Promise<Started> {
+  const started = await startCheckout(s.h, s.reader, s.slug)
+  await s.h.stripe.pay(started.sessionId, method)
+  return started
+}
+
 export async function successPage (h: Harness, jar: CookieJar | null, sessionId: string): Promise<LightMyRequestResponse> {
   return await h.request(jar, { url: `/checkout/success?session_id=${encodeURIComponent(sessionId)}` })
 }
@@ -94,8 +101,7 @@ export async function paymentState (h: Harness): Promise<unknown> {
 
 /** A paid purchase through the card path and the success redirect. */
 export async function buy (s: Shop): Promise<Started> {
-  const started = await startCheckout(s.h, s.reader, s.slug)
-  await s.h.stripe.pay(started.sessionId)
+  const started = await paidAtStripe(s)
   const page = await successPage(s.h, s.reader, started.sessionId)
   if (page.statusCode !== 200 || !page.body.includes('Thank you')) throw new Error(`success page answered ${page.statusCode}`)
   return started

@@ -1,33 +1,21 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type IdentityProvider, startIdentityProvider } from '../../src/dev/identity-provider.js'
 import { type StripeEmulator, startStripeEmulator } from '../../src/dev/stripe-emulator/index.js'
-import { CookieJar, type Identity, type TestContext, testEnv, WEBHOOK_SECRET } from './build.js'
+import { CookieJar, csrfFrom, type Identity, signInFlow, type TestContext, testEnv, WEBHOOK_SECRET } from './build.js'
+import { freePort, sleep } from './net.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 
-/** A free loopback port: the same one is reused across restarts, so PUBLIC_URL stays right. */
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
-    })
-  })
-}
-
 /** A request body sent in slices with pauses: an upload still arriving when a crash or signal comes. */
-export function slowBody (body: Buffer, slice: number, pauseMs: number): ReadableStream<Uint8Array> {
+function slowBody (body: Buffer, slice: number, pauseMs: number): ReadableStream<Uint8Array> {
   let offset = 0
   return new ReadableStream({
     async pull (controller) {
       if (offset >= body.length) { controller.close(); return }
-      if (offset > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs))
+      if (offset > 0) await sleep(pauseMs)
       controller.enqueue(body.subarray(offset, offset + slice))
       offset += slice
     }
@@ -60,6 +48,11 @@ export interface Deployment {
   start(extraEnv?: Record<string, string>): Promise<ServerProcess>
   /** Signs in over real HTTP, following the redirects by hand like a browser. */
   signIn(identity: Identity): Promise<CookieJar>
+  /**
+   * POSTs an upload form (see uploadForm) over real HTTP without following the redirect. With
+   * `pauseMs` the body goes in 64 KiB slices with pauses, still arriving when a crash or signal comes.
+   */
+  upload(jar: CookieJar, form: { body: Buffer, contentType: string }, pauseMs?: number): Promise<Response>
   /** A signed webhook delivery over real HTTP: the status, or 0 when no answer came. */
   webhook(payload: string, signal?: AbortSignal): Promise<{ status: number, body: string }>
 }
@@ -114,32 +107,27 @@ export async function deployment (t: TestContext, env: Record<string, string> = 
         await server.kill('SIGKILL')
         throw new Error(`server did not become healthy in 30 s:\n${server.output()}`)
       }
-      await new Promise((resolve) => setTimeout(resolve, 100))
+      await sleep(100)
     }
   }
 
   async function signIn (identity: Identity): Promise<CookieJar> {
     const jar = new CookieJar()
-    const get = async (target: string): Promise<Response> => {
-      const response = await fetch(target, { redirect: 'manual', headers: { cookie: jar.header } })
+    const { callback, done } = await signInFlow(async (path) => {
+      const response = await fetch(`${url}${path}`, { redirect: 'manual', headers: { cookie: jar.header } })
       jar.update(response)
       await response.arrayBuffer()
       return response
-    }
-    const start = await get(`${url}/login?next=/`)
-    if (start.status !== 302) throw new Error(`/login answered ${start.status}`)
-    const authorize = new URL(start.headers.get('location')!)
-    authorize.searchParams.set('login_email', identity.email)
-    authorize.searchParams.set('login_name', identity.name ?? identity.email.split('@')[0]!)
-    authorize.searchParams.set('login_verified', identity.verified === false ? 'false' : 'true')
-    if (identity.sub !== undefined) authorize.searchParams.set('login_sub', identity.sub)
-    const provider = await fetch(authorize, { redirect: 'manual' })
-    await provider.arrayBuffer()
-    const callback = provider.headers.get('location')!
-    if (!callback.startsWith(`${url}/login/callback`)) throw new Error(`the provider sent us to ${callback}`)
-    const done = await get(callback)
+    }, identity)
+    if (callback.origin !== url || callback.pathname !== '/login/callback') throw new Error(`the provider sent us to ${callback.href}`)
     if (done.status !== 302) throw new Error(`/login/callback answered ${done.status}`)
     return jar
+  }
+
+  async function upload (jar: CookieJar, form: { body: Buffer, contentType: string }, pauseMs?: number): Promise<Response> {
+    const headers = { cookie: jar.header, 'content-type': form.contentType }
+    if (pauseMs === undefined) return await fetch(`${url}/admin/content`, { method: 'POST', headers, body: form.body, redirect: 'manual' })
+    return await fetch(`${url}/admin/content`, { method: 'POST', headers, body: slowBody(form.body, 64 * 1024, pauseMs), duplex: 'half', redirect: 'manual' } as RequestInit)
   }
 
   async function webhook (payload: string, signal?: AbortSignal): Promise<{ status: number, body: string }> {
@@ -167,6 +155,7 @@ export async function deployment (t: TestContext, env: Record<string, string> = 
     contentDir: fullEnv.CONTENT_DIR!,
     start,
     signIn,
+    upload,
     webhook
   }
 }
@@ -175,7 +164,5 @@ export async function deployment (t: TestContext, env: Record<string, string> = 
 export async function csrfToken (base: string, jar: CookieJar, path = '/library'): Promise<string> {
   const response = await fetch(`${base}${path}`, { headers: { cookie: jar.header } })
   jar.update(response)
-  const match = /name="_csrf" value="([^"]+)"/.exec(await response.text())
-  if (match === null) throw new Error(`no CSRF token on ${path} (status ${response.status})`)
-  return match[1]!
+  return csrfFrom(await response.text(), `${path} (status ${response.status})`)
 }
