@@ -17,6 +17,6 @@ const app = Fastify({ logger: false })
 await app.register(fastifyStatic, { root: contentDir, prefix: '/files/' })
 app.get('/html', async (_request, reply) => reply.type('text/html; charset=utf-8').send(html))
 
-process.on('SIGTERM', () => { void app.close().then(() => process.exit(0)) })
+process.on('SIGTERM', () => { app.close().then(() => process.exit(0), () => process.exit(1)) })
 await app.listen({ port, host: '127.0.0.1' })
 console.log('baseline ready')

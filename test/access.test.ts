@@ -165,8 +165,16 @@ t.test('a form POST without a valid _csrf is answered 403 and changes nothing', 
 t.test('the catalogue pages 24 at a time with next and previous links', async (t) => {
   const h = await build(t)
   const rows = Array.from({ length: 30 }, (_, i) => ({
-    slug: `book-${i}`, title: `Book ${i}`, description: '', price_cents: i * 100, currency: 'usd',
-    file_key: `k${i}.pdf`, file_name: 'b.pdf', file_size: 1, sha256: 'x', preview_key: `p${i}.png`,
+    slug: `book-${i}`,
+    title: `Book ${i}`,
+    description: '',
+    price_cents: i * 100,
+    currency: 'usd',
+    file_key: `k${i}.pdf`,
+    file_name: 'b.pdf',
+    file_size: 1,
+    sha256: 'x',
+    preview_key: `p${i}.png`,
     created_at: new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString()
   }))
   await h.app.db.insertInto('content').values(rows).execute()

@@ -44,8 +44,14 @@ t.test('npm run backup takes a consistent snapshot under write load; a new app o
     const sessionId = `cs_test_backup_${next}`
     h.app.orders.attachSession(order.id, sessionId)
     const response = await h.webhook(h.stripe.buildEvent('checkout.session.completed', {
-      id: sessionId, object: 'checkout.session', client_reference_id: order.id, metadata: { order_id: order.id },
-      amount_total: item.price_cents, currency: item.currency, payment_status: 'paid', payment_intent: `pi_backup_${next}`
+      id: sessionId,
+      object: 'checkout.session',
+      client_reference_id: order.id,
+      metadata: { order_id: order.id },
+      amount_total: item.price_cents,
+      currency: item.currency,
+      payment_status: 'paid',
+      payment_intent: `pi_backup_${next}`
     }))
     if (response.statusCode !== 200) throw new Error(`webhook answered ${response.statusCode}`)
     return order.id
@@ -55,18 +61,18 @@ t.test('npm run backup takes a consistent snapshot under write load; a new app o
 
   // Writes keep coming while the snapshot is taken (bounded in count and time).
   const target = join(h.dir, 'snapshot.db')
-  let writing = true
+  const state = { writing: true }
   let written = 0
   const load = (async () => {
     const deadline = Date.now() + 30_000
-    while (writing && written < 600 && Date.now() < deadline) {
+    while (state.writing && written < 600 && Date.now() < deadline) {
       await buyOne()
       written++
       await new Promise((resolve) => setImmediate(resolve))
     }
   })()
   const result = await backup(env, target)
-  writing = false
+  state.writing = false
   await load
   t.equal(result.code, 0, `backup exits 0 ${result.stderr}`)
   t.match(result.stdout, new RegExp(`Backed up .* to ${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), 'it says what it wrote')

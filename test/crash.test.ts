@@ -44,7 +44,6 @@ async function checkStore (t: Test, d: Deployment, since: number): Promise<{ row
   }
 }
 
-
 t.test('SIGKILL during 20 uploads and during a webhook storm: after restart nothing answered is lost and redeliveries apply exactly once', async (t) => {
   const started = Date.now()
   const d = await deployment(t)
@@ -58,8 +57,13 @@ t.test('SIGKILL during 20 uploads and during a webhook storm: after restart noth
   const answered = new Map<number, number>()
   const uploads = Array.from({ length: 20 }, async (_, i) => {
     const form = await uploadForm({
-      csrf: token, title: `Crash upload ${i}`, description: 'Sent while the server dies.', price: `${i + 1}.00`,
-      file: pdfBytes(`upload ${i}`, (i + 1) * 128 * 1024), fileName: `u${i}.pdf`, previewName: 'p.png'
+      csrf: token,
+      title: `Crash upload ${i}`,
+      description: 'Sent while the server dies.',
+      price: `${i + 1}.00`,
+      file: pdfBytes(`upload ${i}`, (i + 1) * 128 * 1024),
+      fileName: `u${i}.pdf`,
+      previewName: 'p.png'
     })
     try {
       const response = await d.upload(admin, form, 5)
@@ -111,8 +115,14 @@ t.test('SIGKILL during 20 uploads and during a webhook storm: after restart noth
   // Each order: one completed event sent twice (a redelivery) and once more under a new id.
   const payloads = orders.flatMap((order, index) => {
     const session = {
-      id: order.stripe_session_id, object: 'checkout.session', client_reference_id: order.id, metadata: { order_id: order.id },
-      amount_total: order.amount_cents, currency: order.currency, payment_status: 'paid', payment_intent: `pi_crash_${index}`
+      id: order.stripe_session_id,
+      object: 'checkout.session',
+      client_reference_id: order.id,
+      metadata: { order_id: order.id },
+      amount_total: order.amount_cents,
+      currency: order.currency,
+      payment_status: 'paid',
+      payment_intent: `pi_crash_${index}`
     }
     const first = JSON.stringify(d.stripe.buildEvent('checkout.session.completed', session))
     return [first, first, JSON.stringify(d.stripe.buildEvent('checkout.session.completed', session))]

@@ -5,7 +5,6 @@ import {
   buy, lastEvent, libraryRows, order, paidAtStripe, paymentState, sessionEvent, shop, startCheckout, successPage, userId
 } from './helpers/purchase.js'
 
-
 const ROUNDS = 5
 const CALLS_PER_ROUND = 12
 

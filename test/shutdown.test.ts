@@ -22,7 +22,6 @@ async function freeItemForm (token: string, title: string, pdf: Buffer): Promise
   return await uploadForm({ csrf: token, title, description: '', price: '0', file: pdf, fileName: 'big.pdf', previewName: 'p.png' })
 }
 
-
 async function storeBigFile (d: Deployment, jar: CookieJar, title: string, pdf: Buffer): Promise<void> {
   const token = await csrfToken(d.url, jar, '/admin/content/new')
   const response = await d.upload(jar, await freeItemForm(token, title, pdf))

@@ -127,4 +127,3 @@ t.test('a shuffled storm of 5,000 webhook events and success redirects grants ea
   t.equal(events.n, unique, `every distinct event id is recorded once, ${note}`)
   t.comment(`figures: events=${eventCount} orders=${PAID_ORDERS} grants=${library.length} in ${Date.now() - started} ms`)
 })
-

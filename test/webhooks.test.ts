@@ -4,7 +4,6 @@ import {
   buy, lastEvent, libraryRows, order, orders, paidAtStripe, paymentState, session, sessionEvent, shop, startCheckout, successPage
 } from './helpers/purchase.js'
 
-
 /** A raw delivery: exactly these bytes, with this Stripe-Signature header (or none). */
 async function deliverRaw (h: Harness, payload: string, signature: string | null, contentType = 'application/json') {
   const headers: Record<string, string> = { 'content-type': contentType }
@@ -40,7 +39,7 @@ t.test('checkout.session.completed (paid) grants the item without the success re
 t.test('a redelivered event (same id) is acknowledged 200 and changes nothing', async (t) => {
   const s = await shop(t)
   const { h } = s
-  const first = await paidAtStripe(s)
+  await paidAtStripe(s)
   const event = lastEvent(h, 'checkout.session.completed')
   t.equal((await h.webhook(event)).statusCode, 200)
   const before = await paymentState(h)
@@ -79,7 +78,7 @@ t.test('a re-sent event for the same session (new id) is acknowledged and grants
 t.test('bad deliveries are answered 400 and change nothing', async (t) => {
   const s = await shop(t)
   const { h } = s
-  const { sessionId, order: pending } = await paidAtStripe(s)
+  const { order: pending } = await paidAtStripe(s)
   const event = lastEvent(h, 'checkout.session.completed')
   const payload = JSON.stringify(event)
   const now = Math.floor(Date.now() / 1000)

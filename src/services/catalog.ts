@@ -35,34 +35,34 @@ export interface LibraryEntry {
 
 /** What the user bought, what was refunded (and not bought again), and free items they took. */
 async function libraryOf (db: Kysely<Database>, userId: number): Promise<LibraryEntry[]> {
-    const paid = await db.selectFrom('library')
-      .innerJoin('content', 'content.id', 'library.content_id')
-      .innerJoin('orders', 'orders.id', 'library.order_id')
-      .select(['content.slug', 'content.title', 'library.granted_at', 'orders.amount_cents', 'orders.currency'])
-      .where('library.user_id', '=', userId)
-      .execute()
-    const refunded = await db.selectFrom('orders')
-      .innerJoin('content', 'content.id', 'orders.content_id')
-      .select(['content.slug', 'content.title', 'orders.paid_at', 'orders.created_at', 'orders.amount_cents', 'orders.currency'])
-      .where('orders.user_id', '=', userId).where('orders.status', '=', 'refunded')
-      .where((eb) => eb.not(eb.exists(eb.selectFrom('library').select('library.content_id')
-        .whereRef('library.content_id', '=', 'orders.content_id').where('library.user_id', '=', userId))))
-      .execute()
-    const free = await db.selectFrom('free_library')
-      .innerJoin('content', 'content.id', 'free_library.content_id')
-      .select(['content.slug', 'content.title', 'free_library.added_at', 'content.currency'])
-      .where('free_library.user_id', '=', userId).where('content.price_cents', '=', 0)
-      .execute()
-    const seenRefunds = new Set<string>()
-    const entries: LibraryEntry[] = [
-      ...paid.map((row) => ({ ...row, state: 'paid' as const })),
-      // One line per refunded item, however many refunded orders it had.
-      ...refunded.filter((row) => !seenRefunds.has(row.slug) && seenRefunds.add(row.slug) !== undefined)
-        .map((row) => ({ slug: row.slug, title: row.title, granted_at: row.paid_at ?? row.created_at, amount_cents: row.amount_cents, currency: row.currency, state: 'refunded' as const })),
-      ...free.map((row) => ({ slug: row.slug, title: row.title, granted_at: row.added_at, amount_cents: 0, currency: row.currency, state: 'free' as const }))
-    ]
-    return entries.sort((a, b) => b.granted_at.localeCompare(a.granted_at))
-  }
+  const paid = await db.selectFrom('library')
+    .innerJoin('content', 'content.id', 'library.content_id')
+    .innerJoin('orders', 'orders.id', 'library.order_id')
+    .select(['content.slug', 'content.title', 'library.granted_at', 'orders.amount_cents', 'orders.currency'])
+    .where('library.user_id', '=', userId)
+    .execute()
+  const refunded = await db.selectFrom('orders')
+    .innerJoin('content', 'content.id', 'orders.content_id')
+    .select(['content.slug', 'content.title', 'orders.paid_at', 'orders.created_at', 'orders.amount_cents', 'orders.currency'])
+    .where('orders.user_id', '=', userId).where('orders.status', '=', 'refunded')
+    .where((eb) => eb.not(eb.exists(eb.selectFrom('library').select('library.content_id')
+      .whereRef('library.content_id', '=', 'orders.content_id').where('library.user_id', '=', userId))))
+    .execute()
+  const free = await db.selectFrom('free_library')
+    .innerJoin('content', 'content.id', 'free_library.content_id')
+    .select(['content.slug', 'content.title', 'free_library.added_at', 'content.currency'])
+    .where('free_library.user_id', '=', userId).where('content.price_cents', '=', 0)
+    .execute()
+  const seenRefunds = new Set<string>()
+  const entries: LibraryEntry[] = [
+    ...paid.map((row) => ({ ...row, state: 'paid' as const })),
+    // One line per refunded item, however many refunded orders it had.
+    ...refunded.filter((row) => !seenRefunds.has(row.slug) && seenRefunds.add(row.slug) !== undefined)
+      .map((row) => ({ slug: row.slug, title: row.title, granted_at: row.paid_at ?? row.created_at, amount_cents: row.amount_cents, currency: row.currency, state: 'refunded' as const })),
+    ...free.map((row) => ({ slug: row.slug, title: row.title, granted_at: row.added_at, amount_cents: 0, currency: row.currency, state: 'free' as const }))
+  ]
+  return entries.sort((a, b) => b.granted_at.localeCompare(a.granted_at))
+}
 
 export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, files: FileStore, currency: string, maxUploadBytes: number }) {
   const { db, sync, files, currency, maxUploadBytes } = deps

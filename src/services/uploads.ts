@@ -98,48 +98,48 @@ export function createUploads (deps: { db: Kysely<Database>, sync: SyncRunner, f
    * checked as they pass, the fields validated, then the files are renamed into place and the
    * row committed. Whatever fails, nothing received is left behind (this is the only cleanup).
    */
-  async receiveUpload (parts: AsyncIterable<UploadPart>, fields: Record<string, string>): Promise<UploadResult> {
-    const problems: ContentProblems = {}
-    const chosen: { file?: PendingFile & { originalName: string }, preview?: PendingFile } = {}
-    const received: PendingFile[] = []
-    let stored = false
-    try {
-      for await (const part of parts) {
-        if (part.type === 'field') { fields[part.fieldname] = String(part.value); continue }
-        const slot = part.fieldname === 'file' || part.fieldname === 'preview' ? part.fieldname : undefined
-        // A file input left empty is sent as a part with no file name and no bytes: nothing chosen.
-        if (slot === undefined || part.filename === '' || chosen[slot] !== undefined || problems[slot] !== undefined) {
-          part.file.resume() // not ours, none chosen, or a second one: read past it
-          continue
+    async receiveUpload (parts: AsyncIterable<UploadPart>, fields: Record<string, string>): Promise<UploadResult> {
+      const problems: ContentProblems = {}
+      const chosen: { file?: PendingFile & { originalName: string }, preview?: PendingFile } = {}
+      const received: PendingFile[] = []
+      let stored = false
+      try {
+        for await (const part of parts) {
+          if (part.type === 'field') { fields[part.fieldname] = String(part.value); continue }
+          const slot = part.fieldname === 'file' || part.fieldname === 'preview' ? part.fieldname : undefined
+          // A file input left empty is sent as a part with no file name and no bytes: nothing chosen.
+          if (slot === undefined || part.filename === '' || chosen[slot] !== undefined || problems[slot] !== undefined) {
+            part.file.resume() // not ours, none chosen, or a second one: read past it
+            continue
+          }
+          try {
+            const pending = await (slot === 'file' ? receivePdf(part.file) : receivePreview(part.file))
+            received.push(pending)
+            if (slot === 'file') chosen.file = { ...pending, originalName: part.filename }
+            else chosen.preview = pending
+          } catch (error) {
+            if (!(error instanceof DomainError)) throw error
+            problems[slot] = error.message
+          }
+        }
+        const values: ContentFields = { title: fields.title ?? '', description: fields.description ?? '', price: fields.price ?? '' }
+        Object.assign(problems, checkFields(values, currency))
+        if (chosen.file === undefined) problems.file ??= 'Choose a PDF to sell.'
+        if (chosen.preview === undefined) problems.preview ??= 'Choose a cover image (PNG, JPEG or WebP).'
+        if (Object.keys(problems).length > 0 || chosen.file === undefined || chosen.preview === undefined) {
+          return { status: 400, values, problems }
         }
         try {
-          const pending = await (slot === 'file' ? receivePdf(part.file) : receivePreview(part.file))
-          received.push(pending)
-          if (slot === 'file') chosen.file = { ...pending, originalName: part.filename }
-          else chosen.preview = pending
+          const content = await create(values, chosen.file, chosen.preview)
+          stored = true
+          return { content }
         } catch (error) {
-          if (!(error instanceof DomainError)) throw error
-          problems[slot] = error.message
+          if (!(error instanceof DomainError) || error.kind !== 'conflict') throw error
+          return { status: 409, values, problems: { title: error.message } }
         }
+      } finally {
+        if (!stored) await Promise.all(received.map(async (file) => { await files.discard(file) }))
       }
-      const values: ContentFields = { title: fields.title ?? '', description: fields.description ?? '', price: fields.price ?? '' }
-      Object.assign(problems, checkFields(values, currency))
-      if (chosen.file === undefined) problems.file ??= 'Choose a PDF to sell.'
-      if (chosen.preview === undefined) problems.preview ??= 'Choose a cover image (PNG, JPEG or WebP).'
-      if (Object.keys(problems).length > 0 || chosen.file === undefined || chosen.preview === undefined) {
-        return { status: 400, values, problems }
-      }
-      try {
-        const content = await create(values, chosen.file, chosen.preview)
-        stored = true
-        return { content }
-      } catch (error) {
-        if (!(error instanceof DomainError) || error.kind !== 'conflict') throw error
-        return { status: 409, values, problems: { title: error.message } }
-      }
-    } finally {
-      if (!stored) await Promise.all(received.map(async (file) => { await files.discard(file) }))
     }
-  }
   }
 }

@@ -33,28 +33,52 @@ interface Item extends CoverDesign {
 
 const ITEMS: Item[] = [
   {
-    title: 'The Quiet Garden', author: 'Mira Okafor', from: '#0f766e', to: '#84cc16', motif: 'rings',
-    price: '5', priceLabel: '$5.00', slug: 'the-quiet-garden',
+    title: 'The Quiet Garden',
+    author: 'Mira Okafor',
+    from: '#0f766e',
+    to: '#84cc16',
+    motif: 'rings',
+    price: '5',
+    priceLabel: '$5.00',
+    slug: 'the-quiet-garden',
     // The long unbroken word (a pasted link) must wrap, not widen the phone page.
     description: `Forty small gardens that look after themselves.\nPlans, plant lists and a year of notes from a balcony in Lisbon.\nSeed list: https://seeds.example/${'x'.repeat(400)}`,
     // Large enough that the upload progress bar has something to show on a throttled link.
     pdf: pdfBytes('The Quiet Garden', 2_500_000)
   },
   {
-    title: 'Night Trains of Europe', author: 'Jonas Weber', from: '#1e1b4b', to: '#7c3aed', motif: 'stripes',
-    price: '7.50', priceLabel: '$7.50', slug: 'night-trains-of-europe',
+    title: 'Night Trains of Europe',
+    author: 'Jonas Weber',
+    from: '#1e1b4b',
+    to: '#7c3aed',
+    motif: 'stripes',
+    price: '7.50',
+    priceLabel: '$7.50',
+    slug: 'night-trains-of-europe',
     description: 'Every sleeper route from Lisbon to Helsinki, with timetables, fares and where to get off.',
     pdf: pdfBytes('Night Trains of Europe')
   },
   {
-    title: 'Small Kitchen, Big Flavour', author: 'Ana Lima', from: '#c2410c', to: '#facc15', motif: 'dots',
-    price: '12', priceLabel: '$12.00', slug: 'small-kitchen-big-flavour',
+    title: 'Small Kitchen, Big Flavour',
+    author: 'Ana Lima',
+    from: '#c2410c',
+    to: '#facc15',
+    motif: 'dots',
+    price: '12',
+    priceLabel: '$12.00',
+    slug: 'small-kitchen-big-flavour',
     description: 'Sixty recipes for two burners and one good knife.',
     pdf: pdfBytes('Small Kitchen, Big Flavour')
   },
   {
-    title: 'A Pocket Guide to Knots', author: 'Sam Reyes', from: '#0c4a6e', to: '#38bdf8', motif: 'waves',
-    price: '0', priceLabel: 'Free', slug: 'a-pocket-guide-to-knots',
+    title: 'A Pocket Guide to Knots',
+    author: 'Sam Reyes',
+    from: '#0c4a6e',
+    to: '#38bdf8',
+    motif: 'waves',
+    price: '0',
+    priceLabel: 'Free',
+    slug: 'a-pocket-guide-to-knots',
     description: 'Twelve knots worth knowing, drawn step by step.',
     pdf: pdfBytes('A Pocket Guide to Knots')
   }
@@ -108,7 +132,7 @@ async function startApp (dir: string): Promise<RunningApp> {
   const killNow = (): void => { child.kill('SIGKILL') }
   process.once('exit', killNow)
   let exited = false
-  const exit = new Promise<void>((r) => child.once('exit', () => { exited = true; r() }))
+  const exit = new Promise<void>((resolve) => child.once('exit', () => { exited = true; resolve() }))
 
   const deadline = Date.now() + 30_000
   for (;;) {
@@ -265,8 +289,14 @@ function journey (): void {
   }
 
   const itemFields = (item: Item): Parameters<typeof fillUploadForm>[1] => ({
-    title: item.title, description: item.description, price: item.price, file: item.pdf, fileName: `${item.slug}.pdf`,
-    preview: covers.get(item.slug)!, previewName: `${item.slug}.png`, previewType: 'image/png'
+    title: item.title,
+    description: item.description,
+    price: item.price,
+    file: item.pdf,
+    fileName: `${item.slug}.pdf`,
+    preview: covers.get(item.slug)!,
+    previewName: `${item.slug}.png`,
+    previewType: 'image/png'
   })
 
   async function payByCard (page: Page, card: string): Promise<void> {
@@ -317,11 +347,10 @@ function journey (): void {
     })
   }
 
-  let adminPage: Page
   let readerPage: Page
 
   step('an admin signs in, uploads PDFs with covers through the form and sees them in the catalogue', async (t) => {
-    const page = adminPage = await person()
+    const page = await person()
     await page.goto(`${app.url}/`)
     await page.getByRole('heading', { name: 'Nothing here yet' }).waitFor()
     await screen(t, page, 'catalogue-empty')
@@ -564,7 +593,6 @@ function journey (): void {
 
     t.same(consoleProblems, [], 'no script or CSP error on any app page')
     t.same(cspViolations, [], 'no Content Security Policy violation anywhere in the journey')
-    void adminPage
   })
 }
 

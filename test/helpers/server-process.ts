@@ -97,7 +97,7 @@ export async function deployment (t: TestContext, env: Record<string, string> = 
       }
     }
     running.add(server)
-    void exited.then(() => running.delete(server))
+    exited.then(() => running.delete(server), () => running.delete(server))
     const deadline = Date.now() + 30_000
     for (;;) {
       if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode} while starting:\n${server.output()}`)

@@ -102,7 +102,7 @@ export class Webhooks {
       return
     }
     log(`stripe-emulator: ${event.type} ${event.id} got ${status}, retrying in ${delay}ms`)
-    lifetime.schedule(delay, () => { void this.send(event, retryIndex + 1) })
+    lifetime.schedule(delay, () => { this.send(event, retryIndex + 1).catch((error: Error) => { log(`stripe-emulator: delivery of ${event.id} failed: ${error.message}`) }) })
   }
 
   private async attempt (event: StripeEvent, target: string): Promise<number> {

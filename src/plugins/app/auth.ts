@@ -20,6 +20,7 @@ declare module 'fastify' {
 export function localPath (candidate: unknown): string | undefined {
   if (typeof candidate !== 'string' || candidate.length > 2000) return undefined
   // Reject protocol-relative (//host), backslash tricks (/\host) and control characters.
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   if (!/^\/(?![/\\])/.test(candidate) || /[\u0000-\u001f\u007f\\]/.test(candidate)) return undefined
   const base = 'http://local.invalid'
   try {
