@@ -69,9 +69,9 @@ function buildServer ({ payments, record }: Parts, log: (msg: string) => void): 
   // No HEAD routes and no logger, as before; close() drops the SDK's keep-alive sockets at once.
   const app = Fastify({ logger: false, exposeHeadRoutes: false, forceCloseConnections: true })
   app.setErrorHandler(stripeErrorHandler(log))
-  // Registered now, loaded when the caller awaits ready() or listen(), which report any error.
-  app.register(api, { prefix: '/v1', payments, record, log }).catch(() => {})
-  app.register(pages, { payments, log }).catch(() => {})
+  // Loaded when the caller awaits ready() or listen(), which report any error.
+  app.register(api, { prefix: '/v1', payments, record, log })
+  app.register(pages, { payments, log })
   return app
 }
 
