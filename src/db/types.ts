@@ -29,6 +29,8 @@ export interface ContentTable {
   sha256: string
   preview_key: string
   created_at: Generated<string>
+  /** 1: listed and for sale; 0: unpublished (owners keep it). */
+  published: Generated<number>
 }
 export type Content = Selectable<ContentTable>
 export type NewContent = Insertable<ContentTable>
@@ -88,6 +90,14 @@ export interface FreeLibraryTable {
   added_at: Generated<string>
 }
 
+export interface DownloadsTable {
+  id: Generated<number>
+  user_id: number
+  content_id: number
+  version: Generated<number>
+  downloaded_at: Generated<string>
+}
+
 export interface Database {
   users: UsersTable
   content: ContentTable
@@ -98,4 +108,5 @@ export interface Database {
   meta: MetaTable
   sessions: SessionsTable
   free_library: FreeLibraryTable
+  downloads: DownloadsTable
 }

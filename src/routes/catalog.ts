@@ -68,7 +68,8 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
       throw new HttpError(403, `You do not own "${content.title}" yet. Buy it from its page to download it.`)
     }
     await requireFile(request, content, content.file_key, MISSING_PDF)
-    if (content.price_cents === 0) catalog.rememberFreeDownload(user.id, content.id)
+    // A Range request is part of a download already counted (a resumed or seeking reader).
+    if (request.headers.range === undefined) catalog.recordDownload(user.id, content)
     reply.header('cache-control', 'private')
     reply.header('x-content-type-options', 'nosniff')
     // @fastify/send gives Range (206/416), HEAD, ETag and Last-Modified; the name is our slug.

@@ -105,12 +105,12 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
      */
     async page (page: number): Promise<CatalogPage> {
       freshCache()
-      total ??= sync.first(db.selectFrom('content').select((eb) => eb.fn.countAll<number>().as('total')))!.total
+      total ??= sync.first(db.selectFrom('content').select((eb) => eb.fn.countAll<number>().as('total')).where('published', '=', 1))!.total
       const pages = Math.max(1, Math.ceil(total / PAGE_SIZE))
       const current = Math.min(Math.max(1, page), pages)
       const cached = pageCache.get(current)
       if (cached !== undefined) return cached
-      const items = sync.all(db.selectFrom('content')
+      const items = sync.all(db.selectFrom('content').where('published', '=', 1)
         .select(['id', 'slug', 'title', 'price_cents', 'currency', 'created_at'])
         .orderBy('created_at', 'desc').orderBy('id', 'desc')
         .limit(PAGE_SIZE).offset((current - 1) * PAGE_SIZE))
@@ -137,10 +137,15 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
       return content.price_cents === 0 || this.owns(userId, content.id)
     },
 
-    /** A free item downloaded by a signed-in reader joins their library (once). */
-    rememberFreeDownload (userId: number, contentId: number): void {
-      sync.run(db.insertInto('free_library').values({ user_id: userId, content_id: contentId })
-        .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
+    /** Every download is recorded; a free item downloaded by a signed-in reader joins their library. */
+    recordDownload (userId: number, content: Content, version = 1): void {
+      sync.transaction(() => {
+        sync.run(db.insertInto('downloads').values({ user_id: userId, content_id: content.id, version }))
+        if (content.price_cents === 0) {
+          sync.run(db.insertInto('free_library').values({ user_id: userId, content_id: content.id })
+            .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
+        }
+      })
     },
 
     /**
