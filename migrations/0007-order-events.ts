@@ -1,0 +1,24 @@
+import { type Kysely, sql } from 'kysely'
+
+// The creator's desk, money side. An order's timeline: what happened to it and through which
+// path (created, Checkout Session attached, each webhook event and success redirect with its
+// outcome, refunds), written by the orders service in the same transaction as the change.
+// Indexes for the order list (keyset pagination on created_at, id, with and without a status
+// filter) and the dashboard's revenue windows (paid_at).
+export async function up (db: Kysely<any>): Promise<void> {
+  await db.schema.createTable('order_events')
+    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('order_id', 'text', (c) => c.notNull().references('orders.id').onDelete('cascade'))
+    .addColumn('at', 'text', (c) => c.notNull().defaultTo(sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`))
+    .addColumn('kind', 'text', (c) => c.notNull())
+    .addColumn('detail', 'text')
+    .execute()
+  await db.schema.createIndex('order_events_order').on('order_events').columns(['order_id', 'at']).execute()
+  await db.schema.createIndex('orders_created').on('orders').columns(['created_at', 'id']).execute()
+  await db.schema.createIndex('orders_status_created').on('orders').columns(['status', 'created_at', 'id']).execute()
+  await db.schema.createIndex('orders_paid_at').on('orders').column('paid_at').execute()
+}
+
+export async function down (): Promise<void> {
+  throw new Error('migrations are forward-only')
+}
