@@ -452,3 +452,18 @@ t.test('the emulator\'s POST /v1/refunds: Stripe\'s refund object, idempotent, c
   const pending = h.stripe.sessions.get(unpaid.sessionId)!.payment_intent!
   t.equal((await post(`payment_intent=${pending}`)).status, 400, 'nothing paid yet')
 })
+
+t.test('Stripe\'s charge.refunded arriving before its refund answer: the refund is the admin\'s, once on the timeline', async (t) => {
+  const s = await shop(t)
+  const { h } = s
+  const { order: pending } = await buy(s)
+  const paid = await order(h, pending.id)
+  // The event is applied first (as a fast webhook would), then Stripe's answer is recorded.
+  const event = h.stripe.buildEvent('charge.refunded', { id: 'ch_fast', object: 'charge', payment_intent: paid.payment_intent, refunded: true })
+  t.equal(JSON.parse((await h.webhook(event)).body).outcome, 'refunded')
+  t.same(h.app.orders.recordRefund(pending.id, 're_fast'), { outcome: 'refunded', keptBy: null })
+  t.same(h.app.orders.recordRefund(pending.id, 're_fast'), { outcome: 'already_refunded', keptBy: null }, 'the same answer again changes nothing')
+  const kinds = (await h.app.db.selectFrom('order_events').select(['kind', 'detail']).where('order_id', '=', pending.id).execute())
+  t.equal(kinds.filter((e) => e.kind === 'refund').length, 1)
+  t.ok(kinds.some((e) => e.kind === 'webhook' && e.detail!.startsWith('charge.refunded')))
+})
