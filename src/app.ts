@@ -8,6 +8,8 @@ import database from './plugins/app/database.js'
 import files from './plugins/app/files.js'
 import orders from './plugins/app/orders.js'
 import payments from './plugins/app/payments.js'
+import refunds from './plugins/app/refunds.js'
+import sales from './plugins/app/sales.js'
 import users from './plugins/app/users.js'
 import site from './site.js'
 
@@ -63,6 +65,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(orders)
   await app.register(payments)
   await app.register(checkout)
+  await app.register(refunds)
+  await app.register(sales)
 
   // Two sibling contexts: machine endpoints (JSON, raw bodies) and the site (session, pages).
   await app.register(machine)

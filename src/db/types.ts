@@ -98,6 +98,16 @@ export interface DownloadsTable {
   downloaded_at: Generated<string>
 }
 
+/** What an order's timeline records (see OrderEventKind in src/services/orders.ts). */
+export interface OrderEventsTable {
+  id: Generated<number>
+  order_id: string
+  at: Generated<string>
+  kind: string
+  detail: string | null
+}
+export type OrderEvent = Selectable<OrderEventsTable>
+
 export interface Database {
   users: UsersTable
   content: ContentTable
@@ -109,4 +119,5 @@ export interface Database {
   sessions: SessionsTable
   free_library: FreeLibraryTable
   downloads: DownloadsTable
+  order_events: OrderEventsTable
 }

@@ -40,7 +40,7 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
     if (order.user_id !== request.user!.id) throw new HttpError(403, 'This checkout belongs to another account.')
     const session = await payments.retrieveSession(sessionId)
 
-    const { outcome, order: current } = orders.fulfil(session)
+    const { outcome, order: current } = orders.fulfil(session, { source: 'redirect' })
     const content = catalog.findById(order.content_id)
     reply.header('cache-control', 'no-store')
     // Only a finished Checkout with a payment still settling is "processing"; a session the buyer

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { SyncRunner } from '../db/database.js'
-import type { Content, Database, Order } from '../db/types.js'
+import type { Content, Database, Order, OrderEvent } from '../db/types.js'
 
 /** What we need to know of a Checkout Session, whichever path (redirect or webhook) brought it. */
 export interface SessionFacts {
@@ -38,7 +38,40 @@ export type PaymentEvent =
   | { type: 'checkout.session.async_payment_failed' | 'checkout.session.expired', session: SessionFacts }
   | { type: 'charge.refunded', paymentIntent: string | null, refunded: boolean }
 
-export type EventOutcome = FulfilOutcome | 'duplicate' | 'failed' | 'expired' | 'refunded' | 'partial_refund' | 'ignored'
+export type EventOutcome = FulfilOutcome | 'duplicate' | 'failed' | 'expired' | 'refunded' | 'already_refunded' | 'partial_refund' | 'ignored'
+
+/** Which path brought a Checkout Session to fulfil: the buyer's return, or Stripe's event. */
+export type FulfilVia = { source: 'redirect' } | { source: 'webhook', eventId: string, type: string }
+
+/**
+ * What an order's timeline records (order_events.kind): created, its Checkout Session attached,
+ * a success redirect or webhook event that touched it (detail: the outcome), a refund by the
+ * admin, and the ends that came from neither (Stripe refused the session; found expired).
+ */
+export type OrderEventKind = 'created' | 'session' | 'redirect' | 'webhook' | 'refund' | 'failed' | 'expired'
+
+/** The outcome of an event or redirect, as the timeline says it. */
+const OUTCOME_WORDS: Record<EventOutcome, string> = {
+  granted: 'paid, access granted',
+  already_paid: 'already paid, nothing changed',
+  processing: 'payment still processing',
+  mismatch: 'amount or currency differ from the order: held for review',
+  not_payable: 'order not payable, nothing granted',
+  unknown_order: 'not this order',
+  duplicate: 'duplicate, nothing changed',
+  failed: 'payment failed',
+  expired: 'checkout expired',
+  refunded: 'refunded, access revoked',
+  already_refunded: 'already refunded, nothing changed',
+  partial_refund: 'partial refund, access kept',
+  ignored: 'nothing to change'
+}
+
+export interface RefundRecord {
+  outcome: 'refunded' | 'already_refunded' | 'unknown_order'
+  /** Another paid order of the same buyer for the same item that keeps their access. */
+  keptBy: string | null
+}
 
 const now = (): string => new Date().toISOString()
 const CHECKOUT_LIFETIME_MS = 24 * 60 * 60 * 1000
@@ -91,12 +124,35 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
   const byId = (id: string) => db.selectFrom('orders').selectAll().where('id', '=', id)
   const refundOf = (paymentIntent: string) => db.selectFrom('refunds').select('payment_intent').where('payment_intent', '=', paymentIntent)
 
+  /** One line of the order's timeline; callers run it in the transaction of the change it records. */
+  function note (orderId: string, kind: OrderEventKind, detail: string | null = null): void {
+    sync.run(db.insertInto('order_events').values({ order_id: orderId, kind, detail }))
+  }
+
+  /**
+   * A redirect or webhook event that touched the order, with its outcome. The processing page
+   * reloads every 3 seconds: a redirect with the same outcome as the line before it is not
+   * written again.
+   */
+  function noteVia (orderId: string, via: FulfilVia, outcome: EventOutcome): void {
+    const words = OUTCOME_WORDS[outcome]
+    if (via.source === 'webhook') { note(orderId, 'webhook', `${via.type} (${via.eventId}): ${words}`); return }
+    const last = sync.first(db.selectFrom('order_events').select(['kind', 'detail'])
+      .where('order_id', '=', orderId).orderBy('id', 'desc').limit(1))
+    if (last?.kind === 'redirect' && last.detail === words) return
+    note(orderId, 'redirect', words)
+  }
+
   /** Ends a still-pending order in a terminal state; later events for it change nothing. */
-  function settlePending (orderId: string | null, sessionId: string, status: 'failed' | 'expired'): number {
+  function settlePending (orderId: string | null, sessionId: string, status: 'failed' | 'expired'): { changes: number, orderId: string | undefined } {
     const query = db.updateTable('orders').set({ status }).where('status', '=', 'pending')
-    return sync.run(orderId !== null
+    const { changes } = sync.run(orderId !== null
       ? query.where('id', '=', orderId)
-      : query.where('stripe_session_id', '=', sessionId)).changes
+      : query.where('stripe_session_id', '=', sessionId))
+    const order = sync.first(orderId !== null
+      ? db.selectFrom('orders').select('id').where('id', '=', orderId)
+      : db.selectFrom('orders').select('id').where('stripe_session_id', '=', sessionId))
+    return { changes, orderId: order?.id }
   }
 
   /**
@@ -105,7 +161,16 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
    * library row is inserted at most once; a second caller, concurrent or late, changes nothing
    * and still learns that the order is paid.
    */
-  function fulfil (session: SessionFacts): FulfilResult {
+  function fulfil (session: SessionFacts, via: FulfilVia = { source: 'redirect' }): FulfilResult {
+    return sync.transaction(() => {
+      const result = fulfilNow(session)
+      // A session that is not this order's touched nothing of it: nothing on its timeline.
+      if (result.order !== undefined && result.outcome !== 'unknown_order') noteVia(result.order.id, via, result.outcome)
+      return result
+    })
+  }
+
+  function fulfilNow (session: SessionFacts): FulfilResult {
     return sync.transaction(() => {
       const order = session.orderId === null ? undefined : sync.first(byId(session.orderId))
       if (order === undefined || (order.stripe_session_id !== null && order.stripe_session_id !== session.id)) {
@@ -156,17 +221,11 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
     })
   }
 
-  /** A full refund revokes access; a partial one changes nothing. */
-  function revoke (paymentIntent: string | null, refunded: boolean): EventOutcome {
-    if (!refunded) return 'partial_refund'
-    if (paymentIntent === null) return 'ignored'
-    // Remembered even for a payment we do not know yet: its completed event may come later.
-    sync.run(db.insertInto('refunds').values({ payment_intent: paymentIntent }).onConflict((oc) => oc.column('payment_intent').doNothing()))
-    const order = sync.first(db.selectFrom('orders').selectAll().where('payment_intent', '=', paymentIntent))
-    if (order === undefined) {
-      log.warn({ paymentIntent }, 'refund for a payment we do not know yet: recorded, so it is never granted')
-      return 'refunded'
-    }
+  /**
+   * The order becomes refunded and its buyer loses access at once, unless another paid order of
+   * theirs for the same item keeps it. Run inside the caller's transaction.
+   */
+  function revokeOrder (order: Order): string | null {
     sync.run(db.updateTable('orders').set({ status: 'refunded' }).where('id', '=', order.id).where('status', 'in', ['pending', 'paid', 'review']))
     // Bought twice (two tabs, say) and one refunded: the other purchase still gives access.
     const other = sync.first(db.selectFrom('orders').select('id')
@@ -175,11 +234,28 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
     if (other !== undefined) {
       sync.run(db.updateTable('library').set({ order_id: other.id }).where('order_id', '=', order.id))
       log.info({ orderId: order.id, keptBy: other.id }, 'order refunded; access kept by another paid order')
-      return 'refunded'
+      return other.id
     }
     sync.run(db.deleteFrom('library').where('order_id', '=', order.id))
     log.info({ orderId: order.id }, 'order refunded and access revoked')
-    return 'refunded'
+    return null
+  }
+
+  /** A full refund revokes access; a partial one changes nothing. */
+  function revoke (paymentIntent: string | null, refunded: boolean): { outcome: EventOutcome, orderId?: string } {
+    if (paymentIntent === null) return { outcome: refunded ? 'ignored' : 'partial_refund' }
+    const order = sync.first(db.selectFrom('orders').selectAll().where('payment_intent', '=', paymentIntent))
+    if (!refunded) return { outcome: 'partial_refund', orderId: order?.id }
+    // Remembered even for a payment we do not know yet: its completed event may come later.
+    sync.run(db.insertInto('refunds').values({ payment_intent: paymentIntent }).onConflict((oc) => oc.column('payment_intent').doNothing()))
+    if (order === undefined) {
+      log.warn({ paymentIntent }, 'refund for a payment we do not know yet: recorded, so it is never granted')
+      return { outcome: 'refunded' }
+    }
+    // Refunded from the desk before Stripe's event came: that refund already did everything.
+    if (order.status === 'refunded') return { outcome: 'already_refunded', orderId: order.id }
+    revokeOrder(order)
+    return { outcome: 'refunded', orderId: order.id }
   }
 
   /**
@@ -191,16 +267,24 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
       const recorded = sync.run(db.insertInto('stripe_events').values({ id: eventId, type: event.type })
         .onConflict((oc) => oc.column('id').doNothing())).changes
       if (recorded === 0) return 'duplicate'
+      const via: FulfilVia = { source: 'webhook', eventId, type: event.type }
       switch (event.type) {
         case 'checkout.session.completed':
         case 'checkout.session.async_payment_succeeded':
-          return fulfil(event.session).outcome
+          return fulfil(event.session, via).outcome
         case 'checkout.session.async_payment_failed':
-          return settlePending(event.session.orderId, event.session.id, 'failed') > 0 ? 'failed' : 'ignored'
-        case 'checkout.session.expired':
-          return settlePending(event.session.orderId, event.session.id, 'expired') > 0 ? 'expired' : 'ignored'
-        case 'charge.refunded':
-          return revoke(event.paymentIntent, event.refunded)
+        case 'checkout.session.expired': {
+          const status = event.type === 'checkout.session.expired' ? 'expired' : 'failed'
+          const settled = settlePending(event.session.orderId, event.session.id, status)
+          const outcome = settled.changes > 0 ? status : 'ignored'
+          if (settled.orderId !== undefined) noteVia(settled.orderId, via, outcome)
+          return outcome
+        }
+        case 'charge.refunded': {
+          const { outcome, orderId } = revoke(event.paymentIntent, event.refunded)
+          if (orderId !== undefined) noteVia(orderId, via, outcome)
+          return outcome
+        }
       }
     })
   }
@@ -220,22 +304,67 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
 
     /** A pending order at our price, created before Stripe is called. */
     create (userId: number, content: Content): Order {
-      return sync.first(db.insertInto('orders').values({
-        id: randomUUID(),
-        user_id: userId,
-        content_id: content.id,
-        amount_cents: content.price_cents,
-        currency: content.currency
-      }).returningAll())!
+      return sync.transaction(() => {
+        const order = sync.first(db.insertInto('orders').values({
+          id: randomUUID(),
+          user_id: userId,
+          content_id: content.id,
+          amount_cents: content.price_cents,
+          currency: content.currency
+        }).returningAll())!
+        note(order.id, 'created')
+        return order
+      })
     },
 
     attachSession (orderId: string, sessionId: string): void {
-      sync.run(db.updateTable('orders').set({ stripe_session_id: sessionId }).where('id', '=', orderId))
+      sync.transaction(() => {
+        if (sync.run(db.updateTable('orders').set({ stripe_session_id: sessionId }).where('id', '=', orderId)).changes > 0) note(orderId, 'session', sessionId)
+      })
     },
 
     /** Stripe refused to create a session: the order will never be paid, so it is not left pending. */
     abandon (orderId: string): void {
-      sync.run(db.updateTable('orders').set({ status: 'failed' }).where('id', '=', orderId).where('status', '=', 'pending'))
+      sync.transaction(() => {
+        if (sync.run(db.updateTable('orders').set({ status: 'failed' }).where('id', '=', orderId).where('status', '=', 'pending')).changes > 0) {
+          note(orderId, 'failed', 'the payment provider refused to open a checkout')
+        }
+      })
+    },
+
+    /**
+     * The payment provider refunded the order in full (refundId: its refund, null when it said
+     * the charge was already refunded). One transaction: the refund is remembered by payment
+     * intent, so Stripe's later charge.refunded changes nothing more; the order becomes refunded
+     * and access goes at once (kept by another paid order of the same item); the timeline says
+     * so. A second call (a double click, the idempotent replay) changes nothing.
+     */
+    recordRefund (orderId: string, refundId: string | null): RefundRecord {
+      return sync.transaction(() => {
+        const order = sync.first(byId(orderId))
+        if (order === undefined) return { outcome: 'unknown_order', keptBy: null }
+        if (order.payment_intent !== null) {
+          sync.run(db.insertInto('refunds').values({ payment_intent: order.payment_intent }).onConflict((oc) => oc.column('payment_intent').doNothing()))
+        }
+        const detail = refundId === null ? 'by the admin (Stripe had already refunded the charge)' : `by the admin (${refundId})`
+        if (order.status === 'refunded') {
+          // Stripe's charge.refunded for this very refund can overtake its answer (the demo's
+          // emulator delivers at once): the refund is still the admin's, and on the timeline once.
+          const noted = sync.first(db.selectFrom('order_events').select('id')
+            .where('order_id', '=', order.id).where('kind', '=', 'refund').where('detail', '=', detail))
+          if (refundId === null || noted !== undefined) return { outcome: 'already_refunded', keptBy: null }
+          note(order.id, 'refund', detail)
+          return { outcome: 'refunded', keptBy: null }
+        }
+        const keptBy = revokeOrder(order)
+        note(order.id, 'refund', detail)
+        return { outcome: 'refunded', keptBy }
+      })
+    },
+
+    /** The order's timeline, oldest first. */
+    events (orderId: string): OrderEvent[] {
+      return sync.all(db.selectFrom('order_events').selectAll().where('order_id', '=', orderId).orderBy('at').orderBy('id'))
     },
 
     find (orderId: string): Order | undefined {
@@ -260,7 +389,11 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
 
     /** A pending order whose Checkout Session has ended without payment. */
     expire (orderId: string): void {
-      sync.run(db.updateTable('orders').set({ status: 'expired' }).where('id', '=', orderId).where('status', '=', 'pending'))
+      sync.transaction(() => {
+        if (sync.run(db.updateTable('orders').set({ status: 'expired' }).where('id', '=', orderId).where('status', '=', 'pending')).changes > 0) {
+          note(orderId, 'expired', 'its Checkout Session had expired when the buyer came back')
+        }
+      })
     }
   }
 }

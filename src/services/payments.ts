@@ -9,7 +9,7 @@ export interface CheckoutUrls {
   cancelUrl: string
 }
 
-/** The only code that talks to Stripe: two API calls and webhook verification. */
+/** The only code that talks to Stripe: three API calls and webhook verification. */
 export function createStripeClient (config: StripeConfig) {
   const options: Stripe.StripeConfig = { maxNetworkRetries: 2, timeout: 20_000, appInfo: { name: 'pdf-marketplace' } }
   if (config.apiUrl !== undefined) {
@@ -52,6 +52,23 @@ export function createStripeClient (config: StripeConfig) {
           throw new DomainError('not_found', 'We could not find that checkout. If you paid, the purchase will appear in your library shortly.')
         }
         throw upstream(error, NOT_CONFIRMED)
+      }
+    },
+
+    /**
+     * A full refund of the order's payment, for the admin's Refund button. The idempotency key is
+     * the order's, so a double click or a retry refunds once. `refundId` is null when Stripe says
+     * the charge was already refunded (from its dashboard, say): the money is back all the same.
+     */
+    async refund (order: Order): Promise<{ refundId: string | null }> {
+      if (order.payment_intent === null) throw new DomainError('conflict', 'This order has no payment at Stripe to refund.')
+      try {
+        const refund = await stripe.refunds.create({ payment_intent: order.payment_intent }, { idempotencyKey: `refund-${order.id}` })
+        return { refundId: refund.id }
+      } catch (error) {
+        if (error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'charge_already_refunded') return { refundId: null }
+        const said = error instanceof Stripe.errors.StripeError ? ` Stripe said: ${error.message}` : ''
+        throw Object.assign(new DomainError('upstream', `The refund did not go through, so nothing was changed.${said} Try again in a moment, or refund it from the Stripe dashboard.`), { cause: String(error) })
       }
     },
 

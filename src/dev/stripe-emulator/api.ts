@@ -3,8 +3,8 @@
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import qs from 'qs'
 import { randomId } from './ids.js'
-import { ApiError, type FormObject, invalid, parseCreateSession, type StripeErrorBody } from './params.js'
-import type { CheckoutSession, Payments } from './state.js'
+import { ApiError, type FormObject, invalid, parseCreateRefund, parseCreateSession, type StripeErrorBody } from './params.js'
+import type { CheckoutSession, Payments, Refund } from './state.js'
 
 export interface RecordedRequest {
   method: string
@@ -136,6 +136,29 @@ function beforeEveryRequest (record: ApiRecord) {
   }
 }
 
+/** POST /v1/refunds: what Stripe refuses, refused the same way; else the refund, its event on its way. */
+function createRefund (payments: Payments, body: FormObject, log: (msg: string) => void): Refund {
+  const params = parseCreateRefund(body)
+  const found = payments.byPaymentIntent(params.paymentIntent)
+  if (found === undefined) {
+    throw new ApiError(404, { type: 'invalid_request_error', code: 'resource_missing', param: 'payment_intent', message: `No such payment_intent: '${params.paymentIntent}'` })
+  }
+  const { session, state } = found
+  if (session.payment_status !== 'paid' || state.chargeId === null) {
+    throw invalid(`This PaymentIntent (${params.paymentIntent}) does not have a successful charge to refund.`, 'payment_intent')
+  }
+  const remaining = session.amount_total - state.amountRefunded
+  if (remaining <= 0) {
+    throw new ApiError(400, { type: 'invalid_request_error', code: 'charge_already_refunded', message: `Charge ${state.chargeId} has already been refunded.` })
+  }
+  if (params.amount !== undefined && params.amount > remaining) {
+    throw new ApiError(400, { type: 'invalid_request_error', code: 'amount_too_large', param: 'amount', message: `Refund amount (${params.amount}) is greater than unrefunded amount on charge (${remaining})` })
+  }
+  const { refund, delivered } = payments.refundNow(session.id, params.amount)
+  delivered.catch((error: unknown) => { log(`stripe-emulator: charge.refunded delivery failed: ${String(error)}`) })
+  return { ...refund, reason: params.reason }
+}
+
 const api: FastifyPluginAsync<ApiOptions> = async (app, { payments, record, log }) => {
   // Like the SDK's requests, every body is read as a form in Stripe's bracket encoding; the raw
   // text is kept for the idempotency check and the recorded request.
@@ -149,9 +172,9 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, { payments, record, log 
 
   app.addHook('preHandler', beforeEveryRequest(record))
 
-  /** Answers 200 with the session; like Stripe, only requests that actually executed are stored for replay. */
-  const respond = (request: FastifyRequest, reply: FastifyReply, session: CheckoutSession): FastifyReply => {
-    const json = JSON.stringify(session)
+  /** Answers 200 with the object; like Stripe, only requests that actually executed are stored for replay. */
+  const respond = (request: FastifyRequest, reply: FastifyReply, object: CheckoutSession | Refund): FastifyReply => {
+    const json = JSON.stringify(object)
     const idem = idempotency(request)
     if (idem === undefined) return sendJson(reply, 200, json)
     record.idempotency.set(idem.key, { fingerprint: idem.fingerprint, status: 200, body: json })
@@ -178,6 +201,9 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, { payments, record, log 
     await payments.expire(session.id)
     return respond(request, reply, session)
   })
+
+  app.post('/refunds', async (request, reply) =>
+    respond(request, reply, createRefund(payments, (request.body as FormObject | undefined) ?? {}, log)))
 
   app.setNotFoundHandler(async (request) => {
     throw new ApiError(404, {

@@ -1,9 +1,9 @@
 // A small Stripe-compatible server for demo mode and tests. It speaks the same wire format as
-// api.stripe.com for the subset the app uses (Checkout Sessions), serves a hosted checkout page
+// api.stripe.com for the subset the app uses (Checkout Sessions, refunds), serves a hosted checkout page
 // and a payments dashboard, and delivers signed webhooks, so the real `stripe` SDK and the app's
 // webhook verification run unmodified against it. A Fastify app of its own:
-//   api.ts       the /v1 routes (create and retrieve Checkout Sessions, expire)
-//   params.ts    checkout.sessions.create's parameters, validated like Stripe
+//   api.ts       the /v1 routes (create and retrieve Checkout Sessions, expire; refunds)
+//   params.ts    checkout.sessions.create's and refunds.create's parameters, validated like Stripe
 //   state.ts     sessions, payment intents, charges and refunds, and the events they emit
 //   webhooks.ts  events, signing, delivery with retries
 //   pages.ts     the hosted checkout page and the payments dashboard (views/dev/stripe-emulator/)

@@ -135,3 +135,32 @@ export function parseCreateSession (body: FormObject): NewSession {
   const metadata = parseMetadata(body)
   return { productName, amount, currency, clientReferenceId, customerEmail, metadata, successUrl, cancelUrl }
 }
+
+// Top-level params Stripe accepts on refunds.create.
+const KNOWN_REFUND_PARAMS = new Set([
+  'amount', 'charge', 'currency', 'customer', 'expand', 'instructions_email', 'metadata', 'origin',
+  'payment_intent', 'reason', 'refund_application_fee', 'reverse_transfer'
+])
+const REFUND_REASONS = new Set(['duplicate', 'fraudulent', 'requested_by_customer'])
+
+/** A validated refunds.create request: this emulator refunds by payment intent. */
+export interface NewRefund {
+  paymentIntent: string
+  /** Minor units; undefined refunds all that is left. */
+  amount: number | undefined
+  reason: string | null
+}
+
+export function parseCreateRefund (body: FormObject): NewRefund {
+  for (const key of Object.keys(body)) {
+    if (!KNOWN_REFUND_PARAMS.has(key)) throw invalid(`Received unknown parameter: ${key}`, key)
+  }
+  if (body.charge !== undefined) throw invalid('This emulator refunds by payment_intent, not charge.', 'charge')
+  const paymentIntent = requireString(body, 'payment_intent', 'payment_intent')
+  const rawAmount = optionalString(body, 'amount')
+  const amount = rawAmount === null ? undefined : parseNonNegativeInt(rawAmount, 'amount', 1)
+  const reason = optionalString(body, 'reason')
+  if (reason !== null && !REFUND_REASONS.has(reason)) throw invalid('Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer', 'reason')
+  parseMetadata(body)
+  return { paymentIntent, amount, reason }
+}

@@ -33,6 +33,20 @@ export interface SessionState {
   settleTimer: NodeJS.Timeout | null
 }
 
+/** A Refund object as Stripe answers POST /v1/refunds. */
+export interface Refund {
+  id: string
+  object: 'refund'
+  amount: number
+  charge: string
+  currency: string
+  payment_intent: string
+  status: 'succeeded'
+  reason: string | null
+  metadata: Record<string, string>
+  created: number
+}
+
 /** A validated checkout.sessions.create request (see params.ts). */
 export interface NewSession {
   productName: string
@@ -166,17 +180,47 @@ export class Payments {
     await this.sessionEvent('checkout.session.expired', session)
   }
 
+  /** The session whose payment intent this is (refunds name the payment, not the session). */
+  byPaymentIntent (paymentIntent: string): { session: CheckoutSession, state: SessionState } | undefined {
+    for (const [id, session] of this.sessions) {
+      if (session.payment_intent === paymentIntent) return this.find(id)
+    }
+    return undefined
+  }
+
   /** Refunds part of the charge, or all that is left of it; a full refund says `refunded: true`. */
-  async refund (sessionId: string, amountCents?: number): Promise<void> {
+  async refund (sessionId: string, amountCents?: number): Promise<Refund> {
+    const { refund, delivered } = this.refundNow(sessionId, amountCents)
+    await delivered
+    return refund
+  }
+
+  /**
+   * The refund itself, at once, and its charge.refunded event: generated now, delivered without
+   * waiting, so the API can answer before the app hears the event (as Stripe does).
+   */
+  refundNow (sessionId: string, amountCents?: number): { refund: Refund, delivered: Promise<void> } {
     const { session, state } = this.get(sessionId)
-    if (session.payment_status !== 'paid' || state.chargeId === null) throw new Error(`Session ${sessionId} is not paid`)
+    if (session.payment_status !== 'paid' || state.chargeId === null || session.payment_intent === null) throw new Error(`Session ${sessionId} is not paid`)
     const remaining = session.amount_total - state.amountRefunded
     const amount = amountCents ?? remaining
     if (!Number.isInteger(amount) || amount <= 0 || amount > remaining) {
       throw new Error(`Refund amount must be between 1 and ${remaining} (got ${amount})`)
     }
     state.amountRefunded += amount
-    await this.options.webhooks.emit('charge.refunded', {
+    const refund: Refund = {
+      id: randomId('re_'),
+      object: 'refund',
+      amount,
+      charge: state.chargeId,
+      currency: session.currency,
+      payment_intent: session.payment_intent,
+      status: 'succeeded',
+      reason: null,
+      metadata: {},
+      created: nowSec()
+    }
+    const delivered = this.options.webhooks.emit('charge.refunded', {
       id: state.chargeId,
       object: 'charge',
       amount: session.amount_total,
@@ -190,6 +234,7 @@ export class Payments {
       created: nowSec(),
       livemode: false
     })
+    return { refund, delivered }
   }
 
   private get (id: string): { session: CheckoutSession, state: SessionState } {

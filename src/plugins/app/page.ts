@@ -2,6 +2,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Content } from '../../db/types.js'
 import type { CatalogPage, LibraryEntry } from '../../services/catalog.js'
+import type { SalesChart } from '../../services/sales-chart.js'
+import type { CustomersPage, Dashboard, OrderDetail, OrderFilter, OrdersPage } from '../../services/sales.js'
+import type { OrderStatus } from '../../db/types.js'
 import type { ContentFields, ContentProblems } from '../../services/uploads.js'
 import type { priceInput } from '../../services/money.js'
 
@@ -32,6 +35,11 @@ export interface Pages {
   'pages/checkout-result.eta': { state: string, content: Content | undefined }
   'pages/checkout-cancel.eta': { content: Content | undefined }
   'pages/error.eta': { status: number, message: string }
+  'pages/admin-dashboard.eta': { dashboard: Dashboard, chart: SalesChart, flushable: boolean }
+  'pages/admin-flush.eta': object
+  'pages/admin-orders.eta': { page: OrdersPage, filter: OrderFilter, statuses: readonly OrderStatus[], csvHref: string, newerHref: string | null, olderHref: string | null }
+  'pages/admin-order.eta': OrderDetail & { refundable: boolean, problem: string | null }
+  'pages/admin-customers.eta': { page: CustomersPage, currency: string }
 }
 
 export interface PageOptions {

@@ -2,7 +2,7 @@ import view from '@fastify/view'
 import { Eta } from 'eta'
 import fp from 'fastify-plugin'
 import { viewsDir } from '../../paths.js'
-import { formatPrice } from '../../services/money.js'
+import { formatAmount, formatPrice } from '../../services/money.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -16,6 +16,8 @@ const dateFormat = new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 's
 /** What every template can call. */
 export const viewContext = {
   formatPrice,
+  /** An amount of money that may be 0 ("$0.00", never "Free"): revenue, refunds. */
+  formatAmount,
   /** "12 KB", "2.4 MB": a file's size for a person. */
   formatSize: (bytes: number): string => bytes < 1024 * 1024 ? `${Math.max(1, Math.round(bytes / 1024))} KB` : `${(bytes / 1024 / 1024).toFixed(1)} MB`,
   /** "Nov 24, 2026" from an ISO time. */

@@ -1,0 +1,13 @@
+import fp from 'fastify-plugin'
+import { createSales, type Sales } from '../../services/sales.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    sales: Sales
+  }
+}
+
+/** The creator's view of the money: dashboard figures, orders, customers, the CSV export. */
+export default fp(async function sales (app) {
+  app.decorate('sales', createSales({ db: app.database.db, sync: app.database.sync, currency: app.config.currency }))
+}, { name: 'sales', dependencies: ['database'] })

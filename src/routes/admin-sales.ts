@@ -1,0 +1,123 @@
+import { Readable } from 'node:stream'
+import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import type { OrderStatus } from '../db/types.js'
+import { HttpError } from '../plugins/app/errors.js'
+import { DomainError } from '../services/errors.js'
+import { formatAmount } from '../services/money.js'
+import { salesChart } from '../services/sales-chart.js'
+import { ORDER_STATUSES, type OrderDetail, type OrderFilter, parseCursor } from '../services/sales.js'
+
+interface ListQuery { status?: OrderStatus, q?: string, before?: string, after?: string }
+const listQuery = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: [...ORDER_STATUSES, ''] },
+    q: { type: 'string', maxLength: 200 },
+    before: { type: 'string', maxLength: 200 },
+    after: { type: 'string', maxLength: 200 }
+  }
+} as const
+const orderParams = { type: 'object', properties: { id: { type: 'string', pattern: '^[\\w-]{1,100}$' } }, required: ['id'] } as const
+const NO_ORDER = 'There is no order with this number. It may have been removed by a flush of development data.'
+
+/** Query string of the list's filters (for the pager and the CSV link). */
+function filterQuery (filter: OrderFilter, extra: Record<string, string> = {}): string {
+  const params = new URLSearchParams()
+  if (filter.status !== undefined) params.set('status', filter.status)
+  if (filter.q !== undefined && filter.q !== '') params.set('q', filter.q)
+  for (const [k, v] of Object.entries(extra)) params.set(k, v)
+  const text = params.toString()
+  return text === '' ? '' : `?${text}`
+}
+
+function filterOf (query: ListQuery): OrderFilter {
+  return {
+    ...(query.status === undefined || (query.status as string) === '' ? {} : { status: query.status }),
+    ...(query.q === undefined || query.q.trim() === '' ? {} : { q: query.q.trim() })
+  }
+}
+
+/**
+ * The money side of the creator's desk: dashboard, orders (list, page, refund, CSV) and
+ * customers. Registered inside the admin routes, so their admin guard covers every route here.
+ */
+const adminSalesRoutes: FastifyPluginAsync = async (app) => {
+  const { config, sales, refunds } = app
+
+  app.get('/', async (_request, reply) => {
+    const dashboard = sales.dashboard()
+    return await reply.page('pages/admin-dashboard.eta', { title: 'Dashboard', dashboard, chart: salesChart(dashboard), flushable: !config.production })
+  })
+
+  if (!config.production) {
+    app.get('/flush', async (_request, reply) => await reply.page('pages/admin-flush.eta', { title: 'Flush development data' }))
+  }
+
+  app.get<{ Querystring: ListQuery }>('/orders', { schema: { querystring: listQuery } }, async (request, reply) => {
+    const filter = filterOf(request.query)
+    const before = parseCursor(request.query.before)
+    const after = before === undefined ? parseCursor(request.query.after) : undefined
+    const page = sales.orders(filter, { before, after })
+    return await reply.page('pages/admin-orders.eta', {
+      title: 'Orders',
+      page,
+      filter,
+      statuses: ORDER_STATUSES,
+      csvHref: `/admin/orders.csv${filterQuery(filter)}`,
+      newerHref: page.newer === null ? null : `/admin/orders${filterQuery(filter, { after: page.newer })}`,
+      olderHref: page.older === null ? null : `/admin/orders${filterQuery(filter, { before: page.older })}`
+    })
+  })
+
+  app.get<{ Querystring: ListQuery }>('/orders.csv', { schema: { querystring: listQuery } }, async (request, reply) => {
+    const rows = sales.csv(filterOf(request.query))
+    return await reply
+      .type('text/csv; charset=utf-8')
+      .header('content-disposition', 'attachment; filename="orders.csv"')
+      .header('cache-control', 'no-store')
+      .send(Readable.from(rows))
+  })
+
+  async function orderPage (reply: FastifyReply, detail: OrderDetail, status = 200, problem?: string): Promise<FastifyReply> {
+    return await reply.page('pages/admin-order.eta', {
+      title: `Order ${detail.order.id.slice(0, 8)}`,
+      ...detail,
+      refundable: detail.order.status === 'paid' || detail.order.status === 'review',
+      problem: problem ?? null
+    }, { status })
+  }
+
+  app.get<{ Params: { id: string } }>('/orders/:id', { schema: { params: orderParams } }, async (request, reply) => {
+    const detail = sales.order(request.params.id)
+    if (detail === undefined) throw new HttpError(404, NO_ORDER)
+    return await orderPage(reply, detail)
+  })
+
+  app.post<{ Params: { id: string } }>('/orders/:id/refund', { schema: { params: orderParams } }, async (request, reply) => {
+    const { id } = request.params
+    let result
+    try {
+      result = await refunds.refund(id)
+    } catch (error) {
+      // Not refundable (409) or Stripe refused (502): the order page, unchanged, says why.
+      const detail = sales.order(id)
+      if (!(error instanceof DomainError) || detail === undefined || (error.kind !== 'conflict' && error.kind !== 'upstream')) throw error
+      request.log.warn({ orderId: id, err: { message: error.message, cause: error.cause } }, 'refund refused or failed')
+      return await orderPage(reply, detail, error.statusCode, error.message)
+    }
+    const order = sales.order(id)!.order
+    const amount = formatAmount(order.amount_cents, order.currency)
+    request.flash('info', result.outcome === 'already_refunded'
+      ? 'This order was already refunded; nothing changed.'
+      : `Refunded ${amount} to ${order.buyer_email ?? 'the buyer'}. ${result.keptBy === null ? 'Their access to the item was removed.' : 'They keep the item through another paid order of it.'}`)
+    return await reply.redirect(`/admin/orders/${encodeURIComponent(id)}`, 303)
+  })
+
+  app.get<{ Querystring: { page?: number } }>('/customers', {
+    schema: { querystring: { type: 'object', properties: { page: { type: 'integer', minimum: 1, maximum: 1_000_000 } } } }
+  }, async (request, reply) => {
+    const page = sales.customers(request.query.page ?? 1)
+    return await reply.page('pages/admin-customers.eta', { title: 'Customers', page, currency: config.currency })
+  })
+}
+export default adminSalesRoutes

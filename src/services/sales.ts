@@ -1,0 +1,291 @@
+import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely'
+import type { SyncRunner } from '../db/database.js'
+import type { Database, OrderStatus } from '../db/types.js'
+import { csvLine } from './csv.js'
+import { toDecimal } from './money.js'
+
+export const ORDER_STATUSES: readonly OrderStatus[] = ['pending', 'paid', 'failed', 'expired', 'refunded', 'review']
+export const ORDERS_PAGE_SIZE = 50
+export const CUSTOMERS_PAGE_SIZE = 50
+export const CSV_HEADER = ['order_id', 'created_at', 'paid_at', 'status', 'item_slug', 'item_title', 'buyer_email', 'amount', 'currency', 'payment_intent'] as const
+const CSV_BATCH = 500
+const DAY_MS = 24 * 60 * 60 * 1000
+
+/** What the order list and the CSV export are narrowed to. */
+export interface OrderFilter {
+  status?: OrderStatus
+  /** Part of the buyer's e-mail, or of the item's title or slug. */
+  q?: string
+}
+
+/** A place in the newest-first order list: the (created_at, id) of a row. */
+export interface Cursor { createdAt: string, id: string }
+
+export interface OrderRow {
+  id: string
+  created_at: string
+  paid_at: string | null
+  status: OrderStatus
+  amount_cents: number
+  currency: string
+  payment_intent: string | null
+  stripe_session_id: string | null
+  user_id: number
+  buyer_email: string | null
+  buyer_name: string | null
+  content_id: number
+  item_slug: string
+  item_title: string
+}
+
+export interface OrdersPage {
+  rows: OrderRow[]
+  total: number
+  /** Cursors for the links to the newer and the older page; null at either end. */
+  newer: string | null
+  older: string | null
+}
+
+export interface Revenue { gross: number, refunded: number, net: number, sales: number }
+
+export interface Dashboard {
+  currency: string
+  windows: { week: Revenue, month: Revenue, all: Revenue }
+  /** The last 30 UTC days, oldest first, today last. */
+  daily: Array<{ day: string, amount: number, sales: number }>
+  items: Array<{ slug: string, title: string, sales: number, refunds: number, net: number }>
+  latest: OrderRow[]
+}
+
+export interface TimelineEntry {
+  at: string
+  kind: 'created' | 'session' | 'redirect' | 'webhook' | 'refund' | 'failed' | 'expired' | 'download'
+  detail: string | null
+}
+
+export interface OrderDetail {
+  order: OrderRow
+  timeline: TimelineEntry[]
+  /** Downloads beyond those shown (a buyer who downloads daily). */
+  moreDownloads: number
+}
+
+export interface Customer {
+  id: number
+  email: string | null
+  name: string | null
+  orders: number
+  paid_orders: number
+  spent: number
+  first_purchase: string | null
+  last_purchase: string | null
+}
+
+export interface CustomersPage { customers: Customer[], page: number, pages: number, total: number }
+
+/** `before`/`after` links carry a row's place as "created_at|id". */
+export function parseCursor (value: string | undefined): Cursor | undefined {
+  const match = value === undefined ? null : /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z)\|([\w-]{1,100})$/.exec(value)
+  return match === null ? undefined : { createdAt: match[1]!, id: match[2]! }
+}
+const cursorOf = (row: { created_at: string, id: string }): string => `${row.created_at}|${row.id}`
+
+/** LIKE with the search taken literally: % and _ in it match themselves. */
+function contains (ref: string, text: string) {
+  return sql<SqlBool>`${sql.ref(ref)} like ${'%' + text.replace(/[\\%_]/g, (c) => '\\' + c) + '%'} escape '\\'`
+}
+
+/** Start of the UTC day `days` before the one `now` is in. */
+function dayStart (now: Date, days: number): Date {
+  const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()))
+  return new Date(start.getTime() - days * DAY_MS)
+}
+
+/** The creator's view of the money: revenue, the order list and pages, customers, the CSV export. */
+export function createSales (deps: { db: Kysely<Database>, sync: SyncRunner, currency: string }) {
+  const { db, sync, currency } = deps
+
+  const orderRows = () => db.selectFrom('orders')
+    .innerJoin('users', 'users.id', 'orders.user_id')
+    .innerJoin('content', 'content.id', 'orders.content_id')
+    .select([
+      'orders.id', 'orders.created_at', 'orders.paid_at', 'orders.status', 'orders.amount_cents', 'orders.currency',
+      'orders.payment_intent', 'orders.stripe_session_id', 'orders.user_id', 'users.email as buyer_email', 'users.name as buyer_name',
+      'orders.content_id', 'content.slug as item_slug', 'content.title as item_title'
+    ])
+
+  /**
+   * The filter as conditions on orders alone: the search is resolved through the (small) users
+   * and content tables once, so the list still walks the orders index newest first.
+   */
+  function filtered (eb: ExpressionBuilder<Database, 'orders'>, filter: OrderFilter): Expression<SqlBool> {
+    const conditions: Array<Expression<SqlBool>> = []
+    if (filter.status !== undefined) conditions.push(eb('orders.status', '=', filter.status))
+    const q = filter.q?.trim()
+    if (q !== undefined && q !== '') {
+      conditions.push(eb.or([
+        eb('orders.user_id', 'in', eb.selectFrom('users').select('users.id').where(contains('users.email', q))),
+        eb('orders.content_id', 'in', eb.selectFrom('content').select('content.id').where((c) => c.or([contains('content.title', q), contains('content.slug', q)])))
+      ]))
+    }
+    return eb.and(conditions)
+  }
+
+  /** Newest first from `before` (exclusive), or oldest first from `after` (exclusive). */
+  function slice (filter: OrderFilter, limit: number, place: { before?: Cursor, after?: Cursor } = {}): OrderRow[] {
+    let query = orderRows().where((eb) => filtered(eb, filter))
+    if (place.after !== undefined) {
+      const { createdAt, id } = place.after
+      query = query.where((eb) => eb(eb.refTuple('orders.created_at', 'orders.id'), '>', eb.tuple(createdAt, id)))
+        .orderBy('orders.created_at', 'asc').orderBy('orders.id', 'asc')
+    } else {
+      if (place.before !== undefined) {
+        const { createdAt, id } = place.before
+        query = query.where((eb) => eb(eb.refTuple('orders.created_at', 'orders.id'), '<', eb.tuple(createdAt, id)))
+      }
+      query = query.orderBy('orders.created_at', 'desc').orderBy('orders.id', 'desc')
+    }
+    return sync.all(query.limit(limit)) as OrderRow[]
+  }
+
+  function count (filter: OrderFilter): number {
+    return sync.first(db.selectFrom('orders').select((eb) => eb.fn.countAll<number>().as('n')).where((eb) => filtered(eb, filter)))!.n
+  }
+
+  /**
+   * Revenue in the store's currency, counted by the day a sale was paid (UTC days):
+   * - gross: the amounts of the orders paid in the window (paid_at set), whatever became of them;
+   * - refunded: the amounts of those same orders that are refunded now;
+   * - net = gross - refunded, so a refund lowers the net of the window its sale is in.
+   * Orders never granted (pending, failed, expired, held for review, or refunded before they
+   * were fulfilled) took no money we kept and are not counted; orders in another currency (the
+   * store's currency changed) are left out rather than added to a different unit.
+   * "Last 7 days" is today and the six days before it, "last 30 days" today and the 29 before.
+   */
+  function revenue (since: Date | null): Revenue {
+    let query = db.selectFrom('orders')
+      .select([
+        sql<number>`coalesce(sum(amount_cents), 0)`.as('gross'),
+        sql<number>`coalesce(sum(case when status = 'refunded' then amount_cents else 0 end), 0)`.as('refunded'),
+        sql<number>`count(*)`.as('sales')
+      ])
+      .where('paid_at', 'is not', null).where('currency', '=', currency)
+    if (since !== null) query = query.where('paid_at', '>=', since.toISOString())
+    const row = sync.first(query)!
+    return { gross: row.gross, refunded: row.refunded, net: row.gross - row.refunded, sales: row.sales }
+  }
+
+  return {
+    currency,
+
+    dashboard (now = new Date()): Dashboard {
+      const monthStart = dayStart(now, 29)
+      const byDay = new Map(sync.all(db.selectFrom('orders')
+        .select([sql<string>`substr(paid_at, 1, 10)`.as('day'), sql<number>`sum(amount_cents)`.as('amount'), sql<number>`count(*)`.as('sales')])
+        .where('paid_at', '>=', monthStart.toISOString()).where('currency', '=', currency)
+        .groupBy(sql`substr(paid_at, 1, 10)`)).map((row) => [row.day, row]))
+      const daily = Array.from({ length: 30 }, (_, i) => {
+        const day = new Date(monthStart.getTime() + i * DAY_MS).toISOString().slice(0, 10)
+        const found = byDay.get(day)
+        return { day, amount: found?.amount ?? 0, sales: found?.sales ?? 0 }
+      })
+      const items = sync.all(db.selectFrom('orders').innerJoin('content', 'content.id', 'orders.content_id')
+        .select([
+          'content.slug', 'content.title',
+          sql<number>`count(*)`.as('sales'),
+          sql<number>`sum(case when orders.status = 'refunded' then 1 else 0 end)`.as('refunds'),
+          sql<number>`sum(case when orders.status = 'refunded' then 0 else orders.amount_cents end)`.as('net')
+        ])
+        .where('orders.paid_at', 'is not', null).where('orders.currency', '=', currency)
+        .groupBy('orders.content_id').orderBy('net', 'desc').orderBy('sales', 'desc').limit(20))
+      return {
+        currency,
+        windows: { week: revenue(dayStart(now, 6)), month: revenue(monthStart), all: revenue(null) },
+        daily,
+        items,
+        latest: slice({}, 8)
+      }
+    },
+
+    /** One page of the order list, newest first, by keyset: as fast on the last page as the first. */
+    orders (filter: OrderFilter, place: { before?: Cursor, after?: Cursor } = {}, size = ORDERS_PAGE_SIZE): OrdersPage {
+      const fetched = slice(filter, size + 1, place)
+      const more = fetched.length > size
+      const rows = fetched.slice(0, size)
+      if (place.after !== undefined) rows.reverse()
+      const first = rows[0]
+      const last = rows[rows.length - 1]
+      // Walking back (after) we know there are older rows; walking forward (before), newer ones.
+      const hasNewer = place.after !== undefined ? more : place.before !== undefined
+      const hasOlder = place.after !== undefined ? true : more
+      return {
+        rows,
+        total: count(filter),
+        newer: hasNewer && first !== undefined ? cursorOf(first) : null,
+        older: hasOlder && last !== undefined ? cursorOf(last) : null
+      }
+    },
+
+    /** The order with its buyer and item, and its timeline with the buyer's downloads of the item. */
+    order (orderId: string, maxDownloads = 100): OrderDetail | undefined {
+      const order = sync.first(orderRows().where('orders.id', '=', orderId)) as OrderRow | undefined
+      if (order === undefined) return undefined
+      const events = sync.all(db.selectFrom('order_events').select(['at', 'kind', 'detail'])
+        .where('order_id', '=', orderId).orderBy('at').orderBy('id'))
+      const downloadsOf = db.selectFrom('downloads')
+        .where('user_id', '=', order.user_id).where('content_id', '=', order.content_id).where('downloaded_at', '>=', order.created_at)
+      const downloads = sync.all(downloadsOf.select(['downloaded_at', 'version']).orderBy('downloaded_at', 'desc').limit(maxDownloads))
+      const totalDownloads = sync.first(downloadsOf.select((eb) => eb.fn.countAll<number>().as('n')))!.n
+      const timeline: TimelineEntry[] = [
+        ...events.map((event) => ({ at: event.at, kind: event.kind as TimelineEntry['kind'], detail: event.detail })),
+        ...downloads.map((download) => ({ at: download.downloaded_at, kind: 'download' as const, detail: `version ${download.version}` }))
+      ].sort((a, b) => a.at.localeCompare(b.at))
+      return { order, timeline, moreDownloads: totalDownloads - downloads.length }
+    },
+
+    /** Buyers (users with at least one order), the latest purchase first. */
+    customers (page: number): CustomersPage {
+      const total = sync.first(db.selectFrom('orders').select(sql<number>`count(distinct user_id)`.as('n')))!.n
+      const pages = Math.max(1, Math.ceil(total / CUSTOMERS_PAGE_SIZE))
+      const current = Math.min(Math.max(1, page), pages)
+      const customers = sync.all(db.selectFrom('orders').innerJoin('users', 'users.id', 'orders.user_id')
+        .select([
+          'users.id', 'users.email', 'users.name',
+          sql<number>`count(*)`.as('orders'),
+          sql<number>`sum(case when orders.status = 'paid' then 1 else 0 end)`.as('paid_orders'),
+          // Net of refunds: a refunded order is no longer paid, so it adds nothing.
+          sql<number>`coalesce(sum(case when orders.status = 'paid' and orders.currency = ${currency} then orders.amount_cents else 0 end), 0)`.as('spent'),
+          sql<string | null>`min(orders.paid_at)`.as('first_purchase'),
+          sql<string | null>`max(orders.paid_at)`.as('last_purchase')
+        ])
+        .groupBy('orders.user_id')
+        .orderBy(sql`max(orders.paid_at) is null`).orderBy('last_purchase', 'desc').orderBy('users.id', 'desc')
+        .limit(CUSTOMERS_PAGE_SIZE).offset((current - 1) * CUSTOMERS_PAGE_SIZE))
+      return { customers, page: current, pages, total }
+    },
+
+    /**
+     * The CSV export, a batch of rows at a time by keyset (never the whole table in memory):
+     * pulled by a Readable, so a slow client slows the reading, and other requests run between
+     * batches.
+     */
+    async * csv (filter: OrderFilter, batch = CSV_BATCH): AsyncGenerator<string> {
+      yield csvLine(CSV_HEADER)
+      let before: Cursor | undefined
+      for (;;) {
+        const rows = slice(filter, batch, { before })
+        if (rows.length === 0) return
+        yield rows.map((row) => csvLine([
+          row.id, row.created_at, row.paid_at, row.status, row.item_slug, row.item_title, row.buyer_email,
+          toDecimal(row.amount_cents, row.currency), row.currency, row.payment_intent
+        ])).join('')
+        if (rows.length < batch) return
+        const last = rows[rows.length - 1]!
+        before = { createdAt: last.created_at, id: last.id }
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    }
+  }
+}
+
+export type Sales = ReturnType<typeof createSales>
