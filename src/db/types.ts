@@ -98,6 +98,20 @@ export interface DownloadsTable {
   downloaded_at: Generated<string>
 }
 
+/** Every PDF an item has had; content.file_key and its neighbours are the latest one's. */
+export interface ContentVersionsTable {
+  content_id: number
+  version: number
+  file_key: string
+  file_name: string
+  file_size: number
+  sha256: string
+  /** What changed, in a line; empty for the first version. */
+  changelog: Generated<string>
+  created_at: Generated<string>
+}
+export type ContentVersion = Selectable<ContentVersionsTable>
+
 export interface Database {
   users: UsersTable
   content: ContentTable
@@ -109,4 +123,5 @@ export interface Database {
   sessions: SessionsTable
   free_library: FreeLibraryTable
   downloads: DownloadsTable
+  content_versions: ContentVersionsTable
 }
