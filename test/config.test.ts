@@ -146,7 +146,7 @@ t.test('migrations run from an empty database, and again as a no-op', async (t) 
   const first = await migrateToLatest(database.db)
   t.same(first.results?.map((r) => r.migrationName), Object.keys(migrations).sort())
   const tables = database.sqlite.prepare("select name from sqlite_master where type = 'table' and name not like 'kysely%' and name not like 'sqlite%' order by name").all() as Array<{ name: string }>
-  t.same(tables.map((row) => row.name), ['content', 'downloads', 'free_library', 'library', 'meta', 'orders', 'refunds', 'sessions', 'stripe_events', 'users'])
+  t.same(tables.map((row) => row.name), ['content', 'content_versions', 'downloads', 'free_library', 'library', 'meta', 'order_events', 'orders', 'refunds', 'sessions', 'stripe_events', 'users'])
   t.equal(database.sqlite.pragma('journal_mode', { simple: true }), 'wal')
   t.equal(database.sqlite.pragma('foreign_keys', { simple: true }), 1)
   t.equal(database.sqlite.pragma('busy_timeout', { simple: true }), 5000)

@@ -108,6 +108,20 @@ export interface OrderEventsTable {
 }
 export type OrderEvent = Selectable<OrderEventsTable>
 
+/** Every PDF an item has had; content.file_key and its neighbours are the latest one's. */
+export interface ContentVersionsTable {
+  content_id: number
+  version: number
+  file_key: string
+  file_name: string
+  file_size: number
+  sha256: string
+  /** What changed, in a line; empty for the first version. */
+  changelog: Generated<string>
+  created_at: Generated<string>
+}
+export type ContentVersion = Selectable<ContentVersionsTable>
+
 export interface Database {
   users: UsersTable
   content: ContentTable
@@ -120,4 +134,5 @@ export interface Database {
   free_library: FreeLibraryTable
   downloads: DownloadsTable
   order_events: OrderEventsTable
+  content_versions: ContentVersionsTable
 }

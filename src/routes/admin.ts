@@ -1,48 +1,12 @@
-import type { MultipartFile, Multipart } from '@fastify/multipart'
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync } from 'fastify'
 import { uploadAllowanceMs } from '../config.js'
-import { HttpError } from '../plugins/app/errors.js'
 import type { UploadForm } from '../plugins/app/page.js'
 import multipart from '../plugins/external/multipart.js'
 import { MAX_PREVIEW_BYTES } from '../services/uploads.js'
 import { priceInput } from '../services/money.js'
 import adminSalesRoutes from './admin-sales.js'
-
-interface UploadStream {
-  fields: Record<string, string>
-  firstFile: MultipartFile | undefined
-  rest: AsyncIterableIterator<Multipart>
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    upload?: UploadStream
-  }
-}
-
-/**
- * Reads a multipart form's fields up to its first file and leaves the file unread, so the CSRF
- * check (a preHandler) runs on the `_csrf` field before any byte of a file is stored.
- */
-async function readLeadingFields (request: FastifyRequest): Promise<void> {
-  if (!request.isMultipart()) throw new HttpError(415, 'The upload form must be sent as multipart/form-data.')
-  const rest = request.parts()
-  const fields: Record<string, string> = {}
-  let firstFile: MultipartFile | undefined
-  for (;;) {
-    const { value: part, done } = await rest.next()
-    if (done === true) break
-    if (part.type === 'file') { firstFile = part; break }
-    fields[part.fieldname] = String(part.value)
-  }
-  request.body = fields
-  request.upload = { fields, firstFile, rest }
-}
-
-async function * allParts (upload: UploadStream): AsyncGenerator<Multipart> {
-  if (upload.firstFile !== undefined) yield upload.firstFile
-  for await (const part of upload.rest) yield part
-}
+import adminItemRoutes from './admin-items.js'
+import { allParts, readLeadingFields } from './multipart-form.js'
 
 const adminRoutes: FastifyPluginAsync = async (app) => {
   const { config, catalog } = app
@@ -56,6 +20,9 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
   const form = (values: UploadForm['values'] = { title: '', description: '', price: '' }, problems: UploadForm['problems'] = {}) => ({
     title: 'Upload a PDF', values, problems, maxUploadMb: config.maxUploadBytes / 1024 / 1024, price: priceInput(config.currency)
   })
+
+  // The items after upload: list, edit, publish, delete (behind the same guard).
+  await app.register(adminItemRoutes)
 
   app.get('/content/new', async (_request, reply) => await reply.page('pages/admin-new.eta', form()))
 

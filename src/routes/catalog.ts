@@ -16,9 +16,10 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
   const { catalog, files } = app
   const grids = new WeakMap<CatalogPage, string>()
 
-  function contentOr404 (slug: string): Content {
+  /** The item, if this visitor may see it: an unpublished one is not there for strangers. */
+  function contentOr404 (request: FastifyRequest, slug: string): Content {
     const content = catalog.find(slug)
-    if (content === undefined) throw new HttpError(404, NOT_FOUND.item)
+    if (content === undefined || !catalog.canView(request.user, content)) throw new HttpError(404, NOT_FOUND.item)
     return content
   }
 
@@ -44,37 +45,51 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
   })
 
   app.get<{ Params: SlugParams }>('/content/:slug', { schema: { params: slugParams } }, async (request, reply) => {
-    const content = contentOr404(request.params.slug)
+    const content = contentOr404(request, request.params.slug)
     const user = request.user
     return await reply.page('pages/content.eta', {
       title: content.title,
       content,
-      canDownload: user !== null && catalog.canDownload(user.id, content)
+      canDownload: user !== null && catalog.canDownload(user, content),
+      versions: catalog.versions(content.id)
     })
   })
 
   app.get<{ Params: SlugParams }>('/content/:slug/preview', { schema: { params: slugParams } }, async (request, reply) => {
-    const content = contentOr404(request.params.slug)
+    const content = contentOr404(request, request.params.slug)
     await requireFile(request, content, content.preview_key, MISSING_PREVIEW)
     // Keys are random and never reused, so a preview never changes under its URL.
     return await reply.sendFile(content.preview_key, files.dir, { maxAge: '1d', immutable: false })
   })
 
-  app.get<{ Params: SlugParams }>('/content/:slug/download', { schema: { params: slugParams } }, async (request, reply) => {
-    const content = contentOr404(request.params.slug)
+  app.get<{ Params: SlugParams, Querystring: { version?: string } }>('/content/:slug/download', {
+    schema: { params: slugParams, querystring: { type: 'object', properties: { version: { type: 'string', maxLength: 20 } } } }
+  }, async (request, reply) => {
+    const content = contentOr404(request, request.params.slug)
     const user = request.user
     if (user === null) return reply.redirect(loginUrl(request.url))
-    if (!catalog.canDownload(user.id, content)) {
+    const asked = request.query.version
+    if (asked !== undefined && !/^\d{1,9}$/.test(asked)) {
+      throw new HttpError(400, 'The version must be a whole number, like ?version=1. The item\'s page lists its versions.')
+    }
+    if (!catalog.canDownload(user, content)) {
       throw new HttpError(403, `You do not own "${content.title}" yet. Buy it from its page to download it.`)
     }
-    await requireFile(request, content, content.file_key, MISSING_PDF)
+    // Without ?version the latest, which the content row points at.
+    let file = { key: content.file_key, version: catalog.latestVersion(content.id), name: `${content.slug}.pdf` }
+    if (asked !== undefined && Number(asked) !== file.version) {
+      const earlier = catalog.version(content.id, Number(asked))
+      if (earlier === undefined) throw new HttpError(404, `"${content.title}" has no version ${Number(asked)}. Its page lists the versions there are.`)
+      file = { key: earlier.file_key, version: earlier.version, name: `${content.slug}-v${earlier.version}.pdf` }
+    }
+    await requireFile(request, content, file.key, MISSING_PDF)
     // A Range request is part of a download already counted (a resumed or seeking reader).
-    if (request.headers.range === undefined) catalog.recordDownload(user.id, content)
+    if (request.headers.range === undefined) catalog.recordDownload(user.id, content, file.version)
     reply.header('cache-control', 'private')
     reply.header('x-content-type-options', 'nosniff')
     // @fastify/send gives Range (206/416), HEAD, ETag and Last-Modified; the name is our slug.
     // (`root` is accepted by download() though its type does not list it.)
-    return await reply.download(content.file_key, `${content.slug}.pdf`, { root: files.dir, cacheControl: false } as SendOptions)
+    return await reply.download(file.key, file.name, { root: files.dir, cacheControl: false } as SendOptions)
   })
 }
 export default catalogRoutes

@@ -16,8 +16,13 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
     const user = request.user!
     const content = catalog.find(request.params.slug)
     if (content === undefined) throw new HttpError(404, NOT_FOUND.item)
-    if (content.price_cents === 0 || catalog.owns(user.id, content.id)) {
+    if (catalog.keeps(user.id, content) || (content.published === 1 && content.price_cents === 0)) {
       return reply.redirect(`/content/${content.slug}`, 303)
+    }
+    // Off sale: strangers do not see it at all; an admin, who does, is told why.
+    if (content.published !== 1) {
+      if (!catalog.canView(user, content)) throw new HttpError(404, NOT_FOUND.item)
+      throw new HttpError(409, `"${content.title}" is unpublished, so it cannot be bought. Publish it again to sell it.`)
     }
     const started = await checkout.start(user, content)
     if (started.resumed) request.log.info({ orderId: started.orderId }, 'checkout resumed: the open one is reused')

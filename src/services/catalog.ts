@@ -1,7 +1,8 @@
-import { type Compilable, type Kysely, sql } from 'kysely'
+import { type Compilable, type ExpressionBuilder, type Kysely, sql } from 'kysely'
 import type { SyncRunner } from '../db/database.js'
-import type { Content, Database } from '../db/types.js'
+import type { Content, Database, User } from '../db/types.js'
 import type { FileStore } from './file-store.js'
+import { createItems } from './items.js'
 import { createUploads } from './uploads.js'
 
 export const PAGE_SIZE = 24
@@ -31,14 +32,32 @@ export interface LibraryEntry {
   currency: string
   /** paid and free entries download; a refunded one is listed so the reader knows what happened. */
   state: 'paid' | 'free' | 'refunded'
+  /** A version came out after the reader's last download (or after they got it, if never downloaded). */
+  updated: boolean
 }
+
+/** When the item's latest version came out, and when this user last downloaded it. */
+interface Freshness {
+  latest_version_at: string | null
+  last_download_at: string | null
+}
+
+const isUpdated = (row: Freshness & { since: string }): boolean =>
+  row.latest_version_at !== null && row.latest_version_at > (row.last_download_at ?? row.since)
 
 /** What the user bought, what was refunded (and not bought again), and free items they took. */
 async function libraryOf (db: Kysely<Database>, userId: number): Promise<LibraryEntry[]> {
+  const freshness = (eb: ExpressionBuilder<Database & { content: Database['content'] }, 'content'>) => [
+    eb.selectFrom('content_versions').select((v) => v.fn.max<string | null>('content_versions.created_at').as('at'))
+      .whereRef('content_versions.content_id', '=', 'content.id').as('latest_version_at'),
+    eb.selectFrom('downloads').select((d) => d.fn.max<string | null>('downloads.downloaded_at').as('at'))
+      .whereRef('downloads.content_id', '=', 'content.id').where('downloads.user_id', '=', userId).as('last_download_at')
+  ]
   const paid = await db.selectFrom('library')
     .innerJoin('content', 'content.id', 'library.content_id')
     .innerJoin('orders', 'orders.id', 'library.order_id')
     .select(['content.slug', 'content.title', 'library.granted_at', 'orders.amount_cents', 'orders.currency'])
+    .select(freshness)
     .where('library.user_id', '=', userId)
     .execute()
   const refunded = await db.selectFrom('orders')
@@ -51,15 +70,26 @@ async function libraryOf (db: Kysely<Database>, userId: number): Promise<Library
   const free = await db.selectFrom('free_library')
     .innerJoin('content', 'content.id', 'free_library.content_id')
     .select(['content.slug', 'content.title', 'free_library.added_at', 'content.currency'])
+    .select(freshness)
     .where('free_library.user_id', '=', userId).where('content.price_cents', '=', 0)
     .execute()
   const seenRefunds = new Set<string>()
   const entries: LibraryEntry[] = [
-    ...paid.map((row) => ({ ...row, state: 'paid' as const })),
+    ...paid.map(({ latest_version_at: latest, last_download_at: last, ...row }) => ({
+      ...row,
+      state: 'paid' as const,
+      updated: isUpdated({ latest_version_at: latest as string | null, last_download_at: last as string | null, since: row.granted_at })
+    })),
     // One line per refunded item, however many refunded orders it had.
     ...refunded.filter((row) => !seenRefunds.has(row.slug) && seenRefunds.add(row.slug) !== undefined)
-      .map((row) => ({ slug: row.slug, title: row.title, granted_at: row.paid_at ?? row.created_at, amount_cents: row.amount_cents, currency: row.currency, state: 'refunded' as const })),
-    ...free.map((row) => ({ slug: row.slug, title: row.title, granted_at: row.added_at, amount_cents: 0, currency: row.currency, state: 'free' as const }))
+      .map((row) => ({ slug: row.slug, title: row.title, granted_at: row.paid_at ?? row.created_at, amount_cents: row.amount_cents, currency: row.currency, state: 'refunded' as const, updated: false })),
+    ...free.map(({ latest_version_at: latest, last_download_at: last, added_at: added, ...row }) => ({
+      ...row,
+      granted_at: added,
+      amount_cents: 0,
+      state: 'free' as const,
+      updated: isUpdated({ latest_version_at: latest as string | null, last_download_at: last as string | null, since: added })
+    }))
   ]
   return entries.sort((a, b) => b.granted_at.localeCompare(a.granted_at))
 }
@@ -92,8 +122,12 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
     }
   }
 
+  const freeTaken = (userId: number, contentId: number) => db.selectFrom('free_library')
+    .select('content_id').where('user_id', '=', userId).where('content_id', '=', contentId)
+
   return {
     ...createUploads({ db, sync, files, currency, maxUploadBytes }),
+    ...createItems({ db, sync, files, maxUploadBytes }),
 
     async library (userId: number): Promise<LibraryEntry[]> {
       return await libraryOf(db, userId)
@@ -132,12 +166,28 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
       return sync.first(ownership(userId, contentId)) !== undefined
     },
 
-    /** Free items are for every signed-in user; paid ones for those whose library holds them. */
-    canDownload (userId: number, content: Content): boolean {
-      return content.price_cents === 0 || this.owns(userId, content.id)
+    /** Whether the item is in the user's library: bought, or taken while it was free. */
+    keeps (userId: number, content: Content): boolean {
+      return this.owns(userId, content.id) || (content.price_cents === 0 && sync.first(freeTaken(userId, content.id)) !== undefined)
     },
 
-    /** Every download is recorded; a free item downloaded by a signed-in reader joins their library. */
+    /** A published item is for everyone to see; an unpublished one for admins and those who keep it. */
+    canView (user: User | null, content: Content): boolean {
+      if (content.published === 1) return true
+      return user !== null && (user.is_admin === 1 || this.keeps(user.id, content))
+    },
+
+    /**
+     * Admins download every item; free published items are for every signed-in user; otherwise
+     * the user's library decides (an unpublished item stays with those who have it).
+     */
+    canDownload (user: User, content: Content): boolean {
+      if (user.is_admin === 1) return true
+      if (content.published === 1 && content.price_cents === 0) return true
+      return this.keeps(user.id, content)
+    },
+
+    /** Every download is recorded (with the version served); a free item downloaded by a signed-in reader joins their library. */
     recordDownload (userId: number, content: Content, version = 1): void {
       sync.transaction(() => {
         sync.run(db.insertInto('downloads').values({ user_id: userId, content_id: content.id, version }))
@@ -158,6 +208,7 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
         sync.run(db.deleteFrom('orders'))
         sync.run(db.deleteFrom('stripe_events'))
         sync.run(db.deleteFrom('refunds'))
+        sync.run(db.deleteFrom('content_versions'))
         return sync.run(db.deleteFrom('content')).changes
       })
       const keys = await files.keys()
@@ -174,13 +225,12 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
      */
     async reconcile (): Promise<Reconciliation> {
       const temporary = await files.removeTemporary()
-      const rows = sync.all(db.selectFrom('content').select(['slug', 'file_key', 'preview_key']))
-      const swept = await files.sweep(new Set(rows.flatMap((row) => [row.file_key, row.preview_key])))
+      // Every version's file counts, not only the latest: earlier ones are still downloaded.
+      const referenced = this.referencedKeys()
+      const swept = await files.sweep(new Set(referenced.keys()))
       const missing: Reconciliation['missing'] = []
-      for (const row of rows) {
-        for (const key of [row.file_key, row.preview_key]) {
-          if (!await files.exists(key)) missing.push({ slug: row.slug, key })
-        }
+      for (const [key, slug] of referenced) {
+        if (!await files.exists(key)) missing.push({ slug, key })
       }
       return { temporary, ...swept, missing }
     }

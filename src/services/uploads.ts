@@ -53,16 +53,54 @@ export function checkFields (fields: ContentFields, currency: string): ContentPr
   return problems
 }
 
-/** New items, from an upload form's parts to a stored row and its files. */
-export function createUploads (deps: { db: Kysely<Database>, sync: SyncRunner, files: FileStore, currency: string, maxUploadBytes: number }) {
-  const { db, sync, files, currency, maxUploadBytes } = deps
-  const bySlug = (slug: string) => db.selectFrom('content').selectAll().where('slug', '=', slug)
+/** The files a form chose, received under temporary names. */
+export interface ChosenFiles {
+  file?: PendingFile & { originalName: string }
+  preview?: PendingFile
+}
 
+/**
+ * Streams a form's files (`file`: a PDF, `preview`: a cover) into the store under temporary
+ * names, checking them as they pass, and collects the text fields that come after them. Every
+ * received file is pushed to `received` at once, so the caller can discard them whatever
+ * happens; a refused file becomes a sentence in `problems`.
+ */
+export function createFormReceiver (files: FileStore, maxUploadBytes: number) {
   const receivePdf = async (stream: Readable): Promise<PendingFile> =>
     await files.receive(stream, { label: 'PDF', maxBytes: maxUploadBytes, sniff: sniffPdf, wrongType: 'The file must be a PDF (it should start with %PDF-).' })
 
   const receivePreview = async (stream: Readable): Promise<PendingFile> =>
     await files.receive(stream, { label: 'preview image', maxBytes: MAX_PREVIEW_BYTES, sniff: sniffImage, wrongType: 'The preview must be a PNG, JPEG or WebP image.' })
+
+  return async function receiveForm (parts: AsyncIterable<UploadPart>, fields: Record<string, string>, received: PendingFile[], problems: ContentProblems): Promise<ChosenFiles> {
+    const chosen: ChosenFiles = {}
+    for await (const part of parts) {
+      if (part.type === 'field') { fields[part.fieldname] = String(part.value); continue }
+      const slot = part.fieldname === 'file' || part.fieldname === 'preview' ? part.fieldname : undefined
+      // A file input left empty is sent as a part with no file name and no bytes: nothing chosen.
+      if (slot === undefined || part.filename === '' || chosen[slot] !== undefined || problems[slot] !== undefined) {
+        part.file.resume() // not ours, none chosen, or a second one: read past it
+        continue
+      }
+      try {
+        const pending = await (slot === 'file' ? receivePdf(part.file) : receivePreview(part.file))
+        received.push(pending)
+        if (slot === 'file') chosen.file = { ...pending, originalName: part.filename }
+        else chosen.preview = pending
+      } catch (error) {
+        if (!(error instanceof DomainError)) throw error
+        problems[slot] = error.message
+      }
+    }
+    return chosen
+  }
+}
+
+/** New items, from an upload form's parts to a stored row and its files. */
+export function createUploads (deps: { db: Kysely<Database>, sync: SyncRunner, files: FileStore, currency: string, maxUploadBytes: number }) {
+  const { db, sync, files, currency, maxUploadBytes } = deps
+  const bySlug = (slug: string) => db.selectFrom('content').selectAll().where('slug', '=', slug)
+  const receiveForm = createFormReceiver(files, maxUploadBytes)
 
   /** Renames the files into place, then commits the row; the caller discards the files on failure. */
   async function create (fields: ContentFields, pdf: PendingFile & { originalName: string }, preview: PendingFile): Promise<Content> {
@@ -72,19 +110,22 @@ export function createUploads (deps: { db: Kysely<Database>, sync: SyncRunner, f
     if (sync.first(bySlug(slug)) !== undefined) throw taken
     await files.commit(pdf)
     await files.commit(preview)
+    const file = { file_key: pdf.key, file_name: pdf.originalName.slice(0, 255), file_size: pdf.size, sha256: pdf.sha256 }
     try {
-      return sync.first(db.insertInto('content').values({
-        slug,
-        title,
-        description: fields.description.trim(),
-        price_cents: parsePrice(fields.price, currency)!,
-        currency,
-        file_key: pdf.key,
-        file_name: pdf.originalName.slice(0, 255),
-        file_size: pdf.size,
-        sha256: pdf.sha256,
-        preview_key: preview.key
-      }).returningAll())!
+      // The item and its version 1 together: no item is ever without the version it sells.
+      return sync.transaction(() => {
+        const content = sync.first(db.insertInto('content').values({
+          slug,
+          title,
+          description: fields.description.trim(),
+          price_cents: parsePrice(fields.price, currency)!,
+          currency,
+          ...file,
+          preview_key: preview.key
+        }).returningAll())!
+        sync.run(db.insertInto('content_versions').values({ content_id: content.id, version: 1, ...file, created_at: content.created_at }))
+        return content
+      })
     } catch (error) {
       // Two uploads with the same title at the same moment: the unique index decides.
       if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw taken
@@ -100,28 +141,10 @@ export function createUploads (deps: { db: Kysely<Database>, sync: SyncRunner, f
    */
     async receiveUpload (parts: AsyncIterable<UploadPart>, fields: Record<string, string>): Promise<UploadResult> {
       const problems: ContentProblems = {}
-      const chosen: { file?: PendingFile & { originalName: string }, preview?: PendingFile } = {}
       const received: PendingFile[] = []
       let stored = false
       try {
-        for await (const part of parts) {
-          if (part.type === 'field') { fields[part.fieldname] = String(part.value); continue }
-          const slot = part.fieldname === 'file' || part.fieldname === 'preview' ? part.fieldname : undefined
-          // A file input left empty is sent as a part with no file name and no bytes: nothing chosen.
-          if (slot === undefined || part.filename === '' || chosen[slot] !== undefined || problems[slot] !== undefined) {
-            part.file.resume() // not ours, none chosen, or a second one: read past it
-            continue
-          }
-          try {
-            const pending = await (slot === 'file' ? receivePdf(part.file) : receivePreview(part.file))
-            received.push(pending)
-            if (slot === 'file') chosen.file = { ...pending, originalName: part.filename }
-            else chosen.preview = pending
-          } catch (error) {
-            if (!(error instanceof DomainError)) throw error
-            problems[slot] = error.message
-          }
-        }
+        const chosen = await receiveForm(parts, fields, received, problems)
         const values: ContentFields = { title: fields.title ?? '', description: fields.description ?? '', price: fields.price ?? '' }
         Object.assign(problems, checkFields(values, currency))
         if (chosen.file === undefined) problems.file ??= 'Choose a PDF to sell.'

@@ -5,6 +5,7 @@ import type { CatalogPage, LibraryEntry } from '../../services/catalog.js'
 import type { SalesChart } from '../../services/sales-chart.js'
 import type { CustomersPage, Dashboard, OrderDetail, OrderFilter, OrdersPage } from '../../services/sales.js'
 import type { OrderStatus } from '../../db/types.js'
+import type { EditFields, EditProblems, ItemsPage, VersionSummary } from '../../services/items.js'
 import type { ContentFields, ContentProblems } from '../../services/uploads.js'
 import type { priceInput } from '../../services/money.js'
 
@@ -26,12 +27,23 @@ export interface UploadForm {
   price: ReturnType<typeof priceInput>
 }
 
+export interface EditForm {
+  content: Content
+  values: EditFields
+  problems: EditProblems
+  maxUploadMb: number
+  price: ReturnType<typeof priceInput>
+  latestVersion: number
+}
+
 /** Each template and the data it is rendered with (besides the layout's). */
 export interface Pages {
   'pages/catalog.eta': { catalog: CatalogPage, grid: string | null }
-  'pages/content.eta': { content: Content, canDownload: boolean }
+  'pages/content.eta': { content: Content, canDownload: boolean, versions: VersionSummary[] }
   'pages/library.eta': { items: LibraryEntry[] }
   'pages/admin-new.eta': UploadForm
+  'pages/admin-items.eta': { items: ItemsPage, refused: { message: string, slug: string, published: boolean } | null }
+  'pages/admin-edit.eta': EditForm
   'pages/checkout-result.eta': { state: string, content: Content | undefined }
   'pages/checkout-cancel.eta': { content: Content | undefined }
   'pages/error.eta': { status: number, message: string }
