@@ -5,6 +5,7 @@ import * as store from './0003-store.js'
 import * as sessions from './0004-sessions.js'
 import * as freeLibrary from './0005-free-library.js'
 import * as desk from './0006-desk.js'
+import * as settingsSearch from './0009-settings-search.js'
 
 // A static list rather than a folder scan, so the same migrations run from TypeScript sources
 // (tests, tsx) and from the compiled build without depending on file extensions.
@@ -14,5 +15,6 @@ export const migrations: Record<string, Migration> = {
   '0003-store': store,
   '0004-sessions': sessions,
   '0005-free-library': freeLibrary,
-  '0006-desk': desk
+  '0006-desk': desk,
+  '0009-settings-search': settingsSearch
 }

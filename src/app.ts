@@ -8,6 +8,7 @@ import database from './plugins/app/database.js'
 import files from './plugins/app/files.js'
 import orders from './plugins/app/orders.js'
 import payments from './plugins/app/payments.js'
+import settings from './plugins/app/settings.js'
 import users from './plugins/app/users.js'
 import site from './site.js'
 
@@ -63,6 +64,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(orders)
   await app.register(payments)
   await app.register(checkout)
+  await app.register(settings)
 
   // Two sibling contexts: machine endpoints (JSON, raw bodies) and the site (session, pages).
   await app.register(machine)

@@ -98,6 +98,19 @@ export interface DownloadsTable {
   downloaded_at: Generated<string>
 }
 
+/** The store's settings, one row per key (src/services/settings.ts reads and writes them). */
+export interface SettingsTable {
+  key: string
+  value: string
+}
+
+/** The FTS5 index of content's title and description (external content, kept by triggers). */
+export interface ContentFtsTable {
+  rowid: number
+  title: string
+  description: string
+}
+
 export interface Database {
   users: UsersTable
   content: ContentTable
@@ -109,4 +122,6 @@ export interface Database {
   sessions: SessionsTable
   free_library: FreeLibraryTable
   downloads: DownloadsTable
+  settings: SettingsTable
+  content_fts: ContentFtsTable
 }

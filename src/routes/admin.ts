@@ -6,6 +6,7 @@ import type { UploadForm } from '../plugins/app/page.js'
 import multipart from '../plugins/external/multipart.js'
 import { MAX_PREVIEW_BYTES } from '../services/uploads.js'
 import { priceInput } from '../services/money.js'
+import settingsRoutes from './settings.js'
 
 interface UploadStream {
   fields: Record<string, string>
@@ -47,6 +48,8 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
   const { config, catalog } = app
   app.addHook('onRequest', app.requireAdmin)
   await app.register(multipart)
+  // Inside this plugin, so the admins-only hook above guards them too.
+  await app.register(settingsRoutes)
 
   const uploadLimit = config.maxUploadBytes + MAX_PREVIEW_BYTES + 1024 * 1024
   // The price field speaks the store's currency: its code, and the decimals it is written with.

@@ -4,7 +4,7 @@ import type { Content } from '../db/types.js'
 import { loginUrl } from '../plugins/app/auth.js'
 import { HttpError, NOT_FOUND } from '../plugins/app/errors.js'
 import { viewContext } from '../plugins/external/view.js'
-import type { CatalogPage } from '../services/catalog.js'
+import { type CatalogPage, SORTS } from '../services/catalog.js'
 import { type SlugParams, slugParams } from './schemas.js'
 
 // A row whose file is gone (deleted by hand, an incomplete restore) is the shop's fault, not
@@ -29,10 +29,29 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
     throw new HttpError(503, message)
   }
 
-  app.get<{ Querystring: { page: number } }>('/', {
-    schema: { querystring: { type: 'object', properties: { page: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 } } } }
+  app.get<{ Querystring: { page: number, q?: string, sort?: string } }>('/', {
+    schema: {
+      querystring: {
+        type: 'object',
+        properties: {
+          page: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 },
+          // Free text: whatever is typed is searched for as words (catalog.search), never refused.
+          q: { type: 'string' },
+          // An order the catalogue does not know falls back to the default rather than an error page.
+          sort: { type: 'string' }
+        }
+      }
+    }
   }, async (request, reply) => {
-    const current = await catalog.page(request.query.page)
+    const { page, q = '' } = request.query
+    const sort = SORTS.find((name) => name === request.query.sort) ?? null
+    const query = q.trim()
+    if (query !== '') {
+      const found = catalog.search(query, page, sort)
+      const grid = found.items.length === 0 ? null : app.eta.render('partials/catalog-grid.eta', { ...viewContext, catalog: found })
+      return await reply.page('pages/catalog.eta', { title: `Search: ${query.slice(0, 60)}`, catalog: found, grid })
+    }
+    const current = await catalog.page(page, sort)
     // The grid is the same for everyone: rendered once per catalogue state (catalog.page hands
     // back a new object when the catalogue changes); the page around it carries the visitor.
     let grid = current.items.length === 0 ? null : grids.get(current) ?? null
