@@ -30,7 +30,10 @@ export async function up (db: Kysely<any>): Promise<void> {
   END`.execute(db)
   await sql`INSERT INTO content_fts (content_fts) VALUES ('rebuild')`.execute(db)
 
-  // The other orders of the catalogue, each read a page at a time from an index.
+  // Every order of the catalogue read a page at a time from an index that also holds
+  // `published`: without it a deep page of the newest-first listing checked each skipped row in
+  // the table (150 ms at 100,000 items).
+  await sql`CREATE INDEX content_published_new ON content (published, created_at DESC, id DESC)`.execute(db)
   await sql`CREATE INDEX content_published_price ON content (published, price_cents, id)`.execute(db)
   await sql`CREATE INDEX content_published_title ON content (published, title COLLATE NOCASE, id)`.execute(db)
 }

@@ -191,9 +191,11 @@ t.test('triggers keep the index in step with updates and deletes made directly i
   t.doesNotThrow(() => integrity.run(), 'FTS5 finds the index consistent with the table')
 })
 
-t.test('the plain listing is still cached until the database changes', async (t) => {
+t.test('the plain listing and searches are cached until the database changes', async (t) => {
   const h = await build(t)
   await insert(h.app.db, [{ title: 'One' }])
+  const found = h.app.catalog.search('one', 1)
+  t.equal(h.app.catalog.search('one', 1), found, 'a search asked again is the same object')
   const first = await h.app.catalog.page(1)
   t.equal(await h.app.catalog.page(1), first, 'the same object while nothing changes')
   t.not(await h.app.catalog.page(1, 'price'), first, 'another order is another page')
@@ -202,6 +204,10 @@ t.test('the plain listing is still cached until the database changes', async (t)
   const after = await h.app.catalog.page(1)
   t.not(after, first)
   t.equal(after.total, 2)
+  await insert(h.app.db, [{ title: 'One more' }])
+  const again = h.app.catalog.search('one', 1)
+  t.not(again, found)
+  t.equal(again.total, 2, 'the new item is found at once')
 })
 
 t.test('the migration indexes the items a database already had', async (t) => {

@@ -46,20 +46,16 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
     const { page, q = '' } = request.query
     const sort = SORTS.find((name) => name === request.query.sort) ?? null
     const query = q.trim()
-    if (query !== '') {
-      const found = catalog.search(query, page, sort)
-      const grid = found.items.length === 0 ? null : app.eta.render('partials/catalog-grid.eta', { ...viewContext, catalog: found })
-      return await reply.page('pages/catalog.eta', { title: `Search: ${query.slice(0, 60)}`, catalog: found, grid })
-    }
-    const current = await catalog.page(page, sort)
-    // The grid is the same for everyone: rendered once per catalogue state (catalog.page hands
-    // back a new object when the catalogue changes); the page around it carries the visitor.
+    // The grid is the same for everyone: rendered once per catalogue state (catalog.page and
+    // catalog.search hand back a new object when the catalogue changes); the page around it
+    // carries the visitor.
+    const current = query === '' ? await catalog.page(page, sort) : catalog.search(query, page, sort)
     let grid = current.items.length === 0 ? null : grids.get(current) ?? null
     if (grid === null && current.items.length > 0) {
       grid = app.eta.render('partials/catalog-grid.eta', { ...viewContext, catalog: current })
       grids.set(current, grid)
     }
-    return await reply.page('pages/catalog.eta', { title: 'Catalogue', catalog: current, grid })
+    return await reply.page('pages/catalog.eta', { title: query === '' ? 'Catalogue' : `Search: ${query.slice(0, 60)}`, catalog: current, grid })
   })
 
   app.get<{ Params: SlugParams }>('/content/:slug', { schema: { params: slugParams } }, async (request, reply) => {

@@ -108,6 +108,8 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
   let total: number | undefined
   const pageCache = new Map<string, CatalogPage>()
   const MAX_CACHED_PAGES = 1000
+  const searchCache = new Map<string, CatalogPage>()
+  let searchStamp = ''
 
   function freshCache (): void {
     const now = sync.first(stampQuery)!
@@ -154,27 +156,35 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
     /**
      * One page of the published items matching every word of `input` in their title or
      * description: best match first (a word in the title counts more), or in the order asked for.
-     * Not cached: searches are many and each is cheap (FTS5 reads only the matching rows).
+     * Kept like catalogue pages until the database changes (a popular search is asked again and
+     * again), in a cache of its own, bounded, emptied when full.
      */
     search (input: string, page: number, sort: CatalogSort | null = null): CatalogPage {
       const match = ftsQuery(input)
-      const empty = { items: [], page: 1, pages: 1, total: 0, query: input, sort }
-      if (match === undefined) return empty
+      if (match === undefined) return { items: [], page: 1, pages: 1, total: 0, query: input, sort }
+      freshCache()
+      if (searchStamp !== lastStamp) { searchStamp = lastStamp; searchCache.clear() }
+      const key = `${sort ?? ''}:${Math.max(1, page)}:${input}`
+      const cached = searchCache.get(key)
+      if (cached !== undefined) return cached
       const matching = db.selectFrom('content_fts')
         .innerJoin('content', 'content.id', 'content_fts.rowid')
         .where(sql.ref('content_fts'), 'match', match)
         .where('content.published', '=', 1)
-      const found = sync.first(matching.select((eb) => eb.fn.countAll<number>().as('total')))!.total
-      if (found === 0) return empty
-      const pages = Math.ceil(found / PAGE_SIZE)
+      // (bm25() cannot be used beside a window function: the count is a query of its own.)
+      const total = sync.first(matching.select((eb) => eb.fn.countAll<number>().as('total')))!.total
+      const pages = Math.max(1, Math.ceil(total / PAGE_SIZE))
       const current = Math.min(Math.max(1, page), pages)
       let query = matching.select(ITEM_COLUMNS)
       if (sort === 'price') query = query.orderBy('content.price_cents').orderBy('content.id')
       else if (sort === 'title') query = query.orderBy(sql`content.title COLLATE NOCASE`).orderBy('content.id')
       else if (sort === 'new') query = query.orderBy('content.created_at', 'desc').orderBy('content.id', 'desc')
       else query = query.orderBy(sql`bm25(content_fts, 5.0, 1.0)`).orderBy('content.id', 'desc')
-      const items = sync.all(query.limit(PAGE_SIZE).offset((current - 1) * PAGE_SIZE))
-      return { items, page: current, pages, total: found, query: input, sort }
+      const items = total === 0 ? [] : sync.all(query.limit(PAGE_SIZE).offset((current - 1) * PAGE_SIZE))
+      const result = { items, page: current, pages, total, query: input, sort }
+      if (searchCache.size >= MAX_CACHED_PAGES) searchCache.clear()
+      searchCache.set(key, result)
+      return result
     },
 
     find (slug: string): Content | undefined {
