@@ -32,10 +32,13 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 4)
 const ITEMS = 10_000
 const WEBHOOK_ORDERS = 2_000
 const SUCCESS_REQUESTS = 200
+// Catalogue search runs on a bigger catalogue, seeded only for it (after the other scenarios).
+const SEARCH_ITEMS = 100_000
+const SEARCH_WORD = 'lighthouse'
 const MB = 1024 * 1024
 const WEBHOOK_SECRET = 'whsec_bench_' + randomBytes(12).toString('hex')
 const started = Date.now()
-// BENCH_ONLY=pages,downloads,webhooks,success runs a subset while working on one of them.
+// BENCH_ONLY=pages,downloads,webhooks,success,search runs a subset while working on one of them.
 const only = (name: string): boolean => process.env.BENCH_ONLY === undefined || process.env.BENCH_ONLY.split(',').includes(name)
 
 const log = (message: string): void => { console.log(`[bench ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`) }
@@ -515,6 +518,96 @@ try {
     rows.push({ scenario: 'success redirect, as the client saw it (includes loopback and the HTTP client)', metric: 'p50 / p99 ms', app: `${fmt(median(successClientMs.map((v) => v[0]!)), 1)} / ${fmt(median(successClientMs.map((v) => v[1]!)), 1)}`, baseline: '', ratio: '', goal: '', runs: '' })
   }
 
+  // ---------------------------------------------------------- 5. catalogue search
+  if (only('search')) {
+    // The catalogue grows to 100,000 items, titles and descriptions drawn from a small
+    // vocabulary; one item in 90 of the new ones (1,000, i.e. 1% of all) mentions the searched
+    // word, half of them in the title. Inserted by this process while the app runs: the app sees
+    // them (its FTS5 index is kept by triggers in the same transaction).
+    const words = ['atlas', 'river', 'garden', 'recipes', 'history', 'notes', 'guide', 'maps', 'stories', 'letters', 'winter', 'harbour', 'forest', 'city', 'songs', 'poems', 'workbook', 'sketches', 'journal', 'field']
+    const pick = (i: number, salt: number): string => words[(i * 7 + salt * 13 + Math.floor(i / 20)) % words.length]!
+    const existing = sync.first(db.selectFrom('content').select((eb) => eb.fn.countAll<number>().as('n')))!.n
+    const extra = SEARCH_ITEMS - existing
+    log(`seeding ${fmt(extra)} more items for search (to ${fmt(SEARCH_ITEMS)})`)
+    const seedStart = Date.now()
+    sync.transaction(() => {
+      for (let i = 1; i <= extra; i++) {
+        const marked = i % 90 === 0
+        const title = `${pick(i, 1)} ${pick(i, 2)}${marked && i % 180 === 0 ? ` ${SEARCH_WORD}` : ''} ${i}`
+        const description = `${pick(i, 3)} and ${pick(i, 4)}: ${pick(i, 5)} ${pick(i, 6)} for the ${pick(i, 7)}. ${marked && i % 180 !== 0 ? `A ${SEARCH_WORD} on the cover. ` : ''}`.repeat(3)
+        sync.run(db.insertInto('content').values({
+          slug: `search-item-${i}`,
+          title,
+          description,
+          price_cents: 100 + (i % 50) * 50,
+          currency: 'usd',
+          file_key: small.file_key,
+          file_name: 'bench.pdf',
+          file_size: small.file_size,
+          sha256: small.sha256,
+          preview_key: small.preview_key
+        }))
+      }
+    })
+    const matching = sync.first(db.selectFrom('content').select((eb) => eb.fn.countAll<number>().as('n'))
+      .where((eb) => eb.or([eb('title', 'like', `%${SEARCH_WORD}%`), eb('description', 'like', `%${SEARCH_WORD}%`)])))!.n
+    log(`seeded in ${((Date.now() - seedStart) / 1000).toFixed(1)} s; ${fmt(matching)} items mention "${SEARCH_WORD}"`)
+    const searchUrl = `${app}/?q=${SEARCH_WORD}`
+    const check = await fetch(searchUrl)
+    const checkBody = await check.text()
+    if (check.status !== 200 || !checkBody.includes(`${matching} PDFs match`)) throw new Error(`search answered ${check.status} without "${matching} PDFs match"`)
+    // Searches are kept until the database changes, so autocannon below mostly measures a search
+    // asked again. A first search is measured here: every page of the results in every order,
+    // each asked once (each a cache miss), one at a time, by the server's own time.
+    const firstMs: number[] = []
+    for (const sort of ['', 'new', 'price', 'title']) {
+      for (let page = 1; page <= Math.ceil(matching / 24); page++) {
+        const response = await fetch(`${searchUrl}&sort=${sort}&page=${page}`)
+        await response.arrayBuffer()
+        const timing = /app;dur=([\d.]+)/.exec(response.headers.get('server-timing') ?? '')
+        if (response.status !== 200 || timing === null) throw new Error(`search page ${page} answered ${response.status}`)
+        firstMs.push(Number(timing[1]))
+      }
+    }
+    log(`first searches (${firstMs.length}, each a cache miss): server's own p50 ${percentile(firstMs, 50).toFixed(2)} ms, p99 ${percentile(firstMs, 99).toFixed(2)} ms`)
+    const targets: PageTarget[] = [
+      { label: 'baseline', url: `${base}/html` },
+      { label: 'search', url: searchUrl }
+    ]
+    const rps = new Map<string, number[]>(targets.map((t) => [t.label, []]))
+    const p99 = new Map<string, number[]>(targets.map((t) => [t.label, []]))
+    const serverP99: number[] = []
+    for (const target of targets) await cannon({ url: target.url, connections: 16, duration: 1 })
+    for (let run = 1; run <= RUNS; run++) {
+      for (const target of targets) {
+        const serverMs: number[] = []
+        const result = await cannon({
+          url: target.url,
+          connections: 16,
+          duration: SECONDS,
+          requests: [{
+            method: 'GET',
+            onResponse: (_status, _body, _context, headers) => {
+              const timing = /app;dur=([\d.]+)/.exec(String((headers as Record<string, unknown> | undefined)?.['server-timing'] ?? ''))
+              if (timing !== null) serverMs.push(Number(timing[1]))
+            }
+          }]
+        })
+        if (result.non2xx > 0 || result.errors > 0) throw new Error(`${target.label}: ${result.non2xx} non-2xx, ${result.errors} errors`)
+        rps.get(target.label)!.push(result.requests.average)
+        p99.get(target.label)!.push(result.latency.p99)
+        if (target.label === 'search') serverP99.push(percentile(serverMs, 99))
+        log(`run ${run} ${target.label}: ${fmt(result.requests.average)} req/s, p99 ${result.latency.p99} ms${target.label === 'search' ? `, server's own p99 ${percentile(serverMs, 99).toFixed(2)} ms` : ''}`)
+      }
+    }
+    const baselineRps = median(rps.get('baseline')!)
+    const searchRps = median(rps.get('search')!)
+    rows.push({ scenario: `catalogue search at ${fmt(SEARCH_ITEMS)} items (\`/?q=${SEARCH_WORD}\`: ${fmt(matching)} matches, best first, first page of 24), 16 connections, p99 ${fmt(median(p99.get('search')!), 1)} ms (baseline p99 ${fmt(median(p99.get('baseline')!), 1)} ms)`, metric: 'req/s', app: fmt(searchRps), baseline: fmt(baselineRps), ratio: (searchRps / baselineRps).toFixed(2), goal: '', runs: rps.get('search')!.map((v) => fmt(v)).join(' / ') })
+    rows.push({ scenario: 'catalogue search at 100,000 items, as the client saw it (16 connections: includes queueing)', metric: 'p99 ms', app: fmt(median(p99.get('search')!), 1), baseline: fmt(median(p99.get('baseline')!), 1), ratio: (median(p99.get('search')!) / median(p99.get('baseline')!)).toFixed(2), goal: '< 20 ms', runs: p99.get('search')!.map((v) => fmt(v, 1)).join(' / ') })
+    rows.push({ scenario: 'catalogue search at 100,000 items, server\'s own time (the same search asked again: kept until the database changes)', metric: 'p99 ms', app: fmt(median(serverP99), 2), baseline: '', ratio: '', goal: '< 20 ms', runs: serverP99.map((v) => fmt(v, 2)).join(' / ') })
+    rows.push({ scenario: `catalogue search at 100,000 items, first search (${firstMs.length} distinct pages and orders of it, one at a time), server's own time`, metric: 'p50 / p99 ms', app: `${fmt(percentile(firstMs, 50), 2)} / ${fmt(percentile(firstMs, 99), 2)}`, baseline: '', ratio: '', goal: '< 20 ms', runs: '' })
+  }
+
   // ---------------------------------------------------------- report
   const cpu = cpus()
   const table = [
@@ -540,6 +633,7 @@ How each figure is taken:
 - Download: 4 keep-alive clients (node:http) downloading the owner's 50 MB PDF again and again for ${SECONDS} s, counting bytes as they arrive, against @fastify/static serving the same file with no checks, in its own process. (autocannon counts a body only when it is complete: in steps of 50 MB.)
 - RSS: VmRSS of the server's pid from /proc/<pid>/status sampled every 20 ms while 32 such clients download a 500 MB PDF for ${SECONDS} s, minus VmRSS just before; the yardstick's growth under the same load is shown beside it.
 - Webhooks: ${WEBHOOK_ORDERS} pending orders made with the app's orders service; one signed \`checkout.session.completed\` per order plus ${WEBHOOK_ORDERS / 5} redeliveries of the same events, shuffled and posted by autocannon over 32 connections. events/s = deliveries / wall time; grants = library rows of that buyer afterwards, checked against 2,000 (and every order paid, every delivery 2xx).
+- Search: the catalogue is grown to ${fmt(SEARCH_ITEMS)} items after the other scenarios (so they keep measuring 10,000), 1% of them mentioning "${SEARCH_WORD}"; autocannon, 16 connections, against \`/?q=${SEARCH_WORD}\` (FTS5 match, bm25 order, count, page of 24 rendered; a search is kept until the database changes, so a first search is also timed: each page of the results in each order asked once) and the same bare-Fastify yardstick; the server's own time is its \`Server-Timing\` header.
 - Success redirect: each checkout is started over HTTP (POST /checkout/<slug>), paid on the Stripe-compatible emulator, then GET /checkout/success is requested once per session by one autocannon connection. The server's own time is the \`Server-Timing: app;dur=\` header, Fastify's reply.elapsedTime when the reply is sent (routing, hooks, session, the Stripe retrieve on loopback, the fulfilment transaction and the page render).
 `
   // A partial run (BENCH_ONLY) must not replace the full report.

@@ -7,6 +7,7 @@ import * as freeLibrary from './0005-free-library.js'
 import * as desk from './0006-desk.js'
 import * as orderEvents from './0007-order-events.js'
 import * as versions from './0008-versions.js'
+import * as settingsSearch from './0009-settings-search.js'
 
 // A static list rather than a folder scan, so the same migrations run from TypeScript sources
 // (tests, tsx) and from the compiled build without depending on file extensions.
@@ -18,5 +19,6 @@ export const migrations: Record<string, Migration> = {
   '0005-free-library': freeLibrary,
   '0006-desk': desk,
   '0007-order-events': orderEvents,
-  '0008-versions': versions
+  '0008-versions': versions,
+  '0009-settings-search': settingsSearch
 }

@@ -10,6 +10,7 @@ import orders from './plugins/app/orders.js'
 import payments from './plugins/app/payments.js'
 import refunds from './plugins/app/refunds.js'
 import sales from './plugins/app/sales.js'
+import settings from './plugins/app/settings.js'
 import users from './plugins/app/users.js'
 import site from './site.js'
 
@@ -67,6 +68,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(checkout)
   await app.register(refunds)
   await app.register(sales)
+  await app.register(settings)
 
   // Two sibling contexts: machine endpoints (JSON, raw bodies) and the site (session, pages).
   await app.register(machine)

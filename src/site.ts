@@ -16,6 +16,7 @@ import authRoutes from './routes/auth.js'
 import catalogRoutes from './routes/catalog.js'
 import checkoutRoutes from './routes/checkout.js'
 import libraryRoutes from './routes/library.js'
+import policiesRoutes from './routes/policies.js'
 
 /** The site for people: pages, forms, sign-in, static files; HTML errors. */
 const site: FastifyPluginAsync = async (app) => {
@@ -38,6 +39,7 @@ const site: FastifyPluginAsync = async (app) => {
   await app.register(authRoutes)
   await app.register(catalogRoutes)
   await app.register(libraryRoutes)
+  await app.register(policiesRoutes)
   await app.register(adminRoutes, { prefix: '/admin' })
   await app.register(checkoutRoutes, { prefix: '/checkout' })
 }

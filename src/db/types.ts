@@ -122,6 +122,19 @@ export interface ContentVersionsTable {
 }
 export type ContentVersion = Selectable<ContentVersionsTable>
 
+/** The store's settings, one row per key (src/services/settings.ts reads and writes them). */
+export interface SettingsTable {
+  key: string
+  value: string
+}
+
+/** The FTS5 index of content's title and description (external content, kept by triggers). */
+export interface ContentFtsTable {
+  rowid: number
+  title: string
+  description: string
+}
+
 export interface Database {
   users: UsersTable
   content: ContentTable
@@ -135,4 +148,6 @@ export interface Database {
   downloads: DownloadsTable
   order_events: OrderEventsTable
   content_versions: ContentVersionsTable
+  settings: SettingsTable
+  content_fts: ContentFtsTable
 }

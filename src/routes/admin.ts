@@ -7,6 +7,7 @@ import { priceInput } from '../services/money.js'
 import adminSalesRoutes from './admin-sales.js'
 import adminItemRoutes from './admin-items.js'
 import { allParts, readLeadingFields } from './multipart-form.js'
+import settingsRoutes from './settings.js'
 
 const adminRoutes: FastifyPluginAsync = async (app) => {
   const { config, catalog } = app
@@ -23,6 +24,8 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
 
   // The items after upload: list, edit, publish, delete (behind the same guard).
   await app.register(adminItemRoutes)
+  // Store settings (name, tagline, contact, policy).
+  await app.register(settingsRoutes)
 
   app.get('/content/new', async (_request, reply) => await reply.page('pages/admin-new.eta', form()))
 

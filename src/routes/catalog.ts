@@ -4,7 +4,7 @@ import type { Content } from '../db/types.js'
 import { loginUrl } from '../plugins/app/auth.js'
 import { HttpError, NOT_FOUND } from '../plugins/app/errors.js'
 import { viewContext } from '../plugins/external/view.js'
-import type { CatalogPage } from '../services/catalog.js'
+import { type CatalogPage, SORTS } from '../services/catalog.js'
 import { type SlugParams, slugParams } from './schemas.js'
 
 // A row whose file is gone (deleted by hand, an incomplete restore) is the shop's fault, not
@@ -30,18 +30,33 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
     throw new HttpError(503, message)
   }
 
-  app.get<{ Querystring: { page: number } }>('/', {
-    schema: { querystring: { type: 'object', properties: { page: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 } } } }
+  app.get<{ Querystring: { page: number, q?: string, sort?: string } }>('/', {
+    schema: {
+      querystring: {
+        type: 'object',
+        properties: {
+          page: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 },
+          // Free text: whatever is typed is searched for as words (catalog.search), never refused.
+          q: { type: 'string' },
+          // An order the catalogue does not know falls back to the default rather than an error page.
+          sort: { type: 'string' }
+        }
+      }
+    }
   }, async (request, reply) => {
-    const current = await catalog.page(request.query.page)
-    // The grid is the same for everyone: rendered once per catalogue state (catalog.page hands
-    // back a new object when the catalogue changes); the page around it carries the visitor.
+    const { page, q = '' } = request.query
+    const sort = SORTS.find((name) => name === request.query.sort) ?? null
+    const query = q.trim()
+    // The grid is the same for everyone: rendered once per catalogue state (catalog.page and
+    // catalog.search hand back a new object when the catalogue changes); the page around it
+    // carries the visitor.
+    const current = query === '' ? await catalog.page(page, sort) : catalog.search(query, page, sort)
     let grid = current.items.length === 0 ? null : grids.get(current) ?? null
     if (grid === null && current.items.length > 0) {
       grid = app.eta.render('partials/catalog-grid.eta', { ...viewContext, catalog: current })
       grids.set(current, grid)
     }
-    return await reply.page('pages/catalog.eta', { title: 'Catalogue', catalog: current, grid })
+    return await reply.page('pages/catalog.eta', { title: query === '' ? 'Catalogue' : `Search: ${query.slice(0, 60)}`, catalog: current, grid })
   })
 
   app.get<{ Params: SlugParams }>('/content/:slug', { schema: { params: slugParams } }, async (request, reply) => {

@@ -9,12 +9,39 @@ export const PAGE_SIZE = 24
 
 export type CatalogItem = Pick<Content, 'id' | 'slug' | 'title' | 'price_cents' | 'currency' | 'created_at'>
 
+/** The orders a visitor can ask for (`?sort=`); without one, best match first for a search, else newest. */
+export const SORTS = ['new', 'price', 'title'] as const
+export type CatalogSort = typeof SORTS[number]
+
 export interface CatalogPage {
   items: CatalogItem[]
   page: number
   pages: number
   total: number
+  /** The search as typed ('' for the plain listing) and the order asked for: the pager keeps both. */
+  query: string
+  sort: CatalogSort | null
 }
+
+/** A search longer than this is cut: nobody types more, and each word costs the index a lookup. */
+export const MAX_QUERY_WORDS = 16
+const MAX_QUERY_CHARS = 1000
+
+/**
+ * A visitor's words as an FTS5 query that can only mean "all these words": each word becomes a
+ * quoted phrase (a quote inside doubled), so FTS5 syntax typed in (`"`, `*`, `NEAR(`, `-`, `OR`,
+ * `title:x`) is searched for as text, never run. Words with no letter or digit in them are
+ * dropped, since the tokenizer would find nothing in them. Undefined: nothing to search for.
+ */
+export function ftsQuery (input: string): string | undefined {
+  const words = input.slice(0, MAX_QUERY_CHARS).split(/\s+/u)
+    .filter((word) => /[\p{L}\p{N}]/u.test(word))
+    .slice(0, MAX_QUERY_WORDS)
+  if (words.length === 0) return undefined
+  return words.map((word) => `"${word.replaceAll('"', '""')}"`).join(' ')
+}
+
+const ITEM_COLUMNS = ['content.id', 'content.slug', 'content.title', 'content.price_cents', 'content.currency', 'content.created_at'] as const
 
 export interface Reconciliation {
   temporary: number
@@ -109,8 +136,10 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
   const stampQuery: Compilable<{ changes: number, version: number }> = { compile: () => stamp }
   let lastStamp = ''
   let total: number | undefined
-  const pageCache = new Map<number, CatalogPage>()
+  const pageCache = new Map<string, CatalogPage>()
   const MAX_CACHED_PAGES = 1000
+  const searchCache = new Map<string, CatalogPage>()
+  let searchStamp = ''
 
   function freshCache (): void {
     const now = sync.first(stampQuery)!
@@ -134,23 +163,61 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
     },
 
     /**
-     * One page of the catalogue, newest first. The same object is returned until the catalogue
-     * changes, so a caller may key its own derived data (rendered HTML) on it.
+     * One page of the catalogue, newest first (or by price, or by title). The same object is
+     * returned until the catalogue changes, so a caller may key its own derived data (rendered
+     * HTML) on it.
      */
-    async page (page: number): Promise<CatalogPage> {
+    async page (page: number, sort: CatalogSort | null = null): Promise<CatalogPage> {
       freshCache()
       total ??= sync.first(db.selectFrom('content').select((eb) => eb.fn.countAll<number>().as('total')).where('published', '=', 1))!.total
       const pages = Math.max(1, Math.ceil(total / PAGE_SIZE))
       const current = Math.min(Math.max(1, page), pages)
-      const cached = pageCache.get(current)
+      const key = `${sort ?? ''}:${current}`
+      const cached = pageCache.get(key)
       if (cached !== undefined) return cached
-      const items = sync.all(db.selectFrom('content').where('published', '=', 1)
-        .select(['id', 'slug', 'title', 'price_cents', 'currency', 'created_at'])
-        .orderBy('created_at', 'desc').orderBy('id', 'desc')
-        .limit(PAGE_SIZE).offset((current - 1) * PAGE_SIZE))
-      const result = { items, page: current, pages, total }
+      let query = db.selectFrom('content').where('published', '=', 1).select(ITEM_COLUMNS)
+      // Each order is read from its own index (migration 0009), a page at a time.
+      if (sort === 'price') query = query.orderBy('price_cents').orderBy('id')
+      else if (sort === 'title') query = query.orderBy(sql`title COLLATE NOCASE`).orderBy('id')
+      else query = query.orderBy('created_at', 'desc').orderBy('id', 'desc')
+      const items = sync.all(query.limit(PAGE_SIZE).offset((current - 1) * PAGE_SIZE))
+      const result = { items, page: current, pages, total, query: '', sort }
       if (pageCache.size >= MAX_CACHED_PAGES) pageCache.clear()
-      pageCache.set(current, result)
+      pageCache.set(key, result)
+      return result
+    },
+
+    /**
+     * One page of the published items matching every word of `input` in their title or
+     * description: best match first (a word in the title counts more), or in the order asked for.
+     * Kept like catalogue pages until the database changes (a popular search is asked again and
+     * again), in a cache of its own, bounded, emptied when full.
+     */
+    search (input: string, page: number, sort: CatalogSort | null = null): CatalogPage {
+      const match = ftsQuery(input)
+      if (match === undefined) return { items: [], page: 1, pages: 1, total: 0, query: input, sort }
+      freshCache()
+      if (searchStamp !== lastStamp) { searchStamp = lastStamp; searchCache.clear() }
+      const key = `${sort ?? ''}:${Math.max(1, page)}:${input}`
+      const cached = searchCache.get(key)
+      if (cached !== undefined) return cached
+      const matching = db.selectFrom('content_fts')
+        .innerJoin('content', 'content.id', 'content_fts.rowid')
+        .where(sql.ref('content_fts'), 'match', match)
+        .where('content.published', '=', 1)
+      // (bm25() cannot be used beside a window function: the count is a query of its own.)
+      const total = sync.first(matching.select((eb) => eb.fn.countAll<number>().as('total')))!.total
+      const pages = Math.max(1, Math.ceil(total / PAGE_SIZE))
+      const current = Math.min(Math.max(1, page), pages)
+      let query = matching.select(ITEM_COLUMNS)
+      if (sort === 'price') query = query.orderBy('content.price_cents').orderBy('content.id')
+      else if (sort === 'title') query = query.orderBy(sql`content.title COLLATE NOCASE`).orderBy('content.id')
+      else if (sort === 'new') query = query.orderBy('content.created_at', 'desc').orderBy('content.id', 'desc')
+      else query = query.orderBy(sql`bm25(content_fts, 5.0, 1.0)`).orderBy('content.id', 'desc')
+      const items = total === 0 ? [] : sync.all(query.limit(PAGE_SIZE).offset((current - 1) * PAGE_SIZE))
+      const result = { items, page: current, pages, total, query: input, sort }
+      if (searchCache.size >= MAX_CACHED_PAGES) searchCache.clear()
+      searchCache.set(key, result)
       return result
     },
 

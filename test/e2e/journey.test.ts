@@ -571,6 +571,60 @@ function journey (): void {
     t.equal(await page.getByRole('button', { name: `Buy for ${GARDEN.priceLabel}` }).count(), 1, 'the item can be bought again')
   })
 
+  step('the creator edits an item, ships a new version, unpublishes one, refunds an order from its page and names the store', async (t) => {
+    const desk = await person(PHONE)
+    await signIn(desk, 'Ada Admin', 'admin@example.com')
+    await desk.goto(`${app.url}/admin`)
+    await desk.getByRole('heading', { name: /dashboard/i }).first().waitFor()
+    await screen(t, desk, 'admin-dashboard')
+
+    // Items: edit the train guide's description and ship version 2 with a changelog.
+    await desk.goto(`${app.url}/admin/content`)
+    await screen(t, desk, 'admin-items')
+    await desk.getByRole('link', { name: `Edit ${TRAINS.title}` }).click()
+    await desk.getByLabel('Description').fill(`${TRAINS.description}\n\nNow with **the Balkans**.`)
+    await desk.getByLabel('New PDF').setInputFiles({ name: 'trains-v2.pdf', mimeType: 'application/pdf', buffer: pdfBytes('Night Trains of Europe, second edition') })
+    await desk.getByLabel('What changed').fill('Added the Balkan sleeper routes')
+    await screen(t, desk, 'admin-edit')
+    await desk.getByRole('button', { name: 'Save changes' }).click()
+    await desk.waitForURL(`${app.url}/content/${TRAINS.slug}`)
+    await desk.getByText('Added the Balkan sleeper routes').first().waitFor()
+    t.equal(await desk.locator('.description strong', { hasText: 'the Balkans' }).count(), 1, 'the description is rendered from Markdown')
+    await screen(t, desk, 'content-versions')
+
+    // The reader who owns it sees the update in their library.
+    const titles = await waitForLibrary(readerPage, (list) => list.includes(TRAINS.title))
+    t.ok(titles.includes(TRAINS.title))
+    t.equal(await readerPage.locator('.library-row', { hasText: TRAINS.title }).getByText('Updated').count(), 1, 'the library marks the item updated')
+    await screen(t, readerPage, 'library-updated')
+
+    // Unpublish the free knots guide: gone from the catalogue for visitors.
+    await desk.goto(`${app.url}/admin/content`)
+    await desk.getByRole('button', { name: `Unpublish ${KNOTS.title}` }).click()
+    await desk.getByRole('button', { name: `Publish ${KNOTS.title}` }).waitFor()
+    const visitor = await person(PHONE)
+    await visitor.goto(`${app.url}/`)
+    t.equal(await visitor.getByRole('link', { name: new RegExp(KNOTS.title) }).count(), 0, 'an unpublished item is not in the catalogue')
+    const hidden = await visitor.goto(`${app.url}/content/${KNOTS.slug}`)
+    t.equal(hidden?.status(), 404, 'and its page is not found for a visitor')
+    await desk.getByRole('button', { name: `Publish ${KNOTS.title}` }).click()
+    await desk.getByRole('button', { name: `Unpublish ${KNOTS.title}` }).waitFor()
+
+    // Orders: refund the kitchen book's bank transfer from its order page.
+    await desk.goto(`${app.url}/admin/orders?status=paid`)
+    await screen(t, desk, 'admin-orders')
+    await desk.locator('tr', { hasText: KITCHEN.title }).first().getByRole('link').first().click()
+    await desk.getByRole('button', { name: /^Refund / }).waitFor()
+    await screen(t, desk, 'admin-order')
+    await desk.getByRole('button', { name: /^Refund / }).click()
+    await desk.locator('h1 .pill', { hasText: /refunded/i }).waitFor()
+    await screen(t, desk, 'admin-order-refunded')
+    const after = await waitForLibrary(readerPage, (list) => !list.includes(KITCHEN.title))
+    t.notOk(after.includes(KITCHEN.title), 'the refund took the download away at once')
+    await desk.close()
+    await visitor.close()
+  })
+
   step('free items, error pages and the admin area read well', async (t) => {
     const page = readerPage
     await page.goto(`${app.url}/content/${KNOTS.slug}`)
@@ -596,7 +650,7 @@ function journey (): void {
   })
 }
 
-t.setTimeout(170_000)
+t.setTimeout(240_000)
 if (existsSync(CHROMIUM)) {
   journey()
 } else if (!['', 'false', '0'].includes(process.env.CI ?? '')) {

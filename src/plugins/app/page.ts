@@ -8,6 +8,7 @@ import type { OrderStatus } from '../../db/types.js'
 import type { EditFields, EditProblems, ItemsPage, VersionSummary } from '../../services/items.js'
 import type { ContentFields, ContentProblems } from '../../services/uploads.js'
 import type { priceInput } from '../../services/money.js'
+import type { SettingsFields, SettingsProblems, StoreSettings } from '../../services/settings.js'
 
 /** What the layout shows on every page. */
 export interface LayoutData {
@@ -18,6 +19,8 @@ export interface LayoutData {
   flash: { info: string[], error: string[] }
   demo: { stripeDashboardUrl: string | null } | null
   path: string
+  /** The store's name, tagline and contact (header, title, footer), from the settings in force. */
+  store: { name: string, tagline: string, contactEmail: string }
 }
 
 export interface UploadForm {
@@ -36,6 +39,12 @@ export interface EditForm {
   latestVersion: number
 }
 
+export interface SettingsForm {
+  values: SettingsFields
+  problems: SettingsProblems
+  limits: { storeName: number, tagline: number, refundPolicy: number }
+}
+
 /** Each template and the data it is rendered with (besides the layout's). */
 export interface Pages {
   'pages/catalog.eta': { catalog: CatalogPage, grid: string | null }
@@ -52,6 +61,8 @@ export interface Pages {
   'pages/admin-orders.eta': { page: OrdersPage, filter: OrderFilter, statuses: readonly OrderStatus[], csvHref: string, newerHref: string | null, olderHref: string | null }
   'pages/admin-order.eta': OrderDetail & { refundable: boolean, problem: string | null }
   'pages/admin-customers.eta': { page: CustomersPage, currency: string }
+  'pages/settings.eta': SettingsForm
+  'pages/policies.eta': { settings: StoreSettings }
 }
 
 export interface PageOptions {
@@ -60,7 +71,7 @@ export interface PageOptions {
 
 declare module 'fastify' {
   interface FastifyReply {
-    /** Renders a page in the layout (who is signed in, CSRF token, flash, demo banner) and sends it. */
+    /** Renders a page in the layout (who is signed in, CSRF token, flash, demo banner, the store's name) and sends it. */
     page<T extends keyof Pages>(template: T, data: Pages[T] & { title: string }, options?: PageOptions): Promise<FastifyReply>
   }
 }
@@ -81,10 +92,12 @@ function takeFlash (request: FastifyRequest, reply: FastifyReply): LayoutData['f
 /** The one way a page is rendered: by routes and by the error handler alike. */
 export default fp(async function page (app) {
   const demo = app.config.demo
+  const { settings } = app
   app.decorateReply('page', async function page (this: FastifyReply, template: keyof Pages, data: object, options: PageOptions = {}) {
     const request = this.request
     const status = options.status ?? 200
     const user = request.user
+    const store = settings.current()
     const layout: Omit<LayoutData, 'title'> = {
       user: user === null ? null : { id: user.id, name: user.name, email: user.email, isAdmin: user.is_admin === 1 },
       csrfToken: user === null ? null : this.generateCsrf(),
@@ -92,9 +105,10 @@ export default fp(async function page (app) {
       // answer to a form leaves them for the next page.
       flash: request.method === 'GET' && status < 400 ? takeFlash(request, this) : noFlash,
       demo,
-      path: request.url
+      path: request.url,
+      store: { name: store.storeName, tagline: store.tagline, contactEmail: store.contactEmail }
     }
     const html = await this.viewAsync(template, { ...layout, ...data })
     return await this.code(status).type('text/html; charset=utf-8').send(html)
   })
-}, { name: 'page', dependencies: ['view', 'csrf', 'flash', 'auth'] })
+}, { name: 'page', dependencies: ['view', 'csrf', 'flash', 'auth', 'settings'] })

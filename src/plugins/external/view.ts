@@ -2,6 +2,7 @@ import view from '@fastify/view'
 import { Eta } from 'eta'
 import fp from 'fastify-plugin'
 import { viewsDir } from '../../paths.js'
+import { renderMarkdown } from '../../services/markdown.js'
 import { formatAmount, formatPrice } from '../../services/money.js'
 
 declare module 'fastify' {
@@ -21,7 +22,9 @@ export const viewContext = {
   /** "12 KB", "2.4 MB": a file's size for a person. */
   formatSize: (bytes: number): string => bytes < 1024 * 1024 ? `${Math.max(1, Math.round(bytes / 1024))} KB` : `${(bytes / 1024 / 1024).toFixed(1)} MB`,
   /** "Nov 24, 2026" from an ISO time. */
-  formatDate: (iso: string): string => dateFormat.format(new Date(iso))
+  formatDate: (iso: string): string => dateFormat.format(new Date(iso)),
+  /** Markdown (descriptions, the refund policy) as inert HTML: output it with `<%~`. */
+  renderMarkdown
 }
 
 export const LAYOUT = 'layout.eta'

@@ -1,0 +1,151 @@
+import type { Kysely } from 'kysely'
+import type { SyncRunner } from '../db/database.js'
+import type { Database } from '../db/types.js'
+
+/** The store's own words and switches, as every page, receipt and /policies shows them. */
+export interface StoreSettings {
+  storeName: string
+  tagline: string
+  contactEmail: string
+  /** Markdown. */
+  refundPolicy: string
+  /** Stored now; Checkout offers promotion codes when it is on (a later change reads it). */
+  allowPromotionCodes: boolean
+}
+
+/** The settings form as posted (field names are the HTTP contract's). */
+export interface SettingsFields {
+  store_name: string
+  tagline: string
+  contact_email: string
+  refund_policy: string
+  allow_promotion_codes?: string
+}
+
+export type SettingsProblems = Partial<Record<keyof SettingsFields, string>>
+
+export type SettingsResult =
+  | { settings: StoreSettings }
+  | { settings?: undefined, values: SettingsFields, problems: SettingsProblems }
+
+export const DEFAULT_SETTINGS: StoreSettings = {
+  storeName: 'PDF Market',
+  tagline: '',
+  contactEmail: '',
+  refundPolicy: '',
+  allowPromotionCodes: false
+}
+
+export const LIMITS = { storeName: 60, tagline: 120, refundPolicy: 20_000, email: 254 } as const
+
+// The form's field names are also the stored keys.
+const KEYS = {
+  storeName: 'store_name',
+  tagline: 'tagline',
+  contactEmail: 'contact_email',
+  refundPolicy: 'refund_policy',
+  allowPromotionCodes: 'allow_promotion_codes'
+} as const satisfies Record<keyof StoreSettings, string>
+
+// The address rule of <input type="email"> (WHATWG), with at least one dot in the domain: a
+// contact address is for people out on the internet, not a local host name.
+const EMAIL = /^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)+$/
+
+/** Characters, not UTF-16 units: an emoji in a store name counts once. */
+const length = (text: string): number => [...text].length
+
+/** A one-line text: runs of white space (a pasted line break, tabs) become one space. */
+const oneLine = (text: string): string => text.replace(/\s+/g, ' ').trim()
+
+/** Checks and tidies a posted form: the settings to store, or the values back with what to fix. */
+export function checkSettings (fields: SettingsFields): SettingsResult {
+  const values: SettingsFields = {
+    store_name: oneLine(fields.store_name),
+    tagline: oneLine(fields.tagline),
+    contact_email: fields.contact_email.trim(),
+    refund_policy: fields.refund_policy.replace(/\r\n?/g, '\n').trim(),
+    ...(fields.allow_promotion_codes === undefined ? {} : { allow_promotion_codes: fields.allow_promotion_codes })
+  }
+  const problems: SettingsProblems = {}
+  if (values.store_name === '') problems.store_name = 'Give the store a name: it is shown at the top of every page.'
+  else if (length(values.store_name) > LIMITS.storeName) problems.store_name = `The store name must be at most ${LIMITS.storeName} characters long (it has ${length(values.store_name)}).`
+  if (length(values.tagline) > LIMITS.tagline) problems.tagline = `The tagline must be at most ${LIMITS.tagline} characters long (it has ${length(values.tagline)}).`
+  if (values.contact_email !== '' && (values.contact_email.length > LIMITS.email || !EMAIL.test(values.contact_email))) {
+    problems.contact_email = 'The contact email must be an address like help@example.com, or left empty.'
+  }
+  if (length(values.refund_policy) > LIMITS.refundPolicy) {
+    problems.refund_policy = `The refund policy must be at most ${LIMITS.refundPolicy.toLocaleString('en-US')} characters long (it has ${length(values.refund_policy).toLocaleString('en-US')}).`
+  }
+  if (values.allow_promotion_codes !== undefined && values.allow_promotion_codes !== '1') {
+    problems.allow_promotion_codes = 'Promotion codes are either on (1) or off (left out).'
+  }
+  if (Object.keys(problems).length > 0) return { values, problems }
+  return {
+    settings: {
+      storeName: values.store_name,
+      tagline: values.tagline,
+      contactEmail: values.contact_email,
+      refundPolicy: values.refund_policy,
+      allowPromotionCodes: values.allow_promotion_codes === '1'
+    }
+  }
+}
+
+/** The form's values for the current settings. */
+export function settingsFields (settings: StoreSettings): SettingsFields {
+  return {
+    store_name: settings.storeName,
+    tagline: settings.tagline,
+    contact_email: settings.contactEmail,
+    refund_policy: settings.refundPolicy,
+    ...(settings.allowPromotionCodes ? { allow_promotion_codes: '1' } : {})
+  }
+}
+
+/**
+ * The store's settings, read once at start and kept in memory: every page shows them, so no page
+ * pays a query for them. A save writes the rows in one transaction, then replaces the copy.
+ * (Only this service writes them; a change made to the database by hand shows after a restart.)
+ */
+export function createSettings (deps: { db: Kysely<Database>, sync: SyncRunner }) {
+  const { db, sync } = deps
+
+  function load (): StoreSettings {
+    const rows = new Map(sync.all(db.selectFrom('settings').select(['key', 'value'])).map((row) => [row.key, row.value]))
+    const text = (key: keyof StoreSettings, fallback: string): string => rows.get(KEYS[key]) ?? fallback
+    return Object.freeze({
+      storeName: text('storeName', DEFAULT_SETTINGS.storeName),
+      tagline: text('tagline', DEFAULT_SETTINGS.tagline),
+      contactEmail: text('contactEmail', DEFAULT_SETTINGS.contactEmail),
+      refundPolicy: text('refundPolicy', DEFAULT_SETTINGS.refundPolicy),
+      allowPromotionCodes: rows.get(KEYS.allowPromotionCodes) === '1'
+    })
+  }
+
+  let current = load()
+
+  return {
+    /** The settings in force (a frozen object, replaced on every save). */
+    current (): StoreSettings {
+      return current
+    },
+
+    /** Validates and stores a posted form; the settings in force change only when it is valid. */
+    save (fields: SettingsFields): SettingsResult {
+      const result = checkSettings(fields)
+      if (result.settings === undefined) return result
+      const settings = result.settings
+      sync.transaction(() => {
+        for (const [name, key] of Object.entries(KEYS) as Array<[keyof StoreSettings, string]>) {
+          const value = typeof settings[name] === 'boolean' ? (settings[name] ? '1' : '0') : String(settings[name])
+          sync.run(db.insertInto('settings').values({ key, value })
+            .onConflict((oc) => oc.column('key').doUpdateSet({ value })))
+        }
+      })
+      current = load()
+      return { settings: current }
+    }
+  }
+}
+
+export type Settings = ReturnType<typeof createSettings>
