@@ -571,7 +571,7 @@ function journey (): void {
     t.equal(await page.getByRole('button', { name: `Buy for ${GARDEN.priceLabel}` }).count(), 1, 'the item can be bought again')
   })
 
-  step('the creator edits an item, ships a new version, unpublishes one, refunds an order from its page and names the store', async (t) => {
+  step('the creator edits an item, ships a new version, unpublishes and republishes one, refunds an order from its page and names the store', async (t) => {
     const desk = await person(PHONE)
     await signIn(desk, 'Ada Admin', 'admin@example.com')
     await desk.goto(`${app.url}/admin`)
@@ -621,6 +621,21 @@ function journey (): void {
     await screen(t, desk, 'admin-order-refunded')
     const after = await waitForLibrary(readerPage, (list) => !list.includes(KITCHEN.title))
     t.notOk(after.includes(KITCHEN.title), 'the refund took the download away at once')
+
+    // Settings: the store's own name, tagline, contact and refund policy.
+    await desk.goto(`${app.url}/admin/settings`)
+    await desk.getByLabel('Store name').fill('Night Shelf')
+    await desk.getByLabel('Tagline (optional)').fill('Guides for slow travel and small kitchens')
+    await desk.getByLabel('Contact email (optional)').fill('hello@nightshelf.example')
+    await desk.getByLabel('Refund policy (optional)').fill('## Refunds\n\nWithin **14 days**, no questions asked. Write to us.')
+    await screen(t, desk, 'admin-settings')
+    await desk.getByRole('button', { name: 'Save settings' }).click()
+    await desk.locator('.brand-name', { hasText: 'Night Shelf' }).waitFor()
+    await visitor.goto(`${app.url}/policies`)
+    t.match(await visitor.title(), /Night Shelf/, 'the store name is in every page title')
+    t.equal(await visitor.locator('strong', { hasText: '14 days' }).count(), 1, 'the policy is rendered from Markdown')
+    t.equal(await visitor.locator('a[href="mailto:hello@nightshelf.example"]').count() > 0, true, 'the contact is in the footer')
+    await screen(t, visitor, 'policies')
     await desk.close()
     await visitor.close()
   })
