@@ -61,3 +61,10 @@ t.test('the content page renders its description from Markdown, inert', async (t
   // The Content-Security-Policy is the one the site always sent.
   t.match(String(page.headers['content-security-policy']), /script-src 'self'/)
 })
+
+t.test('rendered Markdown is kept for repeated views, bounded, and stays right after the oldest are dropped', async (t) => {
+  const first = renderMarkdown('**first** item')
+  t.equal(renderMarkdown('**first** item'), first, 'the same text gives the same HTML')
+  for (let i = 0; i < 600; i++) t.equal(renderMarkdown(`item *${i}*`), `<p>item <em>${i}</em></p>\n`)
+  t.equal(renderMarkdown('**first** item'), '<p><strong>first</strong> item</p>\n', 'rendered again after being dropped')
+})
