@@ -6,6 +6,7 @@ import catalog from './plugins/app/catalog.js'
 import checkout from './plugins/app/checkout.js'
 import database from './plugins/app/database.js'
 import files from './plugins/app/files.js'
+import links from './plugins/app/links.js'
 import orders from './plugins/app/orders.js'
 import payments from './plugins/app/payments.js'
 import refunds from './plugins/app/refunds.js'
@@ -66,6 +67,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(orders)
   await app.register(payments)
   await app.register(checkout)
+  await app.register(links)
   await app.register(refunds)
   await app.register(sales)
   await app.register(settings)

@@ -13,6 +13,8 @@ export interface SessionFacts {
   amountTotal: number | null
   currency: string | null
   paymentIntent: string | null
+  /** The buyer's address as Stripe collected it (customer_details.email): a guest's only name. */
+  customerEmail?: string | null
   /** 'complete' once the buyer finished Checkout; 'open' while they have not (yet). */
   checkoutStatus?: 'open' | 'complete' | 'expired' | null
   /** The hosted Checkout page, while the session is open. */
@@ -121,6 +123,8 @@ function groupCommit<I, R> (sync: SyncRunner, apply: (item: I) => R): (item: I) 
 
 export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, log: FastifyBaseLogger }) {
   const { db, sync, log } = deps
+  // Called inside the grant's transaction, with the order as granted (see onGranted).
+  const grantListeners: Array<(order: Order, session: SessionFacts) => void> = []
   const byId = (id: string) => db.selectFrom('orders').selectAll().where('id', '=', id)
   const refundOf = (paymentIntent: string) => db.selectFrom('refunds').select('payment_intent').where('payment_intent', '=', paymentIntent)
 
@@ -216,8 +220,11 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
       sync.run(db.insertInto('library')
         .values({ user_id: order.user_id, content_id: order.content_id, order_id: order.id, granted_at: paidAt })
         .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
+      const granted = sync.first(byId(order.id))!
+      // In the same transaction as the grant: what must follow it (a receipt) is never lost.
+      for (const listener of grantListeners) listener(granted, session)
       log.info({ orderId: order.id, sessionId: session.id }, 'order paid and granted')
-      return { outcome: 'granted', order: sync.first(byId(order.id)) }
+      return { outcome: 'granted', order: granted }
     })
   }
 
@@ -293,6 +300,14 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
   const handleEventSoon = groupCommit(sync, ({ eventId, event }: { eventId: string, event: PaymentEvent }) => handleEvent(eventId, event))
 
   return {
+    /**
+     * Work that must happen exactly when an order is granted, in the same transaction (a
+     * receipt into the outbox): synchronous, and a throw undoes the grant.
+     */
+    onGranted (listener: (order: Order, session: SessionFacts) => void): void {
+      grantListeners.push(listener)
+    },
+
     fulfil,
 
     handleEvent,
