@@ -168,3 +168,21 @@ t.test('GUEST_CHECKOUT=0: a signed-out Buy goes through sign-in first, as before
   t.equal((await orders(h)).length, 0)
   t.equal(h.stripe.requests.length, 0)
 })
+
+t.test('a guest\'s bank transfer: the page in that browser says the link will be emailed, then shows it once settled', async (t) => {
+  const s = await shop(t)
+  const { h } = s
+  const jar = new CookieJar()
+  const { sessionId } = await guestBuy(h, jar, s.slug)
+  await h.stripe.pay(sessionId, 'bank_transfer', { email: 'slow@example.com' })
+  const waiting = await successPage(h, jar, sessionId)
+  t.equal(waiting.statusCode, 200)
+  t.match(waiting.body, 'Payment processing')
+  t.match(waiting.body, 'a receipt with the download link will be emailed to slow@example.com')
+  t.notMatch(waiting.body, '/d/', 'no link before the money arrives')
+  await h.stripe.settle(sessionId, 'succeeded')
+  t.equal((await h.webhook(lastEvent(h, 'checkout.session.async_payment_succeeded'))).statusCode, 200)
+  const done = await successPage(h, jar, sessionId)
+  t.match(done.body, 'Thank you')
+  t.match(done.body, /href="http[^"]+\/d\/[^"]+"/)
+})
