@@ -62,12 +62,15 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
   app.get<{ Params: SlugParams }>('/content/:slug', { schema: { params: slugParams } }, async (request, reply) => {
     const content = contentOr404(request, request.params.slug)
     const user = request.user
+    // A signed-out visitor can buy straight away: the Buy form needs its CSRF token.
+    const guestCheckout = user === null && app.config.guestCheckout && content.published === 1 && content.price_cents > 0
     return await reply.page('pages/content.eta', {
       title: content.title,
       content,
       canDownload: user !== null && catalog.canDownload(user, content),
-      versions: catalog.versions(content.id)
-    })
+      versions: catalog.versions(content.id),
+      guestCheckout
+    }, { csrf: guestCheckout })
   })
 
   app.get<{ Params: SlugParams }>('/content/:slug/preview', { schema: { params: slugParams } }, async (request, reply) => {

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { SyncRunner } from '../db/database.js'
 import type { Content, Database, Order, OrderEvent } from '../db/types.js'
+import { GUEST_SESSION_PROVIDER, guestAddress, guestEmailUser } from './guests.js'
 
 /** What we need to know of a Checkout Session, whichever path (redirect or webhook) brought it. */
 export interface SessionFacts {
@@ -174,6 +175,22 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
     })
   }
 
+  /**
+   * Who the granted order belongs to: its user, except for a browser's guest checkout, which
+   * becomes the purchase of the address Stripe collected (see src/services/guests.ts). Without
+   * an address (Stripe always collects one) it stays with the browser that bought it.
+   */
+  function buyerOf (order: Order, session: SessionFacts): number {
+    const user = sync.first(db.selectFrom('users').select('provider').where('id', '=', order.user_id))
+    if (user?.provider !== GUEST_SESSION_PROVIDER) return order.user_id
+    const address = guestAddress(session.customerEmail)
+    if (address === null) {
+      log.warn({ orderId: order.id, sessionId: session.id }, 'guest checkout paid without an email: the purchase stays with the browser that made it')
+      return order.user_id
+    }
+    return guestEmailUser(db, sync, address).id
+  }
+
   function fulfilNow (session: SessionFacts): FulfilResult {
     return sync.transaction(() => {
       const order = session.orderId === null ? undefined : sync.first(byId(session.orderId))
@@ -213,12 +230,13 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
       }
 
       const paidAt = now()
+      const owner = buyerOf(order, session)
       const moved = sync.run(db.updateTable('orders')
-        .set({ status: 'paid', paid_at: paidAt, payment_intent: session.paymentIntent, stripe_session_id: session.id })
+        .set({ status: 'paid', paid_at: paidAt, payment_intent: session.paymentIntent, stripe_session_id: session.id, user_id: owner })
         .where('id', '=', order.id).where('status', '=', 'pending')).changes
       if (moved === 0) return { outcome: 'already_paid', order: sync.first(byId(order.id)) }
       sync.run(db.insertInto('library')
-        .values({ user_id: order.user_id, content_id: order.content_id, order_id: order.id, granted_at: paidAt })
+        .values({ user_id: owner, content_id: order.content_id, order_id: order.id, granted_at: paidAt })
         .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
       const granted = sync.first(byId(order.id))!
       // In the same transaction as the grant: what must follow it (a receipt) is never lost.

@@ -14,7 +14,7 @@ import type { SettingsFields, SettingsProblems, StoreSettings } from '../../serv
 export interface LayoutData {
   title: string
   user: { id: number, name: string | null, email: string | null, isAdmin: boolean } | null
-  /** For the sign-out form and the page's own forms; only signed-in visitors get one. */
+  /** For the sign-out form and the page's own forms: signed-in visitors, and a guest's Buy form. */
   csrfToken: string | null
   flash: { info: string[], error: string[] }
   demo: { stripeDashboardUrl: string | null } | null
@@ -48,12 +48,12 @@ export interface SettingsForm {
 /** Each template and the data it is rendered with (besides the layout's). */
 export interface Pages {
   'pages/catalog.eta': { catalog: CatalogPage, grid: string | null }
-  'pages/content.eta': { content: Content, canDownload: boolean, versions: VersionSummary[] }
+  'pages/content.eta': { content: Content, canDownload: boolean, versions: VersionSummary[], guestCheckout: boolean }
   'pages/library.eta': { items: LibraryEntry[] }
   'pages/admin-new.eta': UploadForm
   'pages/admin-items.eta': { items: ItemsPage, refused: { message: string, slug: string, published: boolean } | null }
   'pages/admin-edit.eta': EditForm
-  'pages/checkout-result.eta': { state: string, content: Content | undefined }
+  'pages/checkout-result.eta': { state: string, content: Content | undefined, guest: GuestResult | null }
   'pages/checkout-cancel.eta': { content: Content | undefined }
   'pages/error.eta': { status: number, message: string }
   'pages/admin-dashboard.eta': { dashboard: Dashboard, chart: SalesChart, flushable: boolean }
@@ -65,8 +65,19 @@ export interface Pages {
   'pages/policies.eta': { settings: StoreSettings }
 }
 
+/** The thank-you page of a guest checkout: the signed link, and where the receipt goes. */
+export interface GuestResult {
+  link: string | null
+  email: string | null
+}
+
 export interface PageOptions {
   status?: number
+  /**
+   * A form on the page needs a CSRF token though nobody is signed in (a guest's Buy): making one
+   * starts a session cookie, so only such pages ask for it; other anonymous pages stay cookie-free.
+   */
+  csrf?: boolean
 }
 
 declare module 'fastify' {
@@ -100,7 +111,7 @@ export default fp(async function page (app) {
     const store = settings.current()
     const layout: Omit<LayoutData, 'title'> = {
       user: user === null ? null : { id: user.id, name: user.name, email: user.email, isAdmin: user.is_admin === 1 },
-      csrfToken: user === null ? null : this.generateCsrf(),
+      csrfToken: user === null && options.csrf !== true ? null : this.generateCsrf(),
       // A page a person asked for shows (and so uses up) the flash messages; an error page or the
       // answer to a form leaves them for the next page.
       flash: request.method === 'GET' && status < 400 ? takeFlash(request, this) : noFlash,
