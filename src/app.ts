@@ -5,6 +5,7 @@ import machine from './machine.js'
 import catalog from './plugins/app/catalog.js'
 import checkout from './plugins/app/checkout.js'
 import database from './plugins/app/database.js'
+import downloads from './plugins/app/downloads.js'
 import files from './plugins/app/files.js'
 import links from './plugins/app/links.js'
 import orders from './plugins/app/orders.js'
@@ -68,6 +69,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(payments)
   await app.register(checkout)
   await app.register(links)
+  await app.register(downloads)
   await app.register(refunds)
   await app.register(sales)
   await app.register(settings)

@@ -15,6 +15,7 @@ import adminRoutes from './routes/admin.js'
 import authRoutes from './routes/auth.js'
 import catalogRoutes from './routes/catalog.js'
 import checkoutRoutes from './routes/checkout.js'
+import downloadLinkRoutes from './routes/download-links.js'
 import libraryRoutes from './routes/library.js'
 import policiesRoutes from './routes/policies.js'
 
@@ -39,6 +40,7 @@ const site: FastifyPluginAsync = async (app) => {
   await app.register(authRoutes)
   await app.register(catalogRoutes)
   await app.register(libraryRoutes)
+  await app.register(downloadLinkRoutes)
   await app.register(policiesRoutes)
   await app.register(adminRoutes, { prefix: '/admin' })
   await app.register(checkoutRoutes, { prefix: '/checkout' })

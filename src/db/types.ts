@@ -96,7 +96,20 @@ export interface DownloadsTable {
   content_id: number
   version: Generated<number>
   downloaded_at: Generated<string>
+  /** The purchase downloaded (null: a free item, or an admin's download of an item they did not buy). */
+  order_id: string | null
+  email: string | null
+  via: Generated<DownloadVia>
+  /** Bytes sent (asked for) over all the requests of this download. */
+  bytes: Generated<number>
+  requests: Generated<number>
+  client_address: string | null
+  user_agent: string | null
+  last_request_at: string | null
 }
+
+/** Where a download came from: the signed-in library route, or an emailed link (/d/<token>). */
+export type DownloadVia = 'library' | 'link'
 
 /** What an order's timeline records (see OrderEventKind in src/services/orders.ts). */
 export interface OrderEventsTable {

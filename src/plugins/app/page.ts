@@ -45,6 +45,21 @@ export interface SettingsForm {
   limits: { storeName: number, tagline: number, refundPolicy: number }
 }
 
+/** What GET /d/<token> shows instead of the PDF. */
+export interface LinkPage {
+  status: number
+  state: 'invalid' | 'expired' | 'refunded' | 'unpaid' | 'limit'
+  itemTitle: string | null
+  expiredAt: string | null
+  /** DOWNLOAD_LIMIT, on the limit page. */
+  limit?: number
+  /** For the fresh-link form (POST /links), signed in or not. */
+  freshLinkCsrf: string
+  contactEmail: string
+  /** DOWNLOAD_LINK_DAYS. */
+  days: number
+}
+
 /** Each template and the data it is rendered with (besides the layout's). */
 export interface Pages {
   'pages/catalog.eta': { catalog: CatalogPage, grid: string | null }
@@ -63,6 +78,7 @@ export interface Pages {
   'pages/admin-customers.eta': { page: CustomersPage, currency: string }
   'pages/settings.eta': SettingsForm
   'pages/policies.eta': { settings: StoreSettings }
+  'pages/download-link.eta': LinkPage
 }
 
 /** The thank-you page of a guest checkout: the signed link, and where the receipt goes. */
