@@ -1,4 +1,7 @@
 import t from 'tap'
+import { openDatabase } from '../src/db/database.js'
+import { ADMIN_EMAIL, uploadForm } from './helpers/build.js'
+import { csrfToken, deployment } from './helpers/server-process.js'
 import { sleep } from './helpers/net.js'
 import { buy, libraryRows, order, paidAtStripe, sessionEvent, shop, type Shop } from './helpers/purchase.js'
 import { closedSmtp, linkToken, smtpServer } from './helpers/smtp.js'
@@ -132,4 +135,53 @@ t.test('without SMTP_URL outside demo mode receipts are off: nothing is queued, 
   const resent = await s.h.request(s.admin, { method: 'POST', url: `/admin/orders/${pending.id}/receipt`, form: { _csrf: await s.h.csrf(s.admin) } })
   t.equal(resent.statusCode, 409)
   t.match(resent.body, 'SMTP_URL')
+})
+
+t.test('SIGKILL with receipts queued: after a restart every receipt is delivered, once', async (t) => {
+  const down = await closedSmtp()
+  const d = await deployment(t, { SMTP_URL: down.url })
+  let server = await d.start()
+  const admin = await d.signIn({ email: ADMIN_EMAIL, sub: 'admin' })
+  const uploaded = await d.upload(admin, await uploadForm({ csrf: await csrfToken(d.url, admin, '/admin/content/new') }))
+  t.equal(uploaded.status, 303)
+  const slug = uploaded.headers.get('location')!.replace('/content/', '')
+
+  const orderIds: string[] = []
+  for (let i = 0; i < 5; i++) {
+    const reader = await d.signIn({ email: `reader${i}@example.com`, sub: `reader${i}` })
+    const token = await csrfToken(d.url, reader)
+    const started = await fetch(`${d.url}/checkout/${slug}`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: reader.header, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: token }).toString()
+    })
+    t.equal(started.status, 303)
+    const sessionId = started.headers.get('location')!.split('/pay/')[1]!
+    await d.stripe.pay(sessionId)
+    const success = await fetch(`${d.url}/checkout/success?session_id=${sessionId}`, { headers: { cookie: reader.header } })
+    t.equal(success.status, 200, `purchase ${i} granted while SMTP is down`)
+  }
+  const database = openDatabase(d.databasePath)
+  try {
+    const rows = await database.db.selectFrom('outbox').selectAll().execute()
+    t.equal(rows.length, 5, 'five receipts queued')
+    t.ok(rows.every((row) => row.sent_at === null), 'none sent')
+    orderIds.push(...rows.map((row) => row.order_id!))
+  } finally {
+    await database.close()
+  }
+
+  const killed = await server.kill('SIGKILL')
+  t.equal(killed.signal, 'SIGKILL')
+  const smtp = await smtpServer(t, down.port)
+  server = await d.start()
+  const mails = await smtp.waitFor(5, 20_000)
+  await sleep(500)
+  t.equal(smtp.messages().length, 5, 'five receipts, no more')
+  t.same(orderIds.map((id) => mails.filter((mail) => mail.text.includes(id)).length), [1, 1, 1, 1, 1], 'each order\'s receipt once')
+  t.same(new Set(mails.flatMap((mail) => mail.envelope.to)).size, 5, 'each to its buyer')
+  t.match(server.output(), 'mail left waiting by an earlier run')
+  t.notMatch(server.output(), down.url, 'the SMTP URL is never logged')
+  await server.kill('SIGTERM')
 })
