@@ -36,6 +36,8 @@ t.test('demo mode catches mail on a real SMTP server and /dev/mail shows it, new
   t.notMatch(page.body, /<body style=/, 'never inlined into our page')
   t.match(page.body, '$9.00')
   t.match(page.body, '<a href="/dev/mail">Mail</a>', 'the demo banner links to it')
+  t.match(page.headers['content-security-policy'], "style-src 'self' 'unsafe-inline'", 'inline styles of the mail only here')
+  t.match(page.headers['content-security-policy'], "script-src 'self'")
 
   const one = await h.request(null, { url: `/dev/mail?id=${h.app.mailCatcher!.messages()[0]!.id}` })
   t.equal(one.statusCode, 200)

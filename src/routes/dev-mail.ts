@@ -11,6 +11,10 @@ const devMailRoutes: FastifyPluginAsync<{ catcher: MailCatcher }> = async (app, 
     const wanted = request.query.id
     const selected = wanted === undefined ? (messages[0] ?? null) : (messages.find((m) => m.id === wanted) ?? null)
     if (wanted !== undefined && selected === null) throw new HttpError(404, NOT_FOUND.page)
+    // A srcdoc frame inherits this page's CSP, and mail is styled inline (clients drop
+    // stylesheets): allow inline styles here only. Scripts stay off (CSP and the sandbox).
+    const csp = reply.getHeader('content-security-policy')
+    if (typeof csp === 'string') reply.header('content-security-policy', csp.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'"))
     return await reply.page('pages/dev-mail.eta', { title: 'Mail', messages, selected })
   })
 }

@@ -36,6 +36,11 @@ const dateFormat = new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'l
 
 interface Composed { subject: string, html: string, text: string }
 
+/** The text part tidied: the templates' control lines leave blank lines and trailing spaces behind. */
+function plain (text: string): string {
+  return text.replace(/[ \t]+$/gm, '').replace(/\n{3,}/g, '\n\n').trim() + '\n'
+}
+
 /**
  * The outbox's sender. Receipts are written with the grant (orders.onGranted), in its
  * transaction; this plugin delivers due rows through nodemailer, marks them sent, and on failure
@@ -52,7 +57,7 @@ export default fp(async function mailer (app) {
   }
 
   const html = new Eta({ views: viewsDir, autoEscape: true, cache: true })
-  const text = new Eta({ views: viewsDir, autoEscape: false, autoTrim: [false, 'nl'], cache: true })
+  const text = new Eta({ views: viewsDir, autoEscape: false, autoTrim: false, cache: true })
   const linksUrl = `${config.publicUrl}/links`
 
   function storeData (): { name: string, contactEmail: string, refundPolicy: string } {
@@ -63,7 +68,7 @@ export default fp(async function mailer (app) {
   function render (template: string, data: Record<string, unknown>): Composed {
     const subject = headerText(data.subject as string)
     const all = { ...viewContext, ...data, subject }
-    return { subject, html: html.render(`mail/${template}.eta`, all), text: text.render(`mail/${template}-text.eta`, all).replace(/\n{3,}/g, '\n\n').trim() + '\n' }
+    return { subject, html: html.render(`mail/${template}.eta`, all), text: plain(text.render(`mail/${template}-text.eta`, all)) }
   }
 
   /** A mail's content, rendered as it goes out (fresh links); null with a reason: nothing to send. */
