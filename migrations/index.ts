@@ -8,6 +8,7 @@ import * as desk from './0006-desk.js'
 import * as orderEvents from './0007-order-events.js'
 import * as versions from './0008-versions.js'
 import * as settingsSearch from './0009-settings-search.js'
+import * as outbox from './0010-outbox.js'
 import * as downloadLog from './0011-download-log.js'
 
 // A static list rather than a folder scan, so the same migrations run from TypeScript sources
@@ -22,5 +23,6 @@ export const migrations: Record<string, Migration> = {
   '0007-order-events': orderEvents,
   '0008-versions': versions,
   '0009-settings-search': settingsSearch,
+  '0010-outbox': outbox,
   '0011-download-log': downloadLog
 }

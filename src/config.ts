@@ -75,7 +75,7 @@ export interface AppConfig extends Config {
   stripe: StripeConfig
   oauth: OAuthConfig
   /** Set in demo mode: where the stand-ins can be reached by a person. */
-  demo: { stripeDashboardUrl: string | null } | null
+  demo: { stripeDashboardUrl: string | null, mailUrl: string | null } | null
 }
 
 export class ConfigError extends Error {

@@ -148,6 +148,27 @@ export interface ContentFtsTable {
   description: string
 }
 
+/** What the outbox sends: a receipt for an order, or fresh links for an address (POST /links). */
+export type OutboxKind = 'receipt' | 'links'
+
+/** Mail to send, written in the transaction of what caused it (see migrations/0010-outbox.ts). */
+export interface OutboxTable {
+  id: Generated<number>
+  kind: OutboxKind
+  order_id: string | null
+  to_address: string
+  /** What was sent: filled in when the mail is rendered, at send time. */
+  subject: string | null
+  html: string | null
+  text: string | null
+  created_at: string
+  attempts: Generated<number>
+  next_attempt_at: string
+  sent_at: string | null
+  last_error: string | null
+}
+export type OutboxRow = Selectable<OutboxTable>
+
 export interface Database {
   users: UsersTable
   content: ContentTable
@@ -163,4 +184,5 @@ export interface Database {
   content_versions: ContentVersionsTable
   settings: SettingsTable
   content_fts: ContentFtsTable
+  outbox: OutboxTable
 }

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Content } from '../../db/types.js'
+import type { CaughtMail } from '../../dev/mail-catcher/index.js'
 import type { CatalogPage, LibraryEntry } from '../../services/catalog.js'
 import type { SalesChart } from '../../services/sales-chart.js'
 import type { CustomersPage, Dashboard, OrderDetail, OrderFilter, OrdersPage } from '../../services/sales.js'
@@ -17,7 +18,7 @@ export interface LayoutData {
   /** For the sign-out form and the page's own forms: signed-in visitors, and a guest's Buy form. */
   csrfToken: string | null
   flash: { info: string[], error: string[] }
-  demo: { stripeDashboardUrl: string | null } | null
+  demo: { stripeDashboardUrl: string | null, mailUrl: string | null } | null
   path: string
   /** The store's name, tagline and contact (header, title, footer), from the settings in force. */
   store: { name: string, tagline: string, contactEmail: string }
@@ -74,11 +75,13 @@ export interface Pages {
   'pages/admin-dashboard.eta': { dashboard: Dashboard, chart: SalesChart, flushable: boolean }
   'pages/admin-flush.eta': object
   'pages/admin-orders.eta': { page: OrdersPage, filter: OrderFilter, statuses: readonly OrderStatus[], csvHref: string, newerHref: string | null, olderHref: string | null }
-  'pages/admin-order.eta': OrderDetail & { refundable: boolean, problem: string | null }
+  'pages/admin-order.eta': OrderDetail & { refundable: boolean, problem: string | null, receipts: { enabled: boolean, sent: number, waiting: number, days: number } }
   'pages/admin-customers.eta': { page: CustomersPage, currency: string }
   'pages/settings.eta': SettingsForm
   'pages/policies.eta': { settings: StoreSettings }
   'pages/download-link.eta': LinkPage
+  'pages/links.eta': { values: { email: string }, problem: string | null, sent: boolean, days: number }
+  'pages/dev-mail.eta': { messages: CaughtMail[], selected: CaughtMail | null }
 }
 
 /** The thank-you page of a guest checkout: the signed link, and where the receipt goes. */
