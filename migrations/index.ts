@@ -8,6 +8,8 @@ import * as desk from './0006-desk.js'
 import * as orderEvents from './0007-order-events.js'
 import * as versions from './0008-versions.js'
 import * as settingsSearch from './0009-settings-search.js'
+import * as outbox from './0010-outbox.js'
+import * as downloadLog from './0011-download-log.js'
 
 // A static list rather than a folder scan, so the same migrations run from TypeScript sources
 // (tests, tsx) and from the compiled build without depending on file extensions.
@@ -20,5 +22,7 @@ export const migrations: Record<string, Migration> = {
   '0006-desk': desk,
   '0007-order-events': orderEvents,
   '0008-versions': versions,
-  '0009-settings-search': settingsSearch
+  '0009-settings-search': settingsSearch,
+  '0010-outbox': outbox,
+  '0011-download-log': downloadLog
 }

@@ -1,11 +1,15 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions, type RequestPayload } from 'fastify'
 import type { AppConfig, Config } from './config.js'
+import type { MailCatcher } from './dev/mail-catcher/index.js'
 import { isDemo, uploadAllowanceMs } from './config.js'
 import machine from './machine.js'
 import catalog from './plugins/app/catalog.js'
 import checkout from './plugins/app/checkout.js'
 import database from './plugins/app/database.js'
+import downloads from './plugins/app/downloads.js'
 import files from './plugins/app/files.js'
+import links from './plugins/app/links.js'
+import mailer from './plugins/app/mailer.js'
 import orders from './plugins/app/orders.js'
 import payments from './plugins/app/payments.js'
 import refunds from './plugins/app/refunds.js'
@@ -40,15 +44,18 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   // Demo stand-ins start first: the OAuth and Stripe plugins need their URLs. They are loaded
   // only in demo mode, so production never imports src/dev/.
   let appConfig: AppConfig
+  let mailCatcher: MailCatcher | null = null
   if (isDemo(config)) {
     const { startDemo } = await import('./dev/demo.js')
     const demo = await startDemo(config, () => listeningUrl(app))
     app.addHook('onClose', demo.close)
     appConfig = demo.config
+    mailCatcher = demo.mailCatcher
   } else {
     appConfig = { ...config, stripe: config.stripe!, oauth: config.oauth!, demo: null }
   }
   app.decorate('config', appConfig)
+  app.decorate('mailCatcher', mailCatcher)
   app.addHook('preParsing', bodyDeadline)
 
   // How long the server itself took, for browsers' developer tools and the benchmark
@@ -66,9 +73,12 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(orders)
   await app.register(payments)
   await app.register(checkout)
+  await app.register(links)
+  await app.register(downloads)
   await app.register(refunds)
   await app.register(sales)
   await app.register(settings)
+  await app.register(mailer)
 
   // Two sibling contexts: machine endpoints (JSON, raw bodies) and the site (session, pages).
   await app.register(machine)
@@ -113,6 +123,8 @@ function listeningUrl (app: FastifyInstance): string | undefined {
 declare module 'fastify' {
   interface FastifyInstance {
     config: AppConfig
+    /** Demo mode without SMTP_URL: the loopback SMTP server whose mail /dev/mail shows. */
+    mailCatcher: MailCatcher | null
   }
   interface FastifyContextConfig {
     /** How long the body may take to arrive (default 30 s). */

@@ -58,6 +58,16 @@ export interface Config {
   trustProxy: boolean | number | string[]
   /** Absolute lifetime of a sign-in, from the sign-in itself. */
   sessionDays: number
+  /** A signed-out visitor can buy; Stripe collects the email. */
+  guestCheckout: boolean
+  /** smtp:// or smtps:// URL of the mail relay for receipts; null: receipts off (demo mode starts its own). */
+  smtpUrl: string | null
+  /** Sender of receipts; by default the store's name at no-reply@ the host of PUBLIC_URL. */
+  mailFrom: string | null
+  /** Lifetime of an emailed download link. */
+  downloadLinkDays: number
+  /** Downloads per purchase (all Range requests of one download count once); 0 = unlimited. */
+  downloadLimit: number
 }
 
 /** The config the app runs with: in demo mode the stand-ins have filled in Stripe and OAuth. */
@@ -65,7 +75,7 @@ export interface AppConfig extends Config {
   stripe: StripeConfig
   oauth: OAuthConfig
   /** Set in demo mode: where the stand-ins can be reached by a person. */
-  demo: { stripeDashboardUrl: string | null } | null
+  demo: { stripeDashboardUrl: string | null, mailUrl: string | null } | null
 }
 
 export class ConfigError extends Error {
@@ -202,6 +212,40 @@ function databasePath (env: Env): string {
   return path
 }
 
+/** `1` or `0` (also true/false); anything else names the variable. */
+function flag (env: Env, name: string, fallback: boolean): boolean {
+  const raw = read(env, name)
+  if (raw === undefined) return fallback
+  if (raw === '1' || raw === 'true') return true
+  if (raw === '0' || raw === 'false') return false
+  throw new ConfigError(name, `must be 1 or 0, got "${raw}"`)
+}
+
+function smtpUrl (env: Env): string | null {
+  const raw = read(env, 'SMTP_URL')
+  if (raw === undefined) return null
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    throw new ConfigError('SMTP_URL', 'must look like smtp://user:pass@host:port or smtps://user:pass@host:port')
+  }
+  // The URL may hold a password: never repeat it in the message.
+  if (parsed.protocol !== 'smtp:' && parsed.protocol !== 'smtps:') throw new ConfigError('SMTP_URL', `must start with smtp:// or smtps://, got ${parsed.protocol}//`)
+  if (parsed.hostname === '') throw new ConfigError('SMTP_URL', 'names no host')
+  return raw
+}
+
+function mailFrom (env: Env): string | null {
+  const raw = read(env, 'MAIL_FROM')
+  if (raw === undefined) return null
+  // "Name <address>" or a bare address; no line breaks (header injection).
+  if (/[\r\n]/.test(raw) || !/^(?:[^<>@]*<[^<>@\s]+@[^<>@\s]+>|[^<>@\s]+@[^<>@\s]+)$/.test(raw)) {
+    throw new ConfigError('MAIL_FROM', `must be an address or "Name <address>", got "${raw}"`)
+  }
+  return raw
+}
+
 /** Turns the environment into a typed config, or throws a ConfigError naming the variable. */
 export function loadConfig (env: Env = process.env): Config {
   const nodeEnv = read(env, 'NODE_ENV')
@@ -256,7 +300,12 @@ export function loadConfig (env: Env = process.env): Config {
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 60, 0, 1_000_000),
     logLevel,
     trustProxy: trustProxy(env),
-    sessionDays: integer(env, 'SESSION_DAYS', 30, 1, 3650)
+    sessionDays: integer(env, 'SESSION_DAYS', 30, 1, 3650),
+    guestCheckout: flag(env, 'GUEST_CHECKOUT', true),
+    smtpUrl: smtpUrl(env),
+    mailFrom: mailFrom(env),
+    downloadLinkDays: integer(env, 'DOWNLOAD_LINK_DAYS', 7, 1, 365),
+    downloadLimit: integer(env, 'DOWNLOAD_LIMIT', 0, 0, 1_000_000)
   }
 }
 

@@ -15,7 +15,10 @@ import adminRoutes from './routes/admin.js'
 import authRoutes from './routes/auth.js'
 import catalogRoutes from './routes/catalog.js'
 import checkoutRoutes from './routes/checkout.js'
+import devMailRoutes from './routes/dev-mail.js'
+import downloadLinkRoutes from './routes/download-links.js'
 import libraryRoutes from './routes/library.js'
+import linksRoutes from './routes/links.js'
 import policiesRoutes from './routes/policies.js'
 
 /** The site for people: pages, forms, sign-in, static files; HTML errors. */
@@ -39,7 +42,11 @@ const site: FastifyPluginAsync = async (app) => {
   await app.register(authRoutes)
   await app.register(catalogRoutes)
   await app.register(libraryRoutes)
+  await app.register(downloadLinkRoutes)
   await app.register(policiesRoutes)
+  await app.register(linksRoutes)
+  // The demo's mail catcher: only in development, only while it runs (404 otherwise).
+  if (!app.config.production && app.mailCatcher !== null) await app.register(devMailRoutes, { catcher: app.mailCatcher })
   await app.register(adminRoutes, { prefix: '/admin' })
   await app.register(checkoutRoutes, { prefix: '/checkout' })
 }

@@ -84,7 +84,8 @@ t.test('an unknown slug is answered 404 and creates nothing', async (t) => {
 })
 
 t.test('checkout needs a signed-in user and a CSRF token', async (t) => {
-  const s = await shop(t)
+  // Sign-in first is GUEST_CHECKOUT=0's behaviour (test/guest-checkout.test.ts has the default's).
+  const s = await shop(t, { GUEST_CHECKOUT: '0' })
   const anonymous = await s.h.request(null, { method: 'POST', url: `/checkout/${s.slug}`, form: {} })
   t.equal(anonymous.statusCode, 303, 'a form POST is sent to sign in with 303')
   t.match(anonymous.headers.location, /^\/login/)

@@ -97,6 +97,27 @@ t.test('a mistyped NODE_ENV, LOG_LEVEL, TRUST_PROXY, SESSION_DAYS or database fo
   t.notOk(existsSync(join(dir, 'nonexistent')), 'nothing was created')
 })
 
+t.test('delivery settings: defaults, and every mistyped value refused naming its variable', async (t) => {
+  const config = loadConfig(base)
+  t.equal(config.guestCheckout, true, 'guest checkout is on by default')
+  t.equal(config.smtpUrl, null)
+  t.equal(config.mailFrom, null)
+  t.equal(config.downloadLinkDays, 7)
+  t.equal(config.downloadLimit, 0)
+  t.equal(loadConfig({ ...base, GUEST_CHECKOUT: '0' }).guestCheckout, false)
+  t.equal(loadConfig({ ...base, SMTP_URL: 'smtps://u:p@smtp.example.com:465' }).smtpUrl, 'smtps://u:p@smtp.example.com:465')
+  t.equal(loadConfig({ ...base, MAIL_FROM: 'Shop <orders@example.com>' }).mailFrom, 'Shop <orders@example.com>')
+  t.equal(refusal({ ...base, GUEST_CHECKOUT: 'yes' }), 'GUEST_CHECKOUT')
+  t.equal(refusal({ ...base, SMTP_URL: 'http://smtp.example.com' }), 'SMTP_URL')
+  t.equal(refusal({ ...base, SMTP_URL: 'smtp.example.com:25' }), 'SMTP_URL')
+  t.equal(refusal({ ...base, MAIL_FROM: 'orders@example.com\r\nBcc: x@evil.example' }), 'MAIL_FROM')
+  t.equal(refusal({ ...base, MAIL_FROM: 'not an address' }), 'MAIL_FROM')
+  t.equal(refusal({ ...base, DOWNLOAD_LINK_DAYS: '0' }), 'DOWNLOAD_LINK_DAYS')
+  t.equal(refusal({ ...base, DOWNLOAD_LIMIT: '-1' }), 'DOWNLOAD_LIMIT')
+  // A password in SMTP_URL is never repeated in the error.
+  try { loadConfig({ ...base, SMTP_URL: 'ftp://user:hunter2secret@host' }) } catch (error) { t.notMatch((error as Error).message, 'hunter2secret') }
+})
+
 t.test('production refuses to start without its secrets and settings', async (t) => {
   t.ok(loadConfig(production).production, 'complete production config is accepted')
   const without = (name: keyof typeof production): Record<string, string> => {
@@ -147,7 +168,7 @@ t.test('migrations run from an empty database, and again as a no-op', async (t) 
   t.same(first.results?.map((r) => r.migrationName), Object.keys(migrations).sort())
   const tables = database.sqlite.prepare("select name from sqlite_master where type = 'table' and name not like 'kysely%' and name not like 'sqlite%' order by name").all() as Array<{ name: string }>
   // content_fts is the catalogue's FTS5 index; its shadow tables (_config, _data, _docsize, _idx) come with it.
-  t.same(tables.map((row) => row.name), ['content', 'content_fts', 'content_fts_config', 'content_fts_data', 'content_fts_docsize', 'content_fts_idx', 'content_versions', 'downloads', 'free_library', 'library', 'meta', 'order_events', 'orders', 'refunds', 'sessions', 'settings', 'stripe_events', 'users'])
+  t.same(tables.map((row) => row.name), ['content', 'content_fts', 'content_fts_config', 'content_fts_data', 'content_fts_docsize', 'content_fts_idx', 'content_versions', 'downloads', 'free_library', 'library', 'meta', 'order_events', 'orders', 'outbox', 'refunds', 'sessions', 'settings', 'stripe_events', 'users'])
   t.equal(database.sqlite.pragma('journal_mode', { simple: true }), 'wal')
   t.equal(database.sqlite.pragma('foreign_keys', { simple: true }), 1)
   t.equal(database.sqlite.pragma('busy_timeout', { simple: true }), 5000)

@@ -153,7 +153,8 @@ t.test('free items a reader downloaded are in their library, and only theirs', a
 })
 
 t.test('a signed-out Buy goes through sign-in and back to the item, and the CSP lets the browser follow', async (t) => {
-  const s = await shop(t)
+  // With GUEST_CHECKOUT=0: test/guest-checkout.test.ts has the default's guest Buy.
+  const s = await shop(t, { GUEST_CHECKOUT: '0' })
   const { h } = s
   const page = await h.request(null, { url: `/content/${s.slug}` })
   t.match(page.body, `action="/checkout/${s.slug}"`, 'the signed-out visitor sees the Buy form')

@@ -96,7 +96,20 @@ export interface DownloadsTable {
   content_id: number
   version: Generated<number>
   downloaded_at: Generated<string>
+  /** The purchase downloaded (null: a free item, or an admin's download of an item they did not buy). */
+  order_id: string | null
+  email: string | null
+  via: Generated<DownloadVia>
+  /** Bytes sent (asked for) over all the requests of this download. */
+  bytes: Generated<number>
+  requests: Generated<number>
+  client_address: string | null
+  user_agent: string | null
+  last_request_at: string | null
 }
+
+/** Where a download came from: the signed-in library route, or an emailed link (/d/<token>). */
+export type DownloadVia = 'library' | 'link'
 
 /** What an order's timeline records (see OrderEventKind in src/services/orders.ts). */
 export interface OrderEventsTable {
@@ -135,6 +148,27 @@ export interface ContentFtsTable {
   description: string
 }
 
+/** What the outbox sends: a receipt for an order, or fresh links for an address (POST /links). */
+export type OutboxKind = 'receipt' | 'links'
+
+/** Mail to send, written in the transaction of what caused it (see migrations/0010-outbox.ts). */
+export interface OutboxTable {
+  id: Generated<number>
+  kind: OutboxKind
+  order_id: string | null
+  to_address: string
+  /** What was sent: filled in when the mail is rendered, at send time. */
+  subject: string | null
+  html: string | null
+  text: string | null
+  created_at: string
+  attempts: Generated<number>
+  next_attempt_at: string
+  sent_at: string | null
+  last_error: string | null
+}
+export type OutboxRow = Selectable<OutboxTable>
+
 export interface Database {
   users: UsersTable
   content: ContentTable
@@ -150,4 +184,5 @@ export interface Database {
   content_versions: ContentVersionsTable
   settings: SettingsTable
   content_fts: ContentFtsTable
+  outbox: OutboxTable
 }

@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import type { AppConfig, Config } from '../config.js'
 import { startIdentityProvider } from './identity-provider.js'
+import { type MailCatcher, startMailCatcher } from './mail-catcher/index.js'
 import { startStripeEmulator } from './stripe-emulator/index.js'
 
 export interface Demo {
   config: AppConfig
+  /** The demo's SMTP catcher (when SMTP_URL is unset), shown at /dev/mail. */
+  mailCatcher: MailCatcher | null
   close(): Promise<void>
 }
 
@@ -14,8 +17,9 @@ export interface Demo {
  */
 export async function startDemo (config: Config, appUrl: () => string | undefined): Promise<Demo> {
   const closers: Array<() => Promise<void>> = []
-  let { oauth, stripe } = config
+  let { oauth, stripe, smtpUrl } = config
   let stripeDashboardUrl: string | null = null
+  let mailCatcher: MailCatcher | null = null
 
   if (oauth === null) {
     const idp = await startIdentityProvider({ defaultEmail: config.adminEmails[0] ?? 'admin@example.com' })
@@ -35,11 +39,18 @@ export async function startDemo (config: Config, appUrl: () => string | undefine
     stripe = { secretKey: 'sk_test_demo', webhookSecret, apiUrl: emulator.url }
     stripeDashboardUrl = `${emulator.url}/payments`
   }
+  if (smtpUrl === null) {
+    // Receipts go out for real, over SMTP, to a catcher whose mail /dev/mail shows.
+    mailCatcher = await startMailCatcher()
+    closers.push(mailCatcher.close)
+    smtpUrl = mailCatcher.url
+  }
   // Only ADMIN_EMAILS decides who is an admin; the demo gives a newcomer one to try.
   const adminEmails = config.adminEmails.length > 0 ? config.adminEmails : ['admin@example.com']
 
   return {
-    config: { ...config, oauth, stripe, adminEmails, demo: { stripeDashboardUrl } },
+    config: { ...config, oauth, stripe, smtpUrl, adminEmails, demo: { stripeDashboardUrl, mailUrl: mailCatcher === null ? null : '/dev/mail' } },
+    mailCatcher,
     close: async () => { await Promise.all(closers.map(async (close) => { await close() })) }
   }
 }

@@ -42,7 +42,13 @@ function filterOf (query: ListQuery): OrderFilter {
  * customers. Registered inside the admin routes, so their admin guard covers every route here.
  */
 const adminSalesRoutes: FastifyPluginAsync = async (app) => {
-  const { config, sales, refunds } = app
+  const { config, sales, refunds, outbox } = app
+
+  /** The order's receipts: how many went out and how many wait (the resend button's neighbour). */
+  function receiptsOf (orderId: string): { enabled: boolean, sent: number, waiting: number, days: number } {
+    const rows = outbox.rows.forOrder(orderId).filter((row) => row.kind === 'receipt')
+    return { enabled: outbox.enabled, days: config.downloadLinkDays, sent: rows.filter((row) => row.sent_at !== null && row.subject !== null).length, waiting: rows.filter((row) => row.sent_at === null).length }
+  }
 
   app.get('/', async (_request, reply) => {
     const dashboard = sales.dashboard()
@@ -83,7 +89,8 @@ const adminSalesRoutes: FastifyPluginAsync = async (app) => {
       title: `Order ${detail.order.id.slice(0, 8)}`,
       ...detail,
       refundable: detail.order.status === 'paid' || detail.order.status === 'review',
-      problem: problem ?? null
+      problem: problem ?? null,
+      receipts: receiptsOf(detail.order.id)
     }, { status })
   }
 
@@ -110,6 +117,24 @@ const adminSalesRoutes: FastifyPluginAsync = async (app) => {
     request.flash('info', result.outcome === 'already_refunded'
       ? 'This order was already refunded; nothing changed.'
       : `Refunded ${amount} to ${order.buyer_email ?? 'the buyer'}. ${result.keptBy === null ? 'Their access to the item was removed.' : 'They keep the item through another paid order of it.'}`)
+    return await reply.redirect(`/admin/orders/${encodeURIComponent(id)}`, 303)
+  })
+
+  // A receipt again, through the outbox like the first (fresh link, retried until it goes out).
+  app.post<{ Params: { id: string } }>('/orders/:id/receipt', { schema: { params: orderParams } }, async (request, reply) => {
+    const { id } = request.params
+    const detail = sales.order(id)
+    if (detail === undefined) throw new HttpError(404, NO_ORDER)
+    if (!outbox.enabled) {
+      return await orderPage(reply, detail, 409, 'Receipts are off because SMTP_URL is not set, so nothing was sent. Set SMTP_URL and restart to send receipts.')
+    }
+    if (detail.order.status !== 'paid') {
+      return await orderPage(reply, detail, 409, `This order is ${detail.order.status}, so it has no receipt to send: its download link would not work.`)
+    }
+    const queued = outbox.queueReceipt(id)
+    if (queued === null) return await orderPage(reply, detail, 409, 'This order has no email address to send a receipt to.')
+    request.log.info({ orderId: id, outboxId: queued }, 'receipt resent by the admin')
+    request.flash('info', `A new receipt with a fresh download link is on its way to ${detail.order.buyer_email ?? 'the buyer'}.`)
     return await reply.redirect(`/admin/orders/${encodeURIComponent(id)}`, 303)
   })
 

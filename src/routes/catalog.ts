@@ -1,4 +1,3 @@
-import type { SendOptions } from '@fastify/static'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { Content } from '../db/types.js'
 import { loginUrl } from '../plugins/app/auth.js'
@@ -6,14 +5,15 @@ import { HttpError, NOT_FOUND } from '../plugins/app/errors.js'
 import { viewContext } from '../plugins/external/view.js'
 import { type CatalogPage, SORTS } from '../services/catalog.js'
 import { type SlugParams, slugParams } from './schemas.js'
+import { pdfSender } from './send-pdf.js'
 
 // A row whose file is gone (deleted by hand, an incomplete restore) is the shop's fault, not
 // the visitor's: a 503 page that says so and what to do, while /healthz reports it.
-const MISSING_PDF = 'This PDF\'s file is missing from the store. The shop has been told; please try again later or contact the shop.'
 const MISSING_PREVIEW = 'This item\'s preview image is missing from the store. The shop has been told; please try again later or contact the shop.'
 
 const catalogRoutes: FastifyPluginAsync = async (app) => {
-  const { catalog, files } = app
+  const { catalog, files, config } = app
+  const sendPdf = pdfSender(app)
   const grids = new WeakMap<CatalogPage, string>()
 
   /** The item, if this visitor may see it: an unpublished one is not there for strangers. */
@@ -62,12 +62,15 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
   app.get<{ Params: SlugParams }>('/content/:slug', { schema: { params: slugParams } }, async (request, reply) => {
     const content = contentOr404(request, request.params.slug)
     const user = request.user
+    // A signed-out visitor can buy straight away: the Buy form needs its CSRF token.
+    const guestCheckout = user === null && app.config.guestCheckout && content.published === 1 && content.price_cents > 0
     return await reply.page('pages/content.eta', {
       title: content.title,
       content,
       canDownload: user !== null && catalog.canDownload(user, content),
-      versions: catalog.versions(content.id)
-    })
+      versions: catalog.versions(content.id),
+      guestCheckout
+    }, { csrf: guestCheckout })
   })
 
   app.get<{ Params: SlugParams }>('/content/:slug/preview', { schema: { params: slugParams } }, async (request, reply) => {
@@ -91,20 +94,19 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
       throw new HttpError(403, `You do not own "${content.title}" yet. Buy it from its page to download it.`)
     }
     // Without ?version the latest, which the content row points at.
-    let file = { key: content.file_key, version: catalog.latestVersion(content.id), name: `${content.slug}.pdf` }
+    let file = { key: content.file_key, version: catalog.latestVersion(content.id), name: `${content.slug}.pdf`, size: content.file_size }
     if (asked !== undefined && Number(asked) !== file.version) {
       const earlier = catalog.version(content.id, Number(asked))
       if (earlier === undefined) throw new HttpError(404, `"${content.title}" has no version ${Number(asked)}. Its page lists the versions there are.`)
-      file = { key: earlier.file_key, version: earlier.version, name: `${content.slug}-v${earlier.version}.pdf` }
+      file = { key: earlier.file_key, version: earlier.version, name: `${content.slug}-v${earlier.version}.pdf`, size: earlier.file_size }
     }
-    await requireFile(request, content, file.key, MISSING_PDF)
-    // A Range request is part of a download already counted (a resumed or seeking reader).
-    if (request.headers.range === undefined) catalog.recordDownload(user.id, content, file.version)
-    reply.header('cache-control', 'private')
-    reply.header('x-content-type-options', 'nosniff')
-    // @fastify/send gives Range (206/416), HEAD, ETag and Last-Modified; the name is our slug.
-    // (`root` is accepted by download() though its type does not list it.)
-    return await reply.download(file.key, file.name, { root: files.dir, cacheControl: false } as SendOptions)
+    // DOWNLOAD_LIMIT counts per purchase: a paid item's library entry names its order. Admins
+    // and free items are not limited.
+    const orderId = catalog.libraryOrder(user.id, content.id) ?? null
+    const limited = user.is_admin !== 1 && content.price_cents > 0
+    return await sendPdf(request, reply, content, file, {
+      orderId, userId: user.id, email: user.email, via: 'library', limit: limited ? config.downloadLimit : 0
+    })
   })
 }
 export default catalogRoutes

@@ -1,21 +1,68 @@
-import type { FastifyPluginAsync } from 'fastify'
+import { randomBytes } from 'node:crypto'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { User } from '../db/types.js'
 import { HttpError, NOT_FOUND } from '../plugins/app/errors.js'
+import type { GuestResult } from '../plugins/app/page.js'
+import { isGuest } from '../services/guests.js'
 import { type SlugParams, slugParams } from './schemas.js'
 
 /** Checkout Session ids as Stripe makes them (cs_test_..., cs_live_...). */
 const SESSION_ID = /^cs_[A-Za-z0-9_]{1,250}$/
+/** The guest orders a browser remembers (its latest); older ones are reached by the receipt's link. */
+const GUEST_ORDERS_KEPT = 20
 
 const checkoutRoutes: FastifyPluginAsync = async (app) => {
-  const { catalog, orders, payments, checkout } = app
+  const { catalog, orders, payments, checkout, users, links, config } = app
+
+  /**
+   * With guest checkout a signed-out visitor buys as this browser's guest user; without it they
+   * sign in first (requireUser) and come back to the item.
+   */
+  async function buyerOrSignIn (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    if (!config.guestCheckout) return await app.requireUser(request, reply)
+  }
+
+  /** This browser's guest user: its id lives in the session cookie, made on the first guest Buy. */
+  function browserGuest (request: FastifyRequest): User {
+    let guestId = request.session.get('guest')
+    if (typeof guestId !== 'string') {
+      guestId = randomBytes(18).toString('base64url')
+      request.session.set('guest', guestId)
+    }
+    return users.guestSession(guestId)
+  }
+
+  const guestOrders = (request: FastifyRequest): string[] => {
+    const kept = request.session.get('guestOrders')
+    return Array.isArray(kept) ? kept.filter((id): id is string => typeof id === 'string') : []
+  }
+
+  function rememberGuestOrder (request: FastifyRequest, orderId: string): void {
+    const kept = guestOrders(request)
+    if (kept.includes(orderId)) return
+    request.session.set('guestOrders', [...kept, orderId].slice(-GUEST_ORDERS_KEPT))
+  }
 
   app.post<{ Params: SlugParams }>('/:slug', {
-    onRequest: app.requireUser,
+    onRequest: buyerOrSignIn,
     config: { rateLimited: true },
     schema: { params: slugParams }
   }, async (request, reply) => {
-    const user = request.user!
     const content = catalog.find(request.params.slug)
     if (content === undefined) throw new HttpError(404, NOT_FOUND.item)
+    if (request.user === null) {
+      // A guest: the item must be on sale; what this browser already bought shows its thank-you page.
+      if (content.published !== 1) throw new HttpError(404, NOT_FOUND.item)
+      if (content.price_cents === 0) return reply.redirect(`/content/${content.slug}`, 303)
+      const bought = guestOrders(request).map((id) => orders.find(id))
+        .find((order) => order?.content_id === content.id && order.status === 'paid' && order.stripe_session_id !== null)
+      if (bought !== undefined) return reply.redirect(`/checkout/success?session_id=${encodeURIComponent(bought.stripe_session_id!)}`, 303)
+      const started = await checkout.start(browserGuest(request), content)
+      rememberGuestOrder(request, started.orderId)
+      if (started.resumed) request.log.info({ orderId: started.orderId }, 'guest checkout resumed: the open one is reused')
+      return reply.redirect(started.url, 303)
+    }
+    const user = request.user
     if (catalog.keeps(user.id, content) || (content.published === 1 && content.price_cents === 0)) {
       return reply.redirect(`/content/${content.slug}`, 303)
     }
@@ -30,7 +77,7 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
   })
 
   app.get<{ Querystring: { session_id?: string } }>('/success', {
-    onRequest: app.requireUser,
+    onRequest: buyerOrSignIn,
     schema: { querystring: { type: 'object', properties: { session_id: { type: 'string' } } } }
   }, async (request, reply) => {
     const sessionId = request.query.session_id
@@ -39,10 +86,18 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
     }
     // Our own records first: an id that is not one of this user's checkouts never reaches Stripe.
     const order = SESSION_ID.test(sessionId) ? orders.bySession(sessionId) : undefined
+    // A guest's thank-you page is bound to the browser that started the checkout, not to
+    // whoever holds the session id; anyone else signed out is asked to sign in, as before.
+    const guestHere = order !== undefined && guestOrders(request).includes(order.id)
+    if (request.user === null && !guestHere) {
+      const owner = order === undefined ? undefined : users.find(order.user_id)
+      if (owner === undefined || !isGuest(owner)) return await app.requireUser(request, reply)
+      throw new HttpError(403, 'This checkout was started in another browser. The receipt we emailed has the download link; or sign in with the address you paid with.')
+    }
     if (order === undefined) {
       throw new HttpError(404, 'We could not match this checkout to an order. If you paid, contact us with your receipt.')
     }
-    if (order.user_id !== request.user!.id) throw new HttpError(403, 'This checkout belongs to another account.')
+    if (!guestHere && order.user_id !== request.user!.id) throw new HttpError(403, 'This checkout belongs to another account.')
     const session = await payments.retrieveSession(sessionId)
 
     const { outcome, order: current } = orders.fulfil(session, { source: 'redirect' })
@@ -56,10 +111,17 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
       : settling ? 'processing' : (current?.status ?? order.status)
     // An asynchronous payment settles by webhook: the page asks again until it has.
     if (state === 'processing') reply.header('refresh', '3')
+    // A guest has no library: the signed link is the download, and the receipt brings it again.
+    let guest: GuestResult | null = null
+    if (guestHere) {
+      const email = users.find(current?.user_id ?? order.user_id)?.email ?? session.customerEmail ?? null
+      guest = { email, link: state === 'paid' ? links.create(order.id).url : null }
+    }
     return await reply.page('pages/checkout-result.eta', {
       title: state === 'paid' ? 'Thank you' : state === 'processing' ? 'Payment processing' : 'Payment not completed',
       state,
-      content
+      content,
+      guest
     })
   })
 

@@ -233,6 +233,11 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
       return sync.first(ownership(userId, contentId)) !== undefined
     },
 
+    /** The order that put a bought item in the user's library. */
+    libraryOrder (userId: number, contentId: number): string | undefined {
+      return sync.first(db.selectFrom('library').select('order_id').where('user_id', '=', userId).where('content_id', '=', contentId))?.order_id
+    },
+
     /** Whether the item is in the user's library: bought, or taken while it was free. */
     keeps (userId: number, content: Content): boolean {
       return this.owns(userId, content.id) || (content.price_cents === 0 && sync.first(freeTaken(userId, content.id)) !== undefined)
@@ -252,17 +257,6 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
       if (user.is_admin === 1) return true
       if (content.published === 1 && content.price_cents === 0) return true
       return this.keeps(user.id, content)
-    },
-
-    /** Every download is recorded (with the version served); a free item downloaded by a signed-in reader joins their library. */
-    recordDownload (userId: number, content: Content, version = 1): void {
-      sync.transaction(() => {
-        sync.run(db.insertInto('downloads').values({ user_id: userId, content_id: content.id, version }))
-        if (content.price_cents === 0) {
-          sync.run(db.insertInto('free_library').values({ user_id: userId, content_id: content.id })
-            .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
-        }
-      })
     },
 
     /**

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { SyncRunner } from '../db/database.js'
 import type { Content, Database, Order, OrderEvent } from '../db/types.js'
+import { GUEST_SESSION_PROVIDER, guestAddress, guestEmailUser } from './guests.js'
 
 /** What we need to know of a Checkout Session, whichever path (redirect or webhook) brought it. */
 export interface SessionFacts {
@@ -13,6 +14,8 @@ export interface SessionFacts {
   amountTotal: number | null
   currency: string | null
   paymentIntent: string | null
+  /** The buyer's address as Stripe collected it (customer_details.email): a guest's only name. */
+  customerEmail?: string | null
   /** 'complete' once the buyer finished Checkout; 'open' while they have not (yet). */
   checkoutStatus?: 'open' | 'complete' | 'expired' | null
   /** The hosted Checkout page, while the session is open. */
@@ -121,6 +124,8 @@ function groupCommit<I, R> (sync: SyncRunner, apply: (item: I) => R): (item: I) 
 
 export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, log: FastifyBaseLogger }) {
   const { db, sync, log } = deps
+  // Called inside the grant's transaction, with the order as granted (see onGranted).
+  const grantListeners: Array<(order: Order, session: SessionFacts) => void> = []
   const byId = (id: string) => db.selectFrom('orders').selectAll().where('id', '=', id)
   const refundOf = (paymentIntent: string) => db.selectFrom('refunds').select('payment_intent').where('payment_intent', '=', paymentIntent)
 
@@ -170,6 +175,22 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
     })
   }
 
+  /**
+   * Who the granted order belongs to: its user, except for a browser's guest checkout, which
+   * becomes the purchase of the address Stripe collected (see src/services/guests.ts). Without
+   * an address (Stripe always collects one) it stays with the browser that bought it.
+   */
+  function buyerOf (order: Order, session: SessionFacts): number {
+    const user = sync.first(db.selectFrom('users').select('provider').where('id', '=', order.user_id))
+    if (user?.provider !== GUEST_SESSION_PROVIDER) return order.user_id
+    const address = guestAddress(session.customerEmail)
+    if (address === null) {
+      log.warn({ orderId: order.id, sessionId: session.id }, 'guest checkout paid without an email: the purchase stays with the browser that made it')
+      return order.user_id
+    }
+    return guestEmailUser(db, sync, address).id
+  }
+
   function fulfilNow (session: SessionFacts): FulfilResult {
     return sync.transaction(() => {
       const order = session.orderId === null ? undefined : sync.first(byId(session.orderId))
@@ -209,15 +230,19 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
       }
 
       const paidAt = now()
+      const owner = buyerOf(order, session)
       const moved = sync.run(db.updateTable('orders')
-        .set({ status: 'paid', paid_at: paidAt, payment_intent: session.paymentIntent, stripe_session_id: session.id })
+        .set({ status: 'paid', paid_at: paidAt, payment_intent: session.paymentIntent, stripe_session_id: session.id, user_id: owner })
         .where('id', '=', order.id).where('status', '=', 'pending')).changes
       if (moved === 0) return { outcome: 'already_paid', order: sync.first(byId(order.id)) }
       sync.run(db.insertInto('library')
-        .values({ user_id: order.user_id, content_id: order.content_id, order_id: order.id, granted_at: paidAt })
+        .values({ user_id: owner, content_id: order.content_id, order_id: order.id, granted_at: paidAt })
         .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
+      const granted = sync.first(byId(order.id))!
+      // In the same transaction as the grant: what must follow it (a receipt) is never lost.
+      for (const listener of grantListeners) listener(granted, session)
       log.info({ orderId: order.id, sessionId: session.id }, 'order paid and granted')
-      return { outcome: 'granted', order: sync.first(byId(order.id)) }
+      return { outcome: 'granted', order: granted }
     })
   }
 
@@ -293,6 +318,14 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
   const handleEventSoon = groupCommit(sync, ({ eventId, event }: { eventId: string, event: PaymentEvent }) => handleEvent(eventId, event))
 
   return {
+    /**
+     * Work that must happen exactly when an order is granted, in the same transaction (a
+     * receipt into the outbox): synchronous, and a throw undoes the grant.
+     */
+    onGranted (listener: (order: Order, session: SessionFacts) => void): void {
+      grantListeners.push(listener)
+    },
+
     fulfil,
 
     handleEvent,

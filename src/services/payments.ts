@@ -116,6 +116,7 @@ export function sessionFacts (session: Stripe.Checkout.Session): SessionFacts {
     amountTotal: session.amount_total,
     currency: session.currency,
     paymentIntent: idOf(session.payment_intent),
+    customerEmail: session.customer_details?.email ?? null,
     checkoutStatus: checkoutStatus(session.status),
     url: session.url ?? null
   }

@@ -2,6 +2,7 @@ import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql
 import type { SyncRunner } from '../db/database.js'
 import type { Database, OrderStatus } from '../db/types.js'
 import { csvLine } from './csv.js'
+import { type DownloadLogRow, downloadsOfOrder } from './downloads.js'
 import { toDecimal } from './money.js'
 
 export const ORDER_STATUSES: readonly OrderStatus[] = ['pending', 'paid', 'failed', 'expired', 'refunded', 'review']
@@ -66,6 +67,8 @@ export interface TimelineEntry {
 export interface OrderDetail {
   order: OrderRow
   timeline: TimelineEntry[]
+  /** The download log of this order, newest first: library and link downloads alike. */
+  downloads: DownloadLogRow[]
   /** Downloads beyond those shown (a buyer who downloads daily). */
   moreDownloads: number
 }
@@ -232,15 +235,12 @@ export function createSales (deps: { db: Kysely<Database>, sync: SyncRunner, cur
       if (order === undefined) return undefined
       const events = sync.all(db.selectFrom('order_events').select(['at', 'kind', 'detail'])
         .where('order_id', '=', orderId).orderBy('at').orderBy('id'))
-      const downloadsOf = db.selectFrom('downloads')
-        .where('user_id', '=', order.user_id).where('content_id', '=', order.content_id).where('downloaded_at', '>=', order.created_at)
-      const downloads = sync.all(downloadsOf.select(['downloaded_at', 'version']).orderBy('downloaded_at', 'desc').limit(maxDownloads))
-      const totalDownloads = sync.first(downloadsOf.select((eb) => eb.fn.countAll<number>().as('n')))!.n
+      const { rows: downloads, total: totalDownloads } = downloadsOfOrder(db, sync, order, maxDownloads)
       const timeline: TimelineEntry[] = [
         ...events.map((event) => ({ at: event.at, kind: event.kind as TimelineEntry['kind'], detail: event.detail })),
-        ...downloads.map((download) => ({ at: download.downloaded_at, kind: 'download' as const, detail: `version ${download.version}` }))
+        ...downloads.map((download) => ({ at: download.downloaded_at, kind: 'download' as const, detail: `version ${download.version}${download.via === 'link' ? ', by emailed link' : ''}` }))
       ].sort((a, b) => a.at.localeCompare(b.at))
-      return { order, timeline, moreDownloads: totalDownloads - downloads.length }
+      return { order, timeline, downloads, moreDownloads: totalDownloads - downloads.length }
     },
 
     /** Buyers (users with at least one order), the latest purchase first. */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { SyncRunner } from '../db/database.js'
 import type { Database, User } from '../db/types.js'
+import { claimGuestPurchases, guestSessionUser } from './guests.js'
 
 export interface SignInProfile {
   provider: string
@@ -44,6 +45,23 @@ export function createUsers (deps: { db: Kysely<Database>, sync: SyncRunner, adm
         }))
         .returningAll()
         .executeTakeFirstOrThrow()
+    },
+
+    find (id: number): User | undefined {
+      return sync.first(db.selectFrom('users').selectAll().where('id', '=', id))
+    },
+
+    /** The user row of a browser's guest checkouts (its random id kept in the session cookie). */
+    guestSession (guestId: string): User {
+      return sync.transaction(() => guestSessionUser(db, sync, guestId))
+    },
+
+    /**
+     * At sign-in: every guest purchase of the user's address becomes theirs, once, when the
+     * provider vouches for the address (an unverified one claims nothing). How many orders moved.
+     */
+    claimGuestPurchases (user: User): number {
+      return claimGuestPurchases(db, sync, user)
     },
 
     /** A new sign-in: its id goes into the cookie, and it lasts SESSION_DAYS from now. */

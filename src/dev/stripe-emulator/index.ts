@@ -36,8 +36,8 @@ export interface StripeEmulator {
   url: string
   close(): Promise<void>
   sessions: Map<string, CheckoutSession>
-  /** Pays a session as a buyer would on the checkout page. */
-  pay(sessionId: string, method?: 'card' | 'bank_transfer'): Promise<void>
+  /** Pays a session as a buyer would on the checkout page (typing the email when none was given). */
+  pay(sessionId: string, method?: 'card' | 'bank_transfer', details?: { email?: string, name?: string }): Promise<void>
   /** Settles (or fails) a pending bank transfer, as the dashboard's buttons do. */
   settle(sessionId: string, outcome: 'succeeded' | 'failed'): Promise<void>
   expire(sessionId: string): Promise<void>
@@ -80,7 +80,7 @@ function emulatorHandle (url: string, close: () => Promise<void>, { payments, we
     url,
     close,
     sessions: payments.sessions,
-    pay: async (sessionId, method = 'card') => { await payments.complete(sessionId, method) },
+    pay: async (sessionId, method = 'card', details = {}) => { await payments.complete(sessionId, method, details) },
     settle: async (sessionId, outcome) => { await payments.settle(sessionId, outcome) },
     expire: async (sessionId) => { await payments.expire(sessionId) },
     refund: async (sessionId, amountCents) => { await payments.refund(sessionId, amountCents) },

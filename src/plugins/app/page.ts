@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Content } from '../../db/types.js'
+import type { CaughtMail } from '../../dev/mail-catcher/index.js'
 import type { CatalogPage, LibraryEntry } from '../../services/catalog.js'
 import type { SalesChart } from '../../services/sales-chart.js'
 import type { CustomersPage, Dashboard, OrderDetail, OrderFilter, OrdersPage } from '../../services/sales.js'
@@ -14,10 +15,10 @@ import type { SettingsFields, SettingsProblems, StoreSettings } from '../../serv
 export interface LayoutData {
   title: string
   user: { id: number, name: string | null, email: string | null, isAdmin: boolean } | null
-  /** For the sign-out form and the page's own forms; only signed-in visitors get one. */
+  /** For the sign-out form and the page's own forms: signed-in visitors, and a guest's Buy form. */
   csrfToken: string | null
   flash: { info: string[], error: string[] }
-  demo: { stripeDashboardUrl: string | null } | null
+  demo: { stripeDashboardUrl: string | null, mailUrl: string | null } | null
   path: string
   /** The store's name, tagline and contact (header, title, footer), from the settings in force. */
   store: { name: string, tagline: string, contactEmail: string }
@@ -45,28 +46,57 @@ export interface SettingsForm {
   limits: { storeName: number, tagline: number, refundPolicy: number }
 }
 
+/** What GET /d/<token> shows instead of the PDF. */
+export interface LinkPage {
+  status: number
+  state: 'invalid' | 'expired' | 'refunded' | 'unpaid' | 'limit'
+  itemTitle: string | null
+  expiredAt: string | null
+  /** DOWNLOAD_LIMIT, on the limit page. */
+  limit?: number
+  /** For the fresh-link form (POST /links), signed in or not. */
+  freshLinkCsrf: string
+  contactEmail: string
+  /** DOWNLOAD_LINK_DAYS. */
+  days: number
+}
+
 /** Each template and the data it is rendered with (besides the layout's). */
 export interface Pages {
   'pages/catalog.eta': { catalog: CatalogPage, grid: string | null }
-  'pages/content.eta': { content: Content, canDownload: boolean, versions: VersionSummary[] }
+  'pages/content.eta': { content: Content, canDownload: boolean, versions: VersionSummary[], guestCheckout: boolean }
   'pages/library.eta': { items: LibraryEntry[] }
   'pages/admin-new.eta': UploadForm
   'pages/admin-items.eta': { items: ItemsPage, refused: { message: string, slug: string, published: boolean } | null }
   'pages/admin-edit.eta': EditForm
-  'pages/checkout-result.eta': { state: string, content: Content | undefined }
+  'pages/checkout-result.eta': { state: string, content: Content | undefined, guest: GuestResult | null }
   'pages/checkout-cancel.eta': { content: Content | undefined }
   'pages/error.eta': { status: number, message: string }
   'pages/admin-dashboard.eta': { dashboard: Dashboard, chart: SalesChart, flushable: boolean }
   'pages/admin-flush.eta': object
   'pages/admin-orders.eta': { page: OrdersPage, filter: OrderFilter, statuses: readonly OrderStatus[], csvHref: string, newerHref: string | null, olderHref: string | null }
-  'pages/admin-order.eta': OrderDetail & { refundable: boolean, problem: string | null }
+  'pages/admin-order.eta': OrderDetail & { refundable: boolean, problem: string | null, receipts: { enabled: boolean, sent: number, waiting: number, days: number } }
   'pages/admin-customers.eta': { page: CustomersPage, currency: string }
   'pages/settings.eta': SettingsForm
   'pages/policies.eta': { settings: StoreSettings }
+  'pages/download-link.eta': LinkPage
+  'pages/links.eta': { values: { email: string }, problem: string | null, sent: boolean, days: number }
+  'pages/dev-mail.eta': { messages: CaughtMail[], selected: CaughtMail | null }
+}
+
+/** The thank-you page of a guest checkout: the signed link, and where the receipt goes. */
+export interface GuestResult {
+  link: string | null
+  email: string | null
 }
 
 export interface PageOptions {
   status?: number
+  /**
+   * A form on the page needs a CSRF token though nobody is signed in (a guest's Buy): making one
+   * starts a session cookie, so only such pages ask for it; other anonymous pages stay cookie-free.
+   */
+  csrf?: boolean
 }
 
 declare module 'fastify' {
@@ -100,7 +130,7 @@ export default fp(async function page (app) {
     const store = settings.current()
     const layout: Omit<LayoutData, 'title'> = {
       user: user === null ? null : { id: user.id, name: user.name, email: user.email, isAdmin: user.is_admin === 1 },
-      csrfToken: user === null ? null : this.generateCsrf(),
+      csrfToken: user === null && options.csrf !== true ? null : this.generateCsrf(),
       // A page a person asked for shows (and so uses up) the flash messages; an error page or the
       // answer to a form leaves them for the next page.
       flash: request.method === 'GET' && status < 400 ? takeFlash(request, this) : noFlash,

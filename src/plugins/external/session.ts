@@ -9,6 +9,9 @@ declare module '@fastify/secure-session' {
     /** Where to go after signing in: a local path. */
     next: string
     _csrf: string
+    /** Guest checkout: this browser's random id (its 'guest-session' user) and its latest orders. */
+    guest: string
+    guestOrders: string[]
   }
 }
 
