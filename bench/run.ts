@@ -235,20 +235,13 @@ try {
   const huge = await upload('Bench huge 500 MB', 500 * MB, '9.00')
   const big = await upload('Bench big 50 MB', 50 * MB, '7.00')
   const small = await upload('Bench small', 4096, '5.00')
+  // Catalogue rows beyond the uploads share the small item's files (pages never read them).
+  const sharedFileRow = (slug: string, title: string, description: string, priceCents: number) => ({
+    slug, title, description, price_cents: priceCents, currency: 'usd', file_key: small.file_key, file_name: 'bench.pdf', file_size: small.file_size, sha256: small.sha256, preview_key: small.preview_key
+  })
   sync.transaction(() => {
     for (let i = 1; i <= ITEMS - 3; i++) {
-      sync.run(db.insertInto('content').values({
-        slug: `bench-item-${i}`,
-        title: `Bench item ${i}: a title of a typical length`,
-        description: `Item ${i} of the benchmark catalogue. `.repeat(8),
-        price_cents: i % 10 === 0 ? 0 : 500,
-        currency: 'usd',
-        file_key: small.file_key,
-        file_name: 'bench.pdf',
-        file_size: small.file_size,
-        sha256: small.sha256,
-        preview_key: small.preview_key
-      }))
+      sync.run(db.insertInto('content').values(sharedFileRow(`bench-item-${i}`, `Bench item ${i}: a title of a typical length`, `Item ${i} of the benchmark catalogue. `.repeat(8), i % 10 === 0 ? 0 : 500)))
     }
   })
 
@@ -535,18 +528,7 @@ try {
         const marked = i % 90 === 0
         const title = `${pick(i, 1)} ${pick(i, 2)}${marked && i % 180 === 0 ? ` ${SEARCH_WORD}` : ''} ${i}`
         const description = `${pick(i, 3)} and ${pick(i, 4)}: ${pick(i, 5)} ${pick(i, 6)} for the ${pick(i, 7)}. ${marked && i % 180 !== 0 ? `A ${SEARCH_WORD} on the cover. ` : ''}`.repeat(3)
-        sync.run(db.insertInto('content').values({
-          slug: `search-item-${i}`,
-          title,
-          description,
-          price_cents: 100 + (i % 50) * 50,
-          currency: 'usd',
-          file_key: small.file_key,
-          file_name: 'bench.pdf',
-          file_size: small.file_size,
-          sha256: small.sha256,
-          preview_key: small.preview_key
-        }))
+        sync.run(db.insertInto('content').values(sharedFileRow(`search-item-${i}`, title, description, 100 + (i % 50) * 50)))
       }
     })
     const matching = sync.first(db.selectFrom('content').select((eb) => eb.fn.countAll<number>().as('n'))

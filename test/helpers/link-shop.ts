@@ -1,7 +1,7 @@
 import type { LightMyRequestResponse } from 'fastify'
-import { ADMIN_EMAIL, build, type CookieJar, type TestContext } from './build.js'
+import type { CookieJar, TestContext } from './build.js'
 import { pdfBytes } from './fixtures.js'
-import { buy, type Shop, userId } from './purchase.js'
+import { buy, type Shop, shop } from './purchase.js'
 
 /** A shop whose $5.00 item has a known PDF of some size, bought by the reader; the order's link. */
 export interface LinkShop extends Shop {
@@ -11,16 +11,10 @@ export interface LinkShop extends Shop {
 }
 
 export async function linkShop (t: TestContext, env: Record<string, string> = {}): Promise<LinkShop> {
-  const h = await build(t, env)
-  const admin = await h.signIn({ email: ADMIN_EMAIL, sub: 'admin' })
   const pdf = pdfBytes('A book sold by link', 200_000)
-  const uploaded = await h.upload(admin, { title: 'Linked Book', price: '5.00', file: pdf })
-  if (uploaded.statusCode !== 303) throw new Error(`upload answered ${uploaded.statusCode}`)
-  const slug = (uploaded.headers.location as string).replace('/content/', '')
-  const reader = await h.signIn({ email: 'reader@example.com', sub: 'reader' })
-  const s: Shop = { h, admin, reader, readerId: await userId(h, 'reader@example.com'), slug }
+  const s = await shop(t, env, { title: 'Linked Book', file: pdf })
   const { order } = await buy(s)
-  return { ...s, pdf, orderId: order.id, token: h.app.links.create(order.id).token }
+  return { ...s, pdf, orderId: order.id, token: s.h.app.links.create(order.id).token }
 }
 
 /** A GET (or HEAD) of a download link by a client that has no cookies: address and user agent as given. */
