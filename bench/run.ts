@@ -216,7 +216,7 @@ try {
   const files = createFileStore(contentDir)
   const catalog = createCatalog({ db, sync, files, currency: 'usd', maxUploadBytes: 600 * MB })
   const silent = Fastify({ logger: false }).log
-  const orders = createOrders({ db, sync, log: silent })
+  const orders = createOrders({ db, sync, log: silent, provider: 'stripe' })
   const users = createUsers({ db, sync, adminEmails: [], sessionDays: 30 })
 
   // Seeding through the app's own services: the two big PDFs go through the upload path

@@ -52,7 +52,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     appConfig = demo.config
     mailCatcher = demo.mailCatcher
   } else {
-    appConfig = { ...config, stripe: config.stripe!, oauth: config.oauth!, demo: null }
+    appConfig = { ...config, oauth: config.oauth!, demo: null }
   }
   app.decorate('config', appConfig)
   app.decorate('mailCatcher', mailCatcher)
@@ -72,12 +72,12 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(users)
   await app.register(orders)
   await app.register(payments)
+  await app.register(settings)
   await app.register(checkout)
   await app.register(links)
   await app.register(downloads)
   await app.register(refunds)
   await app.register(sales)
-  await app.register(settings)
   await app.register(mailer)
 
   // Two sibling contexts: machine endpoints (JSON, raw bodies) and the site (session, pages).

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
-import { isSupportedCurrency } from './services/money.js'
+import { isMollieCurrency, isSupportedCurrency } from './services/money.js'
 
 export type OAuthProvider = 'github' | 'google' | 'oidc'
 
@@ -11,6 +11,16 @@ export interface StripeConfig {
   webhookSecret: string
   /** Base URL of a Stripe-compatible API (stripe-mock, the demo emulator); undefined = Stripe itself. */
   apiUrl?: string
+}
+
+export type PaymentProviderName = 'stripe' | 'mollie'
+
+export interface MollieConfig {
+  apiKey: string
+  /** Base URL of a Mollie-compatible API (the demo emulator, a test fake): https only; undefined = Mollie itself. */
+  apiUrl?: string
+  /** Where the stand-in's hosted payment page is (demo mode): the CSP must let the Buy form go there. */
+  checkoutOrigin?: string
 }
 
 export interface OAuthConfig {
@@ -45,8 +55,12 @@ export interface Config {
   databasePath: string
   contentDir: string
   sessionSecret: string
-  /** null in development when not configured: the demo Stripe emulator stands in. */
+  /** Who takes the money: Stripe Checkout, or Mollie's hosted payment page. */
+  paymentProvider: PaymentProviderName
+  /** null when not configured (in development the demo Stripe emulator stands in when it is the provider). */
   stripe: StripeConfig | null
+  /** null when not configured (in development the demo Mollie emulator stands in when it is the provider). */
+  mollie: MollieConfig | null
   currency: string
   /** null in development when not configured: the demo identity provider stands in. */
   oauth: OAuthConfig | null
@@ -72,7 +86,6 @@ export interface Config {
 
 /** The config the app runs with: in demo mode the stand-ins have filled in Stripe and OAuth. */
 export interface AppConfig extends Config {
-  stripe: StripeConfig
   oauth: OAuthConfig
   /** Set in demo mode: where the stand-ins can be reached by a person. */
   demo: { stripeDashboardUrl: string | null, mailUrl: string | null } | null
@@ -116,6 +129,28 @@ function url (name: string, raw: string): string {
     throw new ConfigError(name, `must be an http(s) URL, got "${raw}"`)
   }
   return parsed.href.replace(/\/+$/, '')
+}
+
+function paymentProvider (env: Env): PaymentProviderName {
+  const raw = read(env, 'PAYMENT_PROVIDER') ?? 'stripe'
+  if (raw !== 'stripe' && raw !== 'mollie') throw new ConfigError('PAYMENT_PROVIDER', `must be stripe or mollie, got "${raw}"`)
+  return raw
+}
+
+function mollieConfig (env: Env, required: boolean): MollieConfig | null {
+  const apiKey = read(env, 'MOLLIE_API_KEY')
+  const rawApiUrl = read(env, 'MOLLIE_API_URL')
+  if (apiKey === undefined) {
+    if (required) throw new ConfigError('MOLLIE_API_KEY', 'is required in production with PAYMENT_PROVIDER=mollie')
+    if (rawApiUrl !== undefined) throw new ConfigError('MOLLIE_API_KEY', 'is required when MOLLIE_API_URL is set')
+    return null
+  }
+  if (!/^(test|live)_[A-Za-z0-9]{20,}$/.test(apiKey)) throw new ConfigError('MOLLIE_API_KEY', 'must look like test_... or live_... (the API key from Mollie\'s dashboard)')
+  if (rawApiUrl === undefined) return { apiKey }
+  const apiUrl = url('MOLLIE_API_URL', rawApiUrl)
+  // The official client speaks only https.
+  if (!apiUrl.startsWith('https:')) throw new ConfigError('MOLLIE_API_URL', `must be an https URL (the Mollie client speaks only https), got "${rawApiUrl}"`)
+  return { apiKey, apiUrl: `${apiUrl}/` }
 }
 
 function stripeConfig (env: Env, production: boolean): StripeConfig | null {
@@ -275,8 +310,14 @@ export function loadConfig (env: Env = process.env): Config {
     sessionSecret = demoSessionSecret(database === ':memory:' ? resolve(DEFAULT_DATABASE) : database)
   }
 
+  const provider = paymentProvider(env)
   const currency = (read(env, 'STORE_CURRENCY') ?? 'usd').toLowerCase()
-  if (!isSupportedCurrency(currency)) throw new ConfigError('STORE_CURRENCY', `must be an ISO currency code Stripe can charge in (usd, eur, jpy, ...), got "${currency}"`)
+  if (provider === 'stripe' && !isSupportedCurrency(currency)) throw new ConfigError('STORE_CURRENCY', `must be an ISO currency code Stripe can charge in (usd, eur, jpy, ...), got "${currency}"`)
+  if (provider === 'mollie' && !isMollieCurrency(currency)) throw new ConfigError('STORE_CURRENCY', `must be a currency Mollie can charge in (eur, usd, gbp, ...), got "${currency}"`)
+  // Only a local stand-in with a self-signed certificate needs this; a live store never may.
+  if (production && read(env, 'NODE_TLS_REJECT_UNAUTHORIZED') === '0') {
+    throw new ConfigError('NODE_TLS_REJECT_UNAUTHORIZED', 'must not be 0 in production: it turns off certificate checks for Stripe, Mollie, SMTP and OAuth')
+  }
 
   const adminEmails = (read(env, 'ADMIN_EMAILS') ?? '')
     .split(',').map((email) => email.trim().toLowerCase()).filter((email) => email !== '')
@@ -292,7 +333,9 @@ export function loadConfig (env: Env = process.env): Config {
     databasePath: database,
     contentDir,
     sessionSecret,
-    stripe: stripeConfig(env, production),
+    paymentProvider: provider,
+    stripe: stripeConfig(env, production && provider === 'stripe'),
+    mollie: mollieConfig(env, production && provider === 'mollie'),
     currency,
     oauth: oauthConfig(env, production),
     adminEmails,
@@ -314,7 +357,8 @@ export function uploadAllowanceMs (config: Config): number {
   return Math.max(120_000, Math.ceil(config.maxUploadBytes / (100 * 1024)) * 1000)
 }
 
-/** Demo mode: a stand-in runs for whatever of Stripe and OAuth is not configured. */
+/** Demo mode: a stand-in runs for whatever of the payment provider and OAuth is not configured. */
 export function isDemo (config: Config): boolean {
-  return !config.production && (config.stripe === null || config.oauth === null)
+  const payments = config.paymentProvider === 'mollie' ? config.mollie : config.stripe
+  return !config.production && (payments === null || config.oauth === null)
 }

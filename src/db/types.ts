@@ -31,6 +31,12 @@ export interface ContentTable {
   created_at: Generated<string>
   /** 1: listed and for sale; 0: unpublished (owners keep it). */
   published: Generated<number>
+  /** The Stripe Payment Link (plink_...) that sells this item, and the URL Stripe gave it. */
+  payment_link_id: string | null
+  payment_link_url: string | null
+  /** 1: the buyer names the amount, at least min_price_cents (price_cents is the suggestion). */
+  pay_what_you_want: Generated<number>
+  min_price_cents: Generated<number>
 }
 export type Content = Selectable<ContentTable>
 export type NewContent = Insertable<ContentTable>
@@ -48,7 +54,12 @@ export interface OrdersTable {
   payment_intent: string | null
   created_at: Generated<string>
   paid_at: string | null
+  /** What a promotion code took off amount_cents; the buyer paid amount_cents - discount_cents. */
+  discount_cents: Generated<number>
+  /** The payment provider that took (or was to take) the money: refunds go back through it. */
+  provider: Generated<PaymentProviderName>
 }
+export type PaymentProviderName = 'stripe' | 'mollie'
 export type Order = Selectable<OrdersTable>
 export type NewOrder = Insertable<OrdersTable>
 export type OrderUpdate = Updateable<OrdersTable>

@@ -26,7 +26,7 @@ export async function startDemo (config: Config, appUrl: () => string | undefine
     closers.push(idp.close)
     oauth = { provider: 'oidc', clientId: 'demo-client', clientSecret: 'demo-secret', issuer: idp.url }
   }
-  if (stripe === null) {
+  if (config.paymentProvider === 'stripe' && stripe === null) {
     const webhookSecret = `whsec_demo_${randomBytes(16).toString('hex')}`
     const emulator = await startStripeEmulator({
       webhookSecret,

@@ -1,3 +1,4 @@
+import { isFree } from '../services/pricing.js'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { Content } from '../db/types.js'
 import { loginUrl } from '../plugins/app/auth.js'
@@ -63,7 +64,7 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
     const content = contentOr404(request, request.params.slug)
     const user = request.user
     // A signed-out visitor can buy straight away: the Buy form needs its CSRF token.
-    const guestCheckout = user === null && app.config.guestCheckout && content.published === 1 && content.price_cents > 0
+    const guestCheckout = user === null && app.config.guestCheckout && content.published === 1 && !isFree(content)
     return await reply.page('pages/content.eta', {
       title: content.title,
       content,
@@ -103,7 +104,7 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
     // DOWNLOAD_LIMIT counts per purchase: a paid item's library entry names its order. Admins
     // and free items are not limited.
     const orderId = catalog.libraryOrder(user.id, content.id) ?? null
-    const limited = user.is_admin !== 1 && content.price_cents > 0
+    const limited = user.is_admin !== 1 && !isFree(content)
     return await sendPdf(request, reply, content, file, {
       orderId, userId: user.id, email: user.email, via: 'library', limit: limited ? config.downloadLimit : 0
     })

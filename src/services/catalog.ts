@@ -1,3 +1,4 @@
+import { isFree } from './pricing.js'
 import { type Compilable, type ExpressionBuilder, type Kysely, sql } from 'kysely'
 import type { SyncRunner } from '../db/database.js'
 import type { Content, Database, User } from '../db/types.js'
@@ -240,7 +241,7 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
 
     /** Whether the item is in the user's library: bought, or taken while it was free. */
     keeps (userId: number, content: Content): boolean {
-      return this.owns(userId, content.id) || (content.price_cents === 0 && sync.first(freeTaken(userId, content.id)) !== undefined)
+      return this.owns(userId, content.id) || (isFree(content) && sync.first(freeTaken(userId, content.id)) !== undefined)
     },
 
     /** A published item is for everyone to see; an unpublished one for admins and those who keep it. */
@@ -255,7 +256,7 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
      */
     canDownload (user: User, content: Content): boolean {
       if (user.is_admin === 1) return true
-      if (content.published === 1 && content.price_cents === 0) return true
+      if (content.published === 1 && isFree(content)) return true
       return this.keeps(user.id, content)
     },
 

@@ -1,3 +1,4 @@
+import { isFree } from './pricing.js'
 import type { Kysely } from 'kysely'
 import type { SyncRunner } from '../db/database.js'
 import type { Content, Database, DownloadVia, Order } from '../db/types.js'
@@ -168,7 +169,7 @@ export function createDownloads (deps: { db: Kysely<Database>, sync: SyncRunner,
           last_request_at: iso
         }).returning('id'))!
         // A free item downloaded by a signed-in reader joins their library.
-        if (request.via === 'library' && request.content.price_cents === 0) {
+        if (request.via === 'library' && isFree(request.content)) {
           sync.run(db.insertInto('free_library').values({ user_id: request.userId, content_id: request.content.id })
             .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
         }

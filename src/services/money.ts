@@ -39,6 +39,14 @@ export function isSupportedCurrency (currency: string): boolean {
   return SUPPORTED.has(currency.toLowerCase())
 }
 
+// Mollie's currencies whose decimals agree with the table here (its list, minus ISK, HUF and
+// TWD, which it writes differently from Stripe): amounts go to Mollie as decimal strings.
+const MOLLIE = new Set(('aed aud bgn brl cad chf czk dkk eur gbp hkd ils jpy mxn myr nok nzd php pln ron sek sgd thb usd zar').split(' '))
+
+export function isMollieCurrency (currency: string): boolean {
+  return MOLLIE.has(currency.toLowerCase())
+}
+
 /** The exponent of Stripe's amounts: 2 for USD (and ISK, UGX), 0 for JPY, 3 for KWD. */
 export function minorUnits (currency: string): number {
   const code = currency.toLowerCase()

@@ -2,16 +2,23 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { SyncRunner } from '../db/database.js'
-import type { Content, Database, Order, OrderEvent } from '../db/types.js'
+import type { Content, Database, Order, OrderEvent, PaymentProviderName } from '../db/types.js'
 import { GUEST_SESSION_PROVIDER, guestAddress, guestEmailUser } from './guests.js'
 
-/** What we need to know of a Checkout Session, whichever path (redirect or webhook) brought it. */
+/**
+ * What we need to know of a checkout (a Stripe Checkout Session, a Mollie payment), whichever
+ * path (redirect or webhook) brought it. The providers (src/services/stripe.ts, mollie.ts) make it.
+ */
 export interface SessionFacts {
   id: string
   /** Our order id: client_reference_id, or metadata.order_id. */
   orderId: string | null
   paymentStatus: 'paid' | 'unpaid' | 'no_payment_required'
   amountTotal: number | null
+  /** Before discounts: what the order is for. Absent: equal to amountTotal. */
+  amountSubtotal?: number | null
+  /** What a promotion code took off (Stripe's total_details.amount_discount). */
+  amountDiscount?: number
   currency: string | null
   paymentIntent: string | null
   /** The buyer's address as Stripe collected it (customer_details.email): a guest's only name. */
@@ -20,6 +27,12 @@ export interface SessionFacts {
   checkoutStatus?: 'open' | 'complete' | 'expired' | null
   /** The hosted Checkout page, while the session is open. */
   url?: string | null
+  /** The Stripe Payment Link that made the session (then it has no order id of ours). */
+  paymentLink?: string | null
+  /** The payment was refunded in full (Mollie's amountRefunded equals its amount). */
+  refunded?: boolean
+  /** The payment ended unpaid: failed (or canceled), or expired. */
+  ended?: 'failed' | 'expired' | null
 }
 
 export type FulfilOutcome =
@@ -35,11 +48,14 @@ export interface FulfilResult {
   order: Order | undefined
 }
 
-/** The event types we act on; anything else is acknowledged and ignored. */
+/**
+ * What a provider's event asks of an order (anything else is acknowledged and ignored); `type`
+ * is the provider's own name for it, for the timeline.
+ */
 export type PaymentEvent =
-  | { type: 'checkout.session.completed' | 'checkout.session.async_payment_succeeded', session: SessionFacts }
-  | { type: 'checkout.session.async_payment_failed' | 'checkout.session.expired', session: SessionFacts }
-  | { type: 'charge.refunded', paymentIntent: string | null, refunded: boolean }
+  | { type: string, action: 'complete', session: SessionFacts }
+  | { type: string, action: 'fail' | 'expire', session: SessionFacts }
+  | { type: string, action: 'refund', paymentIntent: string | null, refunded: boolean }
 
 export type EventOutcome = FulfilOutcome | 'duplicate' | 'failed' | 'expired' | 'refunded' | 'already_refunded' | 'partial_refund' | 'ignored'
 
@@ -122,8 +138,8 @@ function groupCommit<I, R> (sync: SyncRunner, apply: (item: I) => R): (item: I) 
   })
 }
 
-export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, log: FastifyBaseLogger }) {
-  const { db, sync, log } = deps
+export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, log: FastifyBaseLogger, provider: PaymentProviderName }) {
+  const { db, sync, log, provider } = deps
   // Called inside the grant's transaction, with the order as granted (see onGranted).
   const grantListeners: Array<(order: Order, session: SessionFacts) => void> = []
   const byId = (id: string) => db.selectFrom('orders').selectAll().where('id', '=', id)
@@ -191,9 +207,56 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
     return guestEmailUser(db, sync, address).id
   }
 
+  /**
+   * A session a Stripe Payment Link made has no order of ours: the first time it is seen, it
+   * becomes an order of the item whose stored link it is, at that item's price, for the address
+   * Stripe collected (a guest purchase). Later calls find that order by the session's id. A link
+   * no item has, or a session without an address, makes nothing.
+   */
+  function paymentLinkOrder (session: SessionFacts): Order | undefined {
+    const existing = sync.first(db.selectFrom('orders').selectAll().where('stripe_session_id', '=', session.id))
+    if (existing !== undefined) return existing
+    const content = sync.first(db.selectFrom('content').selectAll().where('payment_link_id', '=', session.paymentLink!))
+    if (content === undefined) {
+      log.warn({ sessionId: session.id, paymentLink: session.paymentLink }, 'checkout session from a Payment Link no item has: acknowledged, nothing granted')
+      return undefined
+    }
+    const address = guestAddress(session.customerEmail)
+    if (address === null) {
+      log.warn({ sessionId: session.id, paymentLink: session.paymentLink }, 'Payment Link session without a buyer email: nothing granted')
+      return undefined
+    }
+    const order = sync.first(db.insertInto('orders').values({
+      id: randomUUID(),
+      user_id: guestEmailUser(db, sync, address).id,
+      content_id: content.id,
+      amount_cents: content.price_cents,
+      currency: content.currency,
+      stripe_session_id: session.id,
+      provider: 'stripe'
+    }).returningAll())!
+    note(order.id, 'created', `from Payment Link ${session.paymentLink!}`)
+    return order
+  }
+
+  /**
+   * The amounts agree with the order: before discounts the order's amount, after them that
+   * amount less the discount (a promotion code), in the order's currency.
+   */
+  function amountsAgree (order: Order, session: SessionFacts): boolean {
+    const discount = session.amountDiscount ?? 0
+    const subtotal = session.amountSubtotal ?? session.amountTotal
+    return Number.isSafeInteger(discount) && discount >= 0 &&
+      subtotal === order.amount_cents &&
+      session.amountTotal === order.amount_cents - discount &&
+      session.currency?.toLowerCase() === order.currency
+  }
+
   function fulfilNow (session: SessionFacts): FulfilResult {
     return sync.transaction(() => {
-      const order = session.orderId === null ? undefined : sync.first(byId(session.orderId))
+      const order = session.orderId === null
+        ? (session.paymentLink != null ? paymentLinkOrder(session) : undefined)
+        : sync.first(byId(session.orderId))
       if (order === undefined || (order.stripe_session_id !== null && order.stripe_session_id !== session.id)) {
         log.warn({ sessionId: session.id, orderId: session.orderId }, 'checkout session does not belong to a known order')
         return { outcome: 'unknown_order', order }
@@ -201,7 +264,15 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
       if (order.status === 'paid') return { outcome: 'already_paid', order }
       if (order.status !== 'pending') return { outcome: 'not_payable', order }
 
-      if (session.paymentStatus !== 'paid') {
+      if (session.ended != null) {
+        // Failed, canceled or expired at the provider (Mollie's return says so): the order ends too.
+        sync.run(db.updateTable('orders').set({ status: session.ended }).where('id', '=', order.id).where('status', '=', 'pending'))
+        return { outcome: 'not_payable', order: sync.first(byId(order.id)) }
+      }
+
+      // A promotion code that takes the whole price off: Stripe completes the session without a payment.
+      const settled = session.paymentStatus === 'paid' || (session.paymentStatus === 'no_payment_required' && session.amountTotal === 0)
+      if (!settled) {
         if (session.paymentIntent !== null && order.payment_intent === null) {
           sync.run(db.updateTable('orders').set({ payment_intent: session.paymentIntent, stripe_session_id: session.id })
             .where('id', '=', order.id).where('status', '=', 'pending'))
@@ -209,7 +280,7 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
         return { outcome: 'processing', order }
       }
 
-      if (session.paymentIntent !== null && sync.first(refundOf(session.paymentIntent)) !== undefined) {
+      if (session.refunded === true || (session.paymentIntent !== null && sync.first(refundOf(session.paymentIntent)) !== undefined)) {
         // The refund overtook this event: the money went back, so nothing is granted.
         sync.run(db.updateTable('orders').set({ status: 'refunded', payment_intent: session.paymentIntent, stripe_session_id: session.id })
           .where('id', '=', order.id).where('status', '=', 'pending'))
@@ -217,12 +288,12 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
         return { outcome: 'not_payable', order: sync.first(byId(order.id)) }
       }
 
-      if (session.amountTotal !== order.amount_cents || session.currency?.toLowerCase() !== order.currency) {
+      if (!amountsAgree(order, session)) {
         log.warn({
           orderId: order.id,
           sessionId: session.id,
           expected: { amount: order.amount_cents, currency: order.currency },
-          received: { amount: session.amountTotal, currency: session.currency }
+          received: { amount: session.amountTotal, subtotal: session.amountSubtotal, discount: session.amountDiscount, currency: session.currency }
         }, 'paid amount or currency differs from the order: nothing granted, order held for review')
         sync.run(db.updateTable('orders').set({ status: 'review', payment_intent: session.paymentIntent })
           .where('id', '=', order.id).where('status', '=', 'pending'))
@@ -232,7 +303,7 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
       const paidAt = now()
       const owner = buyerOf(order, session)
       const moved = sync.run(db.updateTable('orders')
-        .set({ status: 'paid', paid_at: paidAt, payment_intent: session.paymentIntent, stripe_session_id: session.id, user_id: owner })
+        .set({ status: 'paid', paid_at: paidAt, payment_intent: session.paymentIntent, stripe_session_id: session.id, user_id: owner, discount_cents: session.amountDiscount ?? 0 })
         .where('id', '=', order.id).where('status', '=', 'pending')).changes
       if (moved === 0) return { outcome: 'already_paid', order: sync.first(byId(order.id)) }
       sync.run(db.insertInto('library')
@@ -293,19 +364,18 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
         .onConflict((oc) => oc.column('id').doNothing())).changes
       if (recorded === 0) return 'duplicate'
       const via: FulfilVia = { source: 'webhook', eventId, type: event.type }
-      switch (event.type) {
-        case 'checkout.session.completed':
-        case 'checkout.session.async_payment_succeeded':
+      switch (event.action) {
+        case 'complete':
           return fulfil(event.session, via).outcome
-        case 'checkout.session.async_payment_failed':
-        case 'checkout.session.expired': {
-          const status = event.type === 'checkout.session.expired' ? 'expired' : 'failed'
+        case 'fail':
+        case 'expire': {
+          const status = event.action === 'expire' ? 'expired' : 'failed'
           const settled = settlePending(event.session.orderId, event.session.id, status)
           const outcome = settled.changes > 0 ? status : 'ignored'
           if (settled.orderId !== undefined) noteVia(settled.orderId, via, outcome)
           return outcome
         }
-        case 'charge.refunded': {
+        case 'refund': {
           const { outcome, orderId } = revoke(event.paymentIntent, event.refunded)
           if (orderId !== undefined) noteVia(orderId, via, outcome)
           return outcome
@@ -335,21 +405,26 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
       return await handleEventSoon({ eventId, event })
     },
 
-    /** A pending order at our price, created before Stripe is called. */
-    create (userId: number, content: Content): Order {
+    /**
+     * A pending order, created before the provider is called: at our price, or at the amount the
+     * buyer named for a pay-what-you-want item (checked by the caller against its minimum).
+     */
+    create (userId: number, content: Content, amount = content.price_cents): Order {
       return sync.transaction(() => {
         const order = sync.first(db.insertInto('orders').values({
           id: randomUUID(),
           user_id: userId,
           content_id: content.id,
-          amount_cents: content.price_cents,
-          currency: content.currency
+          amount_cents: amount,
+          currency: content.currency,
+          provider
         }).returningAll())!
         note(order.id, 'created')
         return order
       })
     },
 
+    /** The provider's checkout for the order: a Stripe Checkout Session, a Mollie payment. */
     attachSession (orderId: string, sessionId: string): void {
       sync.transaction(() => {
         if (sync.run(db.updateTable('orders').set({ stripe_session_id: sessionId }).where('id', '=', orderId)).changes > 0) note(orderId, 'session', sessionId)

@@ -1,137 +1,69 @@
-import Stripe from 'stripe'
-import type { StripeConfig } from '../config.js'
-import type { Content, Order } from '../db/types.js'
-import { DomainError } from './errors.js'
+import type { Order, PaymentProviderName } from '../db/types.js'
 import type { PaymentEvent, SessionFacts } from './orders.js'
 
-export interface CheckoutUrls {
-  successUrl: string
+/** What opening a hosted payment page needs: our pending order, at the amount it is for. */
+export interface CheckoutRequest {
+  order: Order
+  /** The item's title: the line the buyer sees on the provider's page and statement. */
+  title: string
+  /** The buyer's address when we know it (signed in, or typed on our page); else the provider collects it. */
+  customerEmail: string | null
+  /** The store lets buyers type a promotion code (providers that have them). */
+  allowPromotionCodes: boolean
+  /** Where "back" on the provider's page goes. */
   cancelUrl: string
 }
 
-/** The only code that talks to Stripe: three API calls and webhook verification. */
-export function createStripeClient (config: StripeConfig) {
-  const options: Stripe.StripeConfig = { maxNetworkRetries: 2, timeout: 20_000, appInfo: { name: 'pdf-marketplace' } }
-  if (config.apiUrl !== undefined) {
-    // A Stripe-compatible server (stripe-mock, the demo emulator): same SDK, other host.
-    const url = new URL(config.apiUrl)
-    options.protocol = url.protocol === 'http:' ? 'http' : 'https'
-    options.host = url.hostname
-    options.port = url.port === '' ? (url.protocol === 'http:' ? 80 : 443) : Number(url.port)
-  }
-  const stripe = new Stripe(config.secretKey, options)
-
-  return {
-    async createCheckoutSession (order: Order, content: Content, customerEmail: string | null, urls: CheckoutUrls): Promise<{ id: string, url: string }> {
-      let session: Stripe.Checkout.Session
-      try {
-        session = await stripe.checkout.sessions.create({
-          mode: 'payment',
-          line_items: [{
-            quantity: 1,
-            price_data: { currency: order.currency, unit_amount: order.amount_cents, product_data: { name: content.title } }
-          }],
-          client_reference_id: order.id,
-          metadata: { order_id: order.id },
-          ...(customerEmail === null ? {} : { customer_email: customerEmail }),
-          success_url: urls.successUrl,
-          cancel_url: urls.cancelUrl
-        }, { idempotencyKey: `checkout-${order.id}` })
-      } catch (error) {
-        throw upstream(error)
-      }
-      if (session.url === null) throw new DomainError('upstream', 'The payment provider did not return a checkout page. Nothing was charged.')
-      return { id: session.id, url: session.url }
-    },
-
-    async retrieveSession (id: string): Promise<SessionFacts> {
-      try {
-        return sessionFacts(await stripe.checkout.sessions.retrieve(id))
-      } catch (error) {
-        if (error instanceof Stripe.errors.StripeInvalidRequestError && error.statusCode === 404) {
-          throw new DomainError('not_found', 'We could not find that checkout. If you paid, the purchase will appear in your library shortly.')
-        }
-        throw upstream(error, NOT_CONFIRMED)
-      }
-    },
-
-    /**
-     * A full refund of the order's payment, for the admin's Refund button. The idempotency key is
-     * the order's, so a double click or a retry refunds once. `refundId` is null when Stripe says
-     * the charge was already refunded (from its dashboard, say): the money is back all the same.
-     */
-    async refund (order: Order): Promise<{ refundId: string | null }> {
-      if (order.payment_intent === null) throw new DomainError('conflict', 'This order has no payment at Stripe to refund.')
-      try {
-        const refund = await stripe.refunds.create({ payment_intent: order.payment_intent }, { idempotencyKey: `refund-${order.id}` })
-        return { refundId: refund.id }
-      } catch (error) {
-        if (error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'charge_already_refunded') return { refundId: null }
-        const said = error instanceof Stripe.errors.StripeError ? ` Stripe said: ${error.message}` : ''
-        throw Object.assign(new DomainError('upstream', `The refund did not go through, so nothing was changed.${said} Try again in a moment, or refund it from the Stripe dashboard.`), { cause: String(error) })
-      }
-    },
-
-    /** Verifies the signature (default 300 s tolerance) and reduces the event to what we act on. */
-    verifyEvent (rawBody: Buffer, signature: string): { id: string, type: string, event: PaymentEvent | null } {
-      const event = stripe.webhooks.constructEvent(rawBody, signature, config.webhookSecret) as unknown as Stripe.Event
-      // A correctly signed body that is not an event is still refused.
-      if (!isRecord(event) || typeof event.id !== 'string' || typeof event.type !== 'string' || !isRecord(event.data) || !isRecord(event.data.object)) {
-        throw new Error('the signed body is not a Stripe event')
-      }
-      return { id: event.id, type: event.type, event: paymentEvent(event) }
-    }
-  }
+/** A payment as a webhook tells of it: an id to record it under exactly once, and what to do. */
+export interface VerifiedEvent {
+  id: string
+  type: string
+  event: PaymentEvent | null
 }
 
-export type Payments = ReturnType<typeof createStripeClient>
-
-const NOT_CHARGED = 'The payment provider could not be reached. Nothing was charged; please try again in a moment.'
-// On the way back from Stripe the buyer has usually paid: saying "nothing was charged" would be false.
-const NOT_CONFIRMED = 'We could not confirm your payment with the payment provider just now. Reload this page in a moment; if you paid, the purchase will also appear in your library by itself.'
-
-function upstream (error: unknown, forPerson = NOT_CHARGED): DomainError {
-  const message = error instanceof Stripe.errors.StripeError ? error.message : String(error)
-  return Object.assign(new DomainError('upstream', forPerson), { cause: message })
+/** A Stripe Payment Link as an admin stores it on an item. */
+export interface PaymentLinkInfo {
+  id: string
+  url: string
+  active: boolean
 }
 
-function checkoutStatus (status: string | null): SessionFacts['checkoutStatus'] {
-  return status === 'open' || status === 'complete' || status === 'expired' ? status : null
+/**
+ * The payment provider, as the routes, the checkout, the refunds and the desk see it. Stripe and
+ * Mollie stand behind it (src/services/stripe.ts, src/services/mollie.ts); nothing outside those
+ * two files knows either's shapes. Facts come back as SessionFacts, events as PaymentEvents.
+ */
+interface ProviderBase {
+  readonly name: PaymentProviderName
+  /** The provider's hosted page collects the buyer's email (Stripe Checkout does; Mollie does not). */
+  readonly collectsEmail: boolean
+  /** Origins the buyer's browser is sent to for paying (the CSP's form-action must allow them). */
+  readonly checkoutOrigins: string[]
+  /** Opens the hosted payment page for a pending order: its id (what the order records) and URL. */
+  createCheckout (request: CheckoutRequest): Promise<{ id: string, url: string }>
+  /** The payment as the provider has it now: the success redirect and a resumed Buy read it. */
+  retrieve (id: string): Promise<SessionFacts>
+  /** Our page the buyer comes back to after paying for this order through this checkout. */
+  returnUrl (orderId: string, checkoutId: string): string
+  /** A full refund of the order's payment; refundId null when the provider says it was already refunded. */
+  refund (order: Order): Promise<{ refundId: string | null }>
 }
 
-function isRecord (value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
+export interface StripeProvider extends ProviderBase {
+  readonly name: 'stripe'
+  /** Verifies a webhook's signature and reduces the event to what we act on. */
+  verifyEvent (rawBody: Buffer, signature: string): VerifiedEvent
+  /** A Payment Link by id, to store on an item; undefined when Stripe does not know it. */
+  paymentLink (id: string): Promise<PaymentLinkInfo | undefined>
 }
 
-function idOf (value: string | { id: string } | null | undefined): string | null {
-  if (value === null || value === undefined) return null
-  return typeof value === 'string' ? value : value.id
+export interface MollieProvider extends ProviderBase {
+  readonly name: 'mollie'
+  /**
+   * Mollie's webhook carries only a payment id and no signature: the payment is fetched and its
+   * current state becomes the event. undefined for an id Mollie does not know (for this key).
+   */
+  eventFor (paymentId: string): Promise<VerifiedEvent | undefined>
 }
 
-export function sessionFacts (session: Stripe.Checkout.Session): SessionFacts {
-  return {
-    id: session.id,
-    orderId: session.client_reference_id ?? session.metadata?.order_id ?? null,
-    paymentStatus: session.payment_status === 'paid' ? 'paid' : session.payment_status === 'no_payment_required' ? 'no_payment_required' : 'unpaid',
-    amountTotal: session.amount_total,
-    currency: session.currency,
-    paymentIntent: idOf(session.payment_intent),
-    customerEmail: session.customer_details?.email ?? null,
-    checkoutStatus: checkoutStatus(session.status),
-    url: session.url ?? null
-  }
-}
-
-function paymentEvent (event: Stripe.Event): PaymentEvent | null {
-  switch (event.type) {
-    case 'checkout.session.completed':
-    case 'checkout.session.async_payment_succeeded':
-    case 'checkout.session.async_payment_failed':
-    case 'checkout.session.expired':
-      return { type: event.type, session: sessionFacts(event.data.object) }
-    case 'charge.refunded':
-      return { type: event.type, paymentIntent: idOf(event.data.object.payment_intent), refunded: event.data.object.refunded }
-    default:
-      return null
-  }
-}
+export type Payments = StripeProvider | MollieProvider

@@ -13,7 +13,7 @@ export interface RefundResult {
 const REFUNDABLE = new Set(['paid', 'review'])
 
 /**
- * The admin's Refund button, top to bottom: our order first, then Stripe (POST /v1/refunds, one
+ * The admin's Refund button, top to bottom: our order first, then the payment provider (one
  * idempotency key per order), then one transaction that marks the order refunded, remembers the
  * refund so Stripe's charge.refunded changes nothing more, and revokes access at once. Stripe
  * failing changes nothing here.
@@ -29,6 +29,9 @@ export function createRefunds (deps: { orders: Orders, payments: Payments, log: 
       if (order.status === 'refunded') return { outcome: 'already_refunded', keptBy: null }
       if (!REFUNDABLE.has(order.status)) {
         throw new DomainError('conflict', `Only paid orders can be refunded; this one is ${order.status}, so no money was taken.`)
+      }
+      if (order.provider !== payments.name) {
+        throw new DomainError('conflict', `This order was paid through ${order.provider === 'mollie' ? 'Mollie' : 'Stripe'}, which the store no longer uses: refund it from that dashboard.`)
       }
       const { refundId } = await payments.refund(order)
       const recorded = orders.recordRefund(order.id, refundId)

@@ -9,6 +9,6 @@ declare module 'fastify' {
 
 /** Starting a purchase: one open checkout per buyer and item. */
 export default fp(async function checkout (app) {
-  const { orders, payments, config } = app
-  app.decorate('checkout', createCheckout({ orders, payments, publicUrl: config.publicUrl, log: app.log }))
-}, { name: 'checkout', dependencies: ['orders', 'payments'] })
+  const { orders, payments, settings, config } = app
+  app.decorate('checkout', createCheckout({ orders, payments, settings, publicUrl: config.publicUrl, log: app.log }))
+}, { name: 'checkout', dependencies: ['orders', 'payments', 'settings'] })

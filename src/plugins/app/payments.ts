@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { createStripeClient, type Payments } from '../../services/payments.js'
+import type { Payments } from '../../services/payments.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -7,7 +7,17 @@ declare module 'fastify' {
   }
 }
 
-/** The only code that talks to Stripe. */
+/**
+ * The payment provider PAYMENT_PROVIDER names: Stripe Checkout or Mollie, one interface
+ * (src/services/payments.ts). Only the chosen provider's client is loaded.
+ */
 export default fp(async function payments (app) {
-  app.decorate('payments', createStripeClient(app.config.stripe))
+  const { config } = app
+  if (config.paymentProvider === 'mollie') {
+    const { createMollieProvider } = await import('../../services/mollie.js')
+    app.decorate('payments', createMollieProvider(config.mollie!, config.publicUrl))
+  } else {
+    const { createStripeProvider } = await import('../../services/stripe.js')
+    app.decorate('payments', createStripeProvider(config.stripe!, config.publicUrl))
+  }
 }, { name: 'payments' })

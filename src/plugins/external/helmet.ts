@@ -15,9 +15,9 @@ function identityProviderOrigin (oauth: OAuthConfig): string {
 /** Security headers of the site's pages. */
 export default fp(async function helmetPlugin (app) {
   const { config } = app
-  // Checkout is a form POST answered with a redirect to Stripe's page: browsers apply
-  // form-action to that redirect, so Stripe's origin (or the local stand-in's) must be allowed.
-  const checkoutOrigin = config.stripe.apiUrl === undefined ? 'https://checkout.stripe.com' : new URL(config.stripe.apiUrl).origin
+  // Checkout is a form POST answered with a redirect to the provider's page: browsers apply
+  // form-action to that redirect, so its origin (or the local stand-in's) must be allowed.
+  const checkoutOrigins = app.payments.checkoutOrigins
   // A signed-out visitor's form POST (Buy) is answered with a redirect to /login and on to the
   // identity provider: the whole chain is under form-action, so the provider must be allowed too.
   const signInOrigin = identityProviderOrigin(config.oauth)
@@ -27,7 +27,7 @@ export default fp(async function helmetPlugin (app) {
       directives: {
         defaultSrc: ["'self'"],
         baseUri: ["'self'"],
-        formAction: ["'self'", checkoutOrigin, signInOrigin],
+        formAction: ["'self'", ...checkoutOrigins, signInOrigin],
         frameAncestors: ["'none'"],
         imgSrc: ["'self'", 'data:'],
         objectSrc: ["'none'"],
