@@ -118,6 +118,30 @@ t.test('delivery settings: defaults, and every mistyped value refused naming its
   try { loadConfig({ ...base, SMTP_URL: 'ftp://user:hunter2secret@host' }) } catch (error) { t.notMatch((error as Error).message, 'hunter2secret') }
 })
 
+t.test('payment provider settings: stripe by default, mollie with its key; every mistyped value refused naming its variable', async (t) => {
+  const mollieKey = 'test_' + 'a1B2'.repeat(8)
+  t.equal(loadConfig(base).paymentProvider, 'stripe')
+  const mollie = loadConfig({ ...base, PAYMENT_PROVIDER: 'mollie', MOLLIE_API_KEY: mollieKey, MOLLIE_API_URL: 'https://127.0.0.1:8443/v2', STORE_CURRENCY: 'eur' })
+  t.equal(mollie.paymentProvider, 'mollie')
+  t.same(mollie.mollie, { apiKey: mollieKey, apiUrl: 'https://127.0.0.1:8443/v2/' }, 'the endpoint ends in one slash, as the client joins paths to it')
+  t.equal(mollie.stripe, null, 'Stripe is not needed with Mollie')
+  t.equal(refusal({ ...base, PAYMENT_PROVIDER: 'molie' }), 'PAYMENT_PROVIDER')
+  t.equal(refusal({ ...base, PAYMENT_PROVIDER: 'Stripe ' }), 'PAYMENT_PROVIDER')
+  t.equal(refusal({ ...base, PAYMENT_PROVIDER: 'mollie', MOLLIE_API_KEY: 'sk_test_abc' }), 'MOLLIE_API_KEY', 'a Stripe key in the Mollie variable')
+  t.equal(refusal({ ...base, PAYMENT_PROVIDER: 'mollie', MOLLIE_API_KEY: mollieKey, MOLLIE_API_URL: 'http://127.0.0.1:8443/v2' }), 'MOLLIE_API_URL', 'the client speaks only https')
+  t.equal(refusal({ ...base, PAYMENT_PROVIDER: 'mollie', MOLLIE_API_URL: 'https://127.0.0.1:8443/v2' }), 'MOLLIE_API_KEY', 'an endpoint without a key')
+  t.equal(refusal({ ...base, PAYMENT_PROVIDER: 'mollie', STORE_CURRENCY: 'kwd' }), 'STORE_CURRENCY', 'a currency Mollie does not charge in')
+  t.equal(refusal({ ...base, PAYMENT_PROVIDER: 'mollie', STORE_CURRENCY: 'isk' }), 'STORE_CURRENCY', 'nor one it writes differently')
+  const liveMollie = { ...production, STRIPE_SECRET_KEY: '', STRIPE_WEBHOOK_SECRET: '', PAYMENT_PROVIDER: 'mollie', MOLLIE_API_KEY: 'live_' + 'x9'.repeat(15), STORE_CURRENCY: 'eur' }
+  t.equal(loadConfig(liveMollie).paymentProvider, 'mollie', 'production with Mollie needs no Stripe keys')
+  t.equal(refusal({ ...liveMollie, MOLLIE_API_KEY: '' }), 'MOLLIE_API_KEY', 'but its own key')
+  t.equal(refusal({ ...liveMollie, NODE_TLS_REJECT_UNAUTHORIZED: '0' }), 'NODE_TLS_REJECT_UNAUTHORIZED', 'production never runs without certificate checks')
+  t.equal(refusal({ ...production, NODE_TLS_REJECT_UNAUTHORIZED: '0' }), 'NODE_TLS_REJECT_UNAUTHORIZED')
+  t.equal(refusal({ ...base, NODE_TLS_REJECT_UNAUTHORIZED: '0' }), undefined, 'outside production a local stand-in may need it')
+  // The key is a secret: never repeated in the error.
+  try { loadConfig({ ...base, PAYMENT_PROVIDER: 'mollie', MOLLIE_API_KEY: 'live_short!secret' }) } catch (error) { t.notMatch((error as Error).message, 'short!secret') }
+})
+
 t.test('production refuses to start without its secrets and settings', async (t) => {
   t.ok(loadConfig(production).production, 'complete production config is accepted')
   const without = (name: keyof typeof production): Record<string, string> => {
