@@ -82,18 +82,18 @@ function problem (status: number, detail: string, field?: string): Answer {
   return { status, body: { status, title, detail, ...(field === undefined ? {} : { field }), _links: { documentation: { href, type: 'text/html' } } } }
 }
 
-/** An amount in minor units, or a 422 naming the field, as Mollie checks `value` against the currency. */
-function parseAmount (amount: unknown, field: string, currency?: string): number | Answer {
-  if (typeof amount !== 'object' || amount === null) return problem(422, `The ${field} is required`, field)
+/** An `amount` in minor units, or a 422 naming the field, as Mollie checks `value` against the currency. */
+function parseAmount (amount: unknown, currency?: string): number | Answer {
+  if (typeof amount !== 'object' || amount === null) return problem(422, 'The amount is required', 'amount')
   const { currency: code, value } = amount as Record<string, unknown>
   const decimals = typeof code === 'string' ? DECIMALS[code] : undefined
-  if (decimals === undefined) return problem(422, 'The currency is not supported', `${field}.currency`)
-  if (currency !== undefined && code !== currency) return problem(422, `The ${field} must be in ${currency}`, `${field}.currency`)
+  if (decimals === undefined) return problem(422, 'The currency is not supported', 'amount.currency')
+  if (currency !== undefined && code !== currency) return problem(422, `The amount must be in ${currency}`, 'amount.currency')
   // Nine integer digits at most: beyond any payment method's maximum, and exact as a JS number.
   const pattern = decimals === 0 ? /^\d{1,9}$/ : new RegExp(`^\\d{1,9}\\.\\d{${decimals}}$`)
-  if (typeof value !== 'string' || !pattern.test(value)) return problem(422, `The ${field} contains an invalid value for ${String(code)}`, `${field}.value`)
+  if (typeof value !== 'string' || !pattern.test(value)) return problem(422, `The amount contains an invalid value for ${String(code)}`, 'amount.value')
   const units = unitsOf({ currency: code as string, value })
-  return units > 0 ? units : problem(422, `The ${field} is lower than the minimum`, `${field}.value`)
+  return units > 0 ? units : problem(422, 'The amount is lower than the minimum', 'amount.value')
 }
 
 function money (units: number, currency: string): Amount {
@@ -205,7 +205,7 @@ export async function startFakeMollie (): Promise<FakeMollie> {
 
   server.post('/v2/payments', async (request, reply) => once(request, reply, () => {
     const body = (request.body ?? {}) as Record<string, unknown>
-    const units = parseAmount(body.amount, 'amount')
+    const units = parseAmount(body.amount)
     if (typeof units !== 'number') return units
     if (typeof body.description !== 'string' || body.description.trim() === '') return problem(422, 'The description is required', 'description')
     if (body.description.length > 255) return problem(422, 'The description is longer than 255 characters', 'description')
@@ -224,7 +224,7 @@ export async function startFakeMollie (): Promise<FakeMollie> {
     const payment = payments.get(id)
     if (payment === undefined) return problem(404, `No payment exists with token ${id}.`)
     const body = (request.body ?? {}) as Record<string, unknown>
-    const units = parseAmount(body.amount, 'amount', payment.amount.currency)
+    const units = parseAmount(body.amount, payment.amount.currency)
     return typeof units === 'number' ? refund(payment, units, body) : units
   }))
 
@@ -252,7 +252,7 @@ export async function startFakeMollie (): Promise<FakeMollie> {
     setStatus,
     refundBehindBack (id, value) {
       const payment = find(id)
-      const units = value === undefined ? unitsOf(payment.amountRemaining) : parseAmount({ currency: payment.amount.currency, value }, 'amount')
+      const units = value === undefined ? unitsOf(payment.amountRemaining) : parseAmount({ currency: payment.amount.currency, value })
       const answer = typeof units === 'number' ? refund(payment, units) : units
       if (answer.status !== 201) throw new Error(`fake Mollie: cannot refund ${id}: ${JSON.stringify(answer.body)}`)
       return payment
