@@ -2,6 +2,8 @@
 // requests with bracket nesting, Bearer keys, JSON answers and errors, idempotency keys.
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import qs from 'qs'
+import { type Catalog, CatalogError, promotionCodeForVersion } from './catalog.js'
+import { parseCreateCoupon, parseCreatePaymentLink, parseCreatePrice, parseCreatePromotionCode, parseUpdatePaymentLink, parseUpdatePromotionCode } from './catalog-params.js'
 import { randomId } from './ids.js'
 import { ApiError, type FormObject, invalid, parseCreateRefund, parseCreateSession, type StripeErrorBody } from './params.js'
 import type { CheckoutSession, Payments, Refund } from './state.js'
@@ -34,6 +36,7 @@ export class ApiRecord {
 
 export interface ApiOptions {
   payments: Payments
+  catalog: Catalog
   record: ApiRecord
   log: (msg: string) => void
 }
@@ -159,7 +162,24 @@ function createRefund (payments: Payments, body: FormObject, log: (msg: string) 
   return { ...refund, reason: params.reason }
 }
 
-const api: FastifyPluginAsync<ApiOptions> = async (app, { payments, record, log }) => {
+/** A catalog refusal as Stripe answers it: 404 for the object in the path, 400 for the rest. */
+function catalogCall<T> (run: () => T): T {
+  try {
+    return run()
+  } catch (error) {
+    if (!(error instanceof CatalogError)) throw error
+    const param = error.param === undefined ? {} : { param: error.param }
+    if (error.kind === 'missing') throw new ApiError(404, { type: 'invalid_request_error', code: 'resource_missing', message: error.message, ...param })
+    if (error.kind === 'exists') throw new ApiError(400, { type: 'invalid_request_error', code: 'resource_already_exists', message: error.message, ...param })
+    throw new ApiError(400, { type: 'invalid_request_error', ...(error.message.startsWith('No such') ? { code: 'resource_missing' } : {}), message: error.message, ...param })
+  }
+}
+
+function missing (kind: string, id: string): ApiError {
+  return new ApiError(404, { type: 'invalid_request_error', code: 'resource_missing', param: 'id', message: `No such ${kind}: '${id}'` })
+}
+
+const api: FastifyPluginAsync<ApiOptions> = async (app, { payments, catalog, record, log }) => {
   // Like the SDK's requests, every body is read as a form in Stripe's bracket encoding; the raw
   // text is kept for the idempotency check and the recorded request.
   app.removeAllContentTypeParsers()
@@ -173,7 +193,7 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, { payments, record, log 
   app.addHook('preHandler', beforeEveryRequest(record))
 
   /** Answers 200 with the object; like Stripe, only requests that actually executed are stored for replay. */
-  const respond = (request: FastifyRequest, reply: FastifyReply, object: CheckoutSession | Refund): FastifyReply => {
+  const respond = (request: FastifyRequest, reply: FastifyReply, object: object): FastifyReply => {
     const json = JSON.stringify(object)
     const idem = idempotency(request)
     if (idem === undefined) return sendJson(reply, 200, json)
@@ -204,6 +224,50 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, { payments, record, log 
 
   app.post('/refunds', async (request, reply) =>
     respond(request, reply, createRefund(payments, (request.body as FormObject | undefined) ?? {}, log)))
+
+  const bodyOf = (request: FastifyRequest): FormObject => (request.body as FormObject | undefined) ?? {}
+  type Id = { Params: { id: string } }
+
+  app.post('/coupons', async (request, reply) =>
+    respond(request, reply, catalogCall(() => catalog.createCoupon(parseCreateCoupon(bodyOf(request))))))
+  app.get<Id>('/coupons/:id', async (request, reply) => {
+    const coupon = catalog.coupons.get(request.params.id)
+    if (coupon === undefined) throw missing('coupon', request.params.id)
+    return respond(request, reply, coupon)
+  })
+
+  // A promotion code answers in the shape of the API version the request asked for.
+  const promotionCode = (request: FastifyRequest, reply: FastifyReply, code: ReturnType<Catalog['createPromotionCode']>): FastifyReply => {
+    const version = request.headers['stripe-version']
+    return respond(request, reply, promotionCodeForVersion(code, catalog.coupons.get(code.promotion.coupon), Array.isArray(version) ? version[0] : version))
+  }
+  app.post('/promotion_codes', async (request, reply) =>
+    promotionCode(request, reply, catalogCall(() => catalog.createPromotionCode(parseCreatePromotionCode(bodyOf(request))))))
+  app.get<Id>('/promotion_codes/:id', async (request, reply) => {
+    const code = catalog.promotionCodes.get(request.params.id)
+    if (code === undefined) throw missing('promotion_code', request.params.id)
+    return promotionCode(request, reply, code)
+  })
+  app.post<Id>('/promotion_codes/:id', async (request, reply) =>
+    promotionCode(request, reply, catalogCall(() => catalog.updatePromotionCode(request.params.id, parseUpdatePromotionCode(bodyOf(request))))))
+
+  app.post('/prices', async (request, reply) =>
+    respond(request, reply, catalog.createPrice(parseCreatePrice(bodyOf(request)))))
+  app.get<Id>('/prices/:id', async (request, reply) => {
+    const price = catalog.prices.get(request.params.id)
+    if (price === undefined) throw missing('price', request.params.id)
+    return respond(request, reply, price)
+  })
+
+  app.post('/payment_links', async (request, reply) =>
+    respond(request, reply, catalogCall(() => catalog.createPaymentLink(parseCreatePaymentLink(bodyOf(request))))))
+  app.get<Id>('/payment_links/:id', async (request, reply) => {
+    const link = catalog.paymentLinks.get(request.params.id)
+    if (link === undefined) throw missing('payment_link', request.params.id)
+    return respond(request, reply, link)
+  })
+  app.post<Id>('/payment_links/:id', async (request, reply) =>
+    respond(request, reply, catalogCall(() => catalog.updatePaymentLink(request.params.id, parseUpdatePaymentLink(bodyOf(request))))))
 
   app.setNotFoundHandler(async (request) => {
     throw new ApiError(404, {

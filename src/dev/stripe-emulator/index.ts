@@ -1,16 +1,23 @@
 // A small Stripe-compatible server for demo mode and tests. It speaks the same wire format as
-// api.stripe.com for the subset the app uses (Checkout Sessions, refunds), serves a hosted checkout page
-// and a payments dashboard, and delivers signed webhooks, so the real `stripe` SDK and the app's
-// webhook verification run unmodified against it. A Fastify app of its own:
-//   api.ts       the /v1 routes (create and retrieve Checkout Sessions, expire; refunds)
-//   params.ts    checkout.sessions.create's and refunds.create's parameters, validated like Stripe
-//   state.ts     sessions, payment intents, charges and refunds, and the events they emit
-//   webhooks.ts  events, signing, delivery with retries
-//   pages.ts     the hosted checkout page and the payments dashboard (views/dev/stripe-emulator/)
+// api.stripe.com for the subset the app uses (Checkout Sessions, refunds, and the promotion codes and
+// Payment Links a seller sets up), serves a hosted checkout page, Payment Link pages and a payments
+// dashboard, and delivers signed webhooks, so the real `stripe` SDK and the app's webhook
+// verification run unmodified against it. A Fastify app of its own:
+//   api.ts             the /v1 routes (Checkout Sessions, refunds, coupons, promotion codes,
+//                      prices, Payment Links)
+//   params.ts          checkout.sessions.create's and refunds.create's parameters, validated like Stripe
+//   catalog-params.ts  the parameters of the catalog objects' routes, validated like Stripe
+//   state.ts           sessions, payment intents, charges and refunds, and the events they emit
+//   catalog.ts         coupons, promotion codes, prices and Payment Links
+//   webhooks.ts        events, signing, delivery with retries
+//   pages.ts           the hosted checkout page, Payment Link pages and the payments dashboard
+//                      (views/dev/stripe-emulator/)
 // Never imported in production: only src/dev/demo.ts (loaded by src/app.ts in demo mode) and tests.
 import Fastify, { type FastifyInstance } from 'fastify'
 import api, { ApiRecord, type RecordedRequest, stripeErrorHandler } from './api.js'
+import { Catalog } from './catalog.js'
 import { Lifetime } from './lifetime.js'
+import { parseCreateCoupon, parseCreatePaymentLink, parseCreatePrice, parseCreatePromotionCode } from './catalog-params.js'
 import pages from './pages.js'
 import type { StripeErrorBody } from './params.js'
 import { type CheckoutSession, Payments } from './state.js'
@@ -18,6 +25,7 @@ import { DEFAULT_RETRY_DELAYS_MS, type Delivery, type StripeEvent, Webhooks } fr
 
 export type { FormObject, FormValue, StripeErrorBody } from './params.js'
 export type { CheckoutSession } from './state.js'
+export type { Coupon, PaymentLink, Price, PromotionCode } from './catalog.js'
 export type { Delivery, StripeEvent } from './webhooks.js'
 export type { RecordedRequest } from './api.js'
 
@@ -36,8 +44,23 @@ export interface StripeEmulator {
   url: string
   close(): Promise<void>
   sessions: Map<string, CheckoutSession>
-  /** Pays a session as a buyer would on the checkout page (typing the email when none was given). */
-  pay(sessionId: string, method?: 'card' | 'bank_transfer', details?: { email?: string, name?: string }): Promise<void>
+  /**
+   * Pays a session as a buyer would on the checkout page (typing the email when none was given,
+   * and the promotion code when one is given: it throws when the code does not apply).
+   */
+  pay(sessionId: string, method?: 'card' | 'bank_transfer', details?: { email?: string, name?: string, promotionCode?: string }): Promise<void>
+  /**
+   * What a seller sets up in Stripe's Dashboard: a coupon (percentOff, or amountOff in currency)
+   * and the customer-facing code for it.
+   */
+  createPromotionCode(input: { code: string, percentOff?: number, amountOff?: number, currency?: string }): { id: string, code: string, couponId: string }
+  /** A price for a new product and a Payment Link selling one of it, as the Dashboard creates them. */
+  createPaymentLink(input: { name: string, unitAmount: number, currency: string, allowPromotionCodes?: boolean }): Promise<{ id: string, url: string }>
+  /**
+   * Opens a Payment Link as a buyer's browser does (a new Checkout Session) and pays it on the
+   * hosted page with this email (and code); webhooks are delivered as pay() delivers them.
+   */
+  payLink(linkId: string, details: { email: string, name?: string, promotionCode?: string, method?: 'card' | 'bank_transfer' }): Promise<CheckoutSession>
   /** Settles (or fails) a pending bank transfer, as the dashboard's buttons do. */
   settle(sessionId: string, outcome: 'succeeded' | 'failed'): Promise<void>
   expire(sessionId: string): Promise<void>
@@ -61,26 +84,56 @@ export interface StripeEmulator {
 
 interface Parts {
   payments: Payments
+  catalog: Catalog
   webhooks: Webhooks
   record: ApiRecord
 }
 
-function buildServer ({ payments, record }: Parts, log: (msg: string) => void): FastifyInstance {
+function buildServer ({ payments, catalog, record }: Parts, log: (msg: string) => void): FastifyInstance {
   // No HEAD routes and no logger, as before; close() drops the SDK's keep-alive sockets at once.
   const app = Fastify({ logger: false, exposeHeadRoutes: false, forceCloseConnections: true })
   app.setErrorHandler(stripeErrorHandler(log))
   // Loaded when the caller awaits ready() or listen(), which report any error.
-  app.register(api, { prefix: '/v1', payments, record, log })
-  app.register(pages, { payments, log })
+  app.register(api, { prefix: '/v1', payments, catalog, record, log })
+  app.register(pages, { payments, catalog, log })
   return app
 }
 
-function emulatorHandle (url: string, close: () => Promise<void>, { payments, webhooks, record }: Parts): StripeEmulator {
+/** The JS API's setup calls, checked like the /v1 routes check them (same parsers). */
+function createPromotionCode (catalog: Catalog, input: { code: string, percentOff?: number, amountOff?: number, currency?: string }): { id: string, code: string, couponId: string } {
+  const coupon = catalog.createCoupon(parseCreateCoupon({
+    ...(input.percentOff === undefined ? {} : { percent_off: String(input.percentOff) }),
+    ...(input.amountOff === undefined ? {} : { amount_off: String(input.amountOff) }),
+    ...(input.currency === undefined ? {} : { currency: input.currency }),
+    duration: 'once'
+  }))
+  const code = catalog.createPromotionCode(parseCreatePromotionCode({ promotion: { type: 'coupon', coupon: coupon.id }, code: input.code }))
+  return { id: code.id, code: code.code, couponId: coupon.id }
+}
+
+function createPaymentLink (catalog: Catalog, input: { name: string, unitAmount: number, currency: string, allowPromotionCodes?: boolean }): { id: string, url: string } {
+  const price = catalog.createPrice(parseCreatePrice({ currency: input.currency, unit_amount: String(input.unitAmount), product_data: { name: input.name } }))
+  const link = catalog.createPaymentLink(parseCreatePaymentLink({
+    line_items: [{ price: price.id, quantity: '1' }],
+    allow_promotion_codes: input.allowPromotionCodes === true ? 'true' : 'false'
+  }))
+  return { id: link.id, url: link.url }
+}
+
+function emulatorHandle (url: string, close: () => Promise<void>, { payments, catalog, webhooks, record }: Parts): StripeEmulator {
   return {
     url,
     close,
     sessions: payments.sessions,
     pay: async (sessionId, method = 'card', details = {}) => { await payments.complete(sessionId, method, details) },
+    createPromotionCode: (input) => createPromotionCode(catalog, input),
+    createPaymentLink: async (input) => createPaymentLink(catalog, input),
+    payLink: async (linkId, { method = 'card', ...details }) => {
+      const opened = payments.createForLink(linkId)
+      if ('refused' in opened) throw new Error(`Payment Link ${linkId} is ${opened.refused === 'missing' ? 'unknown' : 'deactivated'}`)
+      await payments.complete(opened.session.id, method, details)
+      return opened.session
+    },
     settle: async (sessionId, outcome) => { await payments.settle(sessionId, outcome) },
     expire: async (sessionId) => { await payments.expire(sessionId) },
     refund: async (sessionId, amountCents) => { await payments.refund(sessionId, amountCents) },
@@ -106,8 +159,9 @@ export async function startStripeEmulator (opts: StripeEmulatorOptions): Promise
   const lifetime = new Lifetime()
   let baseUrl = ''
   const webhooks = new Webhooks({ secret: opts.webhookSecret, url: opts.webhookUrl, retryDelaysMs: opts.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS, lifetime, log })
-  const payments = new Payments({ webhooks, lifetime, settleDelayMs: opts.settleDelayMs ?? 4000, log, baseUrl: () => baseUrl })
-  const parts: Parts = { payments, webhooks, record: new ApiRecord() }
+  const catalog = new Catalog(() => baseUrl)
+  const payments = new Payments({ webhooks, catalog, lifetime, settleDelayMs: opts.settleDelayMs ?? 4000, log, baseUrl: () => baseUrl })
+  const parts: Parts = { payments, catalog, webhooks, record: new ApiRecord() }
   const app = buildServer(parts, log)
   await app.listen({ port: opts.port ?? 0, host })
   const address = app.server.address()

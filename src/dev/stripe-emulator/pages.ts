@@ -1,6 +1,7 @@
-// The emulator's human-facing pages: the hosted checkout page a buyer is sent to, and the small
-// payments dashboard (expire, settle a bank transfer, refund) that demo mode links to. The
-// emulator runs on its own origin, so the templates carry their own CSS and no scripts.
+// The emulator's human-facing pages: the hosted checkout page a buyer is sent to (with its
+// promotion code field), a Payment Link's URL and its confirmation page, and the small payments
+// dashboard (expire, settle a bank transfer, refund) that demo mode links to. The emulator runs on
+// its own origin, so the templates carry their own CSS and no scripts: every action is a form post.
 import { join } from 'node:path'
 import formbody from '@fastify/formbody'
 import view from '@fastify/view'
@@ -9,10 +10,12 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import { viewsDir } from '../../paths.js'
 import { formatAmount, parseAmount } from '../../services/money.js'
 import { escapeHtml } from '../html.js'
+import type { Catalog } from './catalog.js'
 import type { CheckoutSession, Payments, PaymentMethod, SessionState } from './state.js'
 
 export interface PagesOptions {
   payments: Payments
+  catalog: Catalog
   log: (msg: string) => void
 }
 
@@ -25,17 +28,30 @@ function field (form: Form | undefined, name: string): string | undefined {
   return Array.isArray(value) ? value[value.length - 1] : value
 }
 
+/**
+ * Where the buyer goes once the session is complete: its success_url, or for a Payment Link with
+ * Stripe's default `after_completion` (no success_url), the emulator's own confirmation page.
+ */
 const successUrlFor = (session: CheckoutSession): string =>
-  session.success_url.replaceAll('{CHECKOUT_SESSION_ID}', session.id)
+  session.success_url === null
+    ? `/pay/${encodeURIComponent(session.id)}/confirmation`
+    : session.success_url.replaceAll('{CHECKOUT_SESSION_ID}', session.id)
 
 // What each template reads (views/dev/stripe-emulator/).
 interface MessageView { title: string, message: string, links: Array<{ href: string, label: string }> }
 interface CheckoutView {
   title: string
+  /** What is due: the total after any discount. */
   price: string
   productName: string
-  cancelUrl: string
+  /** The subtotal and the discount line, shown when a code is applied. */
+  subtotal: string
+  discount: { code: string, amount: string } | null
+  /** A 100% discount: no payment method is collected. */
+  free: boolean
+  cancelUrl: string | null
   payPath: string
+  promotion: { path: string, value: string, error: string | undefined } | null
   email: string
   emailLocked: boolean
   bank: boolean
@@ -49,7 +65,11 @@ interface DashboardRowView {
   id: string
   created: string
   productName: string
+  /** The Payment Link the session came from, if any. */
+  link: string | null
   amount: string
+  /** The discount taken off, when a promotion code was applied. */
+  discount: string | null
   status: string
   /** The payment pill: unpaid, paid or refunded. */
   payment: string
@@ -60,7 +80,8 @@ interface DashboardRowView {
   paths: { pay: string, expire: string, settle: string, refund: string }
 }
 interface DashboardView { title: string, rows: DashboardRowView[], error: string | undefined }
-type Views = { 'message.eta': MessageView, 'checkout.eta': CheckoutView, 'dashboard.eta': DashboardView }
+interface ConfirmationView { title: string, amount: string, productName: string, email: string | null, pending: boolean, discount: string | null, message: string | null }
+type Views = { 'message.eta': MessageView, 'checkout.eta': CheckoutView, 'dashboard.eta': DashboardView, 'confirmation.eta': ConfirmationView }
 
 async function page<T extends keyof Views> (reply: FastifyReply, status: number, template: T, data: Views[T]): Promise<FastifyReply> {
   const html = await reply.viewAsync(template, data)
@@ -71,19 +92,29 @@ async function messagePage (reply: FastifyReply, status: number, title: string, 
   return await page(reply, status, 'message.eta', { title, message, links })
 }
 
+interface CheckoutErrors { payment?: string, promotion?: string }
+
 /** The checkout form, empty or as the buyer sent it with what went wrong. */
-async function checkoutPage (reply: FastifyReply, status: number, session: CheckoutSession, state: SessionState, error?: string, form?: Form): Promise<FastifyReply> {
+async function checkoutPage (reply: FastifyReply, status: number, session: CheckoutSession, state: SessionState, errors: CheckoutErrors = {}, form?: Form): Promise<FastifyReply> {
   const price = formatAmount(session.amount_total, session.currency)
+  const sessionPath = `/pay/${encodeURIComponent(session.id)}`
+  const discounted = session.total_details.amount_discount > 0 || session.discounts.length > 0
   return await page(reply, status, 'checkout.eta', {
     title: `Pay ${price}`,
     price,
     productName: state.productName,
+    subtotal: formatAmount(session.amount_subtotal, session.currency),
+    discount: discounted ? { code: state.promotionCode ?? '', amount: `−${formatAmount(session.total_details.amount_discount, session.currency)}` } : null,
+    free: session.amount_total === 0,
     cancelUrl: session.cancel_url,
-    payPath: `/pay/${encodeURIComponent(session.id)}`,
+    payPath: sessionPath,
+    promotion: session.allow_promotion_codes === true
+      ? { path: `${sessionPath}/promotion`, value: field(form, 'promotion_code') ?? '', error: errors.promotion }
+      : null,
     email: session.customer_email ?? field(form, 'email') ?? '',
     emailLocked: session.customer_email !== null,
     bank: field(form, 'method') === 'bank_transfer',
-    error,
+    error: errors.payment,
     cardNumber: field(form, 'card_number') ?? '',
     expiry: field(form, 'expiry') ?? '',
     cvc: field(form, 'cvc') ?? '',
@@ -92,9 +123,9 @@ async function checkoutPage (reply: FastifyReply, status: number, session: Check
 }
 
 /** Why a submitted checkout form cannot be paid (the test cards decline), or null when it can. */
-function refusal (method: PaymentMethod, email: string, cardNumber: string): { status: number, message: string } | null {
+function refusal (method: PaymentMethod, email: string, cardNumber: string, free: boolean): { status: number, message: string } | null {
   if (email === '') return { status: 400, message: 'Enter your email address.' }
-  if (method !== 'card') return null
+  if (method !== 'card' || free) return null
   const number = cardNumber.replace(/[\s-]/g, '')
   if (number === '4000000000009995') return { status: 402, message: 'Your card was declined: insufficient funds.' }
   if (number === '4000000000000002') return { status: 402, message: 'Your card was declined.' }
@@ -110,7 +141,9 @@ function dashboardRows (payments: Payments): DashboardRowView[] {
       id: s.id,
       created: new Date(s.created * 1000).toLocaleString('en-US'),
       productName: state.productName,
+      link: s.payment_link,
       amount: formatAmount(s.amount_total, s.currency),
+      discount: s.total_details.amount_discount > 0 ? `−${formatAmount(s.total_details.amount_discount, s.currency)} (${state.promotionCode ?? 'discount'})` : null,
       status: s.status,
       payment: fullyRefunded ? 'refunded' : s.payment_status,
       awaitingSettlement: state.awaitingSettlement,
@@ -135,7 +168,7 @@ function refundAmount (input: string, currency: string): number | undefined {
   return amount
 }
 
-const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, log }) => {
+const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, catalog, log }) => {
   await app.register(formbody)
   await app.register(view, {
     engine: { eta: new Eta({ views: join(viewsDir, 'dev', 'stripe-emulator'), autoEscape: true, autoTrim: false, escapeFunction: escapeHtml, cache: true }) },
@@ -158,14 +191,61 @@ const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, log }) =
     const form = request.body ?? {}
     const method: PaymentMethod = field(form, 'method') === 'bank_transfer' ? 'bank_transfer' : 'card'
     const email = session.customer_email ?? (field(form, 'email') ?? '').trim()
-    const refused = refusal(method, email, field(form, 'card_number') ?? '')
-    if (refused !== null) return await checkoutPage(reply, refused.status, session, state, refused.message, form)
+    const refused = refusal(method, email, field(form, 'card_number') ?? '', session.amount_total === 0)
+    if (refused !== null) return await checkoutPage(reply, refused.status, session, state, { payment: refused.message }, form)
     const name = field(form, 'name')
     const delivered = payments.complete(session.id, method, { email, ...(name ? { name } : {}) })
     // Redirect first: a real browser lands on the success page before (or while)
     // the webhook arrives, and the app must cope with that ordering.
     delivered.catch((err: unknown) => { log(`stripe-emulator: delivery error: ${String(err)}`) })
     return await reply.redirect(successUrlFor(session), 303)
+  })
+
+  // The "Add promotion code" field: applies (or removes) a code and shows the new totals.
+  app.post<IdParams & { Body: Form | undefined }>('/pay/:id/promotion', async (request, reply) => {
+    const found = payments.find(request.params.id)
+    if (found === undefined) return await missingSession(reply, request.params.id)
+    const { session, state } = found
+    if (session.status !== 'open') return await closedSession(reply, session)
+    const form = request.body ?? {}
+    if (field(form, 'remove') !== undefined) {
+      payments.removePromotionCode(session.id)
+      return await reply.redirect(`/pay/${encodeURIComponent(session.id)}`, 303)
+    }
+    const code = (field(form, 'promotion_code') ?? '').trim()
+    const applied = code === '' ? { ok: false as const, message: 'Enter a promotion code.' } : payments.applyPromotionCode(session.id, code)
+    if (!applied.ok) return await checkoutPage(reply, 400, session, state, { promotion: applied.message }, form)
+    return await reply.redirect(`/pay/${encodeURIComponent(session.id)}`, 303)
+  })
+
+  // Where a completed Payment Link session without a redirect ends: Stripe's hosted confirmation.
+  app.get<IdParams>('/pay/:id/confirmation', async (request, reply) => {
+    const found = payments.find(request.params.id)
+    if (found === undefined) return await missingSession(reply, request.params.id)
+    const { session, state } = found
+    if (session.status !== 'complete') return await reply.redirect(`/pay/${encodeURIComponent(session.id)}`, 303)
+    const link = session.payment_link === null ? undefined : catalog.paymentLinks.get(session.payment_link)
+    const pending = session.payment_status === 'unpaid'
+    return await page(reply, 200, 'confirmation.eta', {
+      title: pending ? 'Thanks for your order' : 'Thanks for your payment',
+      amount: formatAmount(session.amount_total, session.currency),
+      productName: state.productName,
+      email: session.customer_details?.email ?? null,
+      pending,
+      discount: session.total_details.amount_discount > 0 ? formatAmount(session.total_details.amount_discount, session.currency) : null,
+      message: link?.after_completion.type === 'hosted_confirmation' ? link.after_completion.hosted_confirmation.custom_message : null
+    })
+  })
+
+  // A Payment Link's URL: every visit opens a new Checkout Session for the link's price.
+  app.get<IdParams>('/b/:id', async (request, reply) => {
+    const opened = payments.createForLink(request.params.id)
+    if ('refused' in opened) {
+      return opened.refused === 'missing'
+        ? await messagePage(reply, 404, 'Link not found', 'This payment link does not exist. Check the address you were given.')
+        : await messagePage(reply, 410, 'This link is no longer available', 'The seller has deactivated this payment link. Contact them for a new one.')
+    }
+    return await reply.redirect(`/pay/${encodeURIComponent(opened.session.id)}`, 303)
   })
 
   app.get('/payments', async (_request, reply) => await dashboardPage(reply, payments))
@@ -202,7 +282,7 @@ async function missingSession (reply: FastifyReply, id: string): Promise<Fastify
 async function closedSession (reply: FastifyReply, session: CheckoutSession): Promise<FastifyReply> {
   const links = session.status === 'complete'
     ? [{ href: successUrlFor(session), label: 'Continue to your order' }]
-    : [{ href: session.cancel_url, label: '← Back' }]
+    : session.cancel_url === null ? [] : [{ href: session.cancel_url, label: '← Back' }]
   return await messagePage(reply, 410, 'This checkout session is no longer active', `Its status is ${session.status}.`, links)
 }
 

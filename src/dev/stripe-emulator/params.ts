@@ -38,9 +38,9 @@ const KNOWN_CREATE_PARAMS = new Set([
   'success_url', 'tax_id_collection', 'ui_mode', 'wallet_options'
 ])
 
-const isObj = (v: FormValue | undefined): v is FormObject => typeof v === 'object' && v !== null && !Array.isArray(v)
+export const isObj = (v: FormValue | undefined): v is FormObject => typeof v === 'object' && v !== null && !Array.isArray(v)
 
-function isHttpUrl (value: string): boolean {
+export function isHttpUrl (value: string): boolean {
   try {
     const u = new URL(value)
     return u.protocol === 'http:' || u.protocol === 'https:'
@@ -49,21 +49,21 @@ function isHttpUrl (value: string): boolean {
   }
 }
 
-function requireString (form: FormObject | undefined, key: string, param: string): string {
+export function requireString (form: FormObject | undefined, key: string, param: string): string {
   const v = form?.[key]
   if (v === undefined || v === '') throw invalid(`Missing required param: ${param}.`, param)
   if (typeof v !== 'string') throw invalid(`Invalid string: ${param} must be a string.`, param)
   return v
 }
 
-function optionalString (form: FormObject, key: string): string | null {
+export function optionalString (form: FormObject, key: string): string | null {
   const v = form[key]
   if (v === undefined || v === '') return null
   if (typeof v !== 'string') throw invalid(`Invalid string: ${key} must be a string.`, key)
   return v
 }
 
-function parseNonNegativeInt (value: string, param: string, min: number): number {
+export function parseNonNegativeInt (value: string, param: string, min: number): number {
   if (!/^\d+$/.test(value)) throw invalid(`Invalid integer: ${value}`, param)
   const n = Number(value)
   if (!Number.isSafeInteger(n) || n < min) {
@@ -72,7 +72,23 @@ function parseNonNegativeInt (value: string, param: string, min: number): number
   return n
 }
 
-function requireUrl (body: FormObject, key: string): string {
+/** A boolean as the SDK sends it ("true"/"false"); null when absent. */
+export function optionalBoolean (form: FormObject, key: string, param = key): boolean | null {
+  const v = form[key]
+  if (v === undefined || v === '') return null
+  if (v === 'true') return true
+  if (v === 'false') return false
+  throw invalid(`Invalid boolean: ${typeof v === 'string' ? v : JSON.stringify(v)}`, param)
+}
+
+/** Params Stripe knows but this emulator does not model: refused rather than silently ignored. */
+export function refuseUnsupported (body: FormObject, keys: readonly string[], what: string): void {
+  for (const key of keys) {
+    if (body[key] !== undefined) throw invalid(`This emulator does not support ${key} on ${what}.`, key)
+  }
+}
+
+export function requireUrl (body: FormObject, key: string): string {
   const url = requireString(body, key, key)
   if (!isHttpUrl(url)) throw invalid('Not a valid URL', key)
   return url
@@ -104,7 +120,7 @@ function parseLineItem (body: FormObject): { productName: string, currency: stri
   return { productName, currency, amount: unitAmount * quantity }
 }
 
-function parseMetadata (body: FormObject): Record<string, string> {
+export function parseMetadata (body: FormObject): Record<string, string> {
   const metadata: Record<string, string> = {}
   const rawMeta = body.metadata
   if (rawMeta === undefined || rawMeta === '') return metadata
@@ -133,7 +149,11 @@ export function parseCreateSession (body: FormObject): NewSession {
   }
   const customerEmail = optionalString(body, 'customer_email')
   const metadata = parseMetadata(body)
-  return { productName, amount, currency, clientReferenceId, customerEmail, metadata, successUrl, cancelUrl }
+  const allowPromotionCodes = optionalBoolean(body, 'allow_promotion_codes')
+  if (allowPromotionCodes !== null && body.discounts !== undefined) {
+    throw invalid('You may only specify one of these parameters: allow_promotion_codes, discounts.', 'allow_promotion_codes')
+  }
+  return { productName, amount, currency, clientReferenceId, customerEmail, metadata, successUrl, cancelUrl, allowPromotionCodes, paymentLink: null }
 }
 
 // Top-level params Stripe accepts on refunds.create.

@@ -1,3 +1,4 @@
+import type { Catalog } from './catalog.js'
 import { nowSec, randomId } from './ids.js'
 import type { Lifetime } from './lifetime.js'
 import type { Webhooks } from './webhooks.js'
@@ -7,18 +8,27 @@ export interface CheckoutSession {
   object: 'checkout.session'
   mode: 'payment'
   status: 'open' | 'complete' | 'expired'
-  payment_status: 'unpaid' | 'paid'
-  amount_total: number
+  /** `no_payment_required` when a discount brought the total to 0: nothing is charged. */
+  payment_status: 'unpaid' | 'paid' | 'no_payment_required'
+  allow_promotion_codes: boolean | null
+  /** The line item's total, before discounts. */
   amount_subtotal: number
+  /** What the buyer pays: amount_subtotal - total_details.amount_discount. */
+  amount_total: number
+  total_details: { amount_discount: number, amount_shipping: number, amount_tax: number }
+  /** The applied promotion code, if any (Stripe's list holds at most one here). */
+  discounts: Array<{ coupon: string, promotion_code: string | null }>
   currency: string
   client_reference_id: string | null
   metadata: Record<string, string>
   customer_email: string | null
   customer_details: { email: string | null, name: string | null } | null
-  success_url: string
-  cancel_url: string
+  /** Null for a Payment Link's session: it ends on the link's confirmation page or redirect. */
+  success_url: string | null
+  cancel_url: string | null
   url: string | null
   payment_intent: string | null
+  payment_link: string | null
   created: number
   expires_at: number
   livemode: false
@@ -27,6 +37,8 @@ export interface CheckoutSession {
 /** What Stripe keeps about a session beyond the Checkout Session object: its charge and refunds. */
 export interface SessionState {
   productName: string
+  /** The code as the buyer typed it, shown on the page next to the discount. */
+  promotionCode: string | null
   chargeId: string | null
   amountRefunded: number
   awaitingSettlement: boolean
@@ -55,14 +67,17 @@ export interface NewSession {
   clientReferenceId: string | null
   customerEmail: string | null
   metadata: Record<string, string>
-  successUrl: string
-  cancelUrl: string
+  successUrl: string | null
+  cancelUrl: string | null
+  allowPromotionCodes: boolean | null
+  paymentLink: string | null
 }
 
 export type PaymentMethod = 'card' | 'bank_transfer'
 
 export interface PaymentsOptions {
   webhooks: Webhooks
+  catalog: Catalog
   lifetime: Lifetime
   settleDelayMs: number
   log: (msg: string) => void
@@ -91,8 +106,11 @@ export class Payments {
       mode: 'payment',
       status: 'open',
       payment_status: 'unpaid',
-      amount_total: input.amount,
+      allow_promotion_codes: input.allowPromotionCodes,
       amount_subtotal: input.amount,
+      amount_total: input.amount,
+      total_details: { amount_discount: 0, amount_shipping: 0, amount_tax: 0 },
+      discounts: [],
       currency: input.currency,
       client_reference_id: input.clientReferenceId,
       metadata: input.metadata,
@@ -102,13 +120,38 @@ export class Payments {
       cancel_url: input.cancelUrl,
       url: `${this.options.baseUrl()}/pay/${id}`,
       payment_intent: null,
+      payment_link: input.paymentLink,
       created,
       expires_at: created + SESSION_TTL_SEC,
       livemode: false
     }
     this.sessions.set(id, session)
-    this.#states.set(id, { productName: input.productName, chargeId: null, amountRefunded: 0, awaitingSettlement: false, settleTimer: null })
+    this.#states.set(id, { productName: input.productName, promotionCode: null, chargeId: null, amountRefunded: 0, awaitingSettlement: false, settleTimer: null })
     return session
+  }
+
+  /**
+   * What opening a Payment Link's URL does: a new session for the link's line item, with
+   * `payment_link` set and no client_reference_id, success_url or metadata; or why there is none.
+   */
+  createForLink (linkId: string): { session: CheckoutSession } | { refused: 'missing' | 'inactive' } {
+    const link = this.options.catalog.paymentLinks.get(linkId)
+    const item = this.options.catalog.linkItem(linkId)
+    if (link === undefined || item === undefined) return { refused: 'missing' }
+    if (!link.active) return { refused: 'inactive' }
+    const session = this.create({
+      productName: item.productName,
+      amount: item.price.unit_amount * item.quantity,
+      currency: item.price.currency,
+      clientReferenceId: null,
+      customerEmail: null,
+      metadata: {},
+      successUrl: link.after_completion.type === 'redirect' ? link.after_completion.redirect.url : null,
+      cancelUrl: null,
+      allowPromotionCodes: link.allow_promotion_codes,
+      paymentLink: link.id
+    })
+    return { session }
   }
 
   /** The session and its state, or undefined when there is no such session. */
@@ -124,16 +167,55 @@ export class Payments {
   }
 
   /**
-   * The buyer pays: a card is paid at once; a bank transfer completes the session unpaid and
-   * settles after settleDelayMs (or when settle() is called).
+   * A promotion code typed on the checkout page: recomputes the totals, or says why it does not
+   * apply. A second code replaces the first, as on Stripe's page.
    */
-  async complete (sessionId: string, method: PaymentMethod, details: { email?: string, name?: string } = {}): Promise<void> {
+  applyPromotionCode (sessionId: string, code: string): { ok: true } | { ok: false, message: string } {
+    const { session, state } = this.get(sessionId)
+    if (session.status !== 'open') return { ok: false, message: `This checkout session is ${session.status}.` }
+    if (session.allow_promotion_codes !== true) return { ok: false, message: 'This checkout session does not accept promotion codes.' }
+    const discount = this.options.catalog.discountFor(code, session.amount_subtotal, session.currency)
+    if (!discount.ok) return discount
+    session.discounts = [{ coupon: discount.coupon.id, promotion_code: discount.promotionCode.id }]
+    session.total_details.amount_discount = discount.amount
+    session.amount_total = session.amount_subtotal - discount.amount
+    state.promotionCode = discount.promotionCode.code
+    return { ok: true }
+  }
+
+  removePromotionCode (sessionId: string): void {
+    const { session, state } = this.get(sessionId)
+    if (session.status !== 'open') return
+    session.discounts = []
+    session.total_details.amount_discount = 0
+    session.amount_total = session.amount_subtotal
+    state.promotionCode = null
+  }
+
+  /**
+   * The buyer pays: a card is paid at once; a bank transfer completes the session unpaid and
+   * settles after settleDelayMs (or when settle() is called). A total of 0 (a full discount)
+   * collects no payment method: the session completes `no_payment_required`, with no payment
+   * intent, as Stripe's no-cost orders do.
+   */
+  async complete (sessionId: string, method: PaymentMethod, details: { email?: string, name?: string, promotionCode?: string } = {}): Promise<void> {
     const { session, state } = this.get(sessionId)
     if (session.status !== 'open') throw new Error(`Session ${sessionId} is ${session.status}, not open`)
+    if (details.promotionCode !== undefined) {
+      const applied = this.applyPromotionCode(sessionId, details.promotionCode)
+      if (!applied.ok) throw new Error(`Promotion code "${details.promotionCode}" not applied to ${sessionId}: ${applied.message}`)
+    }
     session.status = 'complete'
     session.url = null
-    session.payment_intent = randomId('pi_')
     session.customer_details = { email: details.email || session.customer_email, name: details.name || null }
+    const promotionCodeId = session.discounts[0]?.promotion_code
+    if (promotionCodeId !== undefined && promotionCodeId !== null) this.options.catalog.redeemed(promotionCodeId)
+    if (session.amount_total === 0) {
+      session.payment_status = 'no_payment_required'
+      await this.sessionEvent('checkout.session.completed', session)
+      return
+    }
+    session.payment_intent = randomId('pi_')
     if (method === 'card') {
       this.charge(session, state)
       await this.sessionEvent('checkout.session.completed', session)
