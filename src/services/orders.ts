@@ -340,7 +340,9 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
   /** A full refund revokes access; a partial one changes nothing. */
   function revoke (paymentIntent: string | null, refunded: boolean): { outcome: EventOutcome, orderId?: string } {
     if (paymentIntent === null) return { outcome: refunded ? 'ignored' : 'partial_refund' }
-    const order = sync.first(db.selectFrom('orders').selectAll().where('payment_intent', '=', paymentIntent))
+    // Mollie's payment id is both: a payment refunded before its order learnt it was paid.
+    const order = sync.first(db.selectFrom('orders').selectAll().where('payment_intent', '=', paymentIntent)) ??
+      sync.first(db.selectFrom('orders').selectAll().where('stripe_session_id', '=', paymentIntent))
     if (!refunded) return { outcome: 'partial_refund', orderId: order?.id }
     // Remembered even for a payment we do not know yet: its completed event may come later.
     sync.run(db.insertInto('refunds').values({ payment_intent: paymentIntent }).onConflict((oc) => oc.column('payment_intent').doNothing()))
