@@ -88,7 +88,7 @@ export interface Config {
 export interface AppConfig extends Config {
   oauth: OAuthConfig
   /** Set in demo mode: where the stand-ins can be reached by a person. */
-  demo: { stripeDashboardUrl: string | null, mailUrl: string | null } | null
+  demo: { paymentsDashboardUrl: string | null, paymentHint: string, mailUrl: string | null } | null
 }
 
 export class ConfigError extends Error {

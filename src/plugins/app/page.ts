@@ -18,7 +18,7 @@ export interface LayoutData {
   /** For the sign-out form and the page's own forms: signed-in visitors, and a guest's Buy form. */
   csrfToken: string | null
   flash: { info: string[], error: string[] }
-  demo: { stripeDashboardUrl: string | null, mailUrl: string | null } | null
+  demo: { paymentsDashboardUrl: string | null, paymentHint: string, mailUrl: string | null } | null
   path: string
   /** The store's name, tagline and contact (header, title, footer), from the settings in force. */
   store: { name: string, tagline: string, contactEmail: string }
