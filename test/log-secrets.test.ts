@@ -109,3 +109,29 @@ t.test('an error carrying its request and response is logged as type, message, c
   t.notOk(log.lines.join('').includes(BASIC))
   t.notOk(log.lines.join('').includes(CLIENT.secret))
 })
+
+t.test('with Mollie, neither the API key nor its Authorization header reaches the log, whatever failed', async (t) => {
+  process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'
+  const { fakeMollie } = await import('./helpers/fake-mollie.js')
+  const mollie = await fakeMollie(t)
+  const log = capture()
+  const h = await build(t, { PAYMENT_PROVIDER: 'mollie', MOLLIE_API_KEY: mollie.apiKey, MOLLIE_API_URL: mollie.apiEndpoint, STORE_CURRENCY: 'eur' }, {
+    logger: { ...loggerOptions('trace'), stream: log.stream }
+  })
+  const admin = await h.signIn({ email: ADMIN_EMAIL, sub: 'admin' })
+  t.equal((await h.upload(admin, { title: 'Mollie Item' })).statusCode, 303)
+  const reader = await h.signIn({ email: 'reader@example.com', sub: 'reader' })
+  // Mollie refuses the payment, then is down for a webhook's fetch.
+  mollie.failNext(422)
+  t.equal((await h.request(reader, { method: 'POST', url: '/checkout/mollie-item', form: { _csrf: await h.csrf(reader) } })).statusCode, 502)
+  t.equal((await h.request(reader, { method: 'POST', url: '/checkout/mollie-item', form: { _csrf: await h.csrf(reader) } })).statusCode, 303)
+  const paymentId = [...mollie.payments.keys()].at(-1)!
+  mollie.failNext(503)
+  const hook = await h.app.inject({ method: 'POST', url: '/webhooks/mollie', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: `id=${paymentId}` })
+  t.equal(hook.statusCode, 503)
+  const all = log.lines.join('')
+  t.match(all, /could not create a checkout session/)
+  t.match(all, /the payment could not be fetched/)
+  t.notOk(all.includes(mollie.apiKey), 'the log does not contain the Mollie API key')
+  t.notOk(all.includes(mollie.apiKey.slice(5)), 'nor its secret part')
+})
