@@ -22,6 +22,8 @@ export interface LayoutData {
   path: string
   /** The store's name, tagline and contact (header, title, footer), from the settings in force. */
   store: { name: string, tagline: string, contactEmail: string }
+  /** Who takes the payments, for the footer: "Stripe" or "Mollie". */
+  paymentsBy: string
 }
 
 export interface UploadForm {
@@ -141,6 +143,7 @@ function takeFlash (request: FastifyRequest, reply: FastifyReply): LayoutData['f
 export default fp(async function page (app) {
   const demo = app.config.demo
   const { settings } = app
+  const paymentsBy = app.config.paymentProvider === 'mollie' ? 'Mollie' : 'Stripe'
   app.decorateReply('page', async function page (this: FastifyReply, template: keyof Pages, data: object, options: PageOptions = {}) {
     const request = this.request
     const status = options.status ?? 200
@@ -154,7 +157,8 @@ export default fp(async function page (app) {
       flash: request.method === 'GET' && status < 400 ? takeFlash(request, this) : noFlash,
       demo,
       path: request.url,
-      store: { name: store.storeName, tagline: store.tagline, contactEmail: store.contactEmail }
+      store: { name: store.storeName, tagline: store.tagline, contactEmail: store.contactEmail },
+      paymentsBy
     }
     const html = await this.viewAsync(template, { ...layout, ...data })
     return await this.code(status).type('text/html; charset=utf-8').send(html)
