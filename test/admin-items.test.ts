@@ -96,15 +96,22 @@ t.test('editing title, description and price keeps the slug and goes to the item
   t.equal((await h.request(null, { url: '/content/another-item' })).statusCode, 200, 'the other item keeps its own address')
 })
 
-t.test('an edit with only a title keeps the other fields; the contract\'s payment fields are accepted and ignored', async (t) => {
+t.test('an edit with only a title keeps the other fields, the payment ones included', async (t) => {
   const s = await shop(t)
   const { h } = s
   const before = await item(h, s.slug)
-  const response = await edit(h, s.admin, s.slug, { title: 'Renamed Guide', extra: { payment_link_id: 'plink_123', pay_what_you_want: '1', min_price: '2.00' } })
+  const response = await edit(h, s.admin, s.slug, { title: 'Renamed Guide' })
   t.equal(response.statusCode, 303)
   const after = await item(h, s.slug)
   t.same({ ...after, title: before.title }, before, 'only the title changed')
   t.equal(after.title, 'Renamed Guide')
+
+  // A pay-what-you-want item stays one when a client sends neither of its fields.
+  t.equal((await edit(h, s.admin, s.slug, { title: 'Renamed Guide', extra: { pay_what_you_want: '1', min_price: '2.00' } })).statusCode, 303)
+  t.equal((await edit(h, s.admin, s.slug, { title: 'Renamed Again' })).statusCode, 303)
+  const kept = await item(h, s.slug)
+  t.equal(kept.pay_what_you_want, 1)
+  t.equal(kept.min_price_cents, 200)
 })
 
 t.test('an edit with bad input answers 400 with the form, keeps the values and stores nothing', async (t) => {

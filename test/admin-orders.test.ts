@@ -192,7 +192,7 @@ t.test('the order page: details and a timeline with the redirect, the webhook ev
   t.match(body, sessionId, 'the Checkout Session id')
   t.match(body, paid.payment_intent!, 'the payment intent')
   const timeline = body.slice(body.indexOf('<ol class="timeline">'))
-  const expected = ['Order created', 'Checkout Session attached', 'Success redirect', 'Webhook event', 'Downloaded']
+  const expected = ['Order created', 'Checkout attached', 'Success redirect', 'Webhook event', 'Downloaded']
   let at = 0
   for (const label of expected) {
     const found = timeline.indexOf(`<strong>${label}</strong>`, at)

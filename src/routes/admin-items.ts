@@ -5,6 +5,7 @@ import { localPath } from '../plugins/app/auth.js'
 import { HttpError, NOT_FOUND } from '../plugins/app/errors.js'
 import type { EditForm } from '../plugins/app/page.js'
 import { DomainError } from '../services/errors.js'
+import type { PaymentLinkLookup } from '../services/items.js'
 import { priceInput, toDecimal } from '../services/money.js'
 import { MAX_PREVIEW_BYTES } from '../services/uploads.js'
 import { allParts, readLeadingFields } from './multipart-form.js'
@@ -15,7 +16,9 @@ import { type SlugParams, slugParams } from './schemas.js'
  * the list with sales, edit, publish and unpublish, delete.
  */
 const adminItemRoutes: FastifyPluginAsync = async (app) => {
-  const { config, catalog } = app
+  const { config, catalog, payments } = app
+  // Payment Links are Stripe's: with Mollie the edit form shows the field disabled and refuses a value.
+  const paymentLink: PaymentLinkLookup = payments.name === 'stripe' ? async (id) => await payments.paymentLink(id) : null
   const uploadLimit = config.maxUploadBytes + MAX_PREVIEW_BYTES + 1024 * 1024
 
   function itemOr404 (slug: string): Content {
@@ -27,8 +30,17 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
   const editForm = (content: Content, values?: EditForm['values'], problems: EditForm['problems'] = {}): EditForm & { title: string } => ({
     title: `Edit ${content.title}`,
     content,
-    values: values ?? { title: content.title, description: content.description, price: toDecimal(content.price_cents, content.currency), changelog: '' },
+    values: values ?? {
+      title: content.title,
+      description: content.description,
+      price: toDecimal(content.price_cents, content.currency),
+      changelog: '',
+      payment_link_id: content.payment_link_id ?? '',
+      pay_what_you_want: content.pay_what_you_want === 1 ? '1' : '',
+      min_price: toDecimal(content.min_price_cents, content.currency)
+    },
     problems,
+    paymentLinks: paymentLink !== null,
     maxUploadMb: config.maxUploadBytes / 1024 / 1024,
     price: priceInput(content.currency),
     latestVersion: catalog.latestVersion(content.id)
@@ -68,13 +80,14 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
   }, async (request, reply) => {
     const content = itemOr404(request.params.slug)
     const upload = request.upload!
-    const result = await catalog.receiveEdit(content, allParts(upload), upload.fields)
+    const result = await catalog.receiveEdit(content, allParts(upload), upload.fields, paymentLink)
     if (result.content === undefined) {
       return await reply.page('pages/admin-edit.eta', editForm(content, result.values, result.problems), { status: result.status })
     }
-    const { content: updated, version, leftover } = result
+    const { content: updated, version, leftover, notice } = result
     if (leftover.length > 0) request.log.warn({ files: leftover }, 'the replaced cover could not be removed; the start-up sweep will quarantine it')
-    request.log.info({ slug: updated.slug, version }, 'content edited')
+    request.log.info({ slug: updated.slug, version, paymentLink: updated.payment_link_id }, 'content edited')
+    if (notice !== null) request.flash('error', notice)
     request.flash('info', version === undefined
       ? `"${updated.title}" was saved.`
       : `"${updated.title}" was saved, and its new PDF is version ${version}. Buyers get it from now on.`)

@@ -113,7 +113,7 @@ const adminSalesRoutes: FastifyPluginAsync = async (app) => {
       return await orderPage(reply, detail, error.statusCode, error.message)
     }
     const order = sales.order(id)!.order
-    const amount = formatAmount(order.amount_cents, order.currency)
+    const amount = formatAmount(order.paid_cents, order.currency)
     request.flash('info', result.outcome === 'already_refunded'
       ? 'This order was already refunded; nothing changed.'
       : `Refunded ${amount} to ${order.buyer_email ?? 'the buyer'}. ${result.keptBy === null ? 'Their access to the item was removed.' : 'They keep the item through another paid order of it.'}`)

@@ -1,10 +1,11 @@
-import { isFree } from '../services/pricing.js'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { Content } from '../db/types.js'
 import { loginUrl } from '../plugins/app/auth.js'
 import { HttpError, NOT_FOUND } from '../plugins/app/errors.js'
 import { viewContext } from '../plugins/external/view.js'
 import { type CatalogPage, SORTS } from '../services/catalog.js'
+import { priceInput, toDecimal } from '../services/money.js'
+import { isFree } from '../services/pricing.js'
 import { type SlugParams, slugParams } from './schemas.js'
 import { pdfSender } from './send-pdf.js'
 
@@ -13,7 +14,8 @@ import { pdfSender } from './send-pdf.js'
 const MISSING_PREVIEW = 'This item\'s preview image is missing from the store. The shop has been told; please try again later or contact the shop.'
 
 const catalogRoutes: FastifyPluginAsync = async (app) => {
-  const { catalog, files, config } = app
+  const { catalog, files, config, payments } = app
+  const provider = payments.name === 'mollie' ? 'Mollie' : 'Stripe'
   const sendPdf = pdfSender(app)
   const grids = new WeakMap<CatalogPage, string>()
 
@@ -70,7 +72,14 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
       content,
       canDownload: user !== null && catalog.canDownload(user, content),
       versions: catalog.versions(content.id),
-      guestCheckout
+      guestCheckout,
+      buying: {
+        free: isFree(content),
+        amount: priceInput(content.currency),
+        suggested: toDecimal(content.price_cents, content.currency),
+        askEmail: guestCheckout && !payments.collectsEmail,
+        provider
+      }
     }, { csrf: guestCheckout })
   })
 

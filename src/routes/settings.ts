@@ -9,7 +9,7 @@ const settingsRoutes: FastifyPluginAsync = async (app) => {
   const { settings } = app
 
   const form = (values: SettingsFields, problems: SettingsForm['problems'] = {}) => ({
-    title: 'Store settings', values, problems, limits: { storeName: LIMITS.storeName, tagline: LIMITS.tagline, refundPolicy: LIMITS.refundPolicy }
+    title: 'Store settings', values, problems, provider: app.payments.name, limits: { storeName: LIMITS.storeName, tagline: LIMITS.tagline, refundPolicy: LIMITS.refundPolicy }
   })
 
   app.get('/settings', async (_request, reply) => await reply.page('pages/settings.eta', form(settingsFields(settings.current()))))

@@ -8,7 +8,7 @@ import { createUploads } from './uploads.js'
 
 export const PAGE_SIZE = 24
 
-export type CatalogItem = Pick<Content, 'id' | 'slug' | 'title' | 'price_cents' | 'currency' | 'created_at'>
+export type CatalogItem = Pick<Content, 'id' | 'slug' | 'title' | 'price_cents' | 'currency' | 'created_at' | 'pay_what_you_want' | 'min_price_cents'>
 
 /** The orders a visitor can ask for (`?sort=`); without one, best match first for a search, else newest. */
 export const SORTS = ['new', 'price', 'title'] as const
@@ -42,7 +42,7 @@ export function ftsQuery (input: string): string | undefined {
   return words.map((word) => `"${word.replaceAll('"', '""')}"`).join(' ')
 }
 
-const ITEM_COLUMNS = ['content.id', 'content.slug', 'content.title', 'content.price_cents', 'content.currency', 'content.created_at'] as const
+const ITEM_COLUMNS = ['content.id', 'content.slug', 'content.title', 'content.price_cents', 'content.currency', 'content.created_at', 'content.pay_what_you_want', 'content.min_price_cents'] as const
 
 export interface Reconciliation {
   temporary: number
@@ -99,7 +99,12 @@ async function libraryOf (db: Kysely<Database>, userId: number): Promise<Library
     .innerJoin('content', 'content.id', 'free_library.content_id')
     .select(['content.slug', 'content.title', 'free_library.added_at', 'content.currency'])
     .select(freshness)
-    .where('free_library.user_id', '=', userId).where('content.price_cents', '=', 0)
+    .where('free_library.user_id', '=', userId)
+    // Free as isFree says: a price of 0, or pay what you want from 0.
+    .where((eb) => eb.or([
+      eb.and([eb('content.pay_what_you_want', '=', 0), eb('content.price_cents', '=', 0)]),
+      eb.and([eb('content.pay_what_you_want', '=', 1), eb('content.min_price_cents', '=', 0)])
+    ]))
     .execute()
   const seenRefunds = new Set<string>()
   const entries: LibraryEntry[] = [

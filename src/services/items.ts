@@ -3,7 +3,8 @@ import type { SyncRunner } from '../db/database.js'
 import type { Content, ContentVersion, Database } from '../db/types.js'
 import { DomainError } from './errors.js'
 import type { FileStore, PendingFile } from './file-store.js'
-import { parsePrice, toDecimal } from './money.js'
+import { formatAmount, minimumCharge, parsePrice, toDecimal } from './money.js'
+import type { PaymentLinkInfo } from './payments.js'
 import { checkFields, type ContentFields, type ContentProblems, createFormReceiver, type UploadPart } from './uploads.js'
 
 export const ITEMS_PAGE_SIZE = 50
@@ -18,9 +19,13 @@ export interface ItemSummary {
   currency: string
   published: number
   created_at: string
+  pay_what_you_want: number
+  min_price_cents: number
+  /** Sold through this Stripe Payment Link too. */
+  payment_link_id: string | null
   /** Paid orders. */
   sales: number
-  /** What the paid orders brought, in the item's currency (refunded ones are not counted). */
+  /** What the paid orders brought (less promotion discounts), in the item's currency (refunded ones are not counted). */
   revenue_cents: number
   /** Orders in any state: an item with any cannot be deleted. */
   orders: number
@@ -37,15 +42,51 @@ export type VersionSummary = Pick<ContentVersion, 'version' | 'file_name' | 'fil
 
 export interface EditFields extends ContentFields {
   changelog: string
+  /** A Stripe Payment Link id (plink_...); empty: none. */
+  payment_link_id: string
+  /** '1': the buyer names the amount (the price is the suggestion); '': a fixed price. */
+  pay_what_you_want: '1' | ''
+  /** The least a pay-what-you-want buyer pays, a decimal in the item's currency. */
+  min_price: string
 }
 
 export interface EditProblems extends ContentProblems {
   changelog?: string
+  payment_link_id?: string
+  pay_what_you_want?: string
+  min_price?: string
 }
 
+/** How the edit reaches Stripe's Payment Links: null when the provider has none (Mollie). */
+export type PaymentLinkLookup = ((id: string) => Promise<PaymentLinkInfo | undefined>) | null
+
 export type EditResult =
-  | { content: Content, version: number | undefined, leftover: string[] }
-  | { content?: undefined, status: 400, values: EditFields, problems: EditProblems }
+  | { content: Content, version: number | undefined, leftover: string[], notice: string | null }
+  | { content?: undefined, status: 400 | 409 | 502, values: EditFields, problems: EditProblems }
+
+/** Payment Link ids as Stripe makes them. */
+export const PAYMENT_LINK_ID = /^plink_[A-Za-z0-9]{1,200}$/
+
+export const PAYMENT_LINKS_ARE_STRIPE = 'Payment Links are a Stripe feature: with Mollie as the payment provider an item cannot have one.'
+
+/**
+ * Checks the pay-what-you-want fields: the minimum is 0 (free, tips welcome) or a charge Stripe
+ * takes, and at most the price, which is the amount suggested to the buyer.
+ */
+export function checkPayWhatYouWant (values: EditFields, currency: string): Pick<EditProblems, 'pay_what_you_want' | 'min_price'> {
+  if (values.pay_what_you_want === '') return {}
+  const minimum = parsePrice(values.min_price, currency)
+  if (values.min_price.trim() === '') return { min_price: 'Type the least a buyer pays: 0 makes it free, with tips welcome.' }
+  if (minimum === undefined) return { min_price: `The minimum must be a price in ${currency.toUpperCase()}, like ${toDecimal(minimumCharge(currency), currency)}, or 0.` }
+  if (minimum > 0 && minimum < minimumCharge(currency)) {
+    return { min_price: `A minimum above 0 must be at least ${formatAmount(minimumCharge(currency), currency)}, the lowest charge card payments take. Use 0 to let readers take it free and tip if they like.` }
+  }
+  const suggested = parsePrice(values.price, currency)
+  if (suggested !== undefined && minimum > suggested) {
+    return { min_price: `The minimum must not be more than the price, which buyers see as the suggested amount (${formatAmount(suggested, currency)}).` }
+  }
+  return {}
+}
 
 const NO_LONGER_THERE = 'This item was deleted meanwhile, so nothing was changed.'
 
@@ -69,6 +110,11 @@ export function createItems (deps: { db: Kysely<Database>, sync: SyncRunner, fil
   const byId = (id: number) => db.selectFrom('content').selectAll().where('id', '=', id)
   const latest = (contentId: number) => db.selectFrom('content_versions')
     .select((eb) => eb.fn.max<number | null>('version').as('version')).where('content_id', '=', contentId)
+
+  /** Another item already sold through this Payment Link. */
+  function itemWithLink (linkId: string, exceptId: number): Pick<Content, 'id' | 'title'> | undefined {
+    return sync.first(db.selectFrom('content').select(['id', 'title']).where('payment_link_id', '=', linkId).where('id', '!=', exceptId))
+  }
 
   function latestVersion (contentId: number): number {
     // An item put in by hand (a seed, an old backup) without version rows has its one file.
@@ -96,7 +142,7 @@ export function createItems (deps: { db: Kysely<Database>, sync: SyncRunner, fil
       const pages = Math.max(1, Math.ceil(total / ITEMS_PAGE_SIZE))
       const current = Math.min(Math.max(1, page), pages)
       const rows = sync.all(db.selectFrom('content')
-        .select(['id', 'slug', 'title', 'price_cents', 'currency', 'published', 'created_at'])
+        .select(['id', 'slug', 'title', 'price_cents', 'currency', 'published', 'created_at', 'pay_what_you_want', 'min_price_cents', 'payment_link_id'])
         .orderBy('created_at', 'desc').orderBy('id', 'desc')
         .limit(ITEMS_PAGE_SIZE).offset((current - 1) * ITEMS_PAGE_SIZE))
       const sales = new Map(rows.length === 0
@@ -106,7 +152,7 @@ export function createItems (deps: { db: Kysely<Database>, sync: SyncRunner, fil
             'content_id',
             eb.fn.countAll<number>().as('orders'),
             eb.fn.sum<number>(eb.case().when('status', '=', 'paid').then(1).else(0).end()).as('sales'),
-            eb.fn.sum<number>(eb.case().when('status', '=', 'paid').then(eb.ref('amount_cents')).else(0).end()).as('revenue_cents')
+            eb.fn.sum<number>(eb.case().when('status', '=', 'paid').then(eb('amount_cents', '-', eb.ref('discount_cents'))).else(0).end()).as('revenue_cents')
           ])
           .where('content_id', 'in', rows.map((row) => row.id))
           .groupBy('content_id')).map((row) => [row.content_id, row]))
@@ -123,7 +169,7 @@ export function createItems (deps: { db: Kysely<Database>, sync: SyncRunner, fil
      * the commit); a new PDF becomes the next version, with its changelog line. The slug never
      * changes. Whatever fails, nothing received is left behind.
      */
-    async receiveEdit (content: Content, parts: AsyncIterable<UploadPart>, fields: Record<string, string>): Promise<EditResult> {
+    async receiveEdit (content: Content, parts: AsyncIterable<UploadPart>, fields: Record<string, string>, paymentLink: PaymentLinkLookup = null): Promise<EditResult> {
       const problems: EditProblems = {}
       const received: PendingFile[] = []
       let stored = false
@@ -133,18 +179,55 @@ export function createItems (deps: { db: Kysely<Database>, sync: SyncRunner, fil
           title: fields.title ?? '',
           description: fields.description ?? content.description,
           price: fields.price ?? toDecimal(content.price_cents, content.currency),
-          changelog: (fields.changelog ?? '').trim()
+          changelog: (fields.changelog ?? '').trim(),
+          payment_link_id: (fields.payment_link_id ?? content.payment_link_id ?? '').trim(),
+          // A client that sends neither field (one that predates them) keeps the item as it is;
+          // the browser's form always sends min_price, so there an unticked box means fixed.
+          pay_what_you_want: (fields.pay_what_you_want ?? (fields.min_price === undefined && content.pay_what_you_want === 1 ? '1' : '')) === '' ? '' : '1',
+          min_price: (fields.min_price ?? toDecimal(content.min_price_cents, content.currency)).trim()
         }
         Object.assign(problems, checkFields(values, content.currency))
         const changelogProblem = checkChangelog(values.changelog, chosen.file !== undefined || problems.file !== undefined)
         if (changelogProblem !== undefined) problems.changelog = changelogProblem
+        if (fields.pay_what_you_want !== undefined && fields.pay_what_you_want !== '1') {
+          problems.pay_what_you_want = 'Pay what you want is either on (1) or off (left out).'
+        }
+        Object.assign(problems, checkPayWhatYouWant(values, content.currency))
+        const linkId = values.payment_link_id
+        const newLink = linkId !== '' && linkId !== content.payment_link_id
+        // Under Mollie the field is disabled (not sent): a link stored under Stripe stays as it was.
+        if (paymentLink === null && newLink) {
+          problems.payment_link_id = PAYMENT_LINKS_ARE_STRIPE
+        } else if (newLink && !PAYMENT_LINK_ID.test(linkId)) {
+          problems.payment_link_id = 'A Payment Link id starts with plink_ followed by letters and digits: copy it from the link\'s page in your Stripe dashboard.'
+        }
         if (Object.keys(problems).length > 0) return { status: 400, values, problems }
+        const usedBy = newLink ? itemWithLink(linkId, content.id) : undefined
+        const linkTaken = (title: string): EditResult => ({ status: 409, values, problems: { payment_link_id: `This Payment Link already sells "${title}". A link sells one item: create another link in Stripe for this one.` } })
+        if (usedBy !== undefined) return linkTaken(usedBy.title)
+
+        // A new link is checked with Stripe before anything is stored; an unchanged one is not
+        // (an edit of the title should not need Stripe to answer).
+        let link: PaymentLinkInfo | undefined
+        if (newLink) {
+          try {
+            link = await paymentLink!(linkId)
+          } catch (error) {
+            if (!(error instanceof DomainError) || error.kind !== 'upstream') throw error
+            return { status: 502, values, problems: { payment_link_id: error.message } }
+          }
+          if (link === undefined) return { status: 400, values, problems: { payment_link_id: 'Stripe does not know this Payment Link. Check the id (plink_...) on the link\'s page in your Stripe dashboard, in the same mode (test or live) as the store\'s key.' } }
+        }
 
         if (chosen.file !== undefined) await files.commit(chosen.file)
         if (chosen.preview !== undefined) await files.commit(chosen.preview)
-        const { updated, version, replacedPreview } = sync.transaction(() => {
+        let taken: string | undefined
+        const save = () => sync.transaction(() => {
           const current = sync.first(byId(content.id))
           if (current === undefined) throw new DomainError('not_found', NO_LONGER_THERE)
+          // Checked again here: another edit may have taken the link while Stripe was asked.
+          taken = link === undefined ? undefined : itemWithLink(link.id, content.id)?.title
+          if (taken !== undefined) throw new DomainError('conflict', taken)
           const file = chosen.file === undefined
             ? {}
             : { file_key: chosen.file.key, file_name: chosen.file.originalName.slice(0, 255), file_size: chosen.file.size, sha256: chosen.file.sha256 }
@@ -152,6 +235,10 @@ export function createItems (deps: { db: Kysely<Database>, sync: SyncRunner, fil
             title: values.title.trim(),
             description: values.description.trim(),
             price_cents: parsePrice(values.price, current.currency)!,
+            pay_what_you_want: values.pay_what_you_want === '1' ? 1 : 0,
+            min_price_cents: values.pay_what_you_want === '1' ? parsePrice(values.min_price, current.currency)! : 0,
+            ...(linkId === '' ? { payment_link_id: null, payment_link_url: null } : {}),
+            ...(link === undefined ? {} : { payment_link_id: link.id, payment_link_url: link.url }),
             ...file,
             ...(chosen.preview === undefined ? {} : { preview_key: chosen.preview.key })
           }).where('id', '=', current.id).returningAll())!
@@ -162,6 +249,14 @@ export function createItems (deps: { db: Kysely<Database>, sync: SyncRunner, fil
           }
           return { updated, version, replacedPreview: chosen.preview === undefined ? undefined : current.preview_key }
         })
+        let saved: ReturnType<typeof save>
+        try {
+          saved = save()
+        } catch (error) {
+          if (taken !== undefined) return linkTaken(taken)
+          throw error
+        }
+        const { updated, version, replacedPreview } = saved
         stored = true
         // The row points at the new cover now: the old one's file can go. Should that fail, the
         // edit stands and the caller hears which file was left.
@@ -169,7 +264,10 @@ export function createItems (deps: { db: Kysely<Database>, sync: SyncRunner, fil
         if (replacedPreview !== undefined && replacedPreview !== updated.preview_key) {
           await files.remove(replacedPreview).catch(() => { leftover.push(replacedPreview) })
         }
-        return { content: updated, version, leftover }
+        const notice = link?.active === false
+          ? `The Payment Link ${link.id} is inactive in Stripe: buyers cannot pay through it until you activate it in your Stripe dashboard.`
+          : null
+        return { content: updated, version, leftover, notice }
       } finally {
         if (!stored) await Promise.all(received.map(async (file) => { await files.discard(file) }))
       }

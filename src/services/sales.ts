@@ -1,6 +1,6 @@
 import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely'
 import type { SyncRunner } from '../db/database.js'
-import type { Database, OrderStatus } from '../db/types.js'
+import type { Database, OrderStatus, PaymentProviderName } from '../db/types.js'
 import { csvLine } from './csv.js'
 import { type DownloadLogRow, downloadsOfOrder } from './downloads.js'
 import { toDecimal } from './money.js'
@@ -27,8 +27,13 @@ export interface OrderRow {
   created_at: string
   paid_at: string | null
   status: OrderStatus
+  /** The price the order was for; the buyer paid paid_cents (less a promotion's discount_cents). */
   amount_cents: number
+  discount_cents: number
+  paid_cents: number
   currency: string
+  /** The provider that took the money ('stripe', 'mollie'). */
+  provider: PaymentProviderName
   payment_intent: string | null
   stripe_session_id: string | null
   user_id: number
@@ -112,7 +117,8 @@ export function createSales (deps: { db: Kysely<Database>, sync: SyncRunner, cur
     .innerJoin('users', 'users.id', 'orders.user_id')
     .innerJoin('content', 'content.id', 'orders.content_id')
     .select([
-      'orders.id', 'orders.created_at', 'orders.paid_at', 'orders.status', 'orders.amount_cents', 'orders.currency',
+      'orders.id', 'orders.created_at', 'orders.paid_at', 'orders.status', 'orders.amount_cents', 'orders.discount_cents',
+      sql<number>`orders.amount_cents - orders.discount_cents`.as('paid_cents'), 'orders.currency', 'orders.provider',
       'orders.payment_intent', 'orders.stripe_session_id', 'orders.user_id', 'users.email as buyer_email', 'users.name as buyer_name',
       'orders.content_id', 'content.slug as item_slug', 'content.title as item_title'
     ])
@@ -156,7 +162,8 @@ export function createSales (deps: { db: Kysely<Database>, sync: SyncRunner, cur
   }
 
   /**
-   * Revenue in the store's currency, counted by the day a sale was paid (UTC days):
+   * Revenue in the store's currency, counted by the day a sale was paid (UTC days), each order
+   * at what the buyer paid (its amount less a promotion's discount):
    * - gross: the amounts of the orders paid in the window (paid_at set), whatever became of them;
    * - refunded: the amounts of those same orders that are refunded now;
    * - net = gross - refunded, so a refund lowers the net of the window its sale is in.
@@ -168,8 +175,8 @@ export function createSales (deps: { db: Kysely<Database>, sync: SyncRunner, cur
   function revenue (since: Date | null): Revenue {
     let query = db.selectFrom('orders')
       .select([
-        sql<number>`coalesce(sum(amount_cents), 0)`.as('gross'),
-        sql<number>`coalesce(sum(case when status = 'refunded' then amount_cents else 0 end), 0)`.as('refunded'),
+        sql<number>`coalesce(sum(amount_cents - discount_cents), 0)`.as('gross'),
+        sql<number>`coalesce(sum(case when status = 'refunded' then amount_cents - discount_cents else 0 end), 0)`.as('refunded'),
         sql<number>`count(*)`.as('sales')
       ])
       .where('paid_at', 'is not', null).where('currency', '=', currency)
@@ -184,7 +191,7 @@ export function createSales (deps: { db: Kysely<Database>, sync: SyncRunner, cur
     dashboard (now = new Date()): Dashboard {
       const monthStart = dayStart(now, 29)
       const byDay = new Map(sync.all(db.selectFrom('orders')
-        .select([sql<string>`substr(paid_at, 1, 10)`.as('day'), sql<number>`sum(amount_cents)`.as('amount'), sql<number>`count(*)`.as('sales')])
+        .select([sql<string>`substr(paid_at, 1, 10)`.as('day'), sql<number>`sum(amount_cents - discount_cents)`.as('amount'), sql<number>`count(*)`.as('sales')])
         .where('paid_at', '>=', monthStart.toISOString()).where('currency', '=', currency)
         .groupBy(sql`substr(paid_at, 1, 10)`)).map((row) => [row.day, row]))
       const daily = Array.from({ length: 30 }, (_, i) => {
@@ -197,7 +204,7 @@ export function createSales (deps: { db: Kysely<Database>, sync: SyncRunner, cur
           'content.slug', 'content.title',
           sql<number>`count(*)`.as('sales'),
           sql<number>`sum(case when orders.status = 'refunded' then 1 else 0 end)`.as('refunds'),
-          sql<number>`sum(case when orders.status = 'refunded' then 0 else orders.amount_cents end)`.as('net')
+          sql<number>`sum(case when orders.status = 'refunded' then 0 else orders.amount_cents - orders.discount_cents end)`.as('net')
         ])
         .where('orders.paid_at', 'is not', null).where('orders.currency', '=', currency)
         .groupBy('orders.content_id').orderBy('net', 'desc').orderBy('sales', 'desc').limit(20))
@@ -254,7 +261,7 @@ export function createSales (deps: { db: Kysely<Database>, sync: SyncRunner, cur
           sql<number>`count(*)`.as('orders'),
           sql<number>`sum(case when orders.status = 'paid' then 1 else 0 end)`.as('paid_orders'),
           // Net of refunds: a refunded order is no longer paid, so it adds nothing.
-          sql<number>`coalesce(sum(case when orders.status = 'paid' and orders.currency = ${currency} then orders.amount_cents else 0 end), 0)`.as('spent'),
+          sql<number>`coalesce(sum(case when orders.status = 'paid' and orders.currency = ${currency} then orders.amount_cents - orders.discount_cents else 0 end), 0)`.as('spent'),
           sql<string | null>`min(orders.paid_at)`.as('first_purchase'),
           sql<string | null>`max(orders.paid_at)`.as('last_purchase')
         ])
@@ -277,7 +284,8 @@ export function createSales (deps: { db: Kysely<Database>, sync: SyncRunner, cur
         if (rows.length === 0) return
         yield rows.map((row) => csvLine([
           row.id, row.created_at, row.paid_at, row.status, row.item_slug, row.item_title, row.buyer_email,
-          toDecimal(row.amount_cents, row.currency), row.currency, row.payment_intent
+          // What the buyer paid: the order's amount less a promotion's discount.
+          toDecimal(row.paid_cents, row.currency), row.currency, row.payment_intent
         ])).join('')
         if (rows.length < batch) return
         const last = rows[rows.length - 1]!

@@ -9,7 +9,7 @@ export interface StoreSettings {
   contactEmail: string
   /** Markdown. */
   refundPolicy: string
-  /** Stored now; Checkout offers promotion codes when it is on (a later change reads it). */
+  /** Stripe Checkout offers a promotion-code field when it is on; Mollie has no promotion codes, so there it has no effect. */
   allowPromotionCodes: boolean
 }
 

@@ -5,7 +5,7 @@ import type { CaughtMail } from '../../dev/mail-catcher/index.js'
 import type { CatalogPage, LibraryEntry } from '../../services/catalog.js'
 import type { SalesChart } from '../../services/sales-chart.js'
 import type { CustomersPage, Dashboard, OrderDetail, OrderFilter, OrdersPage } from '../../services/sales.js'
-import type { OrderStatus } from '../../db/types.js'
+import type { OrderStatus, PaymentProviderName } from '../../db/types.js'
 import type { EditFields, EditProblems, ItemsPage, VersionSummary } from '../../services/items.js'
 import type { ContentFields, ContentProblems } from '../../services/uploads.js'
 import type { priceInput } from '../../services/money.js'
@@ -22,6 +22,8 @@ export interface LayoutData {
   path: string
   /** The store's name, tagline and contact (header, title, footer), from the settings in force. */
   store: { name: string, tagline: string, contactEmail: string }
+  /** Who takes the payments, for the footer: "Stripe" or "Mollie". */
+  paymentsBy: string
 }
 
 export interface UploadForm {
@@ -38,12 +40,16 @@ export interface EditForm {
   maxUploadMb: number
   price: ReturnType<typeof priceInput>
   latestVersion: number
+  /** The provider has Payment Links (Stripe); with Mollie the field is shown disabled. */
+  paymentLinks: boolean
 }
 
 export interface SettingsForm {
   values: SettingsFields
   problems: SettingsProblems
   limits: { storeName: number, tagline: number, refundPolicy: number }
+  /** The payment provider in force: promotion codes are a Stripe Checkout feature. */
+  provider: PaymentProviderName
 }
 
 /** What GET /d/<token> shows instead of the PDF. */
@@ -64,7 +70,7 @@ export interface LinkPage {
 /** Each template and the data it is rendered with (besides the layout's). */
 export interface Pages {
   'pages/catalog.eta': { catalog: CatalogPage, grid: string | null }
-  'pages/content.eta': { content: Content, canDownload: boolean, versions: VersionSummary[], guestCheckout: boolean }
+  'pages/content.eta': { content: Content, canDownload: boolean, versions: VersionSummary[], guestCheckout: boolean, buying: BuyForm }
   'pages/library.eta': { items: LibraryEntry[] }
   'pages/admin-new.eta': UploadForm
   'pages/admin-items.eta': { items: ItemsPage, refused: { message: string, slug: string, published: boolean } | null }
@@ -82,6 +88,20 @@ export interface Pages {
   'pages/download-link.eta': LinkPage
   'pages/links.eta': { values: { email: string }, problem: string | null, sent: boolean, days: number }
   'pages/dev-mail.eta': { messages: CaughtMail[], selected: CaughtMail | null }
+}
+
+/** What the item page's Buy (and tip) form needs besides the item. */
+export interface BuyForm {
+  /** Free for signed-in readers (a price of 0, or pay what you want from 0). */
+  free: boolean
+  /** The amount field of a pay-what-you-want item, fitted to the currency. */
+  amount: ReturnType<typeof priceInput>
+  /** The amount filled in: the price, which a pay-what-you-want item suggests. */
+  suggested: string
+  /** The provider's page does not ask for the buyer's address (Mollie): a guest types it here. */
+  askEmail: boolean
+  /** Who takes the payment, as the buyer knows it: "Stripe", "Mollie". */
+  provider: string
 }
 
 /** The thank-you page of a guest checkout: the signed link, and where the receipt goes. */
@@ -123,6 +143,7 @@ function takeFlash (request: FastifyRequest, reply: FastifyReply): LayoutData['f
 export default fp(async function page (app) {
   const demo = app.config.demo
   const { settings } = app
+  const paymentsBy = app.config.paymentProvider === 'mollie' ? 'Mollie' : 'Stripe'
   app.decorateReply('page', async function page (this: FastifyReply, template: keyof Pages, data: object, options: PageOptions = {}) {
     const request = this.request
     const status = options.status ?? 200
@@ -136,7 +157,8 @@ export default fp(async function page (app) {
       flash: request.method === 'GET' && status < 400 ? takeFlash(request, this) : noFlash,
       demo,
       path: request.url,
-      store: { name: store.storeName, tagline: store.tagline, contactEmail: store.contactEmail }
+      store: { name: store.storeName, tagline: store.tagline, contactEmail: store.contactEmail },
+      paymentsBy
     }
     const html = await this.viewAsync(template, { ...layout, ...data })
     return await this.code(status).type('text/html; charset=utf-8').send(html)

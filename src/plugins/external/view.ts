@@ -3,7 +3,17 @@ import { Eta } from 'eta'
 import fp from 'fastify-plugin'
 import { viewsDir } from '../../paths.js'
 import { renderMarkdown } from '../../services/markdown.js'
-import { formatAmount, formatPrice } from '../../services/money.js'
+import type { Content } from '../../db/types.js'
+import { formatAmount, formatPrice, minimumCharge } from '../../services/money.js'
+
+/**
+ * What a list shows for an item's price: the price, or for pay what you want the least it costs
+ * ("From $2.00"), "Pay what you want" when that is nothing.
+ */
+export function priceLabel (item: Pick<Content, 'price_cents' | 'currency' | 'pay_what_you_want' | 'min_price_cents'>): string {
+  if (item.pay_what_you_want !== 1) return formatPrice(item.price_cents, item.currency)
+  return item.min_price_cents === 0 ? 'Pay what you want' : `From ${formatAmount(item.min_price_cents, item.currency)}`
+}
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,8 +27,11 @@ const dateFormat = new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 's
 /** What every template can call. */
 export const viewContext = {
   formatPrice,
+  priceLabel,
   /** An amount of money that may be 0 ("$0.00", never "Free"): revenue, refunds. */
   formatAmount,
+  /** The lowest amount a card payment takes, in minor units (a tip's floor). */
+  minimumCharge,
   /** "12 KB", "2.4 MB": a file's size for a person. */
   formatSize: (bytes: number): string => bytes < 1024 * 1024 ? `${Math.max(1, Math.round(bytes / 1024))} KB` : `${(bytes / 1024 / 1024).toFixed(1)} MB`,
   /** "Nov 24, 2026" from an ISO time. */
