@@ -1,18 +1,17 @@
 import t from 'tap'
-import { type StripeEmulator, startStripeEmulator } from '../src/dev/stripe-emulator/index.js'
 import { edit, item } from './helpers/items.js'
 import type { Harness } from './helpers/build.js'
 import { shop } from './helpers/purchase.js'
 
-/**
- * The emulator's Payment Links (another change adds them): the tests that need a link Stripe
- * knows are skipped until it is there.
- */
-type WithLinks = StripeEmulator & { createPaymentLink?: (options: { name: string, unitAmount: number, currency: string, active?: boolean }) => Promise<{ id: string, url: string }> }
-const linksOf = (h: Harness): NonNullable<WithLinks['createPaymentLink']> => (h.stripe as WithLinks).createPaymentLink!.bind(h.stripe)
-const probe: WithLinks = await startStripeEmulator({ webhookSecret: 'whsec_probe' })
-const needsLinks = { skip: typeof probe.createPaymentLink === 'function' ? false : 'the Stripe emulator has no createPaymentLink yet' }
-await probe.close()
+/** Deactivates a link as the Stripe dashboard does (POST /v1/payment_links/<id> active=false). */
+async function deactivate (h: Harness, id: string): Promise<void> {
+  const response = await fetch(`${h.stripe.url}/v1/payment_links/${id}`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer sk_test_suite', 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'active=false'
+  })
+  if (!response.ok) throw new Error(`deactivating answered ${response.status}`)
+}
 
 const TITLE = 'A Field Guide to Testing'
 
@@ -91,11 +90,10 @@ t.test('a link another item already uses is answered 409 with the form, before S
   t.same(await item(h, s.slug), before)
 })
 
-t.test('a link Stripe knows is stored with its URL; an inactive one too, with a warning', needsLinks, async (t) => {
+t.test('a link Stripe knows is stored with its URL; an inactive one too, with a warning', async (t) => {
   const s = await shop(t)
   const { h } = s
-  const create = linksOf(h)
-  const link = await create({ name: TITLE, unitAmount: 500, currency: 'usd' })
+  const link = await h.stripe.createPaymentLink({ name: TITLE, unitAmount: 500, currency: 'usd' })
   const saved = await edit(h, s.admin, s.slug, { title: TITLE, extra: { payment_link_id: link.id } })
   t.equal(saved.statusCode, 303)
   const row = await item(h, s.slug)
@@ -103,9 +101,10 @@ t.test('a link Stripe knows is stored with its URL; an inactive one too, with a 
   t.equal(row.payment_link_url, link.url)
   const page = await h.request(s.admin, { url: `/content/${s.slug}` })
   t.match(page.body, 'was saved')
-  t.match(page.body, 'Buy for $5.00', 'the item keeps selling on the site')
+  t.match((await h.request(s.reader, { url: `/content/${s.slug}` })).body, 'Buy for $5.00', 'the item keeps selling on the site')
 
-  const inactive = await create({ name: TITLE, unitAmount: 500, currency: 'usd', active: false })
+  const inactive = await h.stripe.createPaymentLink({ name: TITLE, unitAmount: 500, currency: 'usd' })
+  await deactivate(h, inactive.id)
   t.equal((await edit(h, s.admin, s.slug, { title: TITLE, extra: { payment_link_id: inactive.id } })).statusCode, 303)
   t.equal((await item(h, s.slug)).payment_link_id, inactive.id)
   t.match((await h.request(s.admin, { url: `/content/${s.slug}` })).body, 'is inactive in Stripe')
