@@ -35,7 +35,8 @@ t.test('promotion codes are offered only when the store allows them', async (t) 
 })
 
 t.test('a 20% promotion code: granted, the order records the discount, revenue counts what was paid', async (t) => {
-  const s = await shop(t)
+  const smtp = await smtpServer(t)
+  const s = await shop(t, { SMTP_URL: smtp.url })
   await allowPromotionCodes(s)
   s.h.stripe.createPromotionCode({ code: 'LAUNCH20', percentOff: 20 })
   const { sessionId, order: pending } = await startCheckout(s.h, s.reader, s.slug)
@@ -54,6 +55,11 @@ t.test('a 20% promotion code: granted, the order records the discount, revenue c
   t.equal((await libraryRows(s.h)).length, 1)
   const csv = await s.h.request(s.admin, { url: '/admin/orders.csv' })
   t.match(csv.body, ',4.00,usd,', 'the CSV amount is what the buyer paid')
+  const [receipt] = await smtp.waitFor(1)
+  t.match(receipt!.text, '$4.00', 'the receipt says what the buyer paid')
+  t.notMatch(receipt!.text, '$5.00')
+  const library = await s.h.request(s.reader, { url: '/library' })
+  t.match(library.body, '$4.00', 'and so does the library')
 })
 
 t.test('a promotion that makes the total 0 grants (the seller gave it away); a discount that does not add up grants nothing', async (t) => {

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import type { SyncRunner } from '../db/database.js'
 import type { Database, Order, OutboxKind, OutboxRow } from '../db/types.js'
 
@@ -86,7 +86,7 @@ export function createOutbox (deps: { db: Kysely<Database>, sync: SyncRunner }) 
       return sync.all(db.selectFrom('orders')
         .innerJoin('users', 'users.id', 'orders.user_id')
         .innerJoin('content', 'content.id', 'orders.content_id')
-        .select(['orders.id', 'content.title', 'orders.amount_cents', 'orders.currency', 'orders.paid_at'])
+        .select(['orders.id', 'content.title', sql<number>`orders.amount_cents - orders.discount_cents`.as('amount_cents'), 'orders.currency', 'orders.paid_at'])
         .where((eb) => eb(eb.fn('lower', ['users.email']), '=', email.toLowerCase()))
         .where('orders.status', '=', 'paid')
         .orderBy('orders.paid_at', 'desc'))
@@ -95,7 +95,7 @@ export function createOutbox (deps: { db: Kysely<Database>, sync: SyncRunner }) 
     /** What a receipt says about its order. */
     receiptFacts (orderId: string): { id: string, status: string, title: string, amount_cents: number, currency: string, paid_at: string | null } | undefined {
       return sync.first(db.selectFrom('orders').innerJoin('content', 'content.id', 'orders.content_id')
-        .select(['orders.id', 'orders.status', 'content.title', 'orders.amount_cents', 'orders.currency', 'orders.paid_at'])
+        .select(['orders.id', 'orders.status', 'content.title', sql<number>`orders.amount_cents - orders.discount_cents`.as('amount_cents'), 'orders.currency', 'orders.paid_at'])
         .where('orders.id', '=', orderId))
     }
   }
