@@ -202,12 +202,27 @@ export function journeyKit (t: Test, options: { shots: string, env?: Record<stri
     const own = page.viewportSize() ?? DESKTOP
     await page.evaluate('window.scrollTo(0, 0)')
     await page.setViewportSize(DESKTOP)
-    await page.screenshot({ path: `${base}-desktop.png`, fullPage: true })
+    await fullShot(page, DESKTOP, `${base}-desktop.png`)
     await page.setViewportSize(PHONE)
     const width = await page.evaluate('document.documentElement.scrollWidth') as number
     tt.ok(width <= PHONE.width, `${name}: nothing sticks out sideways on a phone (page is ${width}px wide)`)
-    await page.screenshot({ path: `${base}-phone.png`, fullPage: true })
+    await fullShot(page, PHONE, `${base}-phone.png`)
     await page.setViewportSize(own)
+  }
+
+  /**
+   * A full-page screenshot at `viewport`'s width. Chromium does not paint a cross-origin frame
+   * (the sandboxed mail preview) that is outside the window, so a page with one is shot through a
+   * window as tall as the page.
+   */
+  async function fullShot (page: Page, viewport: { width: number, height: number }, path: string): Promise<void> {
+    const tall = await page.evaluate('document.querySelector(\'iframe\') === null ? 0 : document.documentElement.scrollHeight') as number
+    if (tall > viewport.height) {
+      await page.setViewportSize({ width: viewport.width, height: tall })
+      await page.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))')
+    }
+    await page.screenshot({ path, fullPage: true })
+    if (tall > viewport.height) await page.setViewportSize(viewport)
   }
 
   async function axeCheck (tt: Test, page: Page, name: string): Promise<void> {
@@ -263,6 +278,8 @@ export function journeyKit (t: Test, options: { shots: string, env?: Record<stri
     await entry.click()
     await page.waitForURL(/\/dev\/mail\?id=/)
     const text = await page.locator('.mail-text').innerText()
+    // The HTML part, in its sandboxed frame: drawn once the frame has loaded.
+    await page.frameLocator('iframe.mail-html').getByText(title).first().waitFor()
     const link = /\/d\/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/.exec(text)
     return { text, link: link === null ? null : link[0] }
   }

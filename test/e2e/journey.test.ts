@@ -550,7 +550,8 @@ function journey (): void {
     t.notMatch(page.url(), /\/pay\//, 'the buyer never reached the checkout')
     await screen(t, page, 'error-400-pay-what-you-want')
 
-    await page.goto(`${app.url}/content/${GARDEN.slug}`)
+    await page.getByRole('link', { name: 'Back to the item' }).click()
+    await page.waitForURL(`${app.url}/content/${GARDEN.slug}`)
     await page.getByLabel(/^Your price/).fill('3.50')
     await page.getByRole('button', { name: 'Pay', exact: true }).click()
     await page.waitForURL(/\/pay\//)
