@@ -672,7 +672,7 @@ function journey (): void {
   })
 }
 
-t.setTimeout(240_000)
+t.setTimeout(360_000)
 if (existsSync(CHROMIUM)) {
   journey()
 } else if (!['', 'false', '0'].includes(process.env.CI ?? '')) {
