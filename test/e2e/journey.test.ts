@@ -2,26 +2,17 @@
 // sign-in and Stripe emulator), Chromium plays an admin on a desktop and a reader on a phone, and
 // every screen is checked with axe and saved as a screenshot at desktop and phone width under
 // test-output/screenshots/. Every page load is checked for sideways overflow at the person's width.
-import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
-import { createRequire } from 'node:module'
-import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
-import t, { type Test } from 'tap'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Page } from 'playwright-core'
+import t from 'tap'
 import { pdfBytes } from '../helpers/fixtures.js'
-import { freePort, sleep } from '../helpers/net.js'
+import { sleep } from '../helpers/net.js'
+import { CHROMIUM, eventually, journeyKit, PHONE, ROOT, type RunningApp } from './browser.js'
 import { type CoverDesign, coverPng } from './covers.js'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const SHOTS = join(ROOT, 'test-output', 'screenshots')
-const AXE_PATH = createRequire(import.meta.url).resolve('axe-core/axe.min.js')
-const DESKTOP = { width: 1280, height: 800 }
-const PHONE = { width: 390, height: 844 }
-const STEP_TIMEOUT = 60_000
 
 interface Item extends CoverDesign {
   price: string
@@ -84,201 +75,20 @@ const ITEMS: Item[] = [
   }
 ]
 const [GARDEN, TRAINS, KITCHEN, KNOTS] = ITEMS as [Item, Item, Item, Item]
-
-/**
- * Reads `read()` until `done(value)` holds or `ms` pass, and returns the last value for the
- * assertion to show: on a busy machine what loads asynchronously is late, not wrong.
- */
-async function eventually<T> (read: () => Promise<T>, done: (value: T) => boolean, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms
-  let value = await read()
-  while (!done(value) && Date.now() < deadline) {
-    await sleep(200)
-    value = await read()
-  }
-  return value
-}
-
-interface RunningApp {
-  url: string
-  output: () => string
-  stop: () => Promise<void>
-}
-
-/** Starts `src/server.ts` in demo mode (no Stripe or OAuth settings) and waits for /healthz. */
-async function startApp (dir: string): Promise<RunningApp> {
-  const port = await freePort()
-  const url = `http://127.0.0.1:${port}`
-  const env: NodeJS.ProcessEnv = {}
-  for (const [key, value] of Object.entries(process.env)) {
-    if (/^(STRIPE_|OAUTH_|OIDC_|TAP|NODE_OPTIONS$|NODE_ENV$|ADMIN_EMAILS$|SESSION_SECRET$)/.test(key)) continue
-    env[key] = value
-  }
-  Object.assign(env, {
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    PUBLIC_URL: url,
-    DATABASE_URL: join(dir, 'market.db'),
-    CONTENT_DIR: join(dir, 'content'),
-    LOG_LEVEL: 'warn',
-    SHUTDOWN_GRACE_MS: '3000'
-  })
-  await mkdir(join(dir, 'content'), { recursive: true })
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  let log = ''
-  const keep = (chunk: Buffer): void => { log = (log + chunk.toString('utf8')).slice(-8000) }
-  child.stdout?.on('data', keep)
-  child.stderr?.on('data', keep)
-  const killNow = (): void => { child.kill('SIGKILL') }
-  process.once('exit', killNow)
-  let exited = false
-  const exit = new Promise<void>((resolve) => child.once('exit', () => { exited = true; resolve() }))
-
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    if (exited) throw new Error(`the app exited before it was healthy:\n${log}`)
-    try {
-      const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })
-      if (response.ok) break
-    } catch { /* not listening yet */ }
-    if (Date.now() > deadline) {
-      killNow()
-      throw new Error(`the app did not answer /healthz within 30 s:\n${log}`)
-    }
-    await sleep(200)
-  }
-  return {
-    url,
-    output: () => log,
-    stop: async () => {
-      process.removeListener('exit', killNow)
-      if (exited) return
-      child.kill('SIGTERM')
-      const timer = setTimeout(killNow, 5000)
-      await exit
-      clearTimeout(timer)
-    }
-  }
-}
-
-interface AxeViolation { id: string, impact: string | null, help: string, nodes: Array<{ target: string[] }> }
+/** The train guide's second edition, shipped by the creator step: what its buyers get from then on. */
+const TRAINS_V2 = pdfBytes('Night Trains of Europe, second edition')
 
 function journey (): void {
-  let browser: Browser
+  const kit = journeyKit(t, { shots: SHOTS })
+  const { person, screen, shotPath, focusIsVisible, signIn, receipt, step, cspViolations, consoleProblems } = kit
   let app: RunningApp
-  let dir: string
   let emulatorUrl = ''
   const covers = new Map<string, Buffer>()
-  const contexts: BrowserContext[] = []
-  const consoleProblems: string[] = []
-  /** Chromium's console reports of anything the CSP blocked (a form, a redirect, a script), on any origin. */
-  const cspViolations: string[] = []
-  /** Pages wider than their window, measured at each page load; each step asserts none. */
-  const overflowing: string[] = []
-  const overflowChecks: Array<Promise<void>> = []
-  let shot = 0
 
   t.before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'journey-'))
-    await rm(SHOTS, { recursive: true, force: true })
-    await mkdir(SHOTS, { recursive: true })
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-quic', '--no-first-run', '--disable-sync'],
-      timeout: 30_000
-    })
-    app = await startApp(dir)
-    for (const item of ITEMS) covers.set(item.slug, await coverPng(browser, item))
+    app = kit.app
+    for (const item of ITEMS) covers.set(item.slug, await coverPng(kit.browser, item))
   })
-
-  t.teardown(async () => {
-    for (const context of contexts) await context.close().catch(() => {})
-    await browser?.close().catch(() => {})
-    await app?.stop()
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
-  })
-
-  /** A browser context is one person: the app and the demo IdP share the host 127.0.0.1, so cookies must not mix. */
-  async function person (viewport = DESKTOP): Promise<Page> {
-    const context = await browser.newContext({ viewport, acceptDownloads: true })
-    contexts.push(context)
-    const page = await context.newPage()
-    page.setDefaultTimeout(15_000)
-    page.on('console', (message) => {
-      // A blocked form POST or redirect is silent on the page itself: this report is the only trace.
-      if (message.text().includes('Content Security Policy')) cspViolations.push(`${page.url()}: ${message.text()}`)
-      // Error statuses are part of the journey (403, 404); scripts and CSP must not fail.
-      if (message.type() === 'error' && page.url().startsWith(app.url) && !message.text().startsWith('Failed to load resource')) consoleProblems.push(`${page.url()}: ${message.text()}`)
-    })
-    page.on('pageerror', (error) => { consoleProblems.push(`${page.url()}: ${error.message}`) })
-    // Every page, not only those with a screenshot; a page already left cannot be measured (catch).
-    page.on('load', () => {
-      overflowChecks.push(page.evaluate('[location.href, document.documentElement.scrollWidth, window.innerWidth]').then((measured) => {
-        const [url, wide, window] = measured as [string, number, number]
-        if (wide > window) overflowing.push(`${url} is ${wide}px wide in a ${window}px window`)
-      }, () => {}))
-    })
-    return page
-  }
-
-  /** Checks the screen with axe (no serious or critical violation) and saves it at both widths. */
-  async function screen (tt: Test, page: Page, name: string, options: { axe?: boolean } = {}): Promise<void> {
-    await page.waitForLoadState('load')
-    if (options.axe !== false) await axeCheck(tt, page, name)
-    shot += 1
-    const base = join(SHOTS, `${String(shot).padStart(2, '0')}-${name}`)
-    const own = page.viewportSize() ?? DESKTOP
-    await page.evaluate('window.scrollTo(0, 0)')
-    await page.setViewportSize(DESKTOP)
-    await page.screenshot({ path: `${base}-desktop.png`, fullPage: true })
-    await page.setViewportSize(PHONE)
-    const width = await page.evaluate('document.documentElement.scrollWidth') as number
-    tt.ok(width <= PHONE.width, `${name}: nothing sticks out sideways on a phone (page is ${width}px wide)`)
-    await page.screenshot({ path: `${base}-phone.png`, fullPage: true })
-    await page.setViewportSize(own)
-  }
-
-  async function axeCheck (tt: Test, page: Page, name: string): Promise<void> {
-    const source = await readFile(AXE_PATH, 'utf8')
-    // Evaluated rather than added as a <script>: the app's CSP (rightly) refuses inline scripts.
-    await page.evaluate(source)
-    const violations = await page.evaluate(`axe.run(document, { resultTypes: ['violations'] }).then((result) =>
-      result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })) })))`) as AxeViolation[]
-    const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    tt.same(bad.map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), [],
-      `${name}: no serious or critical accessibility violation`)
-  }
-
-  /** Tabs through the first elements of a page: each focused element must show a visible outline or ring. */
-  async function focusIsVisible (tt: Test, page: Page, name: string, stops = 6): Promise<void> {
-    await page.evaluate('document.activeElement?.blur(); window.scrollTo(0, 0)')
-    const invisible: string[] = []
-    for (let i = 0; i < stops; i++) {
-      await page.keyboard.press('Tab')
-      // In-page code is a string: the project's TypeScript has no DOM types.
-      const focus = await page.evaluate(`(() => {
-        const el = document.activeElement
-        if (el === null || el === document.body) return null
-        const style = getComputedStyle(el)
-        const visible = (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2) || style.boxShadow !== 'none'
-        return { visible, what: el.tagName.toLowerCase() + ' "' + ((el.textContent || '').trim().slice(0, 30) || el.getAttribute('name') || '') + '"' }
-      })()`) as { visible: boolean, what: string } | null
-      if (focus !== null && !focus.visible) invisible.push(focus.what)
-    }
-    tt.same(invisible, [], `${name}: keyboard focus is visible on every stop`)
-  }
-
-  async function signIn (page: Page, name: string, email: string, shotName?: string, tt?: Test): Promise<void> {
-    await page.goto(`${app.url}/`)
-    await page.getByRole('link', { name: 'Sign in' }).click()
-    await page.getByLabel('Email', { exact: true }).waitFor()
-    if (tt !== undefined && shotName !== undefined) await screen(tt, page, shotName)
-    await page.getByLabel('Name', { exact: true }).fill(name)
-    await page.getByLabel('Email', { exact: true }).fill(email)
-    await page.getByRole('button', { name: 'Continue' }).click()
-    await page.waitForURL(`${app.url}/`)
-    await page.getByRole('button', { name: 'Sign out' }).waitFor()
-  }
 
   async function fillUploadForm (page: Page, fields: { title: string, description: string, price: string, file: Buffer, fileName: string, preview: Buffer, previewName: string, previewType: string }): Promise<void> {
     await page.getByLabel('Title').fill(fields.title)
@@ -325,28 +135,6 @@ function journey (): void {
     return await eventually(async () => await libraryTitles(page), want)
   }
 
-  /** One step of the journey; once a step fails, the later ones (which build on it) are reported, not run. */
-  let failedStep = ''
-  function step (name: string, fn: (t: Test) => Promise<void>): void {
-    t.test(name, { timeout: STEP_TIMEOUT }, async (t) => {
-      if (failedStep !== '') {
-        t.fail(`not run: the earlier step "${failedStep}" failed`)
-        return
-      }
-      try {
-        await fn(t)
-      } catch (error) {
-        failedStep = name
-        // A form or redirect the CSP blocked leaves the page where it was: name that, not only the timeout.
-        t.same(cspViolations, [], 'no Content Security Policy violation in the console')
-        throw error
-      }
-      await Promise.all(overflowChecks.splice(0))
-      t.same(overflowing.splice(0), [], 'no page loaded in this step is wider than its window')
-      if (!t.passing()) failedStep = name
-    })
-  }
-
   let readerPage: Page
 
   step('an admin signs in, uploads PDFs with covers through the form and sees them in the catalogue', async (t) => {
@@ -384,8 +172,7 @@ function journey (): void {
     t.ok(midway > 0 && midway < 100, `the progress bar shows the upload under way (saw ${midway}%)`)
     if (midway > 0) {
       await page.evaluate('window.scrollTo(0, 0)')
-      shot += 1
-      await page.screenshot({ path: join(SHOTS, `${String(shot).padStart(2, '0')}-upload-progress-desktop.png`), fullPage: true })
+      await page.screenshot({ path: `${shotPath('upload-progress')}-desktop.png`, fullPage: true })
     }
     await page.waitForURL(`${app.url}/content/${GARDEN.slug}`, { timeout: 20_000 })
     await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 })
@@ -590,7 +377,7 @@ function journey (): void {
     await screen(t, desk, 'admin-items')
     await desk.getByRole('link', { name: `Edit ${TRAINS.title}` }).click()
     await desk.getByLabel('Description').fill(`${TRAINS.description}\n\nNow with **the Balkans**.`)
-    await desk.getByLabel('New PDF').setInputFiles({ name: 'trains-v2.pdf', mimeType: 'application/pdf', buffer: pdfBytes('Night Trains of Europe, second edition') })
+    await desk.getByLabel('New PDF').setInputFiles({ name: 'trains-v2.pdf', mimeType: 'application/pdf', buffer: TRAINS_V2 })
     await desk.getByLabel('What changed').fill('Added the Balkan sleeper routes')
     await screen(t, desk, 'admin-edit')
     await desk.getByRole('button', { name: 'Save changes' }).click()
@@ -647,6 +434,219 @@ function journey (): void {
     await visitor.close()
   })
 
+  /** The admin's desk for the payment steps: a desktop, signed in once. */
+  let desk: Page
+
+  /** The newest order of `email` on the admin's orders list: its row's text and its page's address. */
+  async function latestOrder (page: Page, email: string, title: string): Promise<{ text: string, href: string }> {
+    const row = page.locator('.orders-table tbody tr', { hasText: title }).first()
+    await eventually(async () => {
+      await page.goto(`${app.url}/admin/orders?q=${encodeURIComponent(email)}`)
+      return await row.count()
+    }, (count) => count > 0)
+    return { text: await row.innerText(), href: await row.getByRole('link').first().getAttribute('href') ?? '' }
+  }
+
+  /** The "Sales per item" figures of one item on the dashboard and the all-time gross. */
+  async function dashboardFigures (page: Page, title: string): Promise<{ gross: string, row: string }> {
+    await page.goto(`${app.url}/admin`)
+    const allTime = page.locator('.stat-card', { has: page.getByRole('heading', { name: 'All time' }) })
+    const gross = await allTime.locator('.stat-lines div', { hasText: 'Gross' }).locator('dd').innerText()
+    const row = page.locator('table.data tr', { hasText: title })
+    return { gross, row: (await row.count()) === 0 ? '' : await row.innerText() }
+  }
+
+  const dollars = (text: string): number => Number(text.replace(/[^0-9.]/g, ''))
+
+  step('the admin allows promotion codes; a reader types DEMO20 at checkout, pays the discounted total, and the desk counts what was paid', async (t) => {
+    desk = await person()
+    await signIn(desk, 'Ada Admin', 'admin@example.com')
+    const before = await dashboardFigures(desk, KITCHEN.title)
+
+    await desk.goto(`${app.url}/admin/settings`)
+    const allow = desk.getByLabel('Let buyers enter promotion codes at checkout')
+    t.notOk(await allow.isChecked(), 'promotion codes are off until the admin turns them on')
+    await allow.check()
+    await desk.getByRole('button', { name: 'Save settings' }).click()
+    await desk.getByText('Settings saved').waitFor()
+    t.ok(await desk.getByLabel('Let buyers enter promotion codes at checkout').isChecked(), 'the setting is saved')
+    await screen(t, desk, 'admin-settings-promotion-codes')
+
+    // The reader buys the kitchen book again (the earlier one was refunded) with the demo's code.
+    const page = readerPage
+    await openCheckout(page, KITCHEN)
+    await page.getByLabel('Add promotion code').fill('DEMO20')
+    await screen(t, page, 'checkout-promotion-code')
+    await page.getByRole('button', { name: 'Apply' }).click()
+    const totals = page.locator('.totals')
+    await totals.waitFor()
+    const summary = (await totals.innerText()).replace(/\s+/g, ' ')
+    t.match(summary, /Subtotal \$12\.00/, `the checkout shows the subtotal (${summary})`)
+    t.match(summary, /DEMO20/, 'and the code applied')
+    t.match(summary, /−\$2\.40/, 'and 20% off')
+    t.match(summary, /Total due \$9\.60/, 'and the discounted total')
+    await screen(t, page, 'checkout-promotion-applied')
+    await payByCard(page, '4242 4242 4242 4242')
+    await page.getByRole('button', { name: 'Pay $9.60' }).click()
+    await page.waitForURL(/\/checkout\/success\?session_id=/)
+    await page.getByRole('heading', { name: 'Thank you!' }).waitFor()
+    t.ok((await libraryTitles(page)).includes(KITCHEN.title), 'the library lists the item bought with a promotion code')
+
+    // The desk: the order shows the discount; the dashboard and the CSV count what was paid.
+    const order = await latestOrder(desk, 'grace@example.com', KITCHEN.title)
+    t.match(order.text, /\$9\.60/, `the orders list shows what was paid (${order.text.replace(/\s+/g, ' ')})`)
+    await desk.goto(`${app.url}${order.href}`)
+    const amount = (await desk.locator('.details div', { hasText: 'Amount' }).locator('dd').innerText()).replace(/\s+/g, ' ')
+    t.match(amount, /^\$9\.60/, `the order's amount is what was paid (${amount})`)
+    t.match(amount, /\$12\.00/, 'next to the price')
+    t.match(amount, /Promotion: −\$2\.40/, 'and the promotion discount')
+    await desk.locator('h1 .pill', { hasText: /paid/i }).waitFor()
+    await screen(t, desk, 'admin-order-promotion')
+
+    const after = await dashboardFigures(desk, KITCHEN.title)
+    t.equal(Math.round((dollars(after.gross) - dollars(before.gross)) * 100), 960, `the dashboard's all-time gross grew by $9.60 (${before.gross} → ${after.gross})`)
+    t.match(after.row, /\$9\.60/, `the kitchen book's net revenue is the $9.60 paid after its refunded sale (${after.row.replace(/\s+/g, ' ')})`)
+    await screen(t, desk, 'admin-dashboard-promotion')
+
+    await desk.goto(`${app.url}/admin/orders?q=${encodeURIComponent('grace@example.com')}`)
+    const [download] = await Promise.all([
+      desk.waitForEvent('download'),
+      desk.getByRole('link', { name: 'Export CSV' }).click()
+    ])
+    const csv = (await readFile(await download.path())).toString('utf8')
+    const orderId = order.href.split('/').pop() ?? ''
+    const line = csv.split('\r\n').find((l) => l.startsWith(orderId)) ?? ''
+    t.match(line, /,paid,/, `the CSV has the order, paid (${line})`)
+    t.match(line, /,9\.60,usd,/, 'at the amount paid')
+  })
+
+  step('the admin makes an item pay what you want; a guest on a phone is told why too little is refused, then pays $3.50', async (t) => {
+    await desk.goto(`${app.url}/admin/content/${GARDEN.slug}/edit`)
+    await desk.getByLabel('Let buyers choose what they pay').check()
+    await desk.getByLabel(/^Minimum/).fill('3')
+    await screen(t, desk, 'admin-edit-pay-what-you-want')
+    await desk.getByRole('button', { name: 'Save changes' }).click()
+    await desk.waitForURL(`${app.url}/content/${GARDEN.slug}`)
+    await desk.getByText('Pay what you want').first().waitFor()
+
+    const email = 'linus@example.com'
+    const page = await person(PHONE)
+    await page.goto(`${app.url}/content/${GARDEN.slug}`)
+    t.match(await page.locator('.price-note').innerText(), /from \$3\.00 · \$5\.00 suggested/, 'the item page says the minimum and the suggested price')
+    const amount = page.getByLabel(/^Your price/)
+    t.equal(await amount.inputValue(), '5.00', 'the amount field holds the suggested price')
+    await screen(t, page, 'content-pay-what-you-want')
+
+    // Too little: the page says why and nothing is charged (the field checks only the format).
+    await amount.fill('2')
+    const refused = await Promise.all([
+      page.waitForResponse((response) => response.url() === `${app.url}/checkout/${GARDEN.slug}` && response.request().method() === 'POST'),
+      page.getByRole('button', { name: 'Pay', exact: true }).click()
+    ])
+    t.equal(refused[0].status(), 400, 'an amount below the minimum is refused')
+    const why = await page.locator('main').innerText()
+    t.match(why, /The least you can pay for this is \$3\.00/, 'the page says the minimum')
+    t.match(why, /Nothing was charged/, 'and that nothing was charged')
+    t.notMatch(page.url(), /\/pay\//, 'the buyer never reached the checkout')
+    await screen(t, page, 'error-400-pay-what-you-want')
+
+    await page.getByRole('link', { name: 'Back to the item' }).click()
+    await page.waitForURL(`${app.url}/content/${GARDEN.slug}`)
+    await page.getByLabel(/^Your price/).fill('3.50')
+    await page.getByRole('button', { name: 'Pay', exact: true }).click()
+    await page.waitForURL(/\/pay\//)
+    t.equal(await page.locator('.summary .price').innerText(), '$3.50', 'the checkout asks for exactly the amount typed')
+    await page.getByLabel('Email', { exact: true }).fill(email)
+    await payByCard(page, '4242 4242 4242 4242')
+    await screen(t, page, 'checkout-pay-what-you-want')
+    await page.getByRole('button', { name: 'Pay $3.50' }).click()
+    await page.waitForURL(/\/checkout\/success\?session_id=/)
+    await page.getByRole('heading', { name: 'Thank you!' }).waitFor()
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('link', { name: /Download/ }).first().click()
+    ])
+    t.ok((await readFile(await download.path())).equals(GARDEN.pdf), 'the PDF paid for at the buyer\'s price downloads, byte-identical')
+
+    await desk.goto(`${app.url}/admin/orders?q=${encodeURIComponent(email)}`)
+    t.equal(await desk.locator('.orders-table tbody tr').count(), 1, 'the refused amount made no order; the paid one is the only one')
+    const order = await latestOrder(desk, email, GARDEN.title)
+    t.match(order.text, /\$3\.50/, 'the orders list shows $3.50')
+    await desk.goto(`${app.url}${order.href}`)
+    const paid = (await desk.locator('.details div', { hasText: 'Amount' }).locator('dd').innerText()).trim()
+    t.equal(paid, '$3.50', 'the order is for exactly the amount the buyer chose')
+    await desk.locator('h1 .pill', { hasText: /paid/i }).waitFor()
+    await page.close()
+  })
+
+  step('a Payment Link made in Stripe sells an item: the admin pastes its id, a signed-out visitor on a phone pays through its URL and gets the receipt', async (t) => {
+    // As a seller would in Stripe's dashboard: a price for the item and a link selling it.
+    const stripe = async (path: string, form: Record<string, string>): Promise<Record<string, unknown>> => {
+      const response = await fetch(`${emulatorUrl}/v1/${path}`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer sk_test_demo', 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(form).toString(),
+        signal: AbortSignal.timeout(10_000)
+      })
+      const body = await response.json() as Record<string, unknown>
+      t.equal(response.status, 200, `POST /v1/${path} (${JSON.stringify(body).slice(0, 200)})`)
+      return body
+    }
+    t.not(emulatorUrl, '', 'the journey knows the Stripe emulator\'s address')
+    const price = await stripe('prices', { unit_amount: '750', currency: 'usd', 'product_data[name]': TRAINS.title })
+    const link = await stripe('payment_links', { 'line_items[0][price]': String(price.id), 'line_items[0][quantity]': '1' })
+    const linkId = String(link.id)
+    const linkUrl = String(link.url)
+    t.match(linkId, /^plink_/, 'Stripe made a Payment Link')
+
+    await desk.goto(`${app.url}/admin/content/${TRAINS.slug}/edit`)
+    await desk.getByLabel('Payment Link id').fill(linkId)
+    await desk.getByRole('button', { name: 'Save changes' }).click()
+    await desk.waitForURL(`${app.url}/content/${TRAINS.slug}`)
+    await desk.goto(`${app.url}/admin/content/${TRAINS.slug}/edit`)
+    t.equal(await desk.getByLabel('Payment Link id').inputValue(), linkId, 'the edit page keeps the id')
+    t.equal(await desk.getByLabel('Its URL').inputValue(), linkUrl, 'and shows the link\'s URL to copy')
+    t.equal(await desk.getByRole('link', { name: 'open the link' }).getAttribute('href'), linkUrl, 'and a link to open it')
+    await desk.locator('#payment_link_url').scrollIntoViewIfNeeded()
+    await screen(t, desk, 'admin-edit-payment-link')
+
+    // A visitor from a newsletter: never on the store, signed out, on a phone.
+    const email = 'katherine@example.com'
+    const page = await person(PHONE)
+    await page.goto(linkUrl)
+    await page.getByRole('button', { name: `Pay ${TRAINS.priceLabel}` }).waitFor()
+    t.match(await page.locator('.summary').innerText(), TRAINS.title, 'the link\'s page names the item')
+    await page.getByLabel('Email', { exact: true }).fill(email)
+    await payByCard(page, '4242 4242 4242 4242')
+    await screen(t, page, 'payment-link-checkout')
+    await page.getByRole('button', { name: `Pay ${TRAINS.priceLabel}` }).click()
+    await page.waitForURL(/\/confirmation$/)
+    await page.getByRole('heading', { name: 'Thanks for your payment' }).waitFor()
+    const confirmation = await page.locator('main').innerText()
+    t.match(confirmation, TRAINS.priceLabel, 'the confirmation shows the amount paid')
+    t.match(confirmation, email, 'and the address paid with')
+    await screen(t, page, 'payment-link-confirmation')
+
+    // The webhook grants the item to the address typed on Stripe's page; the receipt says where.
+    const mail = await receipt(page, email, TRAINS.title)
+    t.match(mail.text, /Amount paid: \$7\.50/, 'the receipt shows the amount paid')
+    t.ok(mail.link, 'the receipt holds a /d/ link')
+    await screen(t, page, 'dev-mail-payment-link')
+    if (mail.link !== null) {
+      const response = await page.request.get(`${app.url}${mail.link}`)
+      t.equal(response.status(), 200, 'the link serves the PDF without signing in')
+      t.ok((await response.body()).equals(TRAINS_V2), 'the latest version, byte-identical')
+    }
+
+    const order = await latestOrder(desk, email, TRAINS.title)
+    t.match(order.text, /\$7\.50/, `the admin's orders list shows the Payment Link's order (${order.text.replace(/\s+/g, ' ')})`)
+    t.match(order.text, /paid/i, 'paid')
+    await desk.goto(`${app.url}/admin/orders?q=${encodeURIComponent(email)}`)
+    await screen(t, desk, 'admin-orders-payment-link')
+    await page.close()
+    await desk.close()
+  })
+
   step('free items, error pages and the admin area read well', async (t) => {
     const page = readerPage
     await page.goto(`${app.url}/content/${KNOTS.slug}`)
@@ -672,7 +672,7 @@ function journey (): void {
   })
 }
 
-t.setTimeout(240_000)
+t.setTimeout(360_000)
 if (existsSync(CHROMIUM)) {
   journey()
 } else if (!['', 'false', '0'].includes(process.env.CI ?? '')) {
