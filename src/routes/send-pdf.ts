@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import type { SendOptions } from '@fastify/static'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Content, DownloadVia } from '../db/types.js'
@@ -65,6 +66,8 @@ export async function sendObject (request: FastifyRequest, reply: FastifyReply, 
   }
   reply.code(read.status).headers(read.headers)
   if (read.status === 200 || read.status === 206) reply.headers(options.headers)
+  // Fastify's HEAD route keeps a Content-Length only when the payload is a stream.
+  if (request.method === 'HEAD') return await reply.send(Readable.from([]))
   return await reply.send(read.body ?? undefined)
 }
 
