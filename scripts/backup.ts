@@ -1,6 +1,7 @@
 // npm run backup -- <file> [--force]: a consistent snapshot of DATABASE_URL, taken online with
-// SQLite's backup API while the app keeps serving. Stored files (CONTENT_DIR) are not in it:
-// copy that folder after the snapshot (files are only ever added or removed, never changed).
+// SQLite's backup API while the app keeps serving. Stored files (CONTENT_DIR, or the bucket's
+// prefix of STORAGE_URL) are not in it: copy them after the snapshot (files are only ever added
+// or removed, never changed).
 import { existsSync } from 'node:fs'
 import { rename, rm, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
@@ -72,4 +73,5 @@ copy.close()
 await rename(partial, target)
 const { size } = await stat(target)
 console.log(`Backed up ${config.databasePath} to ${target} (${(size / 1024).toFixed(0)} KiB: ${summary}).`)
-console.log(`Stored files are not in it: copy ${config.contentDir} too.`)
+const storage = config.storage.kind === 's3' ? `s3://${config.storage.bucket}/${config.storage.prefix}` : config.contentDir
+console.log(`Stored files are not in it: copy ${storage} too.`)

@@ -1,10 +1,10 @@
 // npm run flush: deletes development data (content, orders, library, webhook records, stored
 // files) and keeps users. Refuses in production.
-import { ConfigError } from '../src/config.js'
+import { ConfigError, uploadAllowanceMs } from '../src/config.js'
 import { migrateToLatest, openDatabase } from '../src/db/database.js'
 import { configFromEnvironment } from '../src/env.js'
 import { createCatalog } from '../src/services/catalog.js'
-import { createFileStore } from '../src/services/file-store.js'
+import { openStore } from '../src/services/file-store.js'
 import { bindStore } from '../src/services/store-binding.js'
 
 const config = configFromEnvironment()
@@ -14,10 +14,10 @@ if (config.production) {
 }
 const database = openDatabase(config.databasePath)
 let refused: ConfigError | undefined
+const files = await openStore(config.storage, { uploadAllowanceMs: uploadAllowanceMs(config) })
 try {
   await migrateToLatest(database.db)
-  const files = createFileStore(config.contentDir)
-  // Flush deletes every stored file in CONTENT_DIR: only when the folder is this database's.
+  // Flush deletes every stored file of the store: only when the store is this database's.
   refused = await bindStore({ db: database.db, files, databasePath: config.databasePath })
     .then(() => undefined, (error: unknown) => { if (error instanceof ConfigError) return error; throw error })
   if (refused === undefined) {
@@ -26,6 +26,7 @@ try {
     console.log(`Flushed ${removed.content} items and ${removed.files} files from ${config.databasePath}; users kept.`)
   }
 } finally {
+  await files.close()
   await database.close()
 }
 if (refused !== undefined) {

@@ -82,7 +82,33 @@ export interface Config {
   downloadLinkDays: number
   /** Downloads per purchase (all Range requests of one download count once); 0 = unlimited. */
   downloadLimit: number
+  /** Where stored files live (STORAGE_URL): the content folder, or an S3-compatible bucket. */
+  storage: StorageConfig
+  /** Who sends a download's bytes (DOWNLOAD_OFFLOAD): the app, the object store, or nginx. */
+  downloadOffload: DownloadOffload
+  /** X_ACCEL_PREFIX: nginx's `internal` location that serves the content folder. */
+  xAccelPrefix: string
 }
+
+export type StorageConfig =
+  /** `variable` is what a person would fix: CONTENT_DIR, or STORAGE_URL when it names the folder. */
+  | { kind: 'folder', dir: string, variable: 'CONTENT_DIR' | 'STORAGE_URL' }
+  | S3Config
+
+export interface S3Config {
+  kind: 's3'
+  bucket: string
+  /** Without slashes at either end; '' = the whole bucket. */
+  prefix: string
+  /** S3_ENDPOINT: an S3-compatible server (MinIO, s3rver); undefined = AWS itself. */
+  endpoint?: string
+  region: string
+  forcePathStyle: boolean
+  /** Both AWS_ variables, or undefined: the SDK's default chain (instance role, ~/.aws, ...). */
+  credentials?: { accessKeyId: string, secretAccessKey: string }
+}
+
+export type DownloadOffload = 'none' | 'redirect' | 'x-accel'
 
 /** The config the app runs with: in demo mode the stand-ins have filled in Stripe and OAuth. */
 export interface AppConfig extends Config {
@@ -281,6 +307,77 @@ function mailFrom (env: Env): string | null {
   return raw
 }
 
+/** STORAGE_URL: `file:<dir>` or `s3://<bucket>[/<prefix>]`; by default the CONTENT_DIR folder. */
+function storageConfig (env: Env, contentDir: string): StorageConfig {
+  const raw = read(env, 'STORAGE_URL')
+  const s3Only = ['S3_ENDPOINT', 'S3_REGION', 'S3_FORCE_PATH_STYLE'].find((name) => read(env, name) !== undefined)
+  if (raw === undefined || raw.startsWith('file:')) {
+    // An S3 setting without an s3:// store is a STORAGE_URL left out: starting on the local folder
+    // would open a second, empty store.
+    if (s3Only !== undefined) throw new ConfigError(s3Only, 'is set, but STORAGE_URL is not an s3:// URL')
+    if (raw === undefined) return { kind: 'folder', dir: contentDir, variable: 'CONTENT_DIR' }
+    const path = raw.replace(/^file:(\/\/)?/, '')
+    if (path === '') throw new ConfigError('STORAGE_URL', 'file: names no folder (file:/srv/content, file:content)')
+    const dir = resolve(path)
+    if (read(env, 'CONTENT_DIR') !== undefined && dir !== contentDir) {
+      throw new ConfigError('STORAGE_URL', `names the folder ${dir}, but CONTENT_DIR names ${contentDir}: set one of them`)
+    }
+    return { kind: 'folder', dir, variable: 'STORAGE_URL' }
+  }
+  // Credentials belong in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: never repeat such a URL.
+  if (raw.includes('@')) throw new ConfigError('STORAGE_URL', 'must not hold credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead')
+  const match = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(raw)
+  if (match === null) throw new ConfigError('STORAGE_URL', `must be file:<folder> or s3://<bucket>[/<prefix>], got "${raw}"`)
+  const bucket = match[1]!
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new ConfigError('STORAGE_URL', `"${bucket}" is not a bucket name (3 to 63 lower-case letters, digits, dots and hyphens)`)
+  const prefix = (match[2] ?? '').replace(/^\/+|\/+$/g, '')
+  const segments = prefix === '' ? [] : prefix.split('/')
+  // Dot-named keys are the store's own (.store-id, .quarantine/): a prefix must not be one.
+  if (segments.some((segment) => segment === '' || segment.startsWith('.') || !/^[\w.~-]+$/.test(segment))) {
+    throw new ConfigError('STORAGE_URL', `the prefix "${prefix}" must be path segments of letters, digits, -, _, ~ and . (none empty or starting with a dot)`)
+  }
+  const rawEndpoint = read(env, 'S3_ENDPOINT')
+  const region = read(env, 'S3_REGION') ?? 'us-east-1'
+  if (!/^[a-z]{2}(-[a-z0-9]+)+$|^auto$/.test(region)) throw new ConfigError('S3_REGION', `must be a region name such as us-east-1, got "${region}"`)
+  return {
+    kind: 's3',
+    bucket,
+    prefix,
+    endpoint: rawEndpoint === undefined ? undefined : url('S3_ENDPOINT', rawEndpoint),
+    region,
+    forcePathStyle: flag(env, 'S3_FORCE_PATH_STYLE', false),
+    credentials: awsCredentials(env)
+  }
+}
+
+/** Both or neither: the SDK's default chain looks elsewhere only when neither is set. Never echoed. */
+function awsCredentials (env: Env): S3Config['credentials'] {
+  const accessKeyId = read(env, 'AWS_ACCESS_KEY_ID')
+  const secretAccessKey = read(env, 'AWS_SECRET_ACCESS_KEY')
+  if (accessKeyId === undefined && secretAccessKey === undefined) return undefined
+  if (accessKeyId === undefined) throw new ConfigError('AWS_ACCESS_KEY_ID', 'is required when AWS_SECRET_ACCESS_KEY is set')
+  if (secretAccessKey === undefined) throw new ConfigError('AWS_SECRET_ACCESS_KEY', 'is required when AWS_ACCESS_KEY_ID is set')
+  if (!/^[\x21-\x7e]{3,128}$/.test(accessKeyId)) throw new ConfigError('AWS_ACCESS_KEY_ID', 'must be 3 to 128 printable characters without spaces')
+  if (!/^[\x21-\x7e]{3,128}$/.test(secretAccessKey)) throw new ConfigError('AWS_SECRET_ACCESS_KEY', 'must be 3 to 128 printable characters without spaces')
+  return { accessKeyId, secretAccessKey }
+}
+
+/** DOWNLOAD_OFFLOAD, checked against the storage it needs. */
+function downloadOffload (env: Env, storage: StorageConfig): DownloadOffload {
+  const raw = read(env, 'DOWNLOAD_OFFLOAD') ?? 'none'
+  if (raw !== 'none' && raw !== 'redirect' && raw !== 'x-accel') throw new ConfigError('DOWNLOAD_OFFLOAD', `must be none, redirect or x-accel, got "${raw}"`)
+  if (raw === 'redirect' && storage.kind !== 's3') throw new ConfigError('DOWNLOAD_OFFLOAD', 'redirect needs an object store (STORAGE_URL=s3://...); nginx offloads a folder with x-accel')
+  if (raw === 'x-accel' && storage.kind !== 'folder') throw new ConfigError('DOWNLOAD_OFFLOAD', 'x-accel needs a content folder behind nginx; an object store offloads with redirect')
+  return raw
+}
+
+/** X_ACCEL_PREFIX: a location path, `/` at both ends, to which nginx maps the content folder. */
+function xAccelPrefix (env: Env): string {
+  const raw = read(env, 'X_ACCEL_PREFIX') ?? '/protected/'
+  if (!/^\/([\w.~-]+\/)+$/.test(raw)) throw new ConfigError('X_ACCEL_PREFIX', `must be a path such as /protected/ (starting and ending with /), got "${raw}"`)
+  return raw
+}
+
 /** Turns the environment into a typed config, or throws a ConfigError naming the variable. */
 export function loadConfig (env: Env = process.env): Config {
   const nodeEnv = read(env, 'NODE_ENV')
@@ -299,7 +396,9 @@ export function loadConfig (env: Env = process.env): Config {
   const publicUrl = url('PUBLIC_URL', rawPublicUrl ?? `http://localhost:${port}`)
 
   const database = databasePath(env)
-  const contentDir = resolve(read(env, 'CONTENT_DIR') ?? 'content')
+  const storage = storageConfig(env, resolve(read(env, 'CONTENT_DIR') ?? 'content'))
+  // The folder a file store keeps its files in (STORAGE_URL=file:... names it too).
+  const contentDir = storage.kind === 'folder' ? storage.dir : resolve(read(env, 'CONTENT_DIR') ?? 'content')
 
   let sessionSecret = read(env, 'SESSION_SECRET')
   if (sessionSecret !== undefined && sessionSecret.length < 32) {
@@ -348,7 +447,10 @@ export function loadConfig (env: Env = process.env): Config {
     smtpUrl: smtpUrl(env),
     mailFrom: mailFrom(env),
     downloadLinkDays: integer(env, 'DOWNLOAD_LINK_DAYS', 7, 1, 365),
-    downloadLimit: integer(env, 'DOWNLOAD_LIMIT', 0, 0, 1_000_000)
+    downloadLimit: integer(env, 'DOWNLOAD_LIMIT', 0, 0, 1_000_000),
+    storage,
+    downloadOffload: downloadOffload(env, storage),
+    xAccelPrefix: xAccelPrefix(env)
   }
 }
 

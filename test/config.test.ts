@@ -142,6 +142,60 @@ t.test('payment provider settings: stripe by default, mollie with its key; every
   try { loadConfig({ ...base, PAYMENT_PROVIDER: 'mollie', MOLLIE_API_KEY: 'live_short!secret' }) } catch (error) { t.notMatch((error as Error).message, 'short!secret') }
 })
 
+t.test('storage and download offload: the folder by default, an s3:// bucket with its settings; every mistyped value refused naming its variable, secrets never echoed', async (t) => {
+  const folder = loadConfig(base)
+  t.same(folder.storage, { kind: 'folder', dir: folder.contentDir, variable: 'CONTENT_DIR' })
+  t.equal(folder.downloadOffload, 'none')
+  t.equal(folder.xAccelPrefix, '/protected/')
+  const named = loadConfig({ ...base, STORAGE_URL: `file:${join(dir, 'files')}`, DOWNLOAD_OFFLOAD: 'x-accel', X_ACCEL_PREFIX: '/files/' })
+  t.same(named.storage, { kind: 'folder', dir: join(dir, 'files'), variable: 'STORAGE_URL' })
+  t.equal(named.contentDir, join(dir, 'files'), 'the folder STORAGE_URL names is the content folder')
+  t.equal(named.downloadOffload, 'x-accel')
+  t.equal(named.xAccelPrefix, '/files/')
+
+  const s3 = loadConfig({ ...base, STORAGE_URL: 's3://my-bucket/shop/files/', S3_ENDPOINT: 'http://127.0.0.1:4568/', S3_FORCE_PATH_STYLE: '1', AWS_ACCESS_KEY_ID: 'KEY', AWS_SECRET_ACCESS_KEY: 'SECRET', DOWNLOAD_OFFLOAD: 'redirect' })
+  t.same(s3.storage, { kind: 's3', bucket: 'my-bucket', prefix: 'shop/files', endpoint: 'http://127.0.0.1:4568', region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'KEY', secretAccessKey: 'SECRET' } })
+  t.same(loadConfig({ ...base, STORAGE_URL: 's3://my-bucket', S3_REGION: 'eu-west-3' }).storage,
+    { kind: 's3', bucket: 'my-bucket', prefix: '', endpoint: undefined, region: 'eu-west-3', forcePathStyle: false, credentials: undefined }, 'no keys: the SDK\'s default chain')
+
+  const s3Base = { ...base, STORAGE_URL: 's3://my-bucket/shop' }
+  for (const [env, variable] of [
+    [{ STORAGE_URL: 'ftp://host/x' }, 'STORAGE_URL'],
+    [{ STORAGE_URL: 's3://' }, 'STORAGE_URL'],
+    [{ STORAGE_URL: 's3://My_Bucket/x' }, 'STORAGE_URL'],
+    [{ STORAGE_URL: 's3://bucket/../x' }, 'STORAGE_URL'],
+    [{ STORAGE_URL: 's3://bucket/a//b' }, 'STORAGE_URL'],
+    [{ STORAGE_URL: 'file:' }, 'STORAGE_URL'],
+    [{ STORAGE_URL: `file:${join(dir, 'a')}`, CONTENT_DIR: join(dir, 'b') }, 'STORAGE_URL'],
+    [{ S3_ENDPOINT: 'http://127.0.0.1:9000' }, 'S3_ENDPOINT'],
+    [{ S3_FORCE_PATH_STYLE: '1' }, 'S3_FORCE_PATH_STYLE'],
+    [{ ...s3Base, S3_ENDPOINT: 'localhost:9000' }, 'S3_ENDPOINT'],
+    [{ ...s3Base, S3_REGION: 'Europe' }, 'S3_REGION'],
+    [{ ...s3Base, S3_FORCE_PATH_STYLE: 'yes' }, 'S3_FORCE_PATH_STYLE'],
+    [{ ...s3Base, AWS_ACCESS_KEY_ID: 'KEY' }, 'AWS_SECRET_ACCESS_KEY'],
+    [{ ...s3Base, AWS_SECRET_ACCESS_KEY: 'SECRET' }, 'AWS_ACCESS_KEY_ID'],
+    [{ DOWNLOAD_OFFLOAD: 'nginx' }, 'DOWNLOAD_OFFLOAD'],
+    [{ DOWNLOAD_OFFLOAD: 'redirect' }, 'DOWNLOAD_OFFLOAD'],
+    [{ ...s3Base, DOWNLOAD_OFFLOAD: 'x-accel' }, 'DOWNLOAD_OFFLOAD'],
+    [{ X_ACCEL_PREFIX: 'protected' }, 'X_ACCEL_PREFIX'],
+    [{ X_ACCEL_PREFIX: '/protected' }, 'X_ACCEL_PREFIX']
+  ] as const) {
+    t.equal(refusal({ ...base, ...env }), variable, `${JSON.stringify(env)}: ${variable}`)
+  }
+
+  for (const env of [
+    { ...s3Base, AWS_ACCESS_KEY_ID: 'KEY', AWS_SECRET_ACCESS_KEY: 'has a space-secret-value' },
+    { STORAGE_URL: 's3://KEY:secret-value@bucket/x' }
+  ]) {
+    try {
+      loadConfig({ ...base, ...env })
+      t.fail('accepted')
+    } catch (error) {
+      t.notMatch((error as Error).message, /secret-value/, 'the secret is not repeated')
+    }
+  }
+})
+
 t.test('production refuses to start without its secrets and settings', async (t) => {
   t.ok(loadConfig(production).production, 'complete production config is accepted')
   const without = (name: keyof typeof production): Record<string, string> => {

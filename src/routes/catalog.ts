@@ -7,7 +7,7 @@ import { type CatalogPage, SORTS } from '../services/catalog.js'
 import { priceInput, toDecimal } from '../services/money.js'
 import { isFree } from '../services/pricing.js'
 import { type SlugParams, slugParams } from './schemas.js'
-import { pdfSender } from './send-pdf.js'
+import { pdfSender, sendObject } from './send-pdf.js'
 
 // A row whose file is gone (deleted by hand, an incomplete restore) is the shop's fault, not
 // the visitor's: a 503 page that says so and what to do, while /healthz reports it.
@@ -87,6 +87,9 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
     const content = contentOr404(request, request.params.slug)
     await requireFile(request, content, content.preview_key, MISSING_PREVIEW)
     // Keys are random and never reused, so a preview never changes under its URL.
+    if (files.kind === 's3') {
+      return await sendObject(request, reply, files, content.preview_key, { missing: MISSING_PREVIEW, headers: { 'cache-control': 'public, max-age=86400' } })
+    }
     return await reply.sendFile(content.preview_key, files.dir, { maxAge: '1d', immutable: false })
   })
 

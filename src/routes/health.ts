@@ -7,6 +7,11 @@ const health: FastifyPluginAsync = async (app) => {
       await sql`select 1`.execute(app.db)
       // Files found missing at start-up or on a download: the shop works, but not all of it.
       const missingFiles = app.files.missing.size
+      // An object store that does not answer: pages work, downloads and uploads do not.
+      if (!await app.files.check()) {
+        request.log.error({ store: app.files.location }, 'the file store does not answer')
+        return reply.code(503).send({ status: 'degraded', missingFiles, storage: 'unavailable' })
+      }
       if (missingFiles > 0) return reply.code(503).send({ status: 'degraded', missingFiles })
       return { status: 'ok' }
     } catch (error) {

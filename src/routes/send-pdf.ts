@@ -1,7 +1,9 @@
+import { Readable } from 'node:stream'
 import type { SendOptions } from '@fastify/static'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Content, DownloadVia } from '../db/types.js'
 import { HttpError } from '../plugins/app/errors.js'
+import type { ObjectStore } from '../services/file-store.js'
 
 // A row whose file is gone (deleted by hand, an incomplete restore) is the shop's fault, not
 // the visitor's: a 503 page that says so and what to do, while /healthz reports it.
@@ -33,14 +35,52 @@ export class DownloadLimitReached extends HttpError {
   }
 }
 
+/** How long a presigned download URL (DOWNLOAD_OFFLOAD=redirect) stays valid. */
+export const PRESIGNED_SECONDS = 60
+
+/** `attachment; filename="..."` for a name made of a slug (anything else becomes -). */
+export const attachment = (name: string): string => `attachment; filename="${name.replace(/[^\w.-]/g, '-')}"`
+
+/**
+ * Streams an object of the bucket through the app: the client's Range and conditional headers
+ * go to the object store, its status (200, 206, 304, 412, 416) and headers come back. An object
+ * gone since the missing-file check is missing all the same.
+ */
+export async function sendObject (request: FastifyRequest, reply: FastifyReply, store: ObjectStore, key: string, options: { missing: string, headers: Record<string, string> }): Promise<FastifyReply> {
+  const header = (name: string): string | undefined => {
+    const value = request.headers[name]
+    return typeof value === 'string' ? value : undefined
+  }
+  const read = await store.read(key, {
+    range: header('range'),
+    ifRange: header('if-range'),
+    ifMatch: header('if-match'),
+    ifNoneMatch: header('if-none-match'),
+    ifModifiedSince: header('if-modified-since'),
+    ifUnmodifiedSince: header('if-unmodified-since')
+  }, request.method === 'HEAD')
+  if (read === 'missing') {
+    await store.exists(key) // remembered for /healthz
+    request.log.error({ key }, 'a stored file is missing from STORAGE_URL')
+    throw new HttpError(503, options.missing)
+  }
+  reply.code(read.status).headers(read.headers)
+  if (read.status === 200 || read.status === 206) reply.headers(options.headers)
+  // Fastify's HEAD route keeps a Content-Length only when the payload is a stream.
+  if (request.method === 'HEAD') return await reply.send(Readable.from([]))
+  return await reply.send(read.body ?? undefined)
+}
+
 /**
  * The one way a PDF is sent, by the library route and by emailed links alike: the missing-file
  * check, the download log and DOWNLOAD_LIMIT (a GET is recorded before its bytes go out; a HEAD
- * only looks), then @fastify/send with Range (206/416), HEAD, ETag and Last-Modified, as an
- * attachment named after the slug.
+ * only looks), then the bytes as an attachment named after the slug, with Range (206/416), HEAD,
+ * ETag and Last-Modified, by whoever DOWNLOAD_OFFLOAD names: the app (@fastify/send for the
+ * folder, the object store's answer passed through for a bucket), nginx (X-Accel-Redirect) or the
+ * object store itself (a 302 to a presigned URL).
  */
 export function pdfSender (app: FastifyInstance) {
-  const { files, downloads, settings } = app
+  const { files, downloads, settings, config } = app
 
   return async function sendPdf (request: FastifyRequest, reply: FastifyReply, content: Content, file: PdfFile, who: Downloader): Promise<FastifyReply> {
     if (!await files.exists(file.key)) {
@@ -69,7 +109,28 @@ export function pdfSender (app: FastifyInstance) {
     }
     reply.header('cache-control', 'private')
     reply.header('x-content-type-options', 'nosniff')
-    // (`root` is accepted by download() though its type does not list it.)
-    return await reply.download(file.key, file.name, { root: files.dir, cacheControl: false } as SendOptions)
+    if (files.kind === 'folder') {
+      if (config.downloadOffload === 'x-accel') {
+        // nginx serves the file from its `internal` location (Range, HEAD and conditionals
+        // included); this answer's body is never sent to the client.
+        reply.header('x-accel-redirect', `${config.xAccelPrefix}${file.key}`)
+        reply.header('content-type', 'application/pdf')
+        reply.header('content-disposition', attachment(file.name))
+        return await reply.code(200).send('')
+      }
+      // (`root` is accepted by download() though its type does not list it.)
+      return await reply.download(file.key, file.name, { root: files.dir, cacheControl: false } as SendOptions)
+    }
+    // A presigned URL answers GET only: a HEAD is answered here.
+    if (config.downloadOffload === 'redirect' && request.method === 'GET') {
+      const url = await files.presign(file.key, { fileName: file.name, contentType: 'application/pdf', seconds: PRESIGNED_SECONDS })
+      // The URL is a 60-second bearer token: no cache may keep it.
+      reply.header('cache-control', 'no-store')
+      return reply.redirect(url, 302)
+    }
+    return await sendObject(request, reply, files, file.key, {
+      missing: MISSING_PDF,
+      headers: { 'content-type': 'application/pdf', 'content-disposition': attachment(file.name) }
+    })
   }
 }

@@ -5,12 +5,17 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import type { StorageConfig } from '../config.js'
 import { DomainError } from './errors.js'
 
-/** A received file still under its temporary name: commit() renames it into place. */
+/** A received file, checked and hashed: commit() puts it into place before its row is committed. */
 export interface PendingFile {
   key: string
-  tempPath: string
+  /**
+   * The folder's temporary file that commit() renames to the key; null when receive() already
+   * wrote the key (an object store's object appears only once its upload completes, after the checks).
+   */
+  tempPath: string | null
   size: number
   sha256: string
 }
@@ -60,7 +65,7 @@ export function sniffImage (head: Buffer): string | undefined {
  * stops being written the moment it is found out; the rest of it is read and dropped rather than
  * the stream destroyed, so the multipart parser can go on to the next part.
  */
-class Inspector extends Transform {
+export class Inspector extends Transform {
   size = 0
   extension: string | undefined
   problem: DomainError | undefined
@@ -76,7 +81,7 @@ class Inspector extends Transform {
     if (this.problem !== undefined) { callback(); return }
     this.size += chunk.length
     if (this.size > this.options.maxBytes) {
-      this.problem = tooLarge(this.options)
+      this.#found(tooLarge(this.options))
       callback()
       return
     }
@@ -91,7 +96,7 @@ class Inspector extends Transform {
 
   override _flush (callback: TransformCallback): void {
     if (this.problem === undefined) {
-      if (this.size === 0) this.problem = new DomainError('invalid', `The ${this.options.label} is empty.`)
+      if (this.size === 0) this.#found(new DomainError('invalid', `The ${this.options.label} is empty.`))
       else if (this.extension === undefined) this.#sniff()
     }
     callback()
@@ -100,8 +105,14 @@ class Inspector extends Transform {
   #sniff (): boolean {
     this.extension = this.options.sniff(Buffer.concat(this.#head))
     this.#head = []
-    if (this.extension === undefined) this.problem = new DomainError('invalid', this.options.wrongType)
+    if (this.extension === undefined) this.#found(new DomainError('invalid', this.options.wrongType))
     return this.problem === undefined
+  }
+
+  /** Emitted as 'problem' too: an object store aborts its upload at once rather than at the end. */
+  #found (problem: DomainError): void {
+    this.problem = problem
+    this.emit('problem', problem)
   }
 
   digest (): string {
@@ -109,21 +120,29 @@ class Inspector extends Transform {
   }
 }
 
-function tooLarge (options: ReceiveOptions): DomainError {
+export function tooLarge (options: ReceiveOptions): DomainError {
   return new DomainError('invalid', `The ${options.label} is larger than ${Math.floor(options.maxBytes / 1024 / 1024)} MB.`)
 }
 
+/**
+ * Where stored files live: a folder (CONTENT_DIR) or an S3-compatible bucket (STORAGE_URL). Every
+ * method is async; the services see only this, the download routes look at `kind`.
+ */
 export interface FileStore {
-  dir: string
-  path(key: string): string
-  /** Streams to a temporary file; rejects with a DomainError (and leaves nothing) on bad input. */
+  /** For messages and logs: the variable and its value ("CONTENT_DIR /srv/content", "STORAGE_URL s3://b/p"). */
+  readonly location: string
+  /** The variable a person fixes when the store is the wrong one. */
+  readonly variable: 'CONTENT_DIR' | 'STORAGE_URL'
+  /** Where sweep() moves files, for the log. */
+  readonly quarantineLocation: string
+  /** Streams the file in, checking and hashing it; rejects with a DomainError (and leaves nothing) on bad input. */
   receive(stream: Readable, options: ReceiveOptions): Promise<PendingFile>
   commit(file: PendingFile): Promise<void>
   discard(file: PendingFile): Promise<void>
   remove(key: string): Promise<void>
   /** Every stored file's key (temporary files excluded). */
   keys(): Promise<string[]>
-  /** Removes temporary files an interrupted upload left behind. */
+  /** Removes what interrupted uploads left behind (temporary files, unfinished multipart uploads). */
   removeTemporary(): Promise<number>
   /**
    * Never deletes: files with this store's names that no row refers to (an upload renamed into
@@ -131,20 +150,66 @@ export interface FileStore {
    * the sweep window, and only reported otherwise.
    */
   sweep(referenced: ReadonlySet<string>): Promise<{ quarantined: string[], left: string[] }>
-  /** The store id written in the folder, if any. */
+  /** The store id written in the store, if any. */
   readStoreId(): Promise<string | undefined>
   /**
-   * Writes `id` as the folder's store id unless the folder already has one; returns the id the
-   * folder holds afterwards (another instance may have written its own first).
+   * Writes `id` as the store's id unless it already has one; returns the id the store holds
+   * afterwards (another instance may have written its own first).
    */
   claim(id: string): Promise<string>
   /** Whether a stored file is there; a missing one is remembered in `missing`, a found one forgotten. */
   exists(key: string): Promise<boolean>
-  /** Keys known to be missing from the folder (at start-up or on a download): /healthz reports them. */
+  /** Keys known to be missing from the store (at start-up or on a download): /healthz reports them. */
   readonly missing: ReadonlySet<string>
+  /** Whether the store answers (/healthz); a folder always does. */
+  check(): Promise<boolean>
+  /** Lets go of connections. */
+  close(): Promise<void>
 }
 
-export function createFileStore (dir: string): FileStore {
+/** The content folder: @fastify/send (or nginx) serves its files from `dir`. */
+export interface FolderStore extends FileStore {
+  readonly kind: 'folder'
+  readonly dir: string
+  path(key: string): string
+}
+
+/** Conditional and Range request headers, passed to the object store as they came. */
+export interface ReadConditions {
+  range?: string
+  ifRange?: string
+  ifMatch?: string
+  ifNoneMatch?: string
+  ifModifiedSince?: string
+  ifUnmodifiedSince?: string
+}
+
+/** An object store's answer to a read: the status and headers to pass on, and the body (none for HEAD, 304, 412, 416). */
+export interface ObjectRead {
+  status: 200 | 206 | 304 | 412 | 416
+  headers: Record<string, string>
+  body: Readable | null
+}
+
+/** An S3-compatible bucket (src/services/s3-store.ts): the app streams its objects, or hands out presigned URLs. */
+export interface ObjectStore extends FileStore {
+  readonly kind: 's3'
+  /** GET (or HEAD with `head`) of an object with Range and conditions; 'missing' when it is gone. */
+  read(key: string, conditions: ReadConditions, head?: boolean): Promise<ObjectRead | 'missing'>
+  /** A presigned GET valid `seconds`, answered as an attachment named `fileName`. */
+  presign(key: string, options: { fileName: string, contentType: string, seconds: number }): Promise<string>
+}
+
+export type Store = FolderStore | ObjectStore
+
+/** The store STORAGE_URL names; the AWS SDK is loaded only for a bucket. */
+export async function openStore (storage: StorageConfig, options: { uploadAllowanceMs: number }): Promise<Store> {
+  if (storage.kind === 'folder') return createFileStore(storage.dir, storage.variable)
+  const { createS3Store } = await import('./s3-store.js')
+  return createS3Store(storage, options)
+}
+
+export function createFileStore (dir: string, variable: FileStore['variable'] = 'CONTENT_DIR'): FolderStore {
   const path = (key: string): string => join(dir, key)
   const missing = new Set<string>()
 
@@ -158,8 +223,12 @@ export function createFileStore (dir: string): FileStore {
   }
 
   return {
+    kind: 'folder',
     dir,
     path,
+    location: `${variable} ${dir}`,
+    variable,
+    quarantineLocation: join(dir, QUARANTINE),
 
     async receive (stream, options) {
       await mkdir(dir, { recursive: true })
@@ -187,11 +256,11 @@ export function createFileStore (dir: string): FileStore {
     },
 
     async commit (file) {
-      await rename(file.tempPath, path(file.key))
+      if (file.tempPath !== null) await rename(file.tempPath, path(file.key))
     },
 
     async discard (file) {
-      await rm(file.tempPath, { force: true })
+      if (file.tempPath !== null) await rm(file.tempPath, { force: true })
       await rm(path(file.key), { force: true })
     },
 
@@ -263,6 +332,12 @@ export function createFileStore (dir: string): FileStore {
       return found
     },
 
-    missing
+    missing,
+
+    async check () {
+      return true
+    },
+
+    async close () {}
   }
 }

@@ -1,7 +1,5 @@
-import { join } from 'node:path'
 import fp from 'fastify-plugin'
 import { type Catalog, createCatalog } from '../../services/catalog.js'
-import { QUARANTINE } from '../../services/file-store.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -16,7 +14,7 @@ export default fp(async function catalog (app) {
   const found = await service.reconcile()
   if (found.temporary > 0) app.log.warn({ files: found.temporary }, 'removed temporary files of interrupted uploads')
   if (found.quarantined.length > 0) {
-    app.log.warn({ files: found.quarantined, folder: join(config.contentDir, QUARANTINE) }, 'moved stored files that no row refers to (uploads cut off by a crash) into quarantine')
+    app.log.warn({ files: found.quarantined, folder: files.quarantineLocation }, 'moved stored files that no row refers to (uploads cut off by a crash) into quarantine')
   }
   if (found.left.length > 0) {
     app.log.warn({ files: found.left }, 'stored files that no row refers to were left in place: too recent (an upload may still be committing) or too old to be a crash\'s leftover')
