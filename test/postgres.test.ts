@@ -180,6 +180,34 @@ t.test('the runner on PostgreSQL', { skip }, async (t) => {
     t.same(await events(), ['evt_x'], 'committed: everyone sees it')
   })
 
+  t.test('work left running after its transaction ended runs outside it, never in the next owner of the connection', async (t) => {
+    const later = gate()
+    let detached: Promise<unknown> = Promise.resolve()
+    await runner.transaction(async () => {
+      await runner.run(event('evt_in'))
+      detached = (async () => {
+        await later.promise
+        await runner.run(event('evt_later'))
+        await runner.transaction(async () => { await runner.run(event('evt_later_tx')) })
+      })()
+    })
+    // The next transaction takes the connection just released (the pool hands out the last one back).
+    const started = gate()
+    const hold = gate()
+    const other = runner.transaction(async () => {
+      await runner.run(event('evt_other'))
+      started.open()
+      await hold.promise
+      throw new Error('this one rolls back')
+    })
+    await started.promise
+    later.open()
+    await detached
+    hold.open()
+    await t.rejects(other, /this one rolls back/)
+    t.same(await events(), ['evt_in', 'evt_later', 'evt_later_tx'], 'the late writes were not part of the rolled back transaction')
+  })
+
   t.test("Kysely's own db.transaction() inside runner.transaction() is refused (it would commit the outer one)", async (t) => {
     await t.rejects(runner.transaction(async () => {
       await db.transaction().execute(async (trx) => { await trx.insertInto('stripe_events').values({ id: 'evt_k', type: 'x' }).execute() })

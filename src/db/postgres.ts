@@ -37,7 +37,8 @@ export interface PostgresOptions {
 /** One open transaction (or savepoint) of an async context. */
 interface Frame {
   client: pg.PoolClient
-  transaction: { savepoints: number, broken: Error | undefined }
+  /** ended: committed or rolled back, its connection back in the pool. */
+  transaction: { savepoints: number, broken: Error | undefined, ended: boolean }
   /** Savepoints opened from this frame run one after another (they share the connection). */
   tail: Promise<unknown>
 }
@@ -88,7 +89,7 @@ class ContextDriver implements Driver {
   async init (): Promise<void> { await this.inner.init() }
 
   async acquireConnection (): Promise<DatabaseConnection> {
-    const frame = this.context.getStore()
+    const frame = openFrame(this.context)
     if (frame === undefined) return await this.inner.acquireConnection()
     return new FrameConnection(frame.client)
   }
@@ -108,6 +109,16 @@ class ContextDriver implements Driver {
   }
 
   async destroy (): Promise<void> { await this.inner.destroy() }
+}
+
+/**
+ * The transaction of this async context, while it is open. Work started inside a transaction
+ * and left running after it (a timer, a background task) runs outside it, on the pool: its
+ * connection may already serve someone else.
+ */
+function openFrame (context: AsyncLocalStorage<Frame>): Frame | undefined {
+  const frame = context.getStore()
+  return frame === undefined || frame.transaction.ended ? undefined : frame
 }
 
 class FrameConnection implements DatabaseConnection {
@@ -142,7 +153,7 @@ function postgresRunner (db: Kysely<Database>, pool: pg.Pool, context: AsyncLoca
 
   async function topLevel<T> (fn: () => Promise<T>): Promise<T> {
     const client = await pool.connect()
-    const transaction: Frame['transaction'] = { savepoints: 0, broken: undefined }
+    const transaction: Frame['transaction'] = { savepoints: 0, broken: undefined, ended: false }
     try {
       await client.query('BEGIN')
       const result = await context.run({ client, transaction, tail: Promise.resolve() }, fn)
@@ -156,6 +167,7 @@ function postgresRunner (db: Kysely<Database>, pool: pg.Pool, context: AsyncLoca
       }
       throw error
     } finally {
+      transaction.ended = true
       // A connection whose state is unknown is closed rather than handed to the next caller.
       client.release(transaction.broken)
     }
@@ -194,10 +206,10 @@ function postgresRunner (db: Kysely<Database>, pool: pg.Pool, context: AsyncLoca
       return { changes: Number((await query(compilable)).numAffectedRows ?? 0n) }
     },
     async transaction<T>(fn: () => Promise<T>): Promise<T> {
-      const frame = context.getStore()
+      const frame = openFrame(context)
       if (frame === undefined) return await topLevel(fn)
       // Two savepoints started side by side from one frame would interleave on the connection.
-      const result = frame.tail.then(async () => await savepoint(frame, fn))
+      const result = frame.tail.then(async () => frame.transaction.ended ? await topLevel(fn) : await savepoint(frame, fn))
       frame.tail = result.catch(() => {})
       return await result
     }
