@@ -1,11 +1,12 @@
-import { type Kysely, sql } from 'kysely'
+import type { Kysely } from 'kysely'
+import { nowText } from './dialect.js'
 
 // Full refunds by payment intent, kept even when no order is known for the payment yet:
 // Stripe may deliver charge.refunded before checkout.session.completed.
 export async function up (db: Kysely<any>): Promise<void> {
   await db.schema.createTable('refunds')
     .addColumn('payment_intent', 'text', (c) => c.primaryKey())
-    .addColumn('refunded_at', 'text', (c) => c.notNull().defaultTo(sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`))
+    .addColumn('refunded_at', 'text', (c) => c.notNull().defaultTo(nowText(db)))
     .execute()
 }
 

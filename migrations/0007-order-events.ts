@@ -1,4 +1,5 @@
-import { type Kysely, sql } from 'kysely'
+import type { Kysely } from 'kysely'
+import { autoId, nowText } from './dialect.js'
 
 // The creator's desk, money side. An order's timeline: what happened to it and through which
 // path (created, Checkout Session attached, each webhook event and success redirect with its
@@ -7,9 +8,9 @@ import { type Kysely, sql } from 'kysely'
 // filter, and by buyer or item for a search) and covering ones for the revenue figures.
 export async function up (db: Kysely<any>): Promise<void> {
   await db.schema.createTable('order_events')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', autoId(db))
     .addColumn('order_id', 'text', (c) => c.notNull().references('orders.id').onDelete('cascade'))
-    .addColumn('at', 'text', (c) => c.notNull().defaultTo(sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`))
+    .addColumn('at', 'text', (c) => c.notNull().defaultTo(nowText(db)))
     .addColumn('kind', 'text', (c) => c.notNull())
     .addColumn('detail', 'text')
     .execute()

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely'
+import { bytesType, nowText } from './dialect.js'
 
 // Every PDF an item has had, so buyers can fetch an earlier one and see what changed. The
 // content row keeps pointing at the latest file (file_key and the rest), so everything that
@@ -9,10 +10,10 @@ export async function up (db: Kysely<any>): Promise<void> {
     .addColumn('version', 'integer', (c) => c.notNull().check(sql`version >= 1`))
     .addColumn('file_key', 'text', (c) => c.notNull())
     .addColumn('file_name', 'text', (c) => c.notNull())
-    .addColumn('file_size', 'integer', (c) => c.notNull())
+    .addColumn('file_size', bytesType(db), (c) => c.notNull())
     .addColumn('sha256', 'text', (c) => c.notNull())
     .addColumn('changelog', 'text', (c) => c.notNull().defaultTo(''))
-    .addColumn('created_at', 'text', (c) => c.notNull().defaultTo(sql`(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`))
+    .addColumn('created_at', 'text', (c) => c.notNull().defaultTo(nowText(db)))
     .addPrimaryKeyConstraint('content_versions_pk', ['content_id', 'version'])
     .execute()
   await sql`INSERT INTO content_versions (content_id, version, file_key, file_name, file_size, sha256, changelog, created_at)

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely'
+import { autoId } from './dialect.js'
 
 // The transactional outbox: a mail to send is a row written in the transaction of what caused it
 // (a receipt with the grant), so a crash never loses one. A background sender delivers the due
@@ -7,7 +8,7 @@ import { type Kysely, sql } from 'kysely'
 // link is fresh then (a receipt that waited out an SMTP outage still gets its full days).
 export async function up (db: Kysely<any>): Promise<void> {
   await db.schema.createTable('outbox')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', autoId(db))
     .addColumn('kind', 'text', (c) => c.notNull())
     .addColumn('order_id', 'text', (c) => c.references('orders.id').onDelete('cascade'))
     .addColumn('to_address', 'text', (c) => c.notNull())

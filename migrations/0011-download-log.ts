@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import { bytesType } from './dialect.js'
 
 // The download log: which order a download belongs to, who (user or email), how it came
 // (library or emailed link), how many bytes went out and to which client. One row is one
@@ -9,7 +10,7 @@ export async function up (db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('downloads').addColumn('order_id', 'text').execute()
   await db.schema.alterTable('downloads').addColumn('email', 'text').execute()
   await db.schema.alterTable('downloads').addColumn('via', 'text', (c) => c.notNull().defaultTo('library')).execute()
-  await db.schema.alterTable('downloads').addColumn('bytes', 'integer', (c) => c.notNull().defaultTo(0)).execute()
+  await db.schema.alterTable('downloads').addColumn('bytes', bytesType(db), (c) => c.notNull().defaultTo(0)).execute()
   await db.schema.alterTable('downloads').addColumn('requests', 'integer', (c) => c.notNull().defaultTo(1)).execute()
   await db.schema.alterTable('downloads').addColumn('client_address', 'text').execute()
   await db.schema.alterTable('downloads').addColumn('user_agent', 'text').execute()

@@ -18,6 +18,10 @@ if (targets.length !== 1 || targets[0]!.startsWith('-')) {
 const target = resolve(targets[0]!)
 
 const config = configFromEnvironment()
+if (config.database.kind === 'postgres') {
+  console.error(`DATABASE_URL is PostgreSQL (${config.database.display}): back it up with pg_dump (see the README), not with this script.`)
+  process.exit(1)
+}
 if (config.databasePath === ':memory:') {
   console.error('DATABASE_URL is :memory:; there is nothing on disk to back up.')
   process.exit(1)

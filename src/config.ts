@@ -47,12 +47,25 @@ export interface OAuthEndpoints {
   userinfoUrl?: string
 }
 
+/** Where the state lives: a SQLite file (the default), or a PostgreSQL database shared by several instances. */
+export type DatabaseConfig =
+  | { kind: 'sqlite', path: string }
+  | {
+    kind: 'postgres'
+    /** As given, password included: for the pg client only. */
+    url: string
+    /** The same without password and parameters, for logs and messages. */
+    display: string
+  }
+
 export interface Config {
   port: number
   host: string
   publicUrl: string
   production: boolean
+  /** The SQLite file; with PostgreSQL, the default path (its folder keeps demo mode's session secret). */
   databasePath: string
+  database: DatabaseConfig
   contentDir: string
   sessionSecret: string
   /** Who takes the money: Stripe Checkout, or Mollie's hosted payment page. */
@@ -273,6 +286,40 @@ function databasePath (env: Env): string {
   return path
 }
 
+const POSTGRES_SHAPE = 'postgres://user:password@host:5432/database (percent-encode @, / and : in the password)'
+
+/**
+ * `postgres://` or `postgresql://` selects PostgreSQL, anything else is a SQLite path. The URL
+ * is never repeated in a message: it holds the password.
+ */
+function databaseConfig (env: Env): DatabaseConfig {
+  const raw = read(env, 'DATABASE_URL')
+  if (raw !== undefined && /^postgres(ql)?:/i.test(raw)) return postgresConfig(raw)
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw ?? '')?.[1]
+  if (scheme !== undefined && scheme.toLowerCase() !== 'sqlite') {
+    throw new ConfigError('DATABASE_URL', `must be a SQLite file path or ${POSTGRES_SHAPE}, got a ${scheme}:// URL`)
+  }
+  return { kind: 'sqlite', path: databasePath(env) }
+}
+
+function postgresConfig (raw: string): DatabaseConfig {
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    throw new ConfigError('DATABASE_URL', `is not a URL pg can read; it must look like ${POSTGRES_SHAPE}`)
+  }
+  // A Unix socket is named by ?host=/run/postgresql with the host part left empty.
+  if (parsed.hostname === '' && parsed.searchParams.get('host') === null) {
+    throw new ConfigError('DATABASE_URL', `names no host; it must look like ${POSTGRES_SHAPE}`)
+  }
+  if (parsed.pathname.slice(1).includes('/')) {
+    throw new ConfigError('DATABASE_URL', `has more than a database name after the host; it must look like ${POSTGRES_SHAPE}`)
+  }
+  const user = parsed.username === '' ? '' : `${parsed.username}@`
+  return { kind: 'postgres', url: raw, display: `${parsed.protocol}//${user}${parsed.host}${parsed.pathname}` }
+}
+
 /** `1` or `0` (also true/false); anything else names the variable. */
 function flag (env: Env, name: string, fallback: boolean): boolean {
   const raw = read(env, name)
@@ -395,7 +442,8 @@ export function loadConfig (env: Env = process.env): Config {
   if (rawPublicUrl === undefined && production) throw new ConfigError('PUBLIC_URL', 'is required in production')
   const publicUrl = url('PUBLIC_URL', rawPublicUrl ?? `http://localhost:${port}`)
 
-  const database = databasePath(env)
+  const databaseSetting = databaseConfig(env)
+  const database = databaseSetting.kind === 'sqlite' ? databaseSetting.path : resolve(DEFAULT_DATABASE)
   const storage = storageConfig(env, resolve(read(env, 'CONTENT_DIR') ?? 'content'))
   // The folder a file store keeps its files in (STORAGE_URL=file:... names it too).
   const contentDir = storage.kind === 'folder' ? storage.dir : resolve(read(env, 'CONTENT_DIR') ?? 'content')
@@ -430,6 +478,7 @@ export function loadConfig (env: Env = process.env): Config {
     publicUrl,
     production,
     databasePath: database,
+    database: databaseSetting,
     contentDir,
     sessionSecret,
     paymentProvider: provider,

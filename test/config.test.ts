@@ -253,3 +253,29 @@ t.test('migrations run from an empty database, and again as a no-op', async (t) 
   const second = await migrateToLatest(database.db)
   t.same(second.results, [], 'nothing left to apply')
 })
+
+t.test('DATABASE_URL=postgres://... selects PostgreSQL; a bad one is refused without echoing its password', async (t) => {
+  for (const scheme of ['postgres', 'postgresql']) {
+    const url = `${scheme}://shop:s3cret-pw@db.internal:5433/shop?sslmode=require`
+    const config = loadConfig({ ...base, DATABASE_URL: url })
+    t.same(config.database, { kind: 'postgres', url, display: `${scheme}://shop@db.internal:5433/shop` }, `${scheme}:// is PostgreSQL, shown without its password`)
+  }
+  t.same(loadConfig(base).database, { kind: 'sqlite', path: join(dir, 'db.sqlite') }, 'a path is SQLite')
+  t.equal(loadConfig({ ...base, DATABASE_URL: 'postgres:///shop?host=/run/postgresql' }).database.kind, 'postgres', 'a Unix socket in ?host= is a host')
+
+  for (const bad of [
+    'postgres://shop:s3cret-pw@db.internal:99999/shop',
+    'postgres://shop:s3cret-pw@/shop',
+    'postgres://shop:s3cret-pw@db.internal/shop/extra',
+    'postgres:shop:s3cret-pw',
+    'mysql://shop:s3cret-pw@db.internal/shop'
+  ]) {
+    try {
+      loadConfig({ ...base, DATABASE_URL: bad })
+      t.fail(`${bad.replace('s3cret-pw', '***')} was accepted`)
+    } catch (error) {
+      t.ok(error instanceof ConfigError && error.variable === 'DATABASE_URL', 'refused naming DATABASE_URL')
+      t.notMatch((error as Error).message, /s3cret/, 'the message does not repeat the password')
+    }
+  }
+})

@@ -12,6 +12,8 @@ declare module 'fastify' {
 
 /** The SQLite database, migrated to the latest schema, closed with the app. */
 export default fp(async function database (app) {
+  // PostgreSQL (src/db/postgres.ts) is chosen here once the services run on the async Runner.
+  if (app.config.database.kind === 'postgres') throw new Error('DATABASE_URL=postgres://... needs the services on the async Runner: not wired yet')
   const handle = openDatabase(app.config.databasePath)
   try {
     await migrateToLatest(handle.db)
