@@ -24,8 +24,13 @@ export interface DatabaseHandle {
   discardIfNew(): Promise<void>
 }
 
-/** The open transaction, as the async context that opened it knows it. */
 interface Transaction { savepoints: number }
+/**
+ * What an async context knows: the transaction it runs in, and the last nested transaction
+ * begun at its level. Nested transactions of one level run one after the other (savepoints are
+ * a stack: two begun side by side, by a Promise.all, would release each other).
+ */
+interface Scope { transaction: Transaction, tail: Promise<void> }
 
 /**
  * The Runner on the one better-sqlite3 connection. Statements run synchronously (prepared once,
@@ -47,7 +52,7 @@ export function sqliteRunner (sqlite: SQLite.Database): Runner {
   }
   const exec = (sql: string): void => { prepare(sql).run() }
 
-  const context = new AsyncLocalStorage<Transaction>()
+  const context = new AsyncLocalStorage<Scope>()
   // The transaction holding the connection, and whoever waits for it (transactions and queries).
   let open: Transaction | undefined
   let busy = false
@@ -67,7 +72,7 @@ export function sqliteRunner (sqlite: SQLite.Database): Runner {
   }
 
   /** Inside the open transaction's own async context. */
-  const inOpen = (): boolean => open !== undefined && context.getStore() === open
+  const inOpen = (): boolean => open !== undefined && context.getStore()?.transaction === open
 
   async function query<R> (run: () => R): Promise<R> {
     if (!busy || inOpen()) return run()
@@ -79,19 +84,28 @@ export function sqliteRunner (sqlite: SQLite.Database): Runner {
     }
   }
 
-  async function savepoint<T> (transaction: Transaction, fn: () => Promise<T>): Promise<T> {
-    const name = `nested_${++transaction.savepoints}`
-    exec(`SAVEPOINT ${name}`)
-    let result: T
+  async function savepoint<T> (scope: Scope, fn: () => Promise<T>): Promise<T> {
+    const previous = scope.tail
+    let finished = (): void => {}
+    scope.tail = new Promise((resolve) => { finished = resolve })
     try {
-      result = await fn()
-    } catch (error) {
-      exec(`ROLLBACK TO ${name}`)
+      await previous
+      const { transaction } = scope
+      const name = `nested_${++transaction.savepoints}`
+      exec(`SAVEPOINT ${name}`)
+      let result: T
+      try {
+        result = await context.run({ transaction, tail: Promise.resolve() }, fn)
+      } catch (error) {
+        exec(`ROLLBACK TO ${name}`)
+        exec(`RELEASE ${name}`)
+        throw error
+      }
       exec(`RELEASE ${name}`)
-      throw error
+      return result
+    } finally {
+      finished()
     }
-    exec(`RELEASE ${name}`)
-    return result
   }
 
   return {
@@ -114,7 +128,7 @@ export function sqliteRunner (sqlite: SQLite.Database): Runner {
       return await query(() => ({ changes: prepare(sql).run(...parameters).changes }))
     },
     async transaction<T>(fn: () => Promise<T>): Promise<T> {
-      if (inOpen()) return await savepoint(open!, fn)
+      if (inOpen()) return await savepoint(context.getStore()!, fn)
       await acquire()
       const transaction: Transaction = { savepoints: 0 }
       try {
@@ -125,7 +139,7 @@ export function sqliteRunner (sqlite: SQLite.Database): Runner {
       }
       open = transaction
       try {
-        const result = await context.run(transaction, fn)
+        const result = await context.run({ transaction, tail: Promise.resolve() }, fn)
         exec('COMMIT')
         return result
       } catch (error) {

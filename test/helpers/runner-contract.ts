@@ -103,6 +103,20 @@ export function runnerContract (t: Test, makeRunner: () => Promise<RunnerUnderTe
     t.same(await ids(), [1, 3, 4])
   })
 
+  t.test('nested transactions begun side by side (Promise.all) each keep or undo only their own part', async (t) => {
+    const { runner, db, table, ids } = await setup(t)
+    await runner.transaction(async () => {
+      const results = await Promise.allSettled([1, 2, 3, 4].map(async (id) => await runner.transaction(async () => {
+        await runner.run(db.insertInto(table).values({ id }))
+        await runner.first(db.selectFrom(table).select('id').where('id', '=', id))
+        if (id === 2) throw new Error('the second one fails')
+        await runner.transaction(async () => { await runner.run(db.insertInto(table).values({ id: id * 10 })) })
+      })))
+      t.same(results.map((result) => result.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled'])
+    })
+    t.same(await ids(), [1, 3, 4, 10, 30, 40])
+  })
+
   t.test('a query outside never sees another context\'s uncommitted rows (on SQLite it waits for the commit)', async (t) => {
     const { runner, db, table, ids } = await setup(t)
     const held = gate()
