@@ -26,11 +26,13 @@ export interface DatabaseHandle {
 
 interface Transaction { savepoints: number }
 /**
- * What an async context knows: the transaction it runs in, and the last nested transaction
- * begun at its level. Nested transactions of one level run one after the other (savepoints are
- * a stack: two begun side by side, by a Promise.all, would release each other).
+ * What an async context knows: the transaction it runs in, and whether a nested transaction
+ * of its level is under way (with those waiting for it). Nested transactions of one level run
+ * one after the other: savepoints are a stack, and two begun side by side (a Promise.all)
+ * would release each other.
  */
-interface Scope { transaction: Transaction, tail: Promise<void> }
+interface Scope { transaction: Transaction, nested: boolean, waiting: Array<() => void> }
+const scopeOf = (transaction: Transaction): Scope => ({ transaction, nested: false, waiting: [] })
 
 /**
  * The Runner on the one better-sqlite3 connection. Statements run synchronously (prepared once,
@@ -74,8 +76,19 @@ export function sqliteRunner (sqlite: SQLite.Database): Runner {
   /** Inside the open transaction's own async context. */
   const inOpen = (): boolean => open !== undefined && context.getStore()?.transaction === open
 
-  async function query<R> (run: () => R): Promise<R> {
-    if (!busy || inOpen()) return run()
+  // Not an async function: the common case (nothing open, or inside the open transaction) costs
+  // one resolved promise.
+  function query<R> (run: () => R): Promise<R> {
+    if (!busy || inOpen()) {
+      try {
+        return Promise.resolve(run())
+      } catch (error) {
+        return Promise.reject(error)
+      }
+    }
+    return queued(run)
+  }
+  async function queued<R> (run: () => R): Promise<R> {
     await acquire()
     try {
       return run()
@@ -85,17 +98,15 @@ export function sqliteRunner (sqlite: SQLite.Database): Runner {
   }
 
   async function savepoint<T> (scope: Scope, fn: () => Promise<T>): Promise<T> {
-    const previous = scope.tail
-    let finished = (): void => {}
-    scope.tail = new Promise((resolve) => { finished = resolve })
+    if (scope.nested) await new Promise<void>((resolve) => { scope.waiting.push(resolve) })
+    scope.nested = true
     try {
-      await previous
       const { transaction } = scope
       const name = `nested_${++transaction.savepoints}`
       exec(`SAVEPOINT ${name}`)
       let result: T
       try {
-        result = await context.run({ transaction, tail: Promise.resolve() }, fn)
+        result = await context.run(scopeOf(transaction), fn)
       } catch (error) {
         exec(`ROLLBACK TO ${name}`)
         exec(`RELEASE ${name}`)
@@ -104,28 +115,35 @@ export function sqliteRunner (sqlite: SQLite.Database): Runner {
       exec(`RELEASE ${name}`)
       return result
     } finally {
-      finished()
+      const next = scope.waiting.shift()
+      if (next !== undefined) next()
+      else scope.nested = false
     }
   }
 
   return {
     dialect: 'sqlite',
-    async all<R>(compilable: Compilable<R>): Promise<R[]> {
-      const { sql, parameters } = compilable.compile()
-      return await query(() => {
+    // compile() inside query(): a query Kysely cannot compile rejects like any failing one.
+    all<R>(compilable: Compilable<R>): Promise<R[]> {
+      return query(() => {
+        const { sql, parameters } = compilable.compile()
         const statement = prepare(sql)
         if (statement.reader) return statement.all(...parameters) as R[]
         statement.run(...parameters)
         return []
       })
     },
-    async first<R>(compilable: Compilable<R>): Promise<R | undefined> {
-      const { sql, parameters } = compilable.compile()
-      return await query(() => prepare(sql).get(...parameters) as R | undefined)
+    first<R>(compilable: Compilable<R>): Promise<R | undefined> {
+      return query(() => {
+        const { sql, parameters } = compilable.compile()
+        return prepare(sql).get(...parameters) as R | undefined
+      })
     },
-    async run (compilable: Compilable<unknown>): Promise<{ changes: number }> {
-      const { sql, parameters } = compilable.compile()
-      return await query(() => ({ changes: prepare(sql).run(...parameters).changes }))
+    run (compilable: Compilable<unknown>): Promise<{ changes: number }> {
+      return query(() => {
+        const { sql, parameters } = compilable.compile()
+        return { changes: prepare(sql).run(...parameters).changes }
+      })
     },
     async transaction<T>(fn: () => Promise<T>): Promise<T> {
       if (inOpen()) return await savepoint(context.getStore()!, fn)
@@ -139,7 +157,7 @@ export function sqliteRunner (sqlite: SQLite.Database): Runner {
       }
       open = transaction
       try {
-        const result = await context.run({ transaction, tail: Promise.resolve() }, fn)
+        const result = await context.run(scopeOf(transaction), fn)
         exec('COMMIT')
         return result
       } catch (error) {
