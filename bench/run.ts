@@ -212,12 +212,12 @@ const fmt = (value: number, digits = 0): string => value.toLocaleString('en-US',
 try {
   await mkdir(contentDir, { recursive: true })
   await migrateToLatest(database.db)
-  const { db, sync } = database
+  const { db, runner } = database
   const files = createFileStore(contentDir)
-  const catalog = createCatalog({ db, sync, files, currency: 'usd', maxUploadBytes: 600 * MB })
+  const catalog = createCatalog({ db, runner, changeStamp: database.changeStamp, files, currency: 'usd', maxUploadBytes: 600 * MB })
   const silent = Fastify({ logger: false }).log
-  const orders = createOrders({ db, sync, log: silent, provider: 'stripe' })
-  const users = createUsers({ db, sync, adminEmails: [], sessionDays: 30 })
+  const orders = createOrders({ db, runner, log: silent, provider: 'stripe' })
+  const users = createUsers({ db, runner, adminEmails: [], sessionDays: 30 })
 
   // Seeding through the app's own services: the two big PDFs go through the upload path
   // (stream -> hash -> temporary file -> rename -> row); the rest of the 10,000 rows share one
@@ -239,9 +239,9 @@ try {
   const sharedFileRow = (slug: string, title: string, description: string, priceCents: number) => ({
     slug, title, description, price_cents: priceCents, currency: 'usd', file_key: small.file_key, file_name: 'bench.pdf', file_size: small.file_size, sha256: small.sha256, preview_key: small.preview_key
   })
-  sync.transaction(() => {
+  await runner.transaction(async () => {
     for (let i = 1; i <= ITEMS - 3; i++) {
-      sync.run(db.insertInto('content').values(sharedFileRow(`bench-item-${i}`, `Bench item ${i}: a title of a typical length`, `Item ${i} of the benchmark catalogue. `.repeat(8), i % 10 === 0 ? 0 : 500)))
+      await runner.run(db.insertInto('content').values(sharedFileRow(`bench-item-${i}`, `Bench item ${i}: a title of a typical length`, `Item ${i} of the benchmark catalogue. `.repeat(8), i % 10 === 0 ? 0 : 500)))
     }
   })
 
@@ -287,12 +287,12 @@ try {
   }, `${base}/html`)
 
   const reader = await signIn(app, 'reader@example.com', 'Ada Reader')
-  const readerRow = sync.first(db.selectFrom('users').selectAll().where('email', '=', 'reader@example.com'))!
+  const readerRow = (await runner.first(db.selectFrom('users').selectAll().where('email', '=', 'reader@example.com')))!
   // The reader owns both big PDFs: an order fulfilled by the app's one fulfilment function.
   for (const item of [big, huge]) {
-    const order = orders.create(readerRow.id, item)
-    orders.attachSession(order.id, `cs_seed_${order.id}`)
-    const result = orders.fulfil({ id: `cs_seed_${order.id}`, orderId: order.id, paymentStatus: 'paid', amountTotal: item.price_cents, currency: item.currency, paymentIntent: null })
+    const order = await orders.create(readerRow.id, item)
+    await orders.attachSession(order.id, `cs_seed_${order.id}`)
+    const result = await orders.fulfil({ id: `cs_seed_${order.id}`, orderId: order.id, paymentStatus: 'paid', amountTotal: item.price_cents, currency: item.currency, paymentIntent: null })
     if (result.outcome !== 'granted') throw new Error(`seeding ownership: ${result.outcome}`)
   }
   // One page view as a browser would make it: the session gains its CSRF secret and the
@@ -390,14 +390,14 @@ try {
     const eventsPerSecond: number[] = []
     const webhookP99: number[] = []
     const grantsOk: string[] = []
-    const contentIds = sync.all(db.selectFrom('content').select('id').where('slug', 'like', 'bench-item-%').where('price_cents', '>', 0).orderBy('id'))
+    const contentIds = await runner.all(db.selectFrom('content').select('id').where('slug', 'like', 'bench-item-%').where('price_cents', '>', 0).orderBy('id'))
     for (let run = 1; run <= RUNS; run++) {
       const buyer = await users.upsert({ provider: 'bench', subject: `webhook-buyer-${run}`, email: `buyer${run}@example.com`, emailVerified: true, name: `Buyer ${run}` })
       const items = contentIds.slice((run - 1) * WEBHOOK_ORDERS, run * WEBHOOK_ORDERS)
-      const bodies = sync.transaction(() => items.map(({ id }, index) => {
-        const order = orders.create(buyer.id, catalog.findById(id)!)
+      const bodies = await runner.transaction(async () => await Promise.all(items.map(async ({ id }, index) => {
+        const order = await orders.create(buyer.id, (await catalog.findById(id))!)
         const sessionId = `cs_bench_${run}_${index}_${order.id.slice(0, 8)}`
-        orders.attachSession(order.id, sessionId)
+        await orders.attachSession(order.id, sessionId)
         const event = stripe.buildEvent('checkout.session.completed', {
           id: sessionId,
           object: 'checkout.session',
@@ -411,7 +411,7 @@ try {
           payment_intent: `pi_bench_${run}_${index}`
         })
         return JSON.stringify(event, null, 2)
-      }))
+      })))
       // 20% redeliveries of events from the same batch, mixed in at random places.
       const deliveries = [...bodies, ...bodies.slice(0, WEBHOOK_ORDERS / 5)]
       for (let i = deliveries.length - 1; i > 0; i--) {
@@ -438,8 +438,8 @@ try {
       })
       // autocannon ends a run of fixed amount on its one-second tick: the time to the last answer is taken here.
       const seconds = (lastResponse - begin) / 1000
-      const granted = sync.first(db.selectFrom('library').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', buyer.id))!.n
-      const paid = sync.first(db.selectFrom('orders').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', buyer.id).where('status', '=', 'paid'))!.n
+      const granted = (await runner.first(db.selectFrom('library').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', buyer.id)))!.n
+      const paid = (await runner.first(db.selectFrom('orders').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', buyer.id).where('status', '=', 'paid')))!.n
       const ok = result['2xx'] === signed.length && granted === WEBHOOK_ORDERS && paid === WEBHOOK_ORDERS
       eventsPerSecond.push(signed.length / seconds)
       webhookP99.push(result.latency.p99)
@@ -462,7 +462,7 @@ try {
     if (csrf === undefined) throw new Error('no CSRF token on the content page')
     const successMs: number[][] = []
     const successClientMs: number[][] = []
-    const slugs = sync.all(db.selectFrom('content').select('slug').where('slug', 'like', 'bench-item-%').where('price_cents', '>', 0).orderBy('id', 'desc').limit(SUCCESS_REQUESTS * RUNS))
+    const slugs = await runner.all(db.selectFrom('content').select('slug').where('slug', 'like', 'bench-item-%').where('price_cents', '>', 0).orderBy('id', 'desc').limit(SUCCESS_REQUESTS * RUNS))
     for (let run = 1; run <= RUNS; run++) {
       const sessionIds: string[] = []
       const batch = slugs.slice((run - 1) * SUCCESS_REQUESTS, run * SUCCESS_REQUESTS)
@@ -498,7 +498,7 @@ try {
         }]
       })
       if (result['2xx'] !== sessionIds.length || serverMs.length !== sessionIds.length) throw new Error(`success: ${result['2xx']} 2xx, ${serverMs.length} timings of ${sessionIds.length}`)
-      const granted = sync.first(db.selectFrom('orders').select((eb) => eb.fn.countAll<number>().as('n')).where('stripe_session_id', 'in', sessionIds).where('status', '=', 'paid'))!.n
+      const granted = (await runner.first(db.selectFrom('orders').select((eb) => eb.fn.countAll<number>().as('n')).where('stripe_session_id', 'in', sessionIds).where('status', '=', 'paid')))!.n
       if (granted !== sessionIds.length) throw new Error(`success: ${granted} of ${sessionIds.length} orders paid`)
       successMs.push(serverMs)
       successClientMs.push([result.latency.p50, result.latency.p99])
@@ -519,20 +519,20 @@ try {
     // them (its FTS5 index is kept by triggers in the same transaction).
     const words = ['atlas', 'river', 'garden', 'recipes', 'history', 'notes', 'guide', 'maps', 'stories', 'letters', 'winter', 'harbour', 'forest', 'city', 'songs', 'poems', 'workbook', 'sketches', 'journal', 'field']
     const pick = (i: number, salt: number): string => words[(i * 7 + salt * 13 + Math.floor(i / 20)) % words.length]!
-    const existing = sync.first(db.selectFrom('content').select((eb) => eb.fn.countAll<number>().as('n')))!.n
+    const existing = (await runner.first(db.selectFrom('content').select((eb) => eb.fn.countAll<number>().as('n'))))!.n
     const extra = SEARCH_ITEMS - existing
     log(`seeding ${fmt(extra)} more items for search (to ${fmt(SEARCH_ITEMS)})`)
     const seedStart = Date.now()
-    sync.transaction(() => {
+    await runner.transaction(async () => {
       for (let i = 1; i <= extra; i++) {
         const marked = i % 90 === 0
         const title = `${pick(i, 1)} ${pick(i, 2)}${marked && i % 180 === 0 ? ` ${SEARCH_WORD}` : ''} ${i}`
         const description = `${pick(i, 3)} and ${pick(i, 4)}: ${pick(i, 5)} ${pick(i, 6)} for the ${pick(i, 7)}. ${marked && i % 180 !== 0 ? `A ${SEARCH_WORD} on the cover. ` : ''}`.repeat(3)
-        sync.run(db.insertInto('content').values(sharedFileRow(`search-item-${i}`, title, description, 100 + (i % 50) * 50)))
+        await runner.run(db.insertInto('content').values(sharedFileRow(`search-item-${i}`, title, description, 100 + (i % 50) * 50)))
       }
     })
-    const matching = sync.first(db.selectFrom('content').select((eb) => eb.fn.countAll<number>().as('n'))
-      .where((eb) => eb.or([eb('title', 'like', `%${SEARCH_WORD}%`), eb('description', 'like', `%${SEARCH_WORD}%`)])))!.n
+    const matching = (await runner.first(db.selectFrom('content').select((eb) => eb.fn.countAll<number>().as('n'))
+      .where((eb) => eb.or([eb('title', 'like', `%${SEARCH_WORD}%`), eb('description', 'like', `%${SEARCH_WORD}%`)]))))!.n
     log(`seeded in ${((Date.now() - seedStart) / 1000).toFixed(1)} s; ${fmt(matching)} items mention "${SEARCH_WORD}"`)
     const searchUrl = `${app}/?q=${SEARCH_WORD}`
     const check = await fetch(searchUrl)

@@ -81,7 +81,7 @@ t.test('the dashboard: revenue for 7 and 30 days and all time against hand-compu
     { userId: buyer, contentId: item, amount: 500, status: 'review', paidAt: null },
     { userId: buyer, contentId: item, amount: 900, currency: 'eur', paidAt: at(1) } // another currency: left out
   ])
-  const figures = h.app.sales.dashboard()
+  const figures = await h.app.sales.dashboard()
   // week: 500 + 750 + 500 (refunded) = 1750 gross, 500 refunded, 1250 net
   t.same(figures.windows.week, { gross: 1750, refunded: 500, net: 1250, sales: 3 })
   // month: + 750 = 2500 gross
@@ -401,7 +401,7 @@ t.test('customers: buyers with paid orders, spent net of refunds, first and last
     { userId: s.readerId, contentId: item, amount: 900, paidAt: new Date('2026-02-01T00:00:00Z'), status: 'refunded' },
     { userId: bob, contentId: item, status: 'pending' }
   ])
-  const page = h.app.sales.customers(1)
+  const page = await h.app.sales.customers(1)
   t.equal(page.total, 2)
   const reader = page.customers.find((c) => c.id === s.readerId)!
   t.same({ paid: reader.paid_orders, spent: reader.spent, first: reader.first_purchase, last: reader.last_purchase },
@@ -461,8 +461,8 @@ t.test('Stripe\'s charge.refunded arriving before its refund answer: the refund 
   // The event is applied first (as a fast webhook would), then Stripe's answer is recorded.
   const event = h.stripe.buildEvent('charge.refunded', { id: 'ch_fast', object: 'charge', payment_intent: paid.payment_intent, refunded: true })
   t.equal(JSON.parse((await h.webhook(event)).body).outcome, 'refunded')
-  t.same(h.app.orders.recordRefund(pending.id, 're_fast'), { outcome: 'refunded', keptBy: null })
-  t.same(h.app.orders.recordRefund(pending.id, 're_fast'), { outcome: 'already_refunded', keptBy: null }, 'the same answer again changes nothing')
+  t.same(await h.app.orders.recordRefund(pending.id, 're_fast'), { outcome: 'refunded', keptBy: null })
+  t.same(await h.app.orders.recordRefund(pending.id, 're_fast'), { outcome: 'already_refunded', keptBy: null }, 'the same answer again changes nothing')
   const kinds = (await h.app.db.selectFrom('order_events').select(['kind', 'detail']).where('order_id', '=', pending.id).execute())
   t.equal(kinds.filter((e) => e.kind === 'refund').length, 1)
   t.ok(kinds.some((e) => e.kind === 'webhook' && e.detail!.startsWith('charge.refunded')))

@@ -40,9 +40,9 @@ t.test('npm run backup takes a consistent snapshot under write load; a new app o
     const item = items[next % items.length]!
     const buyer = buyers[Math.floor(next / items.length) % buyers.length]!
     next++
-    const order = h.app.orders.create(buyer.user.id, item)
+    const order = await h.app.orders.create(buyer.user.id, item)
     const sessionId = `cs_test_backup_${next}`
-    h.app.orders.attachSession(order.id, sessionId)
+    await h.app.orders.attachSession(order.id, sessionId)
     const response = await h.webhook(h.stripe.buildEvent('checkout.session.completed', {
       id: sessionId,
       object: 'checkout.session',

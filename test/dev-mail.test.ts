@@ -24,7 +24,7 @@ t.test('demo mode catches mail on a real SMTP server and /dev/mail shows it, new
   t.match(empty.body, 'No mail yet')
 
   const orderId = await paidOrder(h)
-  h.app.outbox.queueReceipt(orderId)
+  await h.app.outbox.queueReceipt(orderId)
   const deadline = Date.now() + 10_000
   while (h.app.mailCatcher!.messages().length === 0 && Date.now() < deadline) await sleep(25)
 

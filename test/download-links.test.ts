@@ -96,7 +96,7 @@ t.test('an item unpublished since still reaches the link holder, in its latest v
 
 t.test('DOWNLOAD_LIMIT=2: two downloads are fine, the third is a 403 naming the contact; Range requests of one download count once', async (t) => {
   const s = await linkShop(t, { DOWNLOAD_LIMIT: '2' })
-  s.h.app.settings.save({ store_name: 'Link Books', tagline: '', contact_email: 'help@linkbooks.example', refund_policy: '' })
+  await s.h.app.settings.save({ store_name: 'Link Books', tagline: '', contact_email: 'help@linkbooks.example', refund_policy: '' })
 
   // One download resumed in 20 Range requests (the first from byte 0).
   const size = s.pdf.length
@@ -126,7 +126,7 @@ t.test('DOWNLOAD_LIMIT=2: two downloads are fine, the third is a 403 naming the 
   rows = await downloadRows(s)
   t.equal(rows.length, 2, 'the refusal and the resumption counted nothing')
 
-  s.h.app.settings.save({ store_name: 'Link Books', tagline: '', contact_email: '', refund_policy: '' })
+  await s.h.app.settings.save({ store_name: 'Link Books', tagline: '', contact_email: '', refund_policy: '' })
   const noContact = await fetchLink(s, { agent: 'Another/2.0' })
   t.equal(noContact.statusCode, 403)
   t.match(noContact.body, 'write to the store')

@@ -32,7 +32,7 @@ t.test('library downloads are logged like link downloads: the order, user, bytes
 
 t.test('the library route honours DOWNLOAD_LIMIT per purchase for paid items; admins and free items are not limited', async (t) => {
   const s = await linkShop(t, { DOWNLOAD_LIMIT: '2' })
-  s.h.app.settings.save({ store_name: 'Link Books', tagline: '', contact_email: 'help@linkbooks.example', refund_policy: '' })
+  await s.h.app.settings.save({ store_name: 'Link Books', tagline: '', contact_email: 'help@linkbooks.example', refund_policy: '' })
   const url = `/content/${s.slug}/download`
   t.equal((await s.h.request(s.reader, { url })).statusCode, 200, 'first, from the library')
   t.equal((await fetchLink(s)).statusCode, 200, 'second, by link: the same purchase')

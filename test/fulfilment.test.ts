@@ -112,17 +112,17 @@ t.test('fulfil moves pending -> paid once; later calls report it paid and change
   const facts = (patch: Partial<SessionFacts> = {}): SessionFacts => ({
     id: sessionId, orderId: pending.id, paymentStatus: 'paid', amountTotal: 500, currency: 'usd', paymentIntent: 'pi_direct', ...patch
   })
-  t.equal(h.app.orders.fulfil(facts({ paymentStatus: 'unpaid' })).outcome, 'processing')
-  t.equal(h.app.orders.fulfil(facts({ orderId: 'missing' })).outcome, 'unknown_order')
-  t.equal(h.app.orders.fulfil(facts({ id: 'cs_test_other' })).outcome, 'unknown_order', 'a session other than the order\'s')
+  t.equal((await h.app.orders.fulfil(facts({ paymentStatus: 'unpaid' }))).outcome, 'processing')
+  t.equal((await h.app.orders.fulfil(facts({ orderId: 'missing' }))).outcome, 'unknown_order')
+  t.equal((await h.app.orders.fulfil(facts({ id: 'cs_test_other' }))).outcome, 'unknown_order', 'a session other than the order\'s')
   t.equal((await order(h, pending.id)).status, 'pending')
 
-  const first = h.app.orders.fulfil(facts())
+  const first = await h.app.orders.fulfil(facts())
   t.equal(first.outcome, 'granted')
   t.equal(first.order?.status, 'paid')
   const state = await paymentState(h)
   for (const patch of [{}, { paymentStatus: 'unpaid' as const }, { amountTotal: 1 }]) {
-    t.equal(h.app.orders.fulfil(facts(patch)).outcome, 'already_paid', `a late call (${JSON.stringify(patch)}) still answers success`)
+    t.equal((await h.app.orders.fulfil(facts(patch))).outcome, 'already_paid', `a late call (${JSON.stringify(patch)}) still answers success`)
   }
   t.same(await paymentState(h), state, 'nothing changed')
 })

@@ -154,7 +154,7 @@ t.test('hostile input on every route: never a 5xx, every refusal actionable, not
         accepted++
         // Acceptable input was accepted: put the catalogue back as it was.
         const slug = String(response.headers.location).replace('/content/', '')
-        const row = h.app.catalog.find(slug)!
+        const row = (await h.app.catalog.find(slug))!
         await h.app.db.deleteFrom('content').where('id', '=', row.id).execute()
         await h.app.files.remove(row.file_key)
         await h.app.files.remove(row.preview_key)
@@ -182,7 +182,7 @@ t.test('hostile input on every route: never a 5xx, every refusal actionable, not
     if (label === 'traversal file name') {
       if (response.statusCode === 303) {
         accepted++
-        const row = h.app.catalog.find('traversal-name')!
+        const row = (await h.app.catalog.find('traversal-name'))!
         if (row.file_key.includes('/') || row.file_key.includes('..')) problems.push(`the uploader's name reached the store: ${row.file_key}`)
         await h.app.db.deleteFrom('content').where('id', '=', row.id).execute()
         await h.app.files.remove(row.file_key)

@@ -77,15 +77,15 @@ t.test('two paid orders for one item: both fulfil, refunding one keeps access, r
   const s = await shop(t)
   const { h } = s
   // Two checkouts that both got paid (say, two tabs before the reuse existed, or a retried order).
-  const content = h.app.catalog.find(s.slug)!
+  const content = (await h.app.catalog.find(s.slug))!
   const user = (await h.app.db.selectFrom('users').selectAll().where('id', '=', s.readerId).executeTakeFirstOrThrow())
-  const pay = (n: number) => {
-    const created = h.app.orders.create(user.id, content)
-    h.app.orders.attachSession(created.id, `cs_test_twice_${n}`)
-    return { created, result: h.app.orders.fulfil({ id: `cs_test_twice_${n}`, orderId: created.id, paymentStatus: 'paid', amountTotal: content.price_cents, currency: content.currency, paymentIntent: `pi_twice_${n}` }) }
+  const pay = async (n: number) => {
+    const created = await h.app.orders.create(user.id, content)
+    await h.app.orders.attachSession(created.id, `cs_test_twice_${n}`)
+    return { created, result: await h.app.orders.fulfil({ id: `cs_test_twice_${n}`, orderId: created.id, paymentStatus: 'paid', amountTotal: content.price_cents, currency: content.currency, paymentIntent: `pi_twice_${n}` }) }
   }
-  const first = pay(1)
-  const second = pay(2)
+  const first = await pay(1)
+  const second = await pay(2)
   t.equal(first.result.outcome, 'granted')
   t.equal(second.result.outcome, 'granted', 'the second paid order does not fail on the library row')
   t.equal((await libraryRows(h)).length, 1, 'one library row')

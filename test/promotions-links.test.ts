@@ -9,7 +9,7 @@ import { checkout, lastEvent, libraryRows, order, orders, sessionEvent, shop, ty
 
 async function allowPromotionCodes (s: Shop): Promise<void> {
   const settings = s.h.app.settings.current()
-  const saved = s.h.app.settings.save({
+  const saved = await s.h.app.settings.save({
     store_name: settings.storeName, tagline: settings.tagline, contact_email: settings.contactEmail, refund_policy: settings.refundPolicy, allow_promotion_codes: '1'
   })
   if (saved.settings === undefined) throw new Error('settings refused')

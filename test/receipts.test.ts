@@ -8,15 +8,15 @@ import { closedSmtp, linkToken, smtpServer } from './helpers/smtp.js'
 
 const POLICY = 'Refunds within **14 days**, no questions asked.'
 
-function storeSettings (s: Shop, name = 'Paper Lantern'): void {
-  const saved = s.h.app.settings.save({ store_name: name, tagline: 'Good PDFs', contact_email: 'help@lantern.example', refund_policy: POLICY })
+async function storeSettings (s: Shop, name = 'Paper Lantern'): Promise<void> {
+  const saved = await s.h.app.settings.save({ store_name: name, tagline: 'Good PDFs', contact_email: 'help@lantern.example', refund_policy: POLICY })
   if (saved.settings === undefined) throw new Error('settings refused')
 }
 
 t.test('a paid order sends exactly one receipt: store name, item, amount, order id, a working link, its lifetime, contact and policy', async (t) => {
   const smtp = await smtpServer(t)
   const s = await shop(t, { SMTP_URL: smtp.url })
-  storeSettings(s)
+  await storeSettings(s)
   const { sessionId, order: pending } = await buy(s)
   // Stripe's event for the same payment comes later: already paid, no second receipt.
   const late = await s.h.webhook(sessionEvent(s.h, 'checkout.session.completed', sessionId))
@@ -43,7 +43,7 @@ t.test('a paid order sends exactly one receipt: store name, item, amount, order 
   t.same(check.ok && check.orderId, pending.id, 'the link is signed for this order')
   t.equal(linkToken(mail!.html!), linkToken(mail!.text), 'the same link in both parts')
 
-  const rows = s.h.app.outbox.rows.forOrder(pending.id)
+  const rows = await s.h.app.outbox.rows.forOrder(pending.id)
   t.equal(rows.length, 1)
   t.ok(rows[0]!.sent_at, 'marked sent')
   t.equal(rows[0]!.subject, mail!.subject, 'what was sent is kept')
@@ -70,8 +70,8 @@ t.test('SMTP down at grant time: the purchase is granted, the receipt waits and 
   t.equal((await libraryRows(s.h)).length, 1)
 
   const deadline = Date.now() + 5000
-  let row = s.h.app.outbox.rows.forOrder(pending.id)[0]
-  while ((row?.attempts ?? 0) === 0 && Date.now() < deadline) { await sleep(50); row = s.h.app.outbox.rows.forOrder(pending.id)[0] }
+  let row = (await s.h.app.outbox.rows.forOrder(pending.id))[0]
+  while ((row?.attempts ?? 0) === 0 && Date.now() < deadline) { await sleep(50); row = (await s.h.app.outbox.rows.forOrder(pending.id))[0] }
   t.equal(row?.attempts, 1, 'one failed attempt')
   t.match(row?.last_error, /ECONNREFUSED/)
   t.equal(row?.sent_at, null, 'still waiting')
@@ -80,7 +80,7 @@ t.test('SMTP down at grant time: the purchase is granted, the receipt waits and 
   const smtp = await smtpServer(t, down.port)
   const [mail] = await smtp.waitFor(1, 15_000)
   t.match(mail!.text, pending.id)
-  t.ok(s.h.app.outbox.rows.forOrder(pending.id)[0]!.sent_at, 'marked sent')
+  t.ok((await s.h.app.outbox.rows.forOrder(pending.id))[0]!.sent_at, 'marked sent')
 })
 
 t.test('an admin resends a receipt from the order page: a new row, a new mail with a fresh link', async (t) => {
@@ -100,7 +100,7 @@ t.test('an admin resends a receipt from the order page: a new row, a new mail wi
   const mails = await smtp.waitFor(2)
   t.equal(mails.length, 2)
   t.same(s.h.app.links.verify(linkToken(mails[0]!.text)).ok, true)
-  t.equal(s.h.app.outbox.rows.forOrder(pending.id).length, 2)
+  t.equal((await s.h.app.outbox.rows.forOrder(pending.id)).length, 2)
 
   const reader = await s.h.request(s.reader, { method: 'POST', url: `/admin/orders/${pending.id}/receipt`, form: { _csrf: await s.h.csrf(s.reader) } })
   t.equal(reader.statusCode, 403, 'readers cannot')
@@ -129,7 +129,7 @@ t.test('without SMTP_URL outside demo mode receipts are off: nothing is queued, 
   const s = await shop(t)
   t.equal(s.h.app.outbox.enabled, false)
   const { order: pending } = await buy(s)
-  t.equal(s.h.app.outbox.rows.forOrder(pending.id).length, 0, 'no row written')
+  t.equal((await s.h.app.outbox.rows.forOrder(pending.id)).length, 0, 'no row written')
   const page = await s.h.request(s.admin, { url: `/admin/orders/${pending.id}` })
   t.notMatch(page.body, 'Resend receipt')
   const resent = await s.h.request(s.admin, { method: 'POST', url: `/admin/orders/${pending.id}/receipt`, form: { _csrf: await s.h.csrf(s.admin) } })

@@ -43,11 +43,11 @@ t.test('a shuffled storm of 5,000 webhook events and success redirects grants ea
   // Stripe client, so the success redirect reads it back exactly as in production.
   interface Purchase { orderId: string, userIndex: number, sessionId: string, session: Record<string, unknown> }
   const purchases: Purchase[] = await pool(buyers.flatMap(({ user }, userIndex) => items.map((item) => async () => {
-    const order = h.app.orders.create(user.id, item)
+    const order = await h.app.orders.create(user.id, item)
     const session = await h.app.payments.createCheckout({
       order, title: item.title, customerEmail: user.email, allowPromotionCodes: false, cancelUrl: `${h.config.publicUrl}/checkout/cancel`
     })
-    h.app.orders.attachSession(order.id, session.id)
+    await h.app.orders.attachSession(order.id, session.id)
     return { orderId: order.id, userIndex, sessionId: session.id, session: {} }
   })), 25)
   t.equal(purchases.length, PAID_ORDERS, 'every order has its Checkout Session')
@@ -84,9 +84,9 @@ t.test('a shuffled storm of 5,000 webhook events and success redirects grants ea
   const spoilers: Array<{ orderId: string, expected: string }> = []
   const spoilerItems = await seedContent(h, 30, 'spoiler')
   for (const [index, item] of spoilerItems.entries()) {
-    const order = h.app.orders.create(buyers[0]!.user.id, item)
+    const order = await h.app.orders.create(buyers[0]!.user.id, item)
     const sessionId = `cs_test_spoiler_${index}`
-    h.app.orders.attachSession(order.id, sessionId)
+    await h.app.orders.attachSession(order.id, sessionId)
     const session = { id: sessionId, object: 'checkout.session', client_reference_id: order.id, metadata: { order_id: order.id }, amount_total: item.price_cents, currency: 'usd', payment_status: 'unpaid', payment_intent: null }
     if (index % 3 === 0) {
       push(h.stripe.buildEvent('checkout.session.expired', session)); spoilers.push({ orderId: order.id, expected: 'expired' })

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import t from 'tap'
 import type { Harness } from './helpers/build.js'
 import {
@@ -316,17 +317,16 @@ t.test('a batch of webhooks in which one event fails: the others commit and are 
   h.app.database.sqlite.exec(`CREATE TRIGGER fail_one BEFORE INSERT ON stripe_events WHEN NEW.id = '${failing.id}' BEGIN SELECT RAISE(ABORT, 'injected fault'); END`)
 
   // Count the outermost transactions, to be sure the three were applied as one batch.
-  const sync = h.app.database.sync
-  const transaction = sync.transaction.bind(sync)
-  let depth = 0
+  const runner = h.app.database.runner
+  const transaction = runner.transaction.bind(runner)
+  const inside = new AsyncLocalStorage<true>()
   let commits = 0
-  sync.transaction = (fn) => {
-    if (depth === 0) commits++
-    depth++
-    try { return transaction(fn) } finally { depth-- }
+  runner.transaction = async (fn) => {
+    if (inside.getStore() === undefined) commits++
+    return await inside.run(true, async () => await transaction(fn))
   }
   const answers = await Promise.all(events.map(async (event) => await h.webhook(event)))
-  sync.transaction = transaction
+  runner.transaction = transaction
   t.equal(commits, 1, 'one batch, one commit')
   t.same(answers.map((a) => a.statusCode), [200, 500, 200])
   t.equal((await order(h, started[0]!.order.id)).status, 'paid')

@@ -21,13 +21,13 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
   const paymentLink: PaymentLinkLookup = payments.name === 'stripe' ? async (id) => await payments.paymentLink(id) : null
   const uploadLimit = config.maxUploadBytes + MAX_PREVIEW_BYTES + 1024 * 1024
 
-  function itemOr404 (slug: string): Content {
-    const content = catalog.find(slug)
+  async function itemOr404 (slug: string): Promise<Content> {
+    const content = await catalog.find(slug)
     if (content === undefined) throw new HttpError(404, NOT_FOUND.item)
     return content
   }
 
-  const editForm = (content: Content, values?: EditForm['values'], problems: EditForm['problems'] = {}): EditForm & { title: string } => ({
+  const editForm = async (content: Content, values?: EditForm['values'], problems: EditForm['problems'] = {}): Promise<EditForm & { title: string }> => ({
     title: `Edit ${content.title}`,
     content,
     values: values ?? {
@@ -43,7 +43,7 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
     paymentLinks: paymentLink !== null,
     maxUploadMb: config.maxUploadBytes / 1024 / 1024,
     price: priceInput(content.currency),
-    latestVersion: catalog.latestVersion(content.id)
+    latestVersion: await catalog.latestVersion(content.id)
   })
 
   /** Where a publish or unpublish form sends the admin back: the list or the item, nowhere else. */
@@ -56,11 +56,11 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
   app.get<{ Querystring: { page: number } }>('/content', {
     schema: { querystring: { type: 'object', properties: { page: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 } } } }
   }, async (request, reply) => {
-    return await reply.page('pages/admin-items.eta', { title: 'Your items', items: catalog.items(request.query.page), refused: null })
+    return await reply.page('pages/admin-items.eta', { title: 'Your items', items: await catalog.items(request.query.page), refused: null })
   })
 
   app.get<{ Params: SlugParams }>('/content/:slug/edit', { schema: { params: slugParams } }, async (request, reply) => {
-    return await reply.page('pages/admin-edit.eta', editForm(itemOr404(request.params.slug)))
+    return await reply.page('pages/admin-edit.eta', await editForm(await itemOr404(request.params.slug)))
   })
 
   app.post<{ Params: SlugParams }>('/content/:slug', {
@@ -70,19 +70,19 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
     // As the upload: a form that says up front it is too large is refused before a byte is read.
     onRequest: async (request, reply) => {
       if (Number(request.headers['content-length'] ?? 0) <= uploadLimit) return
-      const content = itemOr404((request.params as SlugParams).slug)
+      const content = await itemOr404((request.params as SlugParams).slug)
       request.log.info({ contentLength: request.headers['content-length'] }, 'edit refused: declared larger than the limit')
       reply.header('connection', 'close')
       const problem = `The upload is larger than ${config.maxUploadBytes / 1024 / 1024} MB, so nothing was changed. Choose a smaller PDF.`
-      return await reply.page('pages/admin-edit.eta', editForm(content, undefined, { file: problem }), { status: 400 })
+      return await reply.page('pages/admin-edit.eta', await editForm(content, undefined, { file: problem }), { status: 400 })
     },
     preValidation: readLeadingFields
   }, async (request, reply) => {
-    const content = itemOr404(request.params.slug)
+    const content = await itemOr404(request.params.slug)
     const upload = request.upload!
     const result = await catalog.receiveEdit(content, allParts(upload), upload.fields, paymentLink)
     if (result.content === undefined) {
-      return await reply.page('pages/admin-edit.eta', editForm(content, result.values, result.problems), { status: result.status })
+      return await reply.page('pages/admin-edit.eta', await editForm(content, result.values, result.problems), { status: result.status })
     }
     const { content: updated, version, leftover, notice } = result
     if (leftover.length > 0) request.log.warn({ files: leftover }, 'the replaced cover could not be removed; the start-up sweep will quarantine it')
@@ -96,8 +96,8 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
 
   type PublishRequest = FastifyRequest<{ Params: SlugParams, Body: { next?: string } | undefined }>
   const publishing = (published: boolean) => async (request: PublishRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    const content = itemOr404(request.params.slug)
-    catalog.setPublished(content.id, published)
+    const content = await itemOr404(request.params.slug)
+    await catalog.setPublished(content.id, published)
     request.log.info({ slug: content.slug, published }, published ? 'content published' : 'content unpublished')
     request.flash('info', published
       ? `"${content.title}" is published: it is in the catalogue and for sale.`
@@ -108,7 +108,7 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
   app.post('/content/:slug/unpublish', { schema: { params: slugParams } }, publishing(false))
 
   app.post<{ Params: SlugParams }>('/content/:slug/delete', { schema: { params: slugParams } }, async (request, reply) => {
-    const content = itemOr404(request.params.slug)
+    const content = await itemOr404(request.params.slug)
     try {
       const removed = await catalog.remove(content)
       if (removed.leftover.length > 0) request.log.warn({ files: removed.leftover }, 'files of a deleted item could not be removed; the start-up sweep will quarantine them')
@@ -118,7 +118,7 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
       // Ordered: the list, with the reason and the unpublish button at hand.
       return await reply.page('pages/admin-items.eta', {
         title: 'Cannot delete',
-        items: catalog.items(1),
+        items: await catalog.items(1),
         refused: { message: error.message, slug: content.slug, published: content.published === 1 }
       }, { status: 409 })
     }

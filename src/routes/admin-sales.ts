@@ -45,13 +45,13 @@ const adminSalesRoutes: FastifyPluginAsync = async (app) => {
   const { config, sales, refunds, outbox } = app
 
   /** The order's receipts: how many went out and how many wait (the resend button's neighbour). */
-  function receiptsOf (orderId: string): { enabled: boolean, sent: number, waiting: number, days: number } {
-    const rows = outbox.rows.forOrder(orderId).filter((row) => row.kind === 'receipt')
+  async function receiptsOf (orderId: string): Promise<{ enabled: boolean, sent: number, waiting: number, days: number }> {
+    const rows = (await outbox.rows.forOrder(orderId)).filter((row) => row.kind === 'receipt')
     return { enabled: outbox.enabled, days: config.downloadLinkDays, sent: rows.filter((row) => row.sent_at !== null && row.subject !== null).length, waiting: rows.filter((row) => row.sent_at === null).length }
   }
 
   app.get('/', async (_request, reply) => {
-    const dashboard = sales.dashboard()
+    const dashboard = await sales.dashboard()
     return await reply.page('pages/admin-dashboard.eta', { title: 'Dashboard', dashboard, chart: salesChart(dashboard), flushable: !config.production })
   })
 
@@ -63,7 +63,7 @@ const adminSalesRoutes: FastifyPluginAsync = async (app) => {
     const filter = filterOf(request.query)
     const before = parseCursor(request.query.before)
     const after = before === undefined ? parseCursor(request.query.after) : undefined
-    const page = sales.orders(filter, { before, after })
+    const page = await sales.orders(filter, { before, after })
     return await reply.page('pages/admin-orders.eta', {
       title: 'Orders',
       page,
@@ -90,12 +90,12 @@ const adminSalesRoutes: FastifyPluginAsync = async (app) => {
       ...detail,
       refundable: detail.order.status === 'paid' || detail.order.status === 'review',
       problem: problem ?? null,
-      receipts: receiptsOf(detail.order.id)
+      receipts: await receiptsOf(detail.order.id)
     }, { status })
   }
 
   app.get<{ Params: { id: string } }>('/orders/:id', { schema: { params: orderParams } }, async (request, reply) => {
-    const detail = sales.order(request.params.id)
+    const detail = await sales.order(request.params.id)
     if (detail === undefined) throw new HttpError(404, NO_ORDER)
     return await orderPage(reply, detail)
   })
@@ -107,12 +107,12 @@ const adminSalesRoutes: FastifyPluginAsync = async (app) => {
       result = await refunds.refund(id)
     } catch (error) {
       // Not refundable (409) or Stripe refused (502): the order page, unchanged, says why.
-      const detail = sales.order(id)
+      const detail = await sales.order(id)
       if (!(error instanceof DomainError) || detail === undefined || (error.kind !== 'conflict' && error.kind !== 'upstream')) throw error
       request.log.warn({ orderId: id, err: { message: error.message, cause: error.cause } }, 'refund refused or failed')
       return await orderPage(reply, detail, error.statusCode, error.message)
     }
-    const order = sales.order(id)!.order
+    const order = (await sales.order(id))!.order
     const amount = formatAmount(order.paid_cents, order.currency)
     request.flash('info', result.outcome === 'already_refunded'
       ? 'This order was already refunded; nothing changed.'
@@ -123,7 +123,7 @@ const adminSalesRoutes: FastifyPluginAsync = async (app) => {
   // A receipt again, through the outbox like the first (fresh link, retried until it goes out).
   app.post<{ Params: { id: string } }>('/orders/:id/receipt', { schema: { params: orderParams } }, async (request, reply) => {
     const { id } = request.params
-    const detail = sales.order(id)
+    const detail = await sales.order(id)
     if (detail === undefined) throw new HttpError(404, NO_ORDER)
     if (!outbox.enabled) {
       return await orderPage(reply, detail, 409, 'Receipts are off because SMTP_URL is not set, so nothing was sent. Set SMTP_URL and restart to send receipts.')
@@ -131,7 +131,7 @@ const adminSalesRoutes: FastifyPluginAsync = async (app) => {
     if (detail.order.status !== 'paid') {
       return await orderPage(reply, detail, 409, `This order is ${detail.order.status}, so it has no receipt to send: its download link would not work.`)
     }
-    const queued = outbox.queueReceipt(id)
+    const queued = await outbox.queueReceipt(id)
     if (queued === null) return await orderPage(reply, detail, 409, 'This order has no email address to send a receipt to.')
     request.log.info({ orderId: id, outboxId: queued }, 'receipt resent by the admin')
     request.flash('info', `A new receipt with a fresh download link is on its way to ${detail.order.buyer_email ?? 'the buyer'}.`)
@@ -141,7 +141,7 @@ const adminSalesRoutes: FastifyPluginAsync = async (app) => {
   app.get<{ Querystring: { page?: number } }>('/customers', {
     schema: { querystring: { type: 'object', properties: { page: { type: 'integer', minimum: 1, maximum: 1_000_000 } } } }
   }, async (request, reply) => {
-    const page = sales.customers(request.query.page ?? 1)
+    const page = await sales.customers(request.query.page ?? 1)
     return await reply.page('pages/admin-customers.eta', { title: 'Customers', page, currency: config.currency })
   })
 }

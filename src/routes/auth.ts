@@ -82,12 +82,12 @@ const authRoutes: FastifyPluginAsync = async (app) => {
       throw new HttpError(502, 'The sign-in provider did not tell us who you are. Please try again in a moment.')
     }
     const user = await app.users.upsert(profile)
-    const claimed = app.users.claimGuestPurchases(user)
+    const claimed = await app.users.claimGuestPurchases(user)
     if (claimed > 0) request.log.info({ userId: user.id, orders: claimed }, 'guest purchases of the verified address moved to the account')
     const next = localPath(request.session.get('next')) ?? '/'
     // A fresh session at sign-in: nothing from before (a planted CSRF secret, say) carries over.
     request.session.regenerate()
-    request.session.set('sid', app.users.startSession(user.id))
+    request.session.set('sid', await app.users.startSession(user.id))
     request.flash('info', `Signed in as ${user.name ?? user.email ?? 'you'}.`)
     if (claimed > 0) request.flash('info', `${claimed === 1 ? 'A purchase' : `${claimed} purchases`} made with ${user.email!} without an account ${claimed === 1 ? 'is' : 'are'} now in your library.`)
     request.log.info({ userId: user.id, admin: user.is_admin === 1 }, 'signed in')
@@ -96,7 +96,7 @@ const authRoutes: FastifyPluginAsync = async (app) => {
 
   app.post('/logout', async (request, reply) => {
     const sessionId = request.session.get('sid')
-    if (typeof sessionId === 'string') app.users.endSession(sessionId)
+    if (typeof sessionId === 'string') await app.users.endSession(sessionId)
     request.session.delete()
     return reply.redirect('/', 303)
   })

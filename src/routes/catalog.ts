@@ -20,9 +20,9 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
   const grids = new WeakMap<CatalogPage, string>()
 
   /** The item, if this visitor may see it: an unpublished one is not there for strangers. */
-  function contentOr404 (request: FastifyRequest, slug: string): Content {
-    const content = catalog.find(slug)
-    if (content === undefined || !catalog.canView(request.user, content)) throw new HttpError(404, NOT_FOUND.item)
+  async function contentOr404 (request: FastifyRequest, slug: string): Promise<Content> {
+    const content = await catalog.find(slug)
+    if (content === undefined || !await catalog.canView(request.user, content)) throw new HttpError(404, NOT_FOUND.item)
     return content
   }
 
@@ -53,7 +53,7 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
     // The grid is the same for everyone: rendered once per catalogue state (catalog.page and
     // catalog.search hand back a new object when the catalogue changes); the page around it
     // carries the visitor.
-    const current = query === '' ? await catalog.page(page, sort) : catalog.search(query, page, sort)
+    const current = query === '' ? await catalog.page(page, sort) : await catalog.search(query, page, sort)
     let grid = current.items.length === 0 ? null : grids.get(current) ?? null
     if (grid === null && current.items.length > 0) {
       grid = app.eta.render('partials/catalog-grid.eta', { ...viewContext, catalog: current })
@@ -63,15 +63,15 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
   })
 
   app.get<{ Params: SlugParams }>('/content/:slug', { schema: { params: slugParams } }, async (request, reply) => {
-    const content = contentOr404(request, request.params.slug)
+    const content = await contentOr404(request, request.params.slug)
     const user = request.user
     // A signed-out visitor can buy straight away: the Buy form needs its CSRF token.
     const guestCheckout = user === null && app.config.guestCheckout && content.published === 1 && !isFree(content)
     return await reply.page('pages/content.eta', {
       title: content.title,
       content,
-      canDownload: user !== null && catalog.canDownload(user, content),
-      versions: catalog.versions(content.id),
+      canDownload: user !== null && await catalog.canDownload(user, content),
+      versions: await catalog.versions(content.id),
       guestCheckout,
       buying: {
         free: isFree(content),
@@ -84,7 +84,7 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
   })
 
   app.get<{ Params: SlugParams }>('/content/:slug/preview', { schema: { params: slugParams } }, async (request, reply) => {
-    const content = contentOr404(request, request.params.slug)
+    const content = await contentOr404(request, request.params.slug)
     await requireFile(request, content, content.preview_key, MISSING_PREVIEW)
     // Keys are random and never reused, so a preview never changes under its URL.
     if (files.kind === 's3') {
@@ -96,26 +96,26 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
   app.get<{ Params: SlugParams, Querystring: { version?: string } }>('/content/:slug/download', {
     schema: { params: slugParams, querystring: { type: 'object', properties: { version: { type: 'string', maxLength: 20 } } } }
   }, async (request, reply) => {
-    const content = contentOr404(request, request.params.slug)
+    const content = await contentOr404(request, request.params.slug)
     const user = request.user
     if (user === null) return reply.redirect(loginUrl(request.url))
     const asked = request.query.version
     if (asked !== undefined && !/^\d{1,9}$/.test(asked)) {
       throw new HttpError(400, 'The version must be a whole number, like ?version=1. The item\'s page lists its versions.')
     }
-    if (!catalog.canDownload(user, content)) {
+    if (!await catalog.canDownload(user, content)) {
       throw new HttpError(403, `You do not own "${content.title}" yet. Buy it from its page to download it.`)
     }
     // Without ?version the latest, which the content row points at.
-    let file = { key: content.file_key, version: catalog.latestVersion(content.id), name: `${content.slug}.pdf`, size: content.file_size }
+    let file = { key: content.file_key, version: await catalog.latestVersion(content.id), name: `${content.slug}.pdf`, size: content.file_size }
     if (asked !== undefined && Number(asked) !== file.version) {
-      const earlier = catalog.version(content.id, Number(asked))
+      const earlier = await catalog.version(content.id, Number(asked))
       if (earlier === undefined) throw new HttpError(404, `"${content.title}" has no version ${Number(asked)}. Its page lists the versions there are.`)
       file = { key: earlier.file_key, version: earlier.version, name: `${content.slug}-v${earlier.version}.pdf`, size: earlier.file_size }
     }
     // DOWNLOAD_LIMIT counts per purchase: a paid item's library entry names its order. Admins
     // and free items are not limited.
-    const orderId = catalog.libraryOrder(user.id, content.id) ?? null
+    const orderId = await catalog.libraryOrder(user.id, content.id) ?? null
     const limited = user.is_admin !== 1 && !isFree(content)
     return await sendPdf(request, reply, content, file, {
       orderId, userId: user.id, email: user.email, via: 'library', limit: limited ? config.downloadLimit : 0

@@ -33,13 +33,13 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
   }
 
   /** This browser's guest user: its id lives in the session cookie, made on the first guest Buy. */
-  function browserGuest (request: FastifyRequest): User {
+  async function browserGuest (request: FastifyRequest): Promise<User> {
     let guestId = request.session.get('guest')
     if (typeof guestId !== 'string') {
       guestId = randomBytes(18).toString('base64url')
       request.session.set('guest', guestId)
     }
-    return users.guestSession(guestId)
+    return await users.guestSession(guestId)
   }
 
   const guestOrders = (request: FastifyRequest): string[] => {
@@ -69,14 +69,14 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
     config: { rateLimited: true },
     schema: { params: slugParams, body: buyBody }
   }, async (request, reply) => {
-    const content = catalog.find(request.params.slug)
+    const content = await catalog.find(request.params.slug)
     if (content === undefined) throw new HttpError(404, NOT_FOUND.item)
     if (request.user === null) {
       // A guest: the item must be on sale; what this browser already bought shows its thank-you page.
       if (content.published !== 1) throw new HttpError(404, NOT_FOUND.item)
       const amount = amountOf(content, request.body ?? {})
       if (amount === 0) return reply.redirect(`/content/${content.slug}`, 303)
-      const bought = guestOrders(request).map((id) => orders.find(id))
+      const bought = (await Promise.all(guestOrders(request).map(async (id) => await orders.find(id))))
         .find((order) => order?.content_id === content.id && order.status === 'paid' && order.stripe_session_id !== null)
       if (bought !== undefined) {
         const thanks = new URL(payments.returnUrl(bought.id, bought.stripe_session_id!))
@@ -88,7 +88,7 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
         email = guestAddress(request.body?.email)
         if (email === null || !EMAIL.test(email)) throw new HttpError(400, 'Type the email address the receipt and download link should go to. Nothing was charged.')
       }
-      const started = await checkout.start(browserGuest(request), content, { amount, email })
+      const started = await checkout.start(await browserGuest(request), content, { amount, email })
       rememberGuestOrder(request, started.orderId)
       if (started.resumed) request.log.info({ orderId: started.orderId }, 'guest checkout resumed: the open one is reused')
       return reply.redirect(started.url, 303)
@@ -96,12 +96,12 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
     const user = request.user
     const amount = content.published === 1 ? amountOf(content, request.body ?? {}) : content.price_cents
     // Bought already, or free and nothing offered: the item's page has the download.
-    if (catalog.owns(user.id, content.id) || (content.published === 1 && amount === 0) || (!isFree(content) && catalog.keeps(user.id, content))) {
+    if (await catalog.owns(user.id, content.id) || (content.published === 1 && amount === 0) || (!isFree(content) && await catalog.keeps(user.id, content))) {
       return reply.redirect(`/content/${content.slug}`, 303)
     }
     // Off sale: strangers do not see it at all; an admin, who does, is told why.
     if (content.published !== 1) {
-      if (!catalog.canView(user, content)) throw new HttpError(404, NOT_FOUND.item)
+      if (!await catalog.canView(user, content)) throw new HttpError(404, NOT_FOUND.item)
       throw new HttpError(409, `"${content.title}" is unpublished, so it cannot be bought. Publish it again to sell it.`)
     }
     const started = await checkout.start(user, content, { amount })
@@ -120,13 +120,13 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
     }
     // Our own records first: an id that is not one of this user's checkouts never reaches the provider.
     const order = sessionId !== ''
-      ? (SESSION_ID.test(sessionId) ? orders.bySession(sessionId) : undefined)
-      : (ORDER_ID.test(orderId) ? orders.find(orderId) : undefined)
+      ? (SESSION_ID.test(sessionId) ? await orders.bySession(sessionId) : undefined)
+      : (ORDER_ID.test(orderId) ? await orders.find(orderId) : undefined)
     // A guest's thank-you page is bound to the browser that started the checkout, not to
     // whoever holds the session id; anyone else signed out is asked to sign in, as before.
     const guestHere = order !== undefined && guestOrders(request).includes(order.id)
     if (request.user === null && !guestHere) {
-      const owner = order === undefined ? undefined : users.find(order.user_id)
+      const owner = order === undefined ? undefined : await users.find(order.user_id)
       if (owner === undefined || !isGuest(owner)) return await app.requireUser(request, reply)
       throw new HttpError(403, 'This checkout was started in another browser. The receipt we emailed has the download link; or sign in with the address you paid with.')
     }
@@ -139,8 +139,8 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
     }
     const session = await payments.retrieve(order.stripe_session_id)
 
-    const { outcome, order: current } = orders.fulfil(session, { source: 'redirect' })
-    const content = catalog.findById(order.content_id)
+    const { outcome, order: current } = await orders.fulfil(session, { source: 'redirect' })
+    const content = await catalog.findById(order.content_id)
     reply.header('cache-control', 'no-store')
     // Only a finished Checkout with a payment still settling is "processing"; a session the buyer
     // never completed (the success URL opened by hand) says the payment did not go through.
@@ -153,7 +153,7 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
     // A guest has no library: the signed link is the download, and the receipt brings it again.
     let guest: GuestResult | null = null
     if (guestHere) {
-      const email = users.find(current?.user_id ?? order.user_id)?.email ?? session.customerEmail ?? null
+      const email = (await users.find(current?.user_id ?? order.user_id))?.email ?? session.customerEmail ?? null
       guest = { email, link: state === 'paid' ? links.create(order.id).url : null }
     }
     return await reply.page('pages/checkout-result.eta', {
@@ -168,7 +168,7 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
     schema: { querystring: { type: 'object', properties: { slug: { type: 'string', maxLength: 200 } } } }
   }, async (request, reply) => {
     const { slug } = request.query
-    const content = slug === undefined ? undefined : catalog.find(slug)
+    const content = slug === undefined ? undefined : await catalog.find(slug)
     return await reply.page('pages/checkout-cancel.eta', { title: 'Checkout cancelled', content })
   })
 }

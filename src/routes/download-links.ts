@@ -37,8 +37,8 @@ const downloadLinkRoutes: FastifyPluginAsync = async (app) => {
   }, async (request, reply) => {
     const check = links.verify(request.params.token)
     if (!check.ok && check.reason === 'invalid') return await linkPage(reply, 404, { state: 'invalid', itemTitle: null, expiredAt: null })
-    const order = downloads.linkOrder(check.orderId)
-    const content = order === undefined ? undefined : catalog.findById(order.content_id)
+    const order = await downloads.linkOrder(check.orderId)
+    const content = order === undefined ? undefined : await catalog.findById(order.content_id)
     // Signed by us, but the order or its item is gone (a development flush): nothing to serve.
     if (order === undefined || content === undefined) return await linkPage(reply, 404, { state: 'invalid', itemTitle: null, expiredAt: null })
     const itemTitle = content.title
@@ -46,7 +46,7 @@ const downloadLinkRoutes: FastifyPluginAsync = async (app) => {
     if (order.status === 'refunded') return await linkPage(reply, 410, { state: 'refunded', itemTitle, expiredAt: null })
     if (order.status !== 'paid') return await linkPage(reply, 410, { state: 'unpaid', itemTitle, expiredAt: null })
     if (!check.ok) return await linkPage(reply, 410, { state: 'expired', itemTitle, expiredAt: check.expiresAt.toISOString() })
-    const file = { key: content.file_key, version: catalog.latestVersion(content.id), name: `${content.slug}.pdf`, size: content.file_size }
+    const file = { key: content.file_key, version: await catalog.latestVersion(content.id), name: `${content.slug}.pdf`, size: content.file_size }
     try {
       return await sendPdf(request, reply, content, file, {
         orderId: order.id, userId: order.user_id, email: order.email, via: 'link', limit: config.downloadLimit

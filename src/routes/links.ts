@@ -33,7 +33,7 @@ const linksRoutes: FastifyPluginAsync = async (app) => {
         days
       }, { status: 400 })
     }
-    const outcome = outbox.queueLinks(email)
+    const outcome = await outbox.queueLinks(email)
     // No address in the log: the outcome is enough to see the form work (and be abused).
     request.log.info({ outcome }, 'fresh links asked for')
     return await reply.page('pages/links.eta', { title: 'Check your email', values: { email }, problem: null, sent: true, days })

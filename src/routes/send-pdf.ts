@@ -89,9 +89,9 @@ export function pdfSender (app: FastifyInstance) {
     }
     const refuse = (): never => { throw new DownloadLimitReached(who.limit, settings.current().contactEmail) }
     if (request.method === 'HEAD') {
-      if (who.limit > 0 && who.orderId !== null && downloads.count(who.orderId) >= who.limit) refuse()
+      if (who.limit > 0 && who.orderId !== null && await downloads.count(who.orderId) >= who.limit) refuse()
     } else {
-      const outcome = downloads.record({
+      const outcome = await downloads.record({
         ...who,
         content,
         version: file.version,
@@ -104,7 +104,9 @@ export function pdfSender (app: FastifyInstance) {
       // Recorded before the answer, so the limit is checked and counted in one transaction; an
       // answer that sends no body (304 to If-None-Match, 412, 416) takes it back.
       reply.raw.once('finish', () => {
-        if (reply.statusCode === 304 || reply.statusCode === 412 || reply.statusCode === 416) downloads.cancel(outcome)
+        if (reply.statusCode === 304 || reply.statusCode === 412 || reply.statusCode === 416) {
+          downloads.cancel(outcome).catch((error: unknown) => { request.log.error({ err: error }, 'could not take back a download that sent nothing') })
+        }
       })
     }
     reply.header('cache-control', 'private')

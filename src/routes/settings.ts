@@ -25,7 +25,7 @@ const settingsRoutes: FastifyPluginAsync = async (app) => {
     }
   }, async (request, reply) => {
     const body = request.body
-    const result = settings.save({
+    const result = await settings.save({
       store_name: body.store_name ?? '',
       tagline: body.tagline ?? '',
       contact_email: body.contact_email ?? '',

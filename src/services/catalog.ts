@@ -1,6 +1,6 @@
 import { isFree } from './pricing.js'
-import { type Compilable, type ExpressionBuilder, type Kysely, sql } from 'kysely'
-import type { SyncRunner } from '../db/database.js'
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely'
+import type { Runner } from '../db/runner.js'
 import type { Content, Database, User } from '../db/types.js'
 import type { FileStore } from './file-store.js'
 import { createItems } from './items.js'
@@ -74,28 +74,26 @@ const isUpdated = (row: Freshness & { since: string }): boolean =>
   row.latest_version_at !== null && row.latest_version_at > (row.last_download_at ?? row.since)
 
 /** What the user bought, what was refunded (and not bought again), and free items they took. */
-async function libraryOf (db: Kysely<Database>, userId: number): Promise<LibraryEntry[]> {
+async function libraryOf (db: Kysely<Database>, runner: Runner, userId: number): Promise<LibraryEntry[]> {
   const freshness = (eb: ExpressionBuilder<Database & { content: Database['content'] }, 'content'>) => [
     eb.selectFrom('content_versions').select((v) => v.fn.max<string | null>('content_versions.created_at').as('at'))
       .whereRef('content_versions.content_id', '=', 'content.id').as('latest_version_at'),
     eb.selectFrom('downloads').select((d) => d.fn.max<string | null>('downloads.downloaded_at').as('at'))
       .whereRef('downloads.content_id', '=', 'content.id').where('downloads.user_id', '=', userId).as('last_download_at')
   ]
-  const paid = await db.selectFrom('library')
+  const paid = await runner.all(db.selectFrom('library')
     .innerJoin('content', 'content.id', 'library.content_id')
     .innerJoin('orders', 'orders.id', 'library.order_id')
     .select(['content.slug', 'content.title', 'library.granted_at', sql<number>`orders.amount_cents - orders.discount_cents`.as('amount_cents'), 'orders.currency'])
     .select(freshness)
-    .where('library.user_id', '=', userId)
-    .execute()
-  const refunded = await db.selectFrom('orders')
+    .where('library.user_id', '=', userId))
+  const refunded = await runner.all(db.selectFrom('orders')
     .innerJoin('content', 'content.id', 'orders.content_id')
     .select(['content.slug', 'content.title', 'orders.paid_at', 'orders.created_at', sql<number>`orders.amount_cents - orders.discount_cents`.as('amount_cents'), 'orders.currency'])
     .where('orders.user_id', '=', userId).where('orders.status', '=', 'refunded')
     .where((eb) => eb.not(eb.exists(eb.selectFrom('library').select('library.content_id')
-      .whereRef('library.content_id', '=', 'orders.content_id').where('library.user_id', '=', userId))))
-    .execute()
-  const free = await db.selectFrom('free_library')
+      .whereRef('library.content_id', '=', 'orders.content_id').where('library.user_id', '=', userId)))))
+  const free = await runner.all(db.selectFrom('free_library')
     .innerJoin('content', 'content.id', 'free_library.content_id')
     .select(['content.slug', 'content.title', 'free_library.added_at', 'content.currency'])
     .select(freshness)
@@ -104,8 +102,7 @@ async function libraryOf (db: Kysely<Database>, userId: number): Promise<Library
     .where((eb) => eb.or([
       eb.and([eb('content.pay_what_you_want', '=', 0), eb('content.price_cents', '=', 0)]),
       eb.and([eb('content.pay_what_you_want', '=', 1), eb('content.min_price_cents', '=', 0)])
-    ]))
-    .execute()
+    ])))
   const seenRefunds = new Set<string>()
   const entries: LibraryEntry[] = [
     ...paid.map(({ latest_version_at: latest, last_download_at: last, ...row }) => ({
@@ -127,45 +124,43 @@ async function libraryOf (db: Kysely<Database>, userId: number): Promise<Library
   return entries.sort((a, b) => b.granted_at.localeCompare(a.granted_at))
 }
 
-export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, files: FileStore, currency: string, maxUploadBytes: number }) {
-  const { db, sync, files, currency, maxUploadBytes } = deps
+export function createCatalog (deps: { db: Kysely<Database>, runner: Runner, changeStamp: () => Promise<string>, files: FileStore, currency: string, maxUploadBytes: number }) {
+  const { db, runner, changeStamp, files, currency, maxUploadBytes } = deps
 
   const bySlug = (slug: string) => db.selectFrom('content').selectAll().where('slug', '=', slug)
   const ownership = (userId: number, contentId: number) => db.selectFrom('library')
     .select('content_id').where('user_id', '=', userId).where('content_id', '=', contentId)
 
-  // Catalogue pages are kept until the database changes. Any write on this connection moves
-  // total_changes() (uploads, flush, and any other writer such as tests or a future admin
-  // screen); a commit by another connection (`npm run flush`) moves data_version. Checking
-  // both costs one prepared statement per request and can never serve a stale page.
-  const stamp = sql<{ changes: number, version: number }>`SELECT total_changes() AS changes, (SELECT data_version FROM pragma_data_version) AS version`.compile(db)
-  const stampQuery: Compilable<{ changes: number, version: number }> = { compile: () => stamp }
+  // Catalogue pages are kept until the database changes, whoever changed it (this instance, a
+  // script, another instance): changeStamp() moves with every commit (see DatabaseHandle). A
+  // page read while the stamp moved is served but not kept, so the cache can never hold a page
+  // older than the stamp it is kept under.
   let lastStamp = ''
-  let total: number | undefined
+  let cachedTotal: number | undefined
   const pageCache = new Map<string, CatalogPage>()
   const MAX_CACHED_PAGES = 1000
   const searchCache = new Map<string, CatalogPage>()
   let searchStamp = ''
 
-  function freshCache (): void {
-    const now = sync.first(stampQuery)!
-    const current = `${now.changes}:${now.version}`
+  async function freshCache (): Promise<string> {
+    const current = await changeStamp()
     if (current !== lastStamp) {
       lastStamp = current
-      total = undefined
+      cachedTotal = undefined
       pageCache.clear()
     }
+    return current
   }
 
   const freeTaken = (userId: number, contentId: number) => db.selectFrom('free_library')
     .select('content_id').where('user_id', '=', userId).where('content_id', '=', contentId)
 
   return {
-    ...createUploads({ db, sync, files, currency, maxUploadBytes }),
-    ...createItems({ db, sync, files, maxUploadBytes }),
+    ...createUploads({ db, runner, files, currency, maxUploadBytes }),
+    ...createItems({ db, runner, files, maxUploadBytes }),
 
     async library (userId: number): Promise<LibraryEntry[]> {
-      return await libraryOf(db, userId)
+      return await libraryOf(db, runner, userId)
     },
 
     /**
@@ -174,8 +169,8 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
      * HTML) on it.
      */
     async page (page: number, sort: CatalogSort | null = null): Promise<CatalogPage> {
-      freshCache()
-      total ??= sync.first(db.selectFrom('content').select((eb) => eb.fn.countAll<number>().as('total')).where('published', '=', 1))!.total
+      const stamp = await freshCache()
+      const total = cachedTotal ?? (await runner.first(db.selectFrom('content').select((eb) => eb.fn.countAll<number>().as('total')).where('published', '=', 1)))!.total
       const pages = Math.max(1, Math.ceil(total / PAGE_SIZE))
       const current = Math.min(Math.max(1, page), pages)
       const key = `${sort ?? ''}:${current}`
@@ -186,8 +181,10 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
       if (sort === 'price') query = query.orderBy('price_cents').orderBy('id')
       else if (sort === 'title') query = query.orderBy(sql`title COLLATE NOCASE`).orderBy('id')
       else query = query.orderBy('created_at', 'desc').orderBy('id', 'desc')
-      const items = sync.all(query.limit(PAGE_SIZE).offset((current - 1) * PAGE_SIZE))
+      const items = await runner.all(query.limit(PAGE_SIZE).offset((current - 1) * PAGE_SIZE))
       const result = { items, page: current, pages, total, query: '', sort }
+      if (await changeStamp() !== stamp) return result
+      cachedTotal = total
       if (pageCache.size >= MAX_CACHED_PAGES) pageCache.clear()
       pageCache.set(key, result)
       return result
@@ -199,11 +196,11 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
      * Kept like catalogue pages until the database changes (a popular search is asked again and
      * again), in a cache of its own, bounded, emptied when full.
      */
-    search (input: string, page: number, sort: CatalogSort | null = null): CatalogPage {
+    async search (input: string, page: number, sort: CatalogSort | null = null): Promise<CatalogPage> {
       const match = ftsQuery(input)
       if (match === undefined) return { items: [], page: 1, pages: 1, total: 0, query: input, sort }
-      freshCache()
-      if (searchStamp !== lastStamp) { searchStamp = lastStamp; searchCache.clear() }
+      const stamp = await freshCache()
+      if (searchStamp !== stamp) { searchStamp = stamp; searchCache.clear() }
       const key = `${sort ?? ''}:${Math.max(1, page)}:${input}`
       const cached = searchCache.get(key)
       if (cached !== undefined) return cached
@@ -212,7 +209,7 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
         .where(sql.ref('content_fts'), 'match', match)
         .where('content.published', '=', 1)
       // (bm25() cannot be used beside a window function: the count is a query of its own.)
-      const total = sync.first(matching.select((eb) => eb.fn.countAll<number>().as('total')))!.total
+      const total = (await runner.first(matching.select((eb) => eb.fn.countAll<number>().as('total'))))!.total
       const pages = Math.max(1, Math.ceil(total / PAGE_SIZE))
       const current = Math.min(Math.max(1, page), pages)
       let query = matching.select(ITEM_COLUMNS)
@@ -220,49 +217,50 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
       else if (sort === 'title') query = query.orderBy(sql`content.title COLLATE NOCASE`).orderBy('content.id')
       else if (sort === 'new') query = query.orderBy('content.created_at', 'desc').orderBy('content.id', 'desc')
       else query = query.orderBy(sql`bm25(content_fts, 5.0, 1.0)`).orderBy('content.id', 'desc')
-      const items = total === 0 ? [] : sync.all(query.limit(PAGE_SIZE).offset((current - 1) * PAGE_SIZE))
+      const items = total === 0 ? [] : await runner.all(query.limit(PAGE_SIZE).offset((current - 1) * PAGE_SIZE))
       const result = { items, page: current, pages, total, query: input, sort }
+      if (await changeStamp() !== stamp) return result
       if (searchCache.size >= MAX_CACHED_PAGES) searchCache.clear()
       searchCache.set(key, result)
       return result
     },
 
-    find (slug: string): Content | undefined {
-      return sync.first(bySlug(slug))
+    async find (slug: string): Promise<Content | undefined> {
+      return await runner.first(bySlug(slug))
     },
 
-    findById (id: number): Content | undefined {
-      return sync.first(db.selectFrom('content').selectAll().where('id', '=', id))
+    async findById (id: number): Promise<Content | undefined> {
+      return await runner.first(db.selectFrom('content').selectAll().where('id', '=', id))
     },
 
-    owns (userId: number, contentId: number): boolean {
-      return sync.first(ownership(userId, contentId)) !== undefined
+    async owns (userId: number, contentId: number): Promise<boolean> {
+      return await runner.first(ownership(userId, contentId)) !== undefined
     },
 
     /** The order that put a bought item in the user's library. */
-    libraryOrder (userId: number, contentId: number): string | undefined {
-      return sync.first(db.selectFrom('library').select('order_id').where('user_id', '=', userId).where('content_id', '=', contentId))?.order_id
+    async libraryOrder (userId: number, contentId: number): Promise<string | undefined> {
+      return (await runner.first(db.selectFrom('library').select('order_id').where('user_id', '=', userId).where('content_id', '=', contentId)))?.order_id
     },
 
     /** Whether the item is in the user's library: bought, or taken while it was free. */
-    keeps (userId: number, content: Content): boolean {
-      return this.owns(userId, content.id) || (isFree(content) && sync.first(freeTaken(userId, content.id)) !== undefined)
+    async keeps (userId: number, content: Content): Promise<boolean> {
+      return await this.owns(userId, content.id) || (isFree(content) && await runner.first(freeTaken(userId, content.id)) !== undefined)
     },
 
     /** A published item is for everyone to see; an unpublished one for admins and those who keep it. */
-    canView (user: User | null, content: Content): boolean {
+    async canView (user: User | null, content: Content): Promise<boolean> {
       if (content.published === 1) return true
-      return user !== null && (user.is_admin === 1 || this.keeps(user.id, content))
+      return user !== null && (user.is_admin === 1 || await this.keeps(user.id, content))
     },
 
     /**
      * Admins download every item; free published items are for every signed-in user; otherwise
      * the user's library decides (an unpublished item stays with those who have it).
      */
-    canDownload (user: User, content: Content): boolean {
+    async canDownload (user: User, content: Content): Promise<boolean> {
       if (user.is_admin === 1) return true
       if (content.published === 1 && isFree(content)) return true
-      return this.keeps(user.id, content)
+      return await this.keeps(user.id, content)
     },
 
     /**
@@ -270,13 +268,13 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
      * files; users stay. Rows go first, in one transaction, so no row ever points at a missing file.
      */
     async flush (): Promise<{ content: number, files: number }> {
-      const removed = sync.transaction(() => {
-        sync.run(db.deleteFrom('library'))
-        sync.run(db.deleteFrom('orders'))
-        sync.run(db.deleteFrom('stripe_events'))
-        sync.run(db.deleteFrom('refunds'))
-        sync.run(db.deleteFrom('content_versions'))
-        return sync.run(db.deleteFrom('content')).changes
+      const removed = await runner.transaction(async () => {
+        await runner.run(db.deleteFrom('library'))
+        await runner.run(db.deleteFrom('orders'))
+        await runner.run(db.deleteFrom('stripe_events'))
+        await runner.run(db.deleteFrom('refunds'))
+        await runner.run(db.deleteFrom('content_versions'))
+        return (await runner.run(db.deleteFrom('content'))).changes
       })
       const keys = await files.keys()
       await Promise.all(keys.map(async (key) => { await files.remove(key) }))
@@ -293,7 +291,7 @@ export function createCatalog (deps: { db: Kysely<Database>, sync: SyncRunner, f
     async reconcile (): Promise<Reconciliation> {
       const temporary = await files.removeTemporary()
       // Every version's file counts, not only the latest: earlier ones are still downloaded.
-      const referenced = this.referencedKeys()
+      const referenced = await this.referencedKeys()
       const swept = await files.sweep(new Set(referenced.keys()))
       const missing: Reconciliation['missing'] = []
       for (const [key, slug] of referenced) {

@@ -30,7 +30,7 @@ export function createCheckout (deps: { orders: Orders, payments: Payments, sett
   const inFlight = new Map<string, Promise<unknown>>()
 
   async function resume (user: User, content: Content, amount: number): Promise<CheckoutStart | undefined> {
-    const open = orders.openFor(user.id, content.id)
+    const open = await orders.openFor(user.id, content.id)
     // Another amount named for a pay-what-you-want item is another checkout.
     if (open === undefined || open.amount_cents !== amount) return undefined
     const session = await payments.retrieve(open.stripe_session_id!)
@@ -42,7 +42,7 @@ export function createCheckout (deps: { orders: Orders, payments: Payments, sett
       return { url: payments.returnUrl(open.id, session.id), orderId: open.id, resumed: true }
     }
     // Expired or failed at the provider (its webhook may still be on its way): a fresh checkout is needed.
-    orders.expire(open.id)
+    await orders.expire(open.id)
     return undefined
   }
 
@@ -51,7 +51,7 @@ export function createCheckout (deps: { orders: Orders, payments: Payments, sett
     const resumed = await resume(user, content, amount)
     if (resumed !== undefined) return resumed
     // The order exists, at our price, before the provider hears of it.
-    const order = orders.create(user.id, content, amount)
+    const order = await orders.create(user.id, content, amount)
     try {
       const session = await payments.createCheckout({
         order,
@@ -60,11 +60,11 @@ export function createCheckout (deps: { orders: Orders, payments: Payments, sett
         allowPromotionCodes: settings.current().allowPromotionCodes,
         cancelUrl: `${publicUrl}/checkout/cancel?slug=${encodeURIComponent(content.slug)}`
       })
-      orders.attachSession(order.id, session.id)
+      await orders.attachSession(order.id, session.id)
       log.info({ orderId: order.id, sessionId: session.id }, 'checkout started')
       return { url: session.url, orderId: order.id, resumed: false }
     } catch (error) {
-      orders.abandon(order.id)
+      await orders.abandon(order.id)
       log.error({ err: error, orderId: order.id }, 'could not create a checkout session')
       throw error
     }

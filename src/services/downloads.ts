@@ -1,6 +1,6 @@
 import { isFree } from './pricing.js'
 import type { Kysely } from 'kysely'
-import type { SyncRunner } from '../db/database.js'
+import type { Runner } from '../db/runner.js'
 import type { Content, Database, DownloadVia, Order } from '../db/types.js'
 
 /**
@@ -50,15 +50,15 @@ export interface DownloadLogRow {
 export interface OrderKey { id: string, user_id: number, content_id: number, created_at: string }
 
 /** An order's downloads, newest first (at most `max`), and how many there are in all. */
-export function downloadsOfOrder (db: Kysely<Database>, sync: SyncRunner, order: OrderKey, max: number): { rows: DownloadLogRow[], total: number } {
+export async function downloadsOfOrder (db: Kysely<Database>, runner: Runner, order: OrderKey, max: number): Promise<{ rows: DownloadLogRow[], total: number }> {
   // Rows from before the log knew orders (no order_id) belong to the buyer's downloads of the item since the order.
   const mine = db.selectFrom('downloads').where((eb) => eb.or([
     eb('order_id', '=', order.id),
     eb.and([eb('order_id', 'is', null), eb('user_id', '=', order.user_id), eb('content_id', '=', order.content_id), eb('downloaded_at', '>=', order.created_at)])
   ]))
-  const rows = sync.all(mine.select(['downloaded_at', 'last_request_at', 'via', 'version', 'bytes', 'requests', 'client_address', 'user_agent', 'email'])
+  const rows = await runner.all(mine.select(['downloaded_at', 'last_request_at', 'via', 'version', 'bytes', 'requests', 'client_address', 'user_agent', 'email'])
     .orderBy('downloaded_at', 'desc').orderBy('id', 'desc').limit(max))
-  const total = sync.first(mine.select((eb) => eb.fn.countAll<number>().as('n')))!.n
+  const total = (await runner.first(mine.select((eb) => eb.fn.countAll<number>().as('n'))))!.n
   return { rows, total }
 }
 
@@ -103,19 +103,19 @@ export function rangeAsked (header: string | undefined, size: number): { start: 
  * of its last request: those add their bytes to it. Any other request starts a new download,
  * which is what DOWNLOAD_LIMIT counts (per order).
  */
-export function createDownloads (deps: { db: Kysely<Database>, sync: SyncRunner, now?: () => Date }) {
-  const { db, sync } = deps
+export function createDownloads (deps: { db: Kysely<Database>, runner: Runner, now?: () => Date }) {
+  const { db, runner } = deps
   const now = deps.now ?? (() => new Date())
 
-  const countOf = (orderId: string): number =>
-    sync.first(db.selectFrom('downloads').select((eb) => eb.fn.countAll<number>().as('n')).where('order_id', '=', orderId))!.n
+  const countOf = async (orderId: string): Promise<number> =>
+    (await runner.first(db.selectFrom('downloads').select((eb) => eb.fn.countAll<number>().as('n')).where('order_id', '=', orderId)))!.n
 
   return {
     window: DOWNLOAD_WINDOW_MS,
 
     /** The order a download link names, with its buyer's address (for the log). */
-    linkOrder (orderId: string): (Order & { email: string | null }) | undefined {
-      return sync.first(db.selectFrom('orders').innerJoin('users', 'users.id', 'orders.user_id')
+    async linkOrder (orderId: string): Promise<(Order & { email: string | null }) | undefined> {
+      return await runner.first(db.selectFrom('orders').innerJoin('users', 'users.id', 'orders.user_id')
         .selectAll('orders').select('users.email').where('orders.id', '=', orderId))
     },
 
@@ -127,14 +127,14 @@ export function createDownloads (deps: { db: Kysely<Database>, sync: SyncRunner,
      * sent: a new download past the limit may not; a continued one always may (the reader was
      * let in when it started).
      */
-    record (request: DownloadRequest): DownloadOutcome {
+    async record (request: DownloadRequest): Promise<DownloadOutcome> {
       const asked = rangeAsked(request.range, request.size)
       if (asked === 'unsatisfiable') return { allowed: true, counted: false, id: null, bytes: 0 }
       const at = now()
       const iso = at.toISOString()
       const bytes = asked === 'whole' ? request.size : asked.bytes
       const continues = asked !== 'whole' && asked.start > 0
-      return sync.transaction((): DownloadOutcome => {
+      return await runner.transaction(async (): Promise<DownloadOutcome> => {
         if (continues) {
           let same = db.selectFrom('downloads').select('id')
             .where('content_id', '=', request.content.id).where('version', '=', request.version)
@@ -143,19 +143,19 @@ export function createDownloads (deps: { db: Kysely<Database>, sync: SyncRunner,
           same = request.via === 'link' && request.orderId !== null
             ? same.where('order_id', '=', request.orderId)
             : same.where('user_id', '=', request.userId)
-          const current = sync.first(same.orderBy('last_request_at', 'desc').limit(1))
+          const current = await runner.first(same.orderBy('last_request_at', 'desc').limit(1))
           if (current !== undefined) {
-            sync.run(db.updateTable('downloads')
+            await runner.run(db.updateTable('downloads')
               .set((eb) => ({ bytes: eb('bytes', '+', bytes), requests: eb('requests', '+', 1), last_request_at: iso }))
               .where('id', '=', current.id))
             return { allowed: true, counted: false, id: current.id, bytes }
           }
         }
         if (request.limit > 0 && request.orderId !== null) {
-          const count = countOf(request.orderId)
+          const count = await countOf(request.orderId)
           if (count >= request.limit) return { allowed: false, count }
         }
-        const inserted = sync.first(db.insertInto('downloads').values({
+        const inserted = (await runner.first(db.insertInto('downloads').values({
           user_id: request.userId,
           content_id: request.content.id,
           version: request.version,
@@ -167,10 +167,10 @@ export function createDownloads (deps: { db: Kysely<Database>, sync: SyncRunner,
           user_agent: request.userAgent,
           downloaded_at: iso,
           last_request_at: iso
-        }).returning('id'))!
+        }).returning('id')))!
         // A free item downloaded by a signed-in reader joins their library.
         if (request.via === 'library' && isFree(request.content)) {
-          sync.run(db.insertInto('free_library').values({ user_id: request.userId, content_id: request.content.id })
+          await runner.run(db.insertInto('free_library').values({ user_id: request.userId, content_id: request.content.id })
             .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
         }
         return { allowed: true, counted: true, id: inserted.id, bytes }
@@ -181,20 +181,20 @@ export function createDownloads (deps: { db: Kysely<Database>, sync: SyncRunner,
      * Takes back a request recorded before its answer turned out to send nothing (a 304 to a
      * conditional request, a 412, a 416): a new download is removed, a continued one loses the bytes.
      */
-    cancel (outcome: DownloadOutcome): void {
+    async cancel (outcome: DownloadOutcome): Promise<void> {
       if (!outcome.allowed || outcome.id === null) return
       if (outcome.counted) {
-        sync.run(db.deleteFrom('downloads').where('id', '=', outcome.id))
+        await runner.run(db.deleteFrom('downloads').where('id', '=', outcome.id))
       } else {
-        sync.run(db.updateTable('downloads')
+        await runner.run(db.updateTable('downloads')
           .set((eb) => ({ bytes: eb('bytes', '-', outcome.bytes), requests: eb('requests', '-', 1) }))
           .where('id', '=', outcome.id))
       }
     },
 
     /** An order's downloads, newest first (at most `max`), and how many there are in all. */
-    ofOrder (order: OrderKey, max = 100): { rows: DownloadLogRow[], total: number } {
-      return downloadsOfOrder(db, sync, order, max)
+    async ofOrder (order: OrderKey, max = 100): Promise<{ rows: DownloadLogRow[], total: number }> {
+      return await downloadsOfOrder(db, runner, order, max)
     }
   }
 }

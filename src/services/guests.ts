@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import type { SyncRunner } from '../db/database.js'
+import type { Runner } from '../db/runner.js'
 import type { Database, User } from '../db/types.js'
 
 // Guest checkout without loosening orders.user_id NOT NULL: every order still has a user row.
@@ -25,21 +25,21 @@ export function guestAddress (email: string | null | undefined): string | null {
   return address.length > 3 && address.length <= 320 && /^[^\s@]+@[^\s@]+$/.test(address) ? address : null
 }
 
-function guestRow (db: Kysely<Database>, sync: SyncRunner, provider: string, subject: string, email: string | null): User {
-  sync.run(db.insertInto('users')
+async function guestRow (db: Kysely<Database>, runner: Runner, provider: string, subject: string, email: string | null): Promise<User> {
+  await runner.run(db.insertInto('users')
     .values({ provider, subject, email, email_verified: 0, name: null, is_admin: 0 })
     .onConflict((oc) => oc.columns(['provider', 'subject']).doNothing()))
-  return sync.first(db.selectFrom('users').selectAll().where('provider', '=', provider).where('subject', '=', subject))!
+  return (await runner.first(db.selectFrom('users').selectAll().where('provider', '=', provider).where('subject', '=', subject)))!
 }
 
 /** The user row of one browser's guest checkouts. */
-export function guestSessionUser (db: Kysely<Database>, sync: SyncRunner, guestId: string): User {
-  return guestRow(db, sync, GUEST_SESSION_PROVIDER, guestId, null)
+export async function guestSessionUser (db: Kysely<Database>, runner: Runner, guestId: string): Promise<User> {
+  return await guestRow(db, runner, GUEST_SESSION_PROVIDER, guestId, null)
 }
 
 /** The user row that owns an address's guest purchases; `address` as guestAddress gives it. */
-export function guestEmailUser (db: Kysely<Database>, sync: SyncRunner, address: string): User {
-  return guestRow(db, sync, GUEST_PROVIDER, address, address)
+export async function guestEmailUser (db: Kysely<Database>, runner: Runner, address: string): Promise<User> {
+  return await guestRow(db, runner, GUEST_PROVIDER, address, address)
 }
 
 /**
@@ -49,23 +49,23 @@ export function guestEmailUser (db: Kysely<Database>, sync: SyncRunner, address:
  * a paid order of the account, so refunding one of the two leaves the other's access.
  * Returns how many orders moved.
  */
-export function claimGuestPurchases (db: Kysely<Database>, sync: SyncRunner, user: User): number {
+export async function claimGuestPurchases (db: Kysely<Database>, runner: Runner, user: User): Promise<number> {
   if (isGuest(user) || user.email_verified !== 1) return 0
   const address = guestAddress(user.email)
   if (address === null) return 0
-  return sync.transaction(() => {
-    const guest = sync.first(db.selectFrom('users').select('id').where('provider', '=', GUEST_PROVIDER).where('subject', '=', address))
+  return await runner.transaction(async () => {
+    const guest = await runner.first(db.selectFrom('users').select('id').where('provider', '=', GUEST_PROVIDER).where('subject', '=', address))
     if (guest === undefined || guest.id === user.id) return 0
     const from = guest.id
-    for (const row of sync.all(db.selectFrom('library').selectAll().where('user_id', '=', from))) {
-      sync.run(db.insertInto('library').values({ ...row, user_id: user.id }).onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
+    for (const row of await runner.all(db.selectFrom('library').selectAll().where('user_id', '=', from))) {
+      await runner.run(db.insertInto('library').values({ ...row, user_id: user.id }).onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
     }
-    sync.run(db.deleteFrom('library').where('user_id', '=', from))
-    for (const row of sync.all(db.selectFrom('free_library').selectAll().where('user_id', '=', from))) {
-      sync.run(db.insertInto('free_library').values({ ...row, user_id: user.id }).onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
+    await runner.run(db.deleteFrom('library').where('user_id', '=', from))
+    for (const row of await runner.all(db.selectFrom('free_library').selectAll().where('user_id', '=', from))) {
+      await runner.run(db.insertInto('free_library').values({ ...row, user_id: user.id }).onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
     }
-    sync.run(db.deleteFrom('free_library').where('user_id', '=', from))
-    sync.run(db.updateTable('downloads').set({ user_id: user.id }).where('user_id', '=', from))
-    return sync.run(db.updateTable('orders').set({ user_id: user.id }).where('user_id', '=', from)).changes
+    await runner.run(db.deleteFrom('free_library').where('user_id', '=', from))
+    await runner.run(db.updateTable('downloads').set({ user_id: user.id }).where('user_id', '=', from))
+    return (await runner.run(db.updateTable('orders').set({ user_id: user.id }).where('user_id', '=', from))).changes
   })
 }

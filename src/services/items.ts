@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import type { SyncRunner } from '../db/database.js'
+import type { Runner } from '../db/runner.js'
 import type { Content, ContentVersion, Database } from '../db/types.js'
 import { DomainError } from './errors.js'
 import type { FileStore, PendingFile } from './file-store.js'
@@ -104,58 +104,58 @@ function checkChangelog (changelog: string, withFile: boolean): string | undefin
  * is removed only after that commit, so a crash leaves at worst an orphan the start-up sweep
  * quarantines, never a row pointing at nothing.
  */
-export function createItems (deps: { db: Kysely<Database>, sync: SyncRunner, files: FileStore, maxUploadBytes: number }) {
-  const { db, sync, files, maxUploadBytes } = deps
+export function createItems (deps: { db: Kysely<Database>, runner: Runner, files: FileStore, maxUploadBytes: number }) {
+  const { db, runner, files, maxUploadBytes } = deps
   const receiveForm = createFormReceiver(files, maxUploadBytes)
   const byId = (id: number) => db.selectFrom('content').selectAll().where('id', '=', id)
   const latest = (contentId: number) => db.selectFrom('content_versions')
     .select((eb) => eb.fn.max<number | null>('version').as('version')).where('content_id', '=', contentId)
 
   /** Another item already sold through this Payment Link. */
-  function itemWithLink (linkId: string, exceptId: number): Pick<Content, 'id' | 'title'> | undefined {
-    return sync.first(db.selectFrom('content').select(['id', 'title']).where('payment_link_id', '=', linkId).where('id', '!=', exceptId))
+  async function itemWithLink (linkId: string, exceptId: number): Promise<Pick<Content, 'id' | 'title'> | undefined> {
+    return await runner.first(db.selectFrom('content').select(['id', 'title']).where('payment_link_id', '=', linkId).where('id', '!=', exceptId))
   }
 
-  function latestVersion (contentId: number): number {
+  async function latestVersion (contentId: number): Promise<number> {
     // An item put in by hand (a seed, an old backup) without version rows has its one file.
-    return sync.first(latest(contentId))?.version ?? 1
+    return (await runner.first(latest(contentId)))?.version ?? 1
   }
 
   return {
     latestVersion,
 
     /** The item's versions, newest first. */
-    versions (contentId: number): VersionSummary[] {
-      return sync.all(db.selectFrom('content_versions')
+    async versions (contentId: number): Promise<VersionSummary[]> {
+      return await runner.all(db.selectFrom('content_versions')
         .select(['version', 'file_name', 'file_size', 'changelog', 'created_at'])
         .where('content_id', '=', contentId).orderBy('version', 'desc'))
     },
 
-    version (contentId: number, version: number): ContentVersion | undefined {
-      return sync.first(db.selectFrom('content_versions').selectAll()
+    async version (contentId: number, version: number): Promise<ContentVersion | undefined> {
+      return await runner.first(db.selectFrom('content_versions').selectAll()
         .where('content_id', '=', contentId).where('version', '=', version))
     },
 
     /** Every item, published or not, newest first, with its sales. */
-    items (page: number): ItemsPage {
-      const total = sync.first(db.selectFrom('content').select((eb) => eb.fn.countAll<number>().as('total')))!.total
+    async items (page: number): Promise<ItemsPage> {
+      const total = (await runner.first(db.selectFrom('content').select((eb) => eb.fn.countAll<number>().as('total'))))!.total
       const pages = Math.max(1, Math.ceil(total / ITEMS_PAGE_SIZE))
       const current = Math.min(Math.max(1, page), pages)
-      const rows = sync.all(db.selectFrom('content')
+      const rows = await runner.all(db.selectFrom('content')
         .select(['id', 'slug', 'title', 'price_cents', 'currency', 'published', 'created_at', 'pay_what_you_want', 'min_price_cents', 'payment_link_id'])
         .orderBy('created_at', 'desc').orderBy('id', 'desc')
         .limit(ITEMS_PAGE_SIZE).offset((current - 1) * ITEMS_PAGE_SIZE))
       const sales = new Map(rows.length === 0
         ? []
-        : sync.all(db.selectFrom('orders')
-          .select((eb) => [
-            'content_id',
-            eb.fn.countAll<number>().as('orders'),
-            eb.fn.sum<number>(eb.case().when('status', '=', 'paid').then(1).else(0).end()).as('sales'),
-            eb.fn.sum<number>(eb.case().when('status', '=', 'paid').then(eb('amount_cents', '-', eb.ref('discount_cents'))).else(0).end()).as('revenue_cents')
-          ])
-          .where('content_id', 'in', rows.map((row) => row.id))
-          .groupBy('content_id')).map((row) => [row.content_id, row]))
+        : (await runner.all(db.selectFrom('orders')
+            .select((eb) => [
+              'content_id',
+              eb.fn.countAll<number>().as('orders'),
+              eb.fn.sum<number>(eb.case().when('status', '=', 'paid').then(1).else(0).end()).as('sales'),
+              eb.fn.sum<number>(eb.case().when('status', '=', 'paid').then(eb('amount_cents', '-', eb.ref('discount_cents'))).else(0).end()).as('revenue_cents')
+            ])
+            .where('content_id', 'in', rows.map((row) => row.id))
+            .groupBy('content_id'))).map((row) => [row.content_id, row]))
       const items = rows.map((row) => {
         const sold = sales.get(row.id)
         return { ...row, sales: sold?.sales ?? 0, revenue_cents: sold?.revenue_cents ?? 0, orders: sold?.orders ?? 0 }
@@ -202,7 +202,7 @@ export function createItems (deps: { db: Kysely<Database>, sync: SyncRunner, fil
           problems.payment_link_id = 'A Payment Link id starts with plink_ followed by letters and digits: copy it from the link\'s page in your Stripe dashboard.'
         }
         if (Object.keys(problems).length > 0) return { status: 400, values, problems }
-        const usedBy = newLink ? itemWithLink(linkId, content.id) : undefined
+        const usedBy = newLink ? await itemWithLink(linkId, content.id) : undefined
         const linkTaken = (title: string): EditResult => ({ status: 409, values, problems: { payment_link_id: `This Payment Link already sells "${title}". A link sells one item: create another link in Stripe for this one.` } })
         if (usedBy !== undefined) return linkTaken(usedBy.title)
 
@@ -222,16 +222,16 @@ export function createItems (deps: { db: Kysely<Database>, sync: SyncRunner, fil
         if (chosen.file !== undefined) await files.commit(chosen.file)
         if (chosen.preview !== undefined) await files.commit(chosen.preview)
         let taken: string | undefined
-        const save = () => sync.transaction(() => {
-          const current = sync.first(byId(content.id))
+        const save = async () => await runner.transaction(async () => {
+          const current = await runner.first(byId(content.id))
           if (current === undefined) throw new DomainError('not_found', NO_LONGER_THERE)
           // Checked again here: another edit may have taken the link while Stripe was asked.
-          taken = link === undefined ? undefined : itemWithLink(link.id, content.id)?.title
+          taken = link === undefined ? undefined : (await itemWithLink(link.id, content.id))?.title
           if (taken !== undefined) throw new DomainError('conflict', taken)
           const file = chosen.file === undefined
             ? {}
             : { file_key: chosen.file.key, file_name: chosen.file.originalName.slice(0, 255), file_size: chosen.file.size, sha256: chosen.file.sha256 }
-          const updated = sync.first(db.updateTable('content').set({
+          const updated = (await runner.first(db.updateTable('content').set({
             title: values.title.trim(),
             description: values.description.trim(),
             price_cents: parsePrice(values.price, current.currency)!,
@@ -241,17 +241,17 @@ export function createItems (deps: { db: Kysely<Database>, sync: SyncRunner, fil
             ...(link === undefined ? {} : { payment_link_id: link.id, payment_link_url: link.url }),
             ...file,
             ...(chosen.preview === undefined ? {} : { preview_key: chosen.preview.key })
-          }).where('id', '=', current.id).returningAll())!
+          }).where('id', '=', current.id).returningAll()))!
           let version: number | undefined
           if (chosen.file !== undefined) {
-            version = latestVersion(current.id) + 1
-            sync.run(db.insertInto('content_versions').values({ content_id: current.id, version, ...file as Required<typeof file>, changelog: values.changelog }))
+            version = (await latestVersion(current.id)) + 1
+            await runner.run(db.insertInto('content_versions').values({ content_id: current.id, version, ...file as Required<typeof file>, changelog: values.changelog }))
           }
           return { updated, version, replacedPreview: chosen.preview === undefined ? undefined : current.preview_key }
         })
-        let saved: ReturnType<typeof save>
+        let saved: Awaited<ReturnType<typeof save>>
         try {
-          saved = save()
+          saved = await save()
         } catch (error) {
           if (taken !== undefined) return linkTaken(taken)
           throw error
@@ -274,8 +274,8 @@ export function createItems (deps: { db: Kysely<Database>, sync: SyncRunner, fil
     },
 
     /** Lists the item in the catalogue again, or takes it off sale; owners keep it either way. */
-    setPublished (contentId: number, published: boolean): boolean {
-      return sync.run(db.updateTable('content').set({ published: published ? 1 : 0 }).where('id', '=', contentId)).changes > 0
+    async setPublished (contentId: number, published: boolean): Promise<boolean> {
+      return (await runner.run(db.updateTable('content').set({ published: published ? 1 : 0 }).where('id', '=', contentId))).changes > 0
     },
 
     /**
@@ -285,18 +285,18 @@ export function createItems (deps: { db: Kysely<Database>, sync: SyncRunner, fil
      * they paid for, so it can only be unpublished.
      */
     async remove (content: Content): Promise<{ files: number, leftover: string[] }> {
-      const keys = sync.transaction(() => {
-        const ordered = sync.first(db.selectFrom('orders').select('id').where('content_id', '=', content.id).limit(1))
+      const keys = await runner.transaction(async () => {
+        const ordered = await runner.first(db.selectFrom('orders').select('id').where('content_id', '=', content.id).limit(1))
         if (ordered !== undefined) {
           throw new DomainError('conflict', `"${content.title}" has orders, so it cannot be deleted: its buyers keep what they paid for. Unpublish it instead: it leaves the catalogue and nobody new can buy it.`)
         }
-        const current = sync.first(byId(content.id))
+        const current = await runner.first(byId(content.id))
         if (current === undefined) throw new DomainError('not_found', 'This item was already deleted.')
-        const versions = sync.all(db.selectFrom('content_versions').select('file_key').where('content_id', '=', content.id))
-        sync.run(db.deleteFrom('content_versions').where('content_id', '=', content.id))
-        sync.run(db.deleteFrom('downloads').where('content_id', '=', content.id))
-        sync.run(db.deleteFrom('free_library').where('content_id', '=', content.id))
-        sync.run(db.deleteFrom('content').where('id', '=', content.id))
+        const versions = await runner.all(db.selectFrom('content_versions').select('file_key').where('content_id', '=', content.id))
+        await runner.run(db.deleteFrom('content_versions').where('content_id', '=', content.id))
+        await runner.run(db.deleteFrom('downloads').where('content_id', '=', content.id))
+        await runner.run(db.deleteFrom('free_library').where('content_id', '=', content.id))
+        await runner.run(db.deleteFrom('content').where('id', '=', content.id))
         return [...new Set([current.file_key, current.preview_key, ...versions.map((row) => row.file_key)])]
       })
       const leftover: string[] = []
@@ -305,13 +305,13 @@ export function createItems (deps: { db: Kysely<Database>, sync: SyncRunner, fil
     },
 
     /** Every stored file a row refers to, with its item's slug: latest files, covers and every version. */
-    referencedKeys (): Map<string, string> {
+    async referencedKeys (): Promise<Map<string, string>> {
       const referenced = new Map<string, string>()
-      for (const row of sync.all(db.selectFrom('content').select(['slug', 'file_key', 'preview_key']))) {
+      for (const row of await runner.all(db.selectFrom('content').select(['slug', 'file_key', 'preview_key']))) {
         referenced.set(row.file_key, row.slug)
         referenced.set(row.preview_key, row.slug)
       }
-      const versions = sync.all(db.selectFrom('content_versions').innerJoin('content', 'content.id', 'content_versions.content_id')
+      const versions = await runner.all(db.selectFrom('content_versions').innerJoin('content', 'content.id', 'content_versions.content_id')
         .select(['content.slug', 'content_versions.file_key']))
       for (const row of versions) referenced.set(row.file_key, row.slug)
       return referenced

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
-import type { SyncRunner } from '../db/database.js'
+import type { Runner } from '../db/runner.js'
 import type { Content, Database, Order, OrderEvent, PaymentProviderName } from '../db/types.js'
 import { GUEST_SESSION_PROVIDER, guestAddress, guestEmailUser } from './guests.js'
 
@@ -98,23 +98,23 @@ const CHECKOUT_LIFETIME_MS = 24 * 60 * 60 * 1000
 /**
  * Group commit. A commit is the dearest part of a webhook event (BEGIN IMMEDIATE, WAL append,
  * COMMIT); items that arrive in the same turn of the event loop are applied in one transaction,
- * each in its own savepoint (a nested better-sqlite3 transaction), so every event is still
+ * each in its own savepoint (`apply` opens a nested transaction), so every event is still
  * recorded together with its effect and one failing item undoes only itself. Nothing is
  * answered before the commit that holds it.
  */
-function groupCommit<I, R> (sync: SyncRunner, apply: (item: I) => R): (item: I) => Promise<R> {
+function groupCommit<I, R> (runner: Runner, apply: (item: I) => Promise<R>): (item: I) => Promise<R> {
   interface Queued { item: I, resolve: (result: R) => void, reject: (error: unknown) => void }
   let queue: Queued[] = []
 
-  function applyQueued (): void {
+  async function applyQueued (): Promise<void> {
     const batch = queue
     queue = []
     const results: Array<{ value?: R, error?: unknown }> = []
     try {
-      sync.transaction(() => {
+      await runner.transaction(async () => {
         for (const queued of batch) {
           try {
-            results.push({ value: apply(queued.item) })
+            results.push({ value: await apply(queued.item) })
           } catch (error) {
             results.push({ error })
           }
@@ -133,21 +133,21 @@ function groupCommit<I, R> (sync: SyncRunner, apply: (item: I) => R): (item: I) 
   }
 
   return async (item) => await new Promise((resolve, reject) => {
-    if (queue.length === 0) setImmediate(applyQueued)
+    if (queue.length === 0) setImmediate(() => { applyQueued().catch(reject) })
     queue.push({ item, resolve, reject })
   })
 }
 
-export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, log: FastifyBaseLogger, provider: PaymentProviderName }) {
-  const { db, sync, log, provider } = deps
+export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log: FastifyBaseLogger, provider: PaymentProviderName }) {
+  const { db, runner, log, provider } = deps
   // Called inside the grant's transaction, with the order as granted (see onGranted).
-  const grantListeners: Array<(order: Order, session: SessionFacts) => void> = []
+  const grantListeners: Array<(order: Order, session: SessionFacts) => Promise<void>> = []
   const byId = (id: string) => db.selectFrom('orders').selectAll().where('id', '=', id)
   const refundOf = (paymentIntent: string) => db.selectFrom('refunds').select('payment_intent').where('payment_intent', '=', paymentIntent)
 
   /** One line of the order's timeline; callers run it in the transaction of the change it records. */
-  function note (orderId: string, kind: OrderEventKind, detail: string | null = null): void {
-    sync.run(db.insertInto('order_events').values({ order_id: orderId, kind, detail }))
+  async function note (orderId: string, kind: OrderEventKind, detail: string | null = null): Promise<void> {
+    await runner.run(db.insertInto('order_events').values({ order_id: orderId, kind, detail }))
   }
 
   /**
@@ -155,22 +155,22 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
    * reloads every 3 seconds: a redirect with the same outcome as the line before it is not
    * written again.
    */
-  function noteVia (orderId: string, via: FulfilVia, outcome: EventOutcome): void {
+  async function noteVia (orderId: string, via: FulfilVia, outcome: EventOutcome): Promise<void> {
     const words = OUTCOME_WORDS[outcome]
-    if (via.source === 'webhook') { note(orderId, 'webhook', `${via.type} (${via.eventId}): ${words}`); return }
-    const last = sync.first(db.selectFrom('order_events').select(['kind', 'detail'])
+    if (via.source === 'webhook') { await note(orderId, 'webhook', `${via.type} (${via.eventId}): ${words}`); return }
+    const last = await runner.first(db.selectFrom('order_events').select(['kind', 'detail'])
       .where('order_id', '=', orderId).orderBy('id', 'desc').limit(1))
     if (last?.kind === 'redirect' && last.detail === words) return
-    note(orderId, 'redirect', words)
+    await note(orderId, 'redirect', words)
   }
 
   /** Ends a still-pending order in a terminal state; later events for it change nothing. */
-  function settlePending (orderId: string | null, sessionId: string, status: 'failed' | 'expired'): { changes: number, orderId: string | undefined } {
+  async function settlePending (orderId: string | null, sessionId: string, status: 'failed' | 'expired'): Promise<{ changes: number, orderId: string | undefined }> {
     const query = db.updateTable('orders').set({ status }).where('status', '=', 'pending')
-    const { changes } = sync.run(orderId !== null
+    const { changes } = await runner.run(orderId !== null
       ? query.where('id', '=', orderId)
       : query.where('stripe_session_id', '=', sessionId))
-    const order = sync.first(orderId !== null
+    const order = await runner.first(orderId !== null
       ? db.selectFrom('orders').select('id').where('id', '=', orderId)
       : db.selectFrom('orders').select('id').where('stripe_session_id', '=', sessionId))
     return { changes, orderId: order?.id }
@@ -178,15 +178,15 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
 
   /**
    * The one fulfilment function, used by the success redirect and by the webhook. One
-   * synchronous SQLite transaction: the order moves pending -> paid at most once and the
+   * transaction: the order moves pending -> paid at most once and the
    * library row is inserted at most once; a second caller, concurrent or late, changes nothing
    * and still learns that the order is paid.
    */
-  function fulfil (session: SessionFacts, via: FulfilVia = { source: 'redirect' }): FulfilResult {
-    return sync.transaction(() => {
-      const result = fulfilNow(session)
+  async function fulfil (session: SessionFacts, via: FulfilVia = { source: 'redirect' }): Promise<FulfilResult> {
+    return await runner.transaction(async () => {
+      const result = await fulfilNow(session)
       // A session that is not this order's touched nothing of it: nothing on its timeline.
-      if (result.order !== undefined && result.outcome !== 'unknown_order') noteVia(result.order.id, via, result.outcome)
+      if (result.order !== undefined && result.outcome !== 'unknown_order') await noteVia(result.order.id, via, result.outcome)
       return result
     })
   }
@@ -196,15 +196,15 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
    * becomes the purchase of the address Stripe collected (see src/services/guests.ts). Without
    * an address (Stripe always collects one) it stays with the browser that bought it.
    */
-  function buyerOf (order: Order, session: SessionFacts): number {
-    const user = sync.first(db.selectFrom('users').select('provider').where('id', '=', order.user_id))
+  async function buyerOf (order: Order, session: SessionFacts): Promise<number> {
+    const user = await runner.first(db.selectFrom('users').select('provider').where('id', '=', order.user_id))
     if (user?.provider !== GUEST_SESSION_PROVIDER) return order.user_id
     const address = guestAddress(session.customerEmail)
     if (address === null) {
       log.warn({ orderId: order.id, sessionId: session.id }, 'guest checkout paid without an email: the purchase stays with the browser that made it')
       return order.user_id
     }
-    return guestEmailUser(db, sync, address).id
+    return (await guestEmailUser(db, runner, address)).id
   }
 
   /**
@@ -213,10 +213,10 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
    * Stripe collected (a guest purchase). Later calls find that order by the session's id. A link
    * no item has, or a session without an address, makes nothing.
    */
-  function paymentLinkOrder (session: SessionFacts): Order | undefined {
-    const existing = sync.first(db.selectFrom('orders').selectAll().where('stripe_session_id', '=', session.id))
+  async function paymentLinkOrder (session: SessionFacts): Promise<Order | undefined> {
+    const existing = await runner.first(db.selectFrom('orders').selectAll().where('stripe_session_id', '=', session.id))
     if (existing !== undefined) return existing
-    const content = sync.first(db.selectFrom('content').selectAll().where('payment_link_id', '=', session.paymentLink!))
+    const content = await runner.first(db.selectFrom('content').selectAll().where('payment_link_id', '=', session.paymentLink!))
     if (content === undefined) {
       log.warn({ sessionId: session.id, paymentLink: session.paymentLink }, 'checkout session from a Payment Link no item has: acknowledged, nothing granted')
       return undefined
@@ -226,16 +226,16 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
       log.warn({ sessionId: session.id, paymentLink: session.paymentLink }, 'Payment Link session without a buyer email: nothing granted')
       return undefined
     }
-    const order = sync.first(db.insertInto('orders').values({
+    const order = (await runner.first(db.insertInto('orders').values({
       id: randomUUID(),
-      user_id: guestEmailUser(db, sync, address).id,
+      user_id: (await guestEmailUser(db, runner, address)).id,
       content_id: content.id,
       amount_cents: content.price_cents,
       currency: content.currency,
       stripe_session_id: session.id,
       provider: 'stripe'
-    }).returningAll())!
-    note(order.id, 'created', `from Payment Link ${session.paymentLink!}`)
+    }).returningAll()))!
+    await note(order.id, 'created', `from Payment Link ${session.paymentLink!}`)
     return order
   }
 
@@ -252,11 +252,11 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
       session.currency?.toLowerCase() === order.currency
   }
 
-  function fulfilNow (session: SessionFacts): FulfilResult {
-    return sync.transaction(() => {
+  async function fulfilNow (session: SessionFacts): Promise<FulfilResult> {
+    return await runner.transaction(async () => {
       const order = session.orderId === null
-        ? (session.paymentLink != null ? paymentLinkOrder(session) : undefined)
-        : sync.first(byId(session.orderId))
+        ? (session.paymentLink != null ? await paymentLinkOrder(session) : undefined)
+        : await runner.first(byId(session.orderId))
       if (order === undefined || (order.stripe_session_id !== null && order.stripe_session_id !== session.id)) {
         log.warn({ sessionId: session.id, orderId: session.orderId }, 'checkout session does not belong to a known order')
         return { outcome: 'unknown_order', order }
@@ -266,26 +266,26 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
 
       if (session.ended != null) {
         // Failed, canceled or expired at the provider (Mollie's return says so): the order ends too.
-        sync.run(db.updateTable('orders').set({ status: session.ended }).where('id', '=', order.id).where('status', '=', 'pending'))
-        return { outcome: 'not_payable', order: sync.first(byId(order.id)) }
+        await runner.run(db.updateTable('orders').set({ status: session.ended }).where('id', '=', order.id).where('status', '=', 'pending'))
+        return { outcome: 'not_payable', order: await runner.first(byId(order.id)) }
       }
 
       // A promotion code that takes the whole price off: Stripe completes the session without a payment.
       const settled = session.paymentStatus === 'paid' || (session.paymentStatus === 'no_payment_required' && session.amountTotal === 0)
       if (!settled) {
         if (session.paymentIntent !== null && order.payment_intent === null) {
-          sync.run(db.updateTable('orders').set({ payment_intent: session.paymentIntent, stripe_session_id: session.id })
+          await runner.run(db.updateTable('orders').set({ payment_intent: session.paymentIntent, stripe_session_id: session.id })
             .where('id', '=', order.id).where('status', '=', 'pending'))
         }
         return { outcome: 'processing', order }
       }
 
-      if (session.refunded === true || (session.paymentIntent !== null && sync.first(refundOf(session.paymentIntent)) !== undefined)) {
+      if (session.refunded === true || (session.paymentIntent !== null && await runner.first(refundOf(session.paymentIntent)) !== undefined)) {
         // The refund overtook this event: the money went back, so nothing is granted.
-        sync.run(db.updateTable('orders').set({ status: 'refunded', payment_intent: session.paymentIntent, stripe_session_id: session.id })
+        await runner.run(db.updateTable('orders').set({ status: 'refunded', payment_intent: session.paymentIntent, stripe_session_id: session.id })
           .where('id', '=', order.id).where('status', '=', 'pending'))
         log.warn({ orderId: order.id, paymentIntent: session.paymentIntent }, 'payment was refunded before it was fulfilled: nothing granted')
-        return { outcome: 'not_payable', order: sync.first(byId(order.id)) }
+        return { outcome: 'not_payable', order: await runner.first(byId(order.id)) }
       }
 
       if (!amountsAgree(order, session)) {
@@ -295,23 +295,23 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
           expected: { amount: order.amount_cents, currency: order.currency },
           received: { amount: session.amountTotal, subtotal: session.amountSubtotal, discount: session.amountDiscount, currency: session.currency }
         }, 'paid amount or currency differs from the order: nothing granted, order held for review')
-        sync.run(db.updateTable('orders').set({ status: 'review', payment_intent: session.paymentIntent })
+        await runner.run(db.updateTable('orders').set({ status: 'review', payment_intent: session.paymentIntent })
           .where('id', '=', order.id).where('status', '=', 'pending'))
-        return { outcome: 'mismatch', order: sync.first(byId(order.id)) }
+        return { outcome: 'mismatch', order: await runner.first(byId(order.id)) }
       }
 
       const paidAt = now()
-      const owner = buyerOf(order, session)
-      const moved = sync.run(db.updateTable('orders')
+      const owner = await buyerOf(order, session)
+      const moved = (await runner.run(db.updateTable('orders')
         .set({ status: 'paid', paid_at: paidAt, payment_intent: session.paymentIntent, stripe_session_id: session.id, user_id: owner, discount_cents: session.amountDiscount ?? 0 })
-        .where('id', '=', order.id).where('status', '=', 'pending')).changes
-      if (moved === 0) return { outcome: 'already_paid', order: sync.first(byId(order.id)) }
-      sync.run(db.insertInto('library')
+        .where('id', '=', order.id).where('status', '=', 'pending'))).changes
+      if (moved === 0) return { outcome: 'already_paid', order: await runner.first(byId(order.id)) }
+      await runner.run(db.insertInto('library')
         .values({ user_id: owner, content_id: order.content_id, order_id: order.id, granted_at: paidAt })
         .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
-      const granted = sync.first(byId(order.id))!
+      const granted = (await runner.first(byId(order.id)))!
       // In the same transaction as the grant: what must follow it (a receipt) is never lost.
-      for (const listener of grantListeners) listener(granted, session)
+      for (const listener of grantListeners) await listener(granted, session)
       log.info({ orderId: order.id, sessionId: session.id }, 'order paid and granted')
       return { outcome: 'granted', order: granted }
     })
@@ -321,38 +321,38 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
    * The order becomes refunded and its buyer loses access at once, unless another paid order of
    * theirs for the same item keeps it. Run inside the caller's transaction.
    */
-  function revokeOrder (order: Order): string | null {
-    sync.run(db.updateTable('orders').set({ status: 'refunded' }).where('id', '=', order.id).where('status', 'in', ['pending', 'paid', 'review']))
+  async function revokeOrder (order: Order): Promise<string | null> {
+    await runner.run(db.updateTable('orders').set({ status: 'refunded' }).where('id', '=', order.id).where('status', 'in', ['pending', 'paid', 'review']))
     // Bought twice (two tabs, say) and one refunded: the other purchase still gives access.
-    const other = sync.first(db.selectFrom('orders').select('id')
+    const other = await runner.first(db.selectFrom('orders').select('id')
       .where('user_id', '=', order.user_id).where('content_id', '=', order.content_id)
       .where('status', '=', 'paid').where('id', '!=', order.id))
     if (other !== undefined) {
-      sync.run(db.updateTable('library').set({ order_id: other.id }).where('order_id', '=', order.id))
+      await runner.run(db.updateTable('library').set({ order_id: other.id }).where('order_id', '=', order.id))
       log.info({ orderId: order.id, keptBy: other.id }, 'order refunded; access kept by another paid order')
       return other.id
     }
-    sync.run(db.deleteFrom('library').where('order_id', '=', order.id))
+    await runner.run(db.deleteFrom('library').where('order_id', '=', order.id))
     log.info({ orderId: order.id }, 'order refunded and access revoked')
     return null
   }
 
   /** A full refund revokes access; a partial one changes nothing. */
-  function revoke (paymentIntent: string | null, refunded: boolean): { outcome: EventOutcome, orderId?: string } {
+  async function revoke (paymentIntent: string | null, refunded: boolean): Promise<{ outcome: EventOutcome, orderId?: string }> {
     if (paymentIntent === null) return { outcome: refunded ? 'ignored' : 'partial_refund' }
     // Mollie's payment id is both: a payment refunded before its order learnt it was paid.
-    const order = sync.first(db.selectFrom('orders').selectAll().where('payment_intent', '=', paymentIntent)) ??
-      sync.first(db.selectFrom('orders').selectAll().where('stripe_session_id', '=', paymentIntent))
+    const order = await runner.first(db.selectFrom('orders').selectAll().where('payment_intent', '=', paymentIntent)) ??
+      await runner.first(db.selectFrom('orders').selectAll().where('stripe_session_id', '=', paymentIntent))
     if (!refunded) return { outcome: 'partial_refund', orderId: order?.id }
     // Remembered even for a payment we do not know yet: its completed event may come later.
-    sync.run(db.insertInto('refunds').values({ payment_intent: paymentIntent }).onConflict((oc) => oc.column('payment_intent').doNothing()))
+    await runner.run(db.insertInto('refunds').values({ payment_intent: paymentIntent }).onConflict((oc) => oc.column('payment_intent').doNothing()))
     if (order === undefined) {
       log.warn({ paymentIntent }, 'refund for a payment we do not know yet: recorded, so it is never granted')
       return { outcome: 'refunded' }
     }
     // Refunded from the desk before Stripe's event came: that refund already did everything.
     if (order.status === 'refunded') return { outcome: 'already_refunded', orderId: order.id }
-    revokeOrder(order)
+    await revokeOrder(order)
     return { outcome: 'refunded', orderId: order.id }
   }
 
@@ -360,26 +360,26 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
    * Applies a verified webhook event exactly once: its id is recorded in the same transaction
    * as its effect, so a redelivery changes nothing and a crash loses neither.
    */
-  function handleEvent (eventId: string, event: PaymentEvent): EventOutcome {
-    return sync.transaction(() => {
-      const recorded = sync.run(db.insertInto('stripe_events').values({ id: eventId, type: event.type })
-        .onConflict((oc) => oc.column('id').doNothing())).changes
+  async function handleEvent (eventId: string, event: PaymentEvent): Promise<EventOutcome> {
+    return await runner.transaction(async () => {
+      const recorded = (await runner.run(db.insertInto('stripe_events').values({ id: eventId, type: event.type })
+        .onConflict((oc) => oc.column('id').doNothing()))).changes
       if (recorded === 0) return 'duplicate'
       const via: FulfilVia = { source: 'webhook', eventId, type: event.type }
       switch (event.action) {
         case 'complete':
-          return fulfil(event.session, via).outcome
+          return (await fulfil(event.session, via)).outcome
         case 'fail':
         case 'expire': {
           const status = event.action === 'expire' ? 'expired' : 'failed'
-          const settled = settlePending(event.session.orderId, event.session.id, status)
+          const settled = await settlePending(event.session.orderId, event.session.id, status)
           const outcome = settled.changes > 0 ? status : 'ignored'
-          if (settled.orderId !== undefined) noteVia(settled.orderId, via, outcome)
+          if (settled.orderId !== undefined) await noteVia(settled.orderId, via, outcome)
           return outcome
         }
         case 'refund': {
-          const { outcome, orderId } = revoke(event.paymentIntent, event.refunded)
-          if (orderId !== undefined) noteVia(orderId, via, outcome)
+          const { outcome, orderId } = await revoke(event.paymentIntent, event.refunded)
+          if (orderId !== undefined) await noteVia(orderId, via, outcome)
           return outcome
         }
       }
@@ -387,14 +387,15 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
   }
 
   // Events that arrive in the same turn of the event loop share one commit (see groupCommit).
-  const handleEventSoon = groupCommit(sync, ({ eventId, event }: { eventId: string, event: PaymentEvent }) => handleEvent(eventId, event))
+  const handleEventSoon = groupCommit(runner, async ({ eventId, event }: { eventId: string, event: PaymentEvent }) => await handleEvent(eventId, event))
 
   return {
     /**
      * Work that must happen exactly when an order is granted, in the same transaction (a
-     * receipt into the outbox): synchronous, and a throw undoes the grant.
+     * receipt into the outbox): awaited inside that transaction (so it awaits nothing but
+     * queries), and a throw undoes the grant.
      */
-    onGranted (listener: (order: Order, session: SessionFacts) => void): void {
+    onGranted (listener: (order: Order, session: SessionFacts) => Promise<void>): void {
       grantListeners.push(listener)
     },
 
@@ -411,33 +412,33 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
      * A pending order, created before the provider is called: at our price, or at the amount the
      * buyer named for a pay-what-you-want item (checked by the caller against its minimum).
      */
-    create (userId: number, content: Content, amount = content.price_cents): Order {
-      return sync.transaction(() => {
-        const order = sync.first(db.insertInto('orders').values({
+    async create (userId: number, content: Content, amount = content.price_cents): Promise<Order> {
+      return await runner.transaction(async () => {
+        const order = (await runner.first(db.insertInto('orders').values({
           id: randomUUID(),
           user_id: userId,
           content_id: content.id,
           amount_cents: amount,
           currency: content.currency,
           provider
-        }).returningAll())!
-        note(order.id, 'created')
+        }).returningAll()))!
+        await note(order.id, 'created')
         return order
       })
     },
 
     /** The provider's checkout for the order: a Stripe Checkout Session, a Mollie payment. */
-    attachSession (orderId: string, sessionId: string): void {
-      sync.transaction(() => {
-        if (sync.run(db.updateTable('orders').set({ stripe_session_id: sessionId }).where('id', '=', orderId)).changes > 0) note(orderId, 'session', sessionId)
+    async attachSession (orderId: string, sessionId: string): Promise<void> {
+      await runner.transaction(async () => {
+        if ((await runner.run(db.updateTable('orders').set({ stripe_session_id: sessionId }).where('id', '=', orderId))).changes > 0) await note(orderId, 'session', sessionId)
       })
     },
 
     /** Stripe refused to create a session: the order will never be paid, so it is not left pending. */
-    abandon (orderId: string): void {
-      sync.transaction(() => {
-        if (sync.run(db.updateTable('orders').set({ status: 'failed' }).where('id', '=', orderId).where('status', '=', 'pending')).changes > 0) {
-          note(orderId, 'failed', 'the payment provider refused to open a checkout')
+    async abandon (orderId: string): Promise<void> {
+      await runner.transaction(async () => {
+        if ((await runner.run(db.updateTable('orders').set({ status: 'failed' }).where('id', '=', orderId).where('status', '=', 'pending'))).changes > 0) {
+          await note(orderId, 'failed', 'the payment provider refused to open a checkout')
         }
       })
     },
@@ -449,48 +450,48 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
      * and access goes at once (kept by another paid order of the same item); the timeline says
      * so. A second call (a double click, the idempotent replay) changes nothing.
      */
-    recordRefund (orderId: string, refundId: string | null): RefundRecord {
-      return sync.transaction(() => {
-        const order = sync.first(byId(orderId))
+    async recordRefund (orderId: string, refundId: string | null): Promise<RefundRecord> {
+      return await runner.transaction(async () => {
+        const order = await runner.first(byId(orderId))
         if (order === undefined) return { outcome: 'unknown_order', keptBy: null }
         if (order.payment_intent !== null) {
-          sync.run(db.insertInto('refunds').values({ payment_intent: order.payment_intent }).onConflict((oc) => oc.column('payment_intent').doNothing()))
+          await runner.run(db.insertInto('refunds').values({ payment_intent: order.payment_intent }).onConflict((oc) => oc.column('payment_intent').doNothing()))
         }
         const detail = refundId === null ? 'by the admin (Stripe had already refunded the charge)' : `by the admin (${refundId})`
         if (order.status === 'refunded') {
           // Stripe's charge.refunded for this very refund can overtake its answer (the demo's
           // emulator delivers at once): the refund is still the admin's, and on the timeline once.
-          const noted = sync.first(db.selectFrom('order_events').select('id')
+          const noted = await runner.first(db.selectFrom('order_events').select('id')
             .where('order_id', '=', order.id).where('kind', '=', 'refund').where('detail', '=', detail))
           if (refundId === null || noted !== undefined) return { outcome: 'already_refunded', keptBy: null }
-          note(order.id, 'refund', detail)
+          await note(order.id, 'refund', detail)
           return { outcome: 'refunded', keptBy: null }
         }
-        const keptBy = revokeOrder(order)
-        note(order.id, 'refund', detail)
+        const keptBy = await revokeOrder(order)
+        await note(order.id, 'refund', detail)
         return { outcome: 'refunded', keptBy }
       })
     },
 
     /** The order's timeline, oldest first. */
-    events (orderId: string): OrderEvent[] {
-      return sync.all(db.selectFrom('order_events').selectAll().where('order_id', '=', orderId).orderBy('at').orderBy('id'))
+    async events (orderId: string): Promise<OrderEvent[]> {
+      return await runner.all(db.selectFrom('order_events').selectAll().where('order_id', '=', orderId).orderBy('at').orderBy('id'))
     },
 
-    find (orderId: string): Order | undefined {
-      return sync.first(byId(orderId))
+    async find (orderId: string): Promise<Order | undefined> {
+      return await runner.first(byId(orderId))
     },
 
-    bySession (sessionId: string): Order | undefined {
-      return sync.first(db.selectFrom('orders').selectAll().where('stripe_session_id', '=', sessionId))
+    async bySession (sessionId: string): Promise<Order | undefined> {
+      return await runner.first(db.selectFrom('orders').selectAll().where('stripe_session_id', '=', sessionId))
     },
 
     /**
      * The user's latest checkout for the item that may still be open: pending, with a session,
      * younger than a Checkout Session lives (24 hours).
      */
-    openFor (userId: number, contentId: number, now = new Date()): Order | undefined {
-      return sync.first(db.selectFrom('orders').selectAll()
+    async openFor (userId: number, contentId: number, now = new Date()): Promise<Order | undefined> {
+      return await runner.first(db.selectFrom('orders').selectAll()
         .where('user_id', '=', userId).where('content_id', '=', contentId)
         .where('status', '=', 'pending').where('stripe_session_id', 'is not', null)
         .where('created_at', '>', new Date(now.getTime() - CHECKOUT_LIFETIME_MS).toISOString())
@@ -498,10 +499,10 @@ export function createOrders (deps: { db: Kysely<Database>, sync: SyncRunner, lo
     },
 
     /** A pending order whose Checkout Session has ended without payment. */
-    expire (orderId: string): void {
-      sync.transaction(() => {
-        if (sync.run(db.updateTable('orders').set({ status: 'expired' }).where('id', '=', orderId).where('status', '=', 'pending')).changes > 0) {
-          note(orderId, 'expired', 'its Checkout Session had expired when the buyer came back')
+    async expire (orderId: string): Promise<void> {
+      await runner.transaction(async () => {
+        if ((await runner.run(db.updateTable('orders').set({ status: 'expired' }).where('id', '=', orderId).where('status', '=', 'pending'))).changes > 0) {
+          await note(orderId, 'expired', 'its Checkout Session had expired when the buyer came back')
         }
       })
     }

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely'
-import type { SyncRunner } from '../db/database.js'
+import type { Runner } from '../db/runner.js'
 import type { Database, Order, OutboxKind, OutboxRow } from '../db/types.js'
 
 /** After the nth failure the next attempt waits this long; from then on every 30 minutes. */
@@ -16,74 +16,74 @@ export function headerText (text: string): string {
 
 /**
  * The outbox's rows: written by whoever causes a mail (in their transaction), read and marked by
- * the sender. Every function is synchronous so it can run inside a caller's transaction.
+ * the sender. Every function runs only queries, so it can run inside a caller's transaction.
  */
-export function createOutbox (deps: { db: Kysely<Database>, sync: SyncRunner }) {
-  const { db, sync } = deps
+export function createOutbox (deps: { db: Kysely<Database>, runner: Runner }) {
+  const { db, runner } = deps
   const iso = (date: Date): string => date.toISOString()
 
   return {
     /** A mail to send as soon as the sender can; returns its row id. */
-    add (kind: OutboxKind, to: string, orderId: string | null, now = new Date()): number {
-      const row = sync.first(db.insertInto('outbox').values({
+    async add (kind: OutboxKind, to: string, orderId: string | null, now = new Date()): Promise<number> {
+      const row = (await runner.first(db.insertInto('outbox').values({
         kind, order_id: orderId, to_address: to.toLowerCase(), created_at: iso(now), next_attempt_at: iso(now)
-      }).returning('id'))!
+      }).returning('id')))!
       return row.id
     },
 
     /** The waiting rows whose time has come, oldest first. */
-    due (now = new Date(), limit = 20): OutboxRow[] {
-      return sync.all(db.selectFrom('outbox').selectAll()
+    async due (now = new Date(), limit = 20): Promise<OutboxRow[]> {
+      return await runner.all(db.selectFrom('outbox').selectAll()
         .where('sent_at', 'is', null).where('next_attempt_at', '<=', iso(now))
         .orderBy('next_attempt_at').orderBy('id').limit(limit))
     },
 
     /** When the next waiting row is due (null: nothing waits). */
-    nextDue (): string | null {
-      return sync.first(db.selectFrom('outbox').select('next_attempt_at').where('sent_at', 'is', null)
-        .orderBy('next_attempt_at').limit(1))?.next_attempt_at ?? null
+    async nextDue (): Promise<string | null> {
+      return (await runner.first(db.selectFrom('outbox').select('next_attempt_at').where('sent_at', 'is', null)
+        .orderBy('next_attempt_at').limit(1)))?.next_attempt_at ?? null
     },
 
     /** After a restart, what waited is tried at once (an operator often restarts after fixing SMTP). */
-    retryAllNow (now = new Date()): number {
-      return sync.run(db.updateTable('outbox').set({ next_attempt_at: iso(now) }).where('sent_at', 'is', null)).changes
+    async retryAllNow (now = new Date()): Promise<number> {
+      return (await runner.run(db.updateTable('outbox').set({ next_attempt_at: iso(now) }).where('sent_at', 'is', null))).changes
     },
 
-    sent (id: number, mail: { subject: string, html: string, text: string } | null, now = new Date(), note: string | null = null): void {
-      sync.run(db.updateTable('outbox').set({
+    async sent (id: number, mail: { subject: string, html: string, text: string } | null, now = new Date(), note: string | null = null): Promise<void> {
+      await runner.run(db.updateTable('outbox').set({
         sent_at: iso(now), last_error: note, ...(mail === null ? {} : mail)
       }).where('id', '=', id))
     },
 
     /** A failed attempt: the error kept, the next one later (see BACKOFF_MS). */
-    failed (id: number, attempts: number, error: string, now = new Date()): Date {
+    async failed (id: number, attempts: number, error: string, now = new Date()): Promise<Date> {
       const next = new Date(now.getTime() + backoffMs(attempts))
-      sync.run(db.updateTable('outbox').set({ attempts, last_error: error.slice(0, 500), next_attempt_at: iso(next) }).where('id', '=', id))
+      await runner.run(db.updateTable('outbox').set({ attempts, last_error: error.slice(0, 500), next_attempt_at: iso(next) }).where('id', '=', id))
       return next
     },
 
     /** Mails of a kind queued for an address since a time (the per-address limit of /links). */
-    countSince (kind: OutboxKind, to: string, since: Date): number {
-      const row = sync.first(db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n'))
+    async countSince (kind: OutboxKind, to: string, since: Date): Promise<number> {
+      const row = await runner.first(db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n'))
         .where('to_address', '=', to.toLowerCase()).where('kind', '=', kind).where('created_at', '>', iso(since)))
       return Number(row?.n ?? 0)
     },
 
     /** An order's mails, oldest first (the admin's order page, tests). */
-    forOrder (orderId: string): OutboxRow[] {
-      return sync.all(db.selectFrom('outbox').selectAll().where('order_id', '=', orderId).orderBy('id'))
+    async forOrder (orderId: string): Promise<OutboxRow[]> {
+      return await runner.all(db.selectFrom('outbox').selectAll().where('order_id', '=', orderId).orderBy('id'))
     },
 
     /** Where an order's receipt goes: its user's email, else the address Stripe collected. */
-    recipientOf (order: Order, customerEmail: string | null | undefined): string | null {
-      const user = sync.first(db.selectFrom('users').select('email').where('id', '=', order.user_id))
+    async recipientOf (order: Order, customerEmail: string | null | undefined): Promise<string | null> {
+      const user = await runner.first(db.selectFrom('users').select('email').where('id', '=', order.user_id))
       const email = user?.email ?? customerEmail ?? null
       return email === null || email.trim() === '' ? null : email.trim()
     },
 
     /** Paid orders of every user with this email (case-insensitive), newest first. */
-    paidOrdersOf (email: string): Array<{ id: string, title: string, amount_cents: number, currency: string, paid_at: string | null }> {
-      return sync.all(db.selectFrom('orders')
+    async paidOrdersOf (email: string): Promise<Array<{ id: string, title: string, amount_cents: number, currency: string, paid_at: string | null }>> {
+      return await runner.all(db.selectFrom('orders')
         .innerJoin('users', 'users.id', 'orders.user_id')
         .innerJoin('content', 'content.id', 'orders.content_id')
         .select(['orders.id', 'content.title', sql<number>`orders.amount_cents - orders.discount_cents`.as('amount_cents'), 'orders.currency', 'orders.paid_at'])
@@ -93,8 +93,8 @@ export function createOutbox (deps: { db: Kysely<Database>, sync: SyncRunner }) 
     },
 
     /** What a receipt says about its order. */
-    receiptFacts (orderId: string): { id: string, status: string, title: string, amount_cents: number, currency: string, paid_at: string | null } | undefined {
-      return sync.first(db.selectFrom('orders').innerJoin('content', 'content.id', 'orders.content_id')
+    async receiptFacts (orderId: string): Promise<{ id: string, status: string, title: string, amount_cents: number, currency: string, paid_at: string | null } | undefined> {
+      return await runner.first(db.selectFrom('orders').innerJoin('content', 'content.id', 'orders.content_id')
         .select(['orders.id', 'orders.status', 'content.title', sql<number>`orders.amount_cents - orders.discount_cents`.as('amount_cents'), 'orders.currency', 'orders.paid_at'])
         .where('orders.id', '=', orderId))
     }

@@ -23,7 +23,7 @@ export function createRefunds (deps: { orders: Orders, payments: Payments, log: 
 
   return {
     async refund (orderId: string): Promise<RefundResult> {
-      const order = orders.find(orderId)
+      const order = await orders.find(orderId)
       if (order === undefined) throw new DomainError('not_found', 'There is no order with this number.')
       // A second click, or a refund Stripe already told us about: nothing to do, no second call.
       if (order.status === 'refunded') return { outcome: 'already_refunded', keptBy: null }
@@ -34,7 +34,7 @@ export function createRefunds (deps: { orders: Orders, payments: Payments, log: 
         throw new DomainError('conflict', `This order was paid through ${order.provider === 'mollie' ? 'Mollie' : 'Stripe'}, which the store no longer uses: refund it from that dashboard.`)
       }
       const { refundId } = await payments.refund(order)
-      const recorded = orders.recordRefund(order.id, refundId)
+      const recorded = await orders.recordRefund(order.id, refundId)
       if (recorded.outcome === 'unknown_order') throw new DomainError('not_found', 'There is no order with this number.')
       log.info({ orderId: order.id, refundId, outcome: recorded.outcome }, 'order refunded by the admin')
       return { outcome: recorded.outcome, keptBy: recorded.keptBy }

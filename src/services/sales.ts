@@ -1,5 +1,5 @@
 import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely'
-import type { SyncRunner } from '../db/database.js'
+import type { Runner } from '../db/runner.js'
 import type { Database, OrderStatus, PaymentProviderName } from '../db/types.js'
 import { csvLine } from './csv.js'
 import { type DownloadLogRow, downloadsOfOrder } from './downloads.js'
@@ -110,8 +110,8 @@ function dayStart (now: Date, days: number): Date {
 }
 
 /** The creator's view of the money: revenue, the order list and pages, customers, the CSV export. */
-export function createSales (deps: { db: Kysely<Database>, sync: SyncRunner, currency: string }) {
-  const { db, sync, currency } = deps
+export function createSales (deps: { db: Kysely<Database>, runner: Runner, currency: string }) {
+  const { db, runner, currency } = deps
 
   const orderRows = () => db.selectFrom('orders')
     .innerJoin('users', 'users.id', 'orders.user_id')
@@ -141,7 +141,7 @@ export function createSales (deps: { db: Kysely<Database>, sync: SyncRunner, cur
   }
 
   /** Newest first from `before` (exclusive), or oldest first from `after` (exclusive). */
-  function slice (filter: OrderFilter, limit: number, place: { before?: Cursor, after?: Cursor } = {}): OrderRow[] {
+  async function slice (filter: OrderFilter, limit: number, place: { before?: Cursor, after?: Cursor } = {}): Promise<OrderRow[]> {
     let query = orderRows().where((eb) => filtered(eb, filter))
     if (place.after !== undefined) {
       const { createdAt, id } = place.after
@@ -154,11 +154,11 @@ export function createSales (deps: { db: Kysely<Database>, sync: SyncRunner, cur
       }
       query = query.orderBy('orders.created_at', 'desc').orderBy('orders.id', 'desc')
     }
-    return sync.all(query.limit(limit)) as OrderRow[]
+    return await runner.all(query.limit(limit)) as OrderRow[]
   }
 
-  function count (filter: OrderFilter): number {
-    return sync.first(db.selectFrom('orders').select((eb) => eb.fn.countAll<number>().as('n')).where((eb) => filtered(eb, filter)))!.n
+  async function count (filter: OrderFilter): Promise<number> {
+    return (await runner.first(db.selectFrom('orders').select((eb) => eb.fn.countAll<number>().as('n')).where((eb) => filtered(eb, filter))))!.n
   }
 
   /**
@@ -172,7 +172,7 @@ export function createSales (deps: { db: Kysely<Database>, sync: SyncRunner, cur
    * store's currency changed) are left out rather than added to a different unit.
    * "Last 7 days" is today and the six days before it, "last 30 days" today and the 29 before.
    */
-  function revenue (since: Date | null): Revenue {
+  async function revenue (since: Date | null): Promise<Revenue> {
     let query = db.selectFrom('orders')
       .select([
         sql<number>`coalesce(sum(amount_cents - discount_cents), 0)`.as('gross'),
@@ -181,25 +181,25 @@ export function createSales (deps: { db: Kysely<Database>, sync: SyncRunner, cur
       ])
       .where('paid_at', 'is not', null).where('currency', '=', currency)
     if (since !== null) query = query.where('paid_at', '>=', since.toISOString())
-    const row = sync.first(query)!
+    const row = (await runner.first(query))!
     return { gross: row.gross, refunded: row.refunded, net: row.gross - row.refunded, sales: row.sales }
   }
 
   return {
     currency,
 
-    dashboard (now = new Date()): Dashboard {
+    async dashboard (now = new Date()): Promise<Dashboard> {
       const monthStart = dayStart(now, 29)
-      const byDay = new Map(sync.all(db.selectFrom('orders')
+      const byDay = new Map((await runner.all(db.selectFrom('orders')
         .select([sql<string>`substr(paid_at, 1, 10)`.as('day'), sql<number>`sum(amount_cents - discount_cents)`.as('amount'), sql<number>`count(*)`.as('sales')])
         .where('paid_at', '>=', monthStart.toISOString()).where('currency', '=', currency)
-        .groupBy(sql`substr(paid_at, 1, 10)`)).map((row) => [row.day, row]))
+        .groupBy(sql`substr(paid_at, 1, 10)`))).map((row) => [row.day, row]))
       const daily = Array.from({ length: 30 }, (_, i) => {
         const day = new Date(monthStart.getTime() + i * DAY_MS).toISOString().slice(0, 10)
         const found = byDay.get(day)
         return { day, amount: found?.amount ?? 0, sales: found?.sales ?? 0 }
       })
-      const items = sync.all(db.selectFrom('orders').innerJoin('content', 'content.id', 'orders.content_id')
+      const items = await runner.all(db.selectFrom('orders').innerJoin('content', 'content.id', 'orders.content_id')
         .select([
           'content.slug', 'content.title',
           sql<number>`count(*)`.as('sales'),
@@ -210,16 +210,16 @@ export function createSales (deps: { db: Kysely<Database>, sync: SyncRunner, cur
         .groupBy('orders.content_id').orderBy('net', 'desc').orderBy('sales', 'desc').limit(20))
       return {
         currency,
-        windows: { week: revenue(dayStart(now, 6)), month: revenue(monthStart), all: revenue(null) },
+        windows: { week: await revenue(dayStart(now, 6)), month: await revenue(monthStart), all: await revenue(null) },
         daily,
         items,
-        latest: slice({}, 8)
+        latest: await slice({}, 8)
       }
     },
 
     /** One page of the order list, newest first, by keyset: as fast on the last page as the first. */
-    orders (filter: OrderFilter, place: { before?: Cursor, after?: Cursor } = {}, size = ORDERS_PAGE_SIZE): OrdersPage {
-      const fetched = slice(filter, size + 1, place)
+    async orders (filter: OrderFilter, place: { before?: Cursor, after?: Cursor } = {}, size = ORDERS_PAGE_SIZE): Promise<OrdersPage> {
+      const fetched = await slice(filter, size + 1, place)
       const more = fetched.length > size
       const rows = fetched.slice(0, size)
       if (place.after !== undefined) rows.reverse()
@@ -230,19 +230,19 @@ export function createSales (deps: { db: Kysely<Database>, sync: SyncRunner, cur
       const hasOlder = place.after !== undefined ? true : more
       return {
         rows,
-        total: count(filter),
+        total: await count(filter),
         newer: hasNewer && first !== undefined ? cursorOf(first) : null,
         older: hasOlder && last !== undefined ? cursorOf(last) : null
       }
     },
 
     /** The order with its buyer and item, and its timeline with the buyer's downloads of the item. */
-    order (orderId: string, maxDownloads = 100): OrderDetail | undefined {
-      const order = sync.first(orderRows().where('orders.id', '=', orderId)) as OrderRow | undefined
+    async order (orderId: string, maxDownloads = 100): Promise<OrderDetail | undefined> {
+      const order = await runner.first(orderRows().where('orders.id', '=', orderId)) as OrderRow | undefined
       if (order === undefined) return undefined
-      const events = sync.all(db.selectFrom('order_events').select(['at', 'kind', 'detail'])
+      const events = await runner.all(db.selectFrom('order_events').select(['at', 'kind', 'detail'])
         .where('order_id', '=', orderId).orderBy('at').orderBy('id'))
-      const { rows: downloads, total: totalDownloads } = downloadsOfOrder(db, sync, order, maxDownloads)
+      const { rows: downloads, total: totalDownloads } = await downloadsOfOrder(db, runner, order, maxDownloads)
       const timeline: TimelineEntry[] = [
         ...events.map((event) => ({ at: event.at, kind: event.kind as TimelineEntry['kind'], detail: event.detail })),
         ...downloads.map((download) => ({ at: download.downloaded_at, kind: 'download' as const, detail: `version ${download.version}${download.via === 'link' ? ', by emailed link' : ''}` }))
@@ -251,11 +251,11 @@ export function createSales (deps: { db: Kysely<Database>, sync: SyncRunner, cur
     },
 
     /** Buyers (users with at least one order), the latest purchase first. */
-    customers (page: number): CustomersPage {
-      const total = sync.first(db.selectFrom('orders').select(sql<number>`count(distinct user_id)`.as('n')))!.n
+    async customers (page: number): Promise<CustomersPage> {
+      const total = (await runner.first(db.selectFrom('orders').select(sql<number>`count(distinct user_id)`.as('n'))))!.n
       const pages = Math.max(1, Math.ceil(total / CUSTOMERS_PAGE_SIZE))
       const current = Math.min(Math.max(1, page), pages)
-      const customers = sync.all(db.selectFrom('orders').innerJoin('users', 'users.id', 'orders.user_id')
+      const customers = await runner.all(db.selectFrom('orders').innerJoin('users', 'users.id', 'orders.user_id')
         .select([
           'users.id', 'users.email', 'users.name',
           sql<number>`count(*)`.as('orders'),
@@ -280,7 +280,7 @@ export function createSales (deps: { db: Kysely<Database>, sync: SyncRunner, cur
       yield csvLine(CSV_HEADER)
       let before: Cursor | undefined
       for (;;) {
-        const rows = slice(filter, batch, { before })
+        const rows = await slice(filter, batch, { before })
         if (rows.length === 0) return
         yield rows.map((row) => csvLine([
           row.id, row.created_at, row.paid_at, row.status, row.item_slug, row.item_title, row.buyer_email,

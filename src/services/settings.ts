@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import type { SyncRunner } from '../db/database.js'
+import type { Runner } from '../db/runner.js'
 import type { Database } from '../db/types.js'
 
 /** The store's own words and switches, as every page, receipt and /policies shows them. */
@@ -107,11 +107,11 @@ export function settingsFields (settings: StoreSettings): SettingsFields {
  * pays a query for them. A save writes the rows in one transaction, then replaces the copy.
  * (Only this service writes them; a change made to the database by hand shows after a restart.)
  */
-export function createSettings (deps: { db: Kysely<Database>, sync: SyncRunner }) {
-  const { db, sync } = deps
+export async function createSettings (deps: { db: Kysely<Database>, runner: Runner }) {
+  const { db, runner } = deps
 
-  function load (): StoreSettings {
-    const rows = new Map(sync.all(db.selectFrom('settings').select(['key', 'value'])).map((row) => [row.key, row.value]))
+  async function load (): Promise<StoreSettings> {
+    const rows = new Map((await runner.all(db.selectFrom('settings').select(['key', 'value']))).map((row) => [row.key, row.value]))
     const text = (key: keyof StoreSettings, fallback: string): string => rows.get(KEYS[key]) ?? fallback
     return Object.freeze({
       storeName: text('storeName', DEFAULT_SETTINGS.storeName),
@@ -122,7 +122,7 @@ export function createSettings (deps: { db: Kysely<Database>, sync: SyncRunner }
     })
   }
 
-  let current = load()
+  let current = await load()
 
   return {
     /** The settings in force (a frozen object, replaced on every save). */
@@ -131,21 +131,21 @@ export function createSettings (deps: { db: Kysely<Database>, sync: SyncRunner }
     },
 
     /** Validates and stores a posted form; the settings in force change only when it is valid. */
-    save (fields: SettingsFields): SettingsResult {
+    async save (fields: SettingsFields): Promise<SettingsResult> {
       const result = checkSettings(fields)
       if (result.settings === undefined) return result
       const settings = result.settings
-      sync.transaction(() => {
+      await runner.transaction(async () => {
         for (const [name, key] of Object.entries(KEYS) as Array<[keyof StoreSettings, string]>) {
           const value = typeof settings[name] === 'boolean' ? (settings[name] ? '1' : '0') : String(settings[name])
-          sync.run(db.insertInto('settings').values({ key, value })
+          await runner.run(db.insertInto('settings').values({ key, value })
             .onConflict((oc) => oc.column('key').doUpdateSet({ value })))
         }
       })
-      current = load()
+      current = await load()
       return { settings: current }
     }
   }
 }
 
-export type Settings = ReturnType<typeof createSettings>
+export type Settings = Awaited<ReturnType<typeof createSettings>>

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream'
 import type { Kysely } from 'kysely'
-import type { SyncRunner } from '../db/database.js'
+import type { Runner } from '../db/runner.js'
 import type { Content, Database } from '../db/types.js'
 import { DomainError } from './errors.js'
 import { type FileStore, type PendingFile, sniffImage, sniffPdf } from './file-store.js'
@@ -97,8 +97,8 @@ export function createFormReceiver (files: FileStore, maxUploadBytes: number) {
 }
 
 /** New items, from an upload form's parts to a stored row and its files. */
-export function createUploads (deps: { db: Kysely<Database>, sync: SyncRunner, files: FileStore, currency: string, maxUploadBytes: number }) {
-  const { db, sync, files, currency, maxUploadBytes } = deps
+export function createUploads (deps: { db: Kysely<Database>, runner: Runner, files: FileStore, currency: string, maxUploadBytes: number }) {
+  const { db, runner, files, currency, maxUploadBytes } = deps
   const bySlug = (slug: string) => db.selectFrom('content').selectAll().where('slug', '=', slug)
   const receiveForm = createFormReceiver(files, maxUploadBytes)
 
@@ -107,14 +107,14 @@ export function createUploads (deps: { db: Kysely<Database>, sync: SyncRunner, f
     const title = fields.title.trim()
     const slug = slugify(title)
     const taken = new DomainError('conflict', `An item with the address /content/${slug} already exists. Choose another title.`)
-    if (sync.first(bySlug(slug)) !== undefined) throw taken
+    if (await runner.first(bySlug(slug)) !== undefined) throw taken
     await files.commit(pdf)
     await files.commit(preview)
     const file = { file_key: pdf.key, file_name: pdf.originalName.slice(0, 255), file_size: pdf.size, sha256: pdf.sha256 }
     try {
       // The item and its version 1 together: no item is ever without the version it sells.
-      return sync.transaction(() => {
-        const content = sync.first(db.insertInto('content').values({
+      return await runner.transaction(async () => {
+        const content = (await runner.first(db.insertInto('content').values({
           slug,
           title,
           description: fields.description.trim(),
@@ -122,8 +122,8 @@ export function createUploads (deps: { db: Kysely<Database>, sync: SyncRunner, f
           currency,
           ...file,
           preview_key: preview.key
-        }).returningAll())!
-        sync.run(db.insertInto('content_versions').values({ content_id: content.id, version: 1, ...file, created_at: content.created_at }))
+        }).returningAll()))!
+        await runner.run(db.insertInto('content_versions').values({ content_id: content.id, version: 1, ...file, created_at: content.created_at }))
         return content
       })
     } catch (error) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Kysely } from 'kysely'
-import type { SyncRunner } from '../db/database.js'
+import type { Runner } from '../db/runner.js'
 import type { Database, User } from '../db/types.js'
 import { claimGuestPurchases, guestSessionUser } from './guests.js'
 
@@ -19,8 +19,8 @@ export function isAdminEmail (profile: Pick<SignInProfile, 'email' | 'emailVerif
   return profile.emailVerified && profile.email !== null && adminEmails.includes(profile.email.toLowerCase())
 }
 
-export function createUsers (deps: { db: Kysely<Database>, sync: SyncRunner, adminEmails: readonly string[], sessionDays: number }) {
-  const { db, sync, adminEmails, sessionDays } = deps
+export function createUsers (deps: { db: Kysely<Database>, runner: Runner, adminEmails: readonly string[], sessionDays: number }) {
+  const { db, runner, adminEmails, sessionDays } = deps
 
   /** Admin status follows the ADMIN_EMAILS in force now, not the one at sign-in. */
   const withCurrentRights = (user: User): User => {
@@ -39,38 +39,37 @@ export function createUsers (deps: { db: Kysely<Database>, sync: SyncRunner, adm
         name: profile.name,
         is_admin: isAdminEmail(profile, adminEmails) ? 1 : 0
       }
-      return await db.insertInto('users').values(row)
+      return (await runner.first(db.insertInto('users').values(row)
         .onConflict((oc) => oc.columns(['provider', 'subject']).doUpdateSet({
           email: row.email, email_verified: row.email_verified, name: row.name, is_admin: row.is_admin
         }))
-        .returningAll()
-        .executeTakeFirstOrThrow()
+        .returningAll()))!
     },
 
-    find (id: number): User | undefined {
-      return sync.first(db.selectFrom('users').selectAll().where('id', '=', id))
+    async find (id: number): Promise<User | undefined> {
+      return await runner.first(db.selectFrom('users').selectAll().where('id', '=', id))
     },
 
     /** The user row of a browser's guest checkouts (its random id kept in the session cookie). */
-    guestSession (guestId: string): User {
-      return sync.transaction(() => guestSessionUser(db, sync, guestId))
+    async guestSession (guestId: string): Promise<User> {
+      return await runner.transaction(async () => await guestSessionUser(db, runner, guestId))
     },
 
     /**
      * At sign-in: every guest purchase of the user's address becomes theirs, once, when the
      * provider vouches for the address (an unverified one claims nothing). How many orders moved.
      */
-    claimGuestPurchases (user: User): number {
-      return claimGuestPurchases(db, sync, user)
+    async claimGuestPurchases (user: User): Promise<number> {
+      return await claimGuestPurchases(db, runner, user)
     },
 
     /** A new sign-in: its id goes into the cookie, and it lasts SESSION_DAYS from now. */
-    startSession (userId: number, now = new Date()): string {
+    async startSession (userId: number, now = new Date()): Promise<string> {
       const id = randomBytes(24).toString('base64url')
-      sync.transaction(() => {
+      await runner.transaction(async () => {
         // Sign-ins are few: sweeping the expired ones here keeps the table small.
-        sync.run(db.deleteFrom('sessions').where('expires_at', '<=', now.toISOString()))
-        sync.run(db.insertInto('sessions').values({
+        await runner.run(db.deleteFrom('sessions').where('expires_at', '<=', now.toISOString()))
+        await runner.run(db.insertInto('sessions').values({
           id,
           user_id: userId,
           created_at: now.toISOString(),
@@ -81,13 +80,13 @@ export function createUsers (deps: { db: Kysely<Database>, sync: SyncRunner, adm
     },
 
     /** Signing out ends the sign-in on the server: every copy of its cookie is signed out. */
-    endSession (sessionId: string): void {
-      sync.run(db.deleteFrom('sessions').where('id', '=', sessionId))
+    async endSession (sessionId: string): Promise<void> {
+      await runner.run(db.deleteFrom('sessions').where('id', '=', sessionId))
     },
 
     /** On every request of a signed-in visitor: one indexed read. */
-    bySession (sessionId: string, now = new Date()): User | undefined {
-      const user = sync.first(db.selectFrom('sessions')
+    async bySession (sessionId: string, now = new Date()): Promise<User | undefined> {
+      const user = await runner.first(db.selectFrom('sessions')
         .innerJoin('users', 'users.id', 'sessions.user_id')
         .selectAll('users')
         .where('sessions.id', '=', sessionId)

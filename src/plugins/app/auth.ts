@@ -11,7 +11,7 @@ declare module 'fastify' {
     requireAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>
   }
   interface FastifyRequest {
-    /** The signed-in user, read on first use (a stylesheet never asks, so never pays for it). */
+    /** The signed-in user, read when the request comes in (see the onRequest hook below). */
     readonly user: User | null
   }
 }
@@ -44,15 +44,17 @@ const kUser = Symbol('user')
 export default fp(async function auth (app) {
   const { config, users } = app
 
-  app.decorateRequest(kUser, undefined)
+  app.decorateRequest(kUser, null)
   app.decorateRequest('user', {
     getter (this: FastifyRequest & { [kUser]?: User | null }): User | null {
-      if (this[kUser] === undefined) {
-        const sessionId = this.session.get('sid')
-        this[kUser] = typeof sessionId === 'string' ? users.bySession(sessionId) ?? null : null
-      }
-      return this[kUser]
+      return this[kUser] ?? null
     }
+  })
+  // Read before anything else runs (guards, handlers, the error page's layout): a query is
+  // asynchronous now, so it cannot wait for the first use. A visitor who is not signed in costs nothing.
+  app.addHook('onRequest', async (request) => {
+    const sessionId = request.session.get('sid')
+    if (typeof sessionId === 'string') (request as FastifyRequest & { [kUser]?: User | null })[kUser] = await users.bySession(sessionId) ?? null
   })
 
   function redirectToLogin (request: FastifyRequest, reply: FastifyReply): FastifyReply {

@@ -10,7 +10,7 @@ declare module 'fastify' {
 /** The items for sale and their files; at start, the store's leftovers and gaps are reported. */
 export default fp(async function catalog (app) {
   const { config, database, files } = app
-  const service = createCatalog({ db: database.db, sync: database.sync, files, currency: config.currency, maxUploadBytes: config.maxUploadBytes })
+  const service = createCatalog({ db: database.db, runner: database.runner, changeStamp: database.changeStamp, files, currency: config.currency, maxUploadBytes: config.maxUploadBytes })
   const found = await service.reconcile()
   if (found.temporary > 0) app.log.warn({ files: found.temporary }, 'removed temporary files of interrupted uploads')
   if (found.quarantined.length > 0) {

@@ -9,5 +9,5 @@ declare module 'fastify' {
 
 /** The download log, and DOWNLOAD_LIMIT's count (all Range requests of one download count once). */
 export default fp(async function downloads (app) {
-  app.decorate('downloads', createDownloads({ db: app.database.db, sync: app.database.sync }))
+  app.decorate('downloads', createDownloads({ db: app.database.db, runner: app.database.runner }))
 }, { name: 'downloads', dependencies: ['database'] })

@@ -15,9 +15,9 @@ export interface Mailer {
   enabled: boolean
   rows: Outbox
   /** A receipt again (the admin's resend): the new row's id, or null when there is nobody to send it to. */
-  queueReceipt(orderId: string): number | null
+  queueReceipt(orderId: string): Promise<number | null>
   /** Fresh links for every paid purchase of the address, at most LINKS_PER_HOUR mails an hour. */
-  queueLinks(email: string): LinksOutcome
+  queueLinks(email: string): Promise<LinksOutcome>
   /** Look for due mail now (after an enqueue) rather than at the next poll. */
   kick(): void
 }
@@ -50,7 +50,7 @@ function plain (text: string): string {
  */
 export default fp(async function mailer (app) {
   const { config, database, orders, links, settings, log } = app
-  const rows = createOutbox({ db: database.db, sync: database.sync })
+  const rows = createOutbox({ db: database.db, runner: database.runner })
   const enabled = config.smtpUrl !== null
   if (!enabled) {
     log.warn('SMTP_URL is not set: receipts and emailed links are off (no mail is queued). Set SMTP_URL=smtp://user:pass@host:port to send them.')
@@ -72,10 +72,10 @@ export default fp(async function mailer (app) {
   }
 
   /** A mail's content, rendered as it goes out (fresh links); null with a reason: nothing to send. */
-  function compose (row: OutboxRow, now: Date): Composed | string {
+  async function compose (row: OutboxRow, now: Date): Promise<Composed | string> {
     const store = storeData()
     if (row.kind === 'receipt') {
-      const order = row.order_id === null ? undefined : rows.receiptFacts(row.order_id)
+      const order = row.order_id === null ? undefined : await rows.receiptFacts(row.order_id)
       if (order === undefined) return 'the order no longer exists'
       if (order.status !== 'paid') return `the order is ${order.status}`
       const link = links.create(order.id, now)
@@ -88,7 +88,7 @@ export default fp(async function mailer (app) {
         linksUrl
       })
     }
-    const items = rows.paidOrdersOf(row.to_address).map((order) => ({
+    const items = (await rows.paidOrdersOf(row.to_address)).map((order) => ({
       id: order.id, title: order.title, amount: viewContext.formatPrice(order.amount_cents, order.currency), url: links.create(order.id, now).url
     }))
     if (items.length === 0) return 'no paid purchases for this address any more'
@@ -110,28 +110,28 @@ export default fp(async function mailer (app) {
     const now = new Date()
     let mail: Composed | string
     try {
-      mail = compose(row, now)
+      mail = await compose(row, now)
     } catch (error) {
       // A template or data fault: kept as a failure so it is retried after a fix, never dropped.
-      const next = rows.failed(row.id, row.attempts + 1, (error as Error).message)
+      const next = await rows.failed(row.id, row.attempts + 1, (error as Error).message)
       log.error({ err: error, outboxId: row.id, orderId: row.order_id, kind: row.kind, nextAttemptAt: next }, 'mail could not be composed; will retry')
       return
     }
     if (typeof mail === 'string') {
-      rows.sent(row.id, null, now, `not sent: ${mail}`)
+      await rows.sent(row.id, null, now, `not sent: ${mail}`)
       log.info({ outboxId: row.id, orderId: row.order_id, kind: row.kind, reason: mail }, 'mail not sent: nothing to send')
       return
     }
     try {
       const info = await transport!.sendMail({ from: sender(), to: headerText(row.to_address), subject: mail.subject, html: mail.html, text: mail.text })
-      rows.sent(row.id, mail)
+      await rows.sent(row.id, mail)
       log.info({ outboxId: row.id, orderId: row.order_id, kind: row.kind, attempts: row.attempts + 1, messageId: info.messageId }, 'mail sent')
     } catch (error) {
       const attempts = row.attempts + 1
       // The error's message and code only: never the transport's options (SMTP_URL holds the password).
       const err = error as NodeJS.ErrnoException & { responseCode?: number }
       const message = `${err.code ?? 'ERROR'}: ${err.message}`
-      const next = rows.failed(row.id, attempts, message)
+      const next = await rows.failed(row.id, attempts, message)
       log.warn({ outboxId: row.id, orderId: row.order_id, kind: row.kind, attempts, nextAttemptAt: next.toISOString(), error: message, responseCode: err.responseCode }, 'mail not sent; will retry')
     }
   }
@@ -144,7 +144,7 @@ export default fp(async function mailer (app) {
   async function drain (): Promise<void> {
     for (;;) {
       again = false
-      const due = rows.due()
+      const due = await rows.due()
       for (const row of due) {
         if (stopped) return
         await deliver(row)
@@ -169,13 +169,13 @@ export default fp(async function mailer (app) {
   }
 
   if (enabled) {
-    orders.onGranted((order, session) => {
-      const to = rows.recipientOf(order, session.customerEmail)
+    orders.onGranted(async (order, session) => {
+      const to = await rows.recipientOf(order, session.customerEmail)
       if (to === null) {
         log.warn({ orderId: order.id }, 'paid order has no email address: no receipt is sent')
         return
       }
-      rows.add('receipt', to, order.id)
+      await rows.add('receipt', to, order.id)
       // After the grant's commit: the row is visible to the sender by then.
       setImmediate(kick)
     })
@@ -184,22 +184,22 @@ export default fp(async function mailer (app) {
   app.decorate('outbox', {
     enabled,
     rows,
-    queueReceipt (orderId: string): number | null {
+    async queueReceipt (orderId: string): Promise<number | null> {
       if (!enabled) return null
-      const order = orders.find(orderId)
+      const order = await orders.find(orderId)
       if (order === undefined) return null
-      const to = rows.recipientOf(order, null)
+      const to = await rows.recipientOf(order, null)
       if (to === null) return null
-      const id = rows.add('receipt', to, orderId)
+      const id = await rows.add('receipt', to, orderId)
       setImmediate(kick)
       return id
     },
-    queueLinks (email: string): LinksOutcome {
+    async queueLinks (email: string): Promise<LinksOutcome> {
       if (!enabled) return 'off'
-      return database.sync.transaction(() => {
-        if (rows.paidOrdersOf(email).length === 0) return 'none'
-        if (rows.countSince('links', email, new Date(Date.now() - HOUR_MS)) >= LINKS_PER_HOUR) return 'limited'
-        rows.add('links', email, null)
+      return await database.runner.transaction(async (): Promise<LinksOutcome> => {
+        if ((await rows.paidOrdersOf(email)).length === 0) return 'none'
+        if (await rows.countSince('links', email, new Date(Date.now() - HOUR_MS)) >= LINKS_PER_HOUR) return 'limited'
+        await rows.add('links', email, null)
         setImmediate(kick)
         return 'queued'
       })
@@ -209,7 +209,7 @@ export default fp(async function mailer (app) {
 
   app.addHook('onReady', async () => {
     if (!enabled) return
-    const waiting = rows.retryAllNow()
+    const waiting = await rows.retryAllNow()
     if (waiting > 0) log.info({ waiting }, 'mail left waiting by an earlier run: sending now')
     kick()
   })

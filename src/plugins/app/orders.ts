@@ -9,5 +9,5 @@ declare module 'fastify' {
 
 /** Orders, their one fulfilment function and the webhook events applied to them. */
 export default fp(async function orders (app) {
-  app.decorate('orders', createOrders({ db: app.database.db, sync: app.database.sync, log: app.log, provider: app.config.paymentProvider }))
+  app.decorate('orders', createOrders({ db: app.database.db, runner: app.database.runner, log: app.log, provider: app.config.paymentProvider }))
 }, { name: 'orders', dependencies: ['database'] })

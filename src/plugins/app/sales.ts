@@ -9,5 +9,5 @@ declare module 'fastify' {
 
 /** The creator's view of the money: dashboard figures, orders, customers, the CSV export. */
 export default fp(async function sales (app) {
-  app.decorate('sales', createSales({ db: app.database.db, sync: app.database.sync, currency: app.config.currency }))
+  app.decorate('sales', createSales({ db: app.database.db, runner: app.database.runner, currency: app.config.currency }))
 }, { name: 'sales', dependencies: ['database'] })

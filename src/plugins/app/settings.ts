@@ -10,5 +10,5 @@ declare module 'fastify' {
 /** The store's name, tagline, contact and policy: read at start, kept in memory, replaced on save. */
 export default fp(async function settings (app) {
   const { database } = app
-  app.decorate('settings', createSettings({ db: database.db, sync: database.sync }))
+  app.decorate('settings', await createSettings({ db: database.db, runner: database.runner }))
 }, { name: 'settings', dependencies: ['database'] })
