@@ -30,11 +30,11 @@ async function sqliteSchema (): Promise<{ dump: string, tables: Map<string, stri
   const database = openDatabase(':memory:')
   try {
     await migrateToLatest(database.db)
-    const rows = database.sqlite.prepare("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'kysely_%' ORDER BY type, name").all() as Array<{ type: string, name: string, tbl_name: string, sql: string | null }>
+    const rows = database.sqlite!.prepare("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'kysely_%' ORDER BY type, name").all() as Array<{ type: string, name: string, tbl_name: string, sql: string | null }>
     const tables = new Map<string, string[]>()
     for (const row of rows) {
       if (row.type !== 'table' || row.name.startsWith('content_fts') || row.name.startsWith('sqlite_')) continue
-      const columns = database.sqlite.prepare(`SELECT name FROM pragma_table_info('${row.name}') ORDER BY cid`).all() as Array<{ name: string }>
+      const columns = database.sqlite!.prepare(`SELECT name FROM pragma_table_info('${row.name}') ORDER BY cid`).all() as Array<{ name: string }>
       tables.set(row.name, columns.map((column) => column.name))
     }
     return { dump: rows.map((r) => `-- ${r.type} ${r.name} on ${r.tbl_name}\n${r.sql ?? ''};`).join('\n') + '\n', tables }
@@ -338,8 +338,8 @@ t.test('the catalogue stamp changes with every commit, from any instance, and no
   const sqlite = openDatabase(':memory:')
   t.teardown(sqlite.close)
   await migrateToLatest(sqlite.db)
-  const sqliteStamp = (): string => sqlite.sync.first(changeStamp(sqlite.db, 'sqlite'))!.stamp
-  const start = sqliteStamp()
-  sqlite.sync.run(sqlite.db.insertInto('settings').values({ key: 'k', value: 'v' }))
-  t.not(sqliteStamp(), start, 'the SQLite form moves with a write too')
+  const sqliteStamp = async (): Promise<string> => (await sqlite.runner.first(changeStamp(sqlite.db, 'sqlite')))!.stamp
+  const start = await sqliteStamp()
+  await sqlite.runner.run(sqlite.db.insertInto('settings').values({ key: 'k', value: 'v' }))
+  t.not(await sqliteStamp(), start, 'the SQLite form moves with a write too')
 })

@@ -178,7 +178,7 @@ t.test('unpublished items are never found', async (t) => {
 t.test('triggers keep the index in step with updates and deletes made directly in SQL', async (t) => {
   const h = await build(t)
   const [item] = await insert(h.app.db, [{ title: 'Old Name', description: 'first words' }])
-  const sqlite = h.app.database.sqlite
+  const sqlite = h.app.database.sqlite!
   sqlite.prepare("UPDATE content SET title = 'New Name', description = 'second words' WHERE id = ?").run(item!.id)
   t.same(titles((await get(h, '/?q=old')).body), [], 'the old title is not found')
   t.same(titles((await get(h, '/?q=first')).body), [], 'nor the old description')
@@ -226,7 +226,7 @@ t.test('the migration indexes the items a database already had', async (t) => {
   await mkdir(join(dir, 'content'))
   for (const item of items) for (const key of [item.file_key, item.preview_key]) await writeFile(join(dir, 'content', key), 'x')
   await migrateToLatest(database.db)
-  const indexed = database.sqlite.prepare("SELECT rowid FROM content_fts WHERE content_fts MATCH 'guide'").all()
+  const indexed = database.sqlite!.prepare("SELECT rowid FROM content_fts WHERE content_fts MATCH 'guide'").all()
   t.equal(indexed.length, 3, 'every existing row is in the index')
   await database.close()
 

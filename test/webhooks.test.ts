@@ -314,7 +314,7 @@ t.test('a batch of webhooks in which one event fails: the others commit and are 
   const events = started.map((one) => sessionEvent(h, 'checkout.session.completed', one.sessionId))
   const failing = events[1]!
   // The middle event's record cannot be written: a fault inside that one event's savepoint.
-  h.app.database.sqlite.exec(`CREATE TRIGGER fail_one BEFORE INSERT ON stripe_events WHEN NEW.id = '${failing.id}' BEGIN SELECT RAISE(ABORT, 'injected fault'); END`)
+  h.app.database.sqlite!.exec(`CREATE TRIGGER fail_one BEFORE INSERT ON stripe_events WHEN NEW.id = '${failing.id}' BEGIN SELECT RAISE(ABORT, 'injected fault'); END`)
 
   // Count the outermost transactions, to be sure the three were applied as one batch.
   const runner = h.app.database.runner
@@ -334,7 +334,7 @@ t.test('a batch of webhooks in which one event fails: the others commit and are 
   t.equal((await order(h, started[2]!.order.id)).status, 'paid')
   t.equal(await eventCount(h), 2, 'its event id was not recorded, so Stripe\'s retry is not a duplicate')
 
-  h.app.database.sqlite.exec('DROP TRIGGER fail_one')
+  h.app.database.sqlite!.exec('DROP TRIGGER fail_one')
   const redelivered = await h.webhook(failing)
   t.equal(redelivered.statusCode, 200)
   t.equal(JSON.parse(redelivered.body).outcome, 'granted', 'applied on redelivery')

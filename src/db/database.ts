@@ -18,7 +18,8 @@ export interface DatabaseHandle {
    * another one such as `npm run flush`): what caches that live until the next change compare.
    */
   changeStamp(): Promise<string>
-  sqlite: SQLite.Database
+  /** The better-sqlite3 connection; absent on PostgreSQL. */
+  sqlite?: SQLite.Database
   close(): Promise<void>
   /** A refused start leaves no trace: closes, and removes the file if this open created it. */
   discardIfNew(): Promise<void>
@@ -172,7 +173,11 @@ export function sqliteRunner (sqlite: SQLite.Database): Runner {
   }
 }
 
-export function openDatabase (path: string): DatabaseHandle {
+export interface SqliteHandle extends DatabaseHandle {
+  sqlite: SQLite.Database
+}
+
+export function openDatabase (path: string): SqliteHandle {
   const created = path !== ':memory:' && !existsSync(path)
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
   const sqlite = new SQLite(path)

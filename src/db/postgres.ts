@@ -11,6 +11,7 @@ import {
 } from 'kysely'
 import pg from 'pg'
 import type { Runner } from './runner.js'
+import { changeStamp } from '../services/search-sql.js'
 import type { Database } from './types.js'
 
 // PostgreSQL underneath the same services: Kysely's PostgresDialect over a pg Pool, and the
@@ -21,6 +22,8 @@ import type { Database } from './types.js'
 export interface PostgresHandle {
   db: Kysely<Database>
   runner: Runner
+  /** Moves with every commit of any instance (pg_current_snapshot()): what the catalogue's cache compares. */
+  changeStamp(): Promise<string>
   pool: pg.Pool
   close(): Promise<void>
   /** A refused start leaves nothing to remove on PostgreSQL (the database is the operator's): closes. */
@@ -239,5 +242,14 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Postg
     closed = true
     await db.destroy()
   }
-  return { db, runner: postgresRunner(db, pool, context), pool, close, discardIfNew: close }
+  const runner = postgresRunner(db, pool, context)
+  const stamp = changeStamp(db, 'postgres')
+  return {
+    db,
+    runner,
+    async changeStamp () { return (await runner.first(stamp))!.stamp },
+    pool,
+    close,
+    discardIfNew: close
+  }
 }

@@ -1,4 +1,5 @@
 import { isFree } from './pricing.js'
+import { postgresSearch } from './search-sql.js'
 import { type ExpressionBuilder, type Kysely, sql } from 'kysely'
 import type { Runner } from '../db/runner.js'
 import type { Content, Database, User } from '../db/types.js'
@@ -204,6 +205,18 @@ export function createCatalog (deps: { db: Kysely<Database>, runner: Runner, cha
       const key = `${sort ?? ''}:${Math.max(1, page)}:${input}`
       const cached = searchCache.get(key)
       if (cached !== undefined) return cached
+      if (runner.dialect === 'postgres') {
+        // PostgreSQL's full-text search (src/services/search-sql.ts) in place of SQLite's FTS5.
+        const queries = postgresSearch(db, input, sort)
+        if (queries === undefined) return { items: [], page: 1, pages: 1, total: 0, query: input, sort }
+        const total = (await runner.first(queries.count))!.total
+        const pages = Math.max(1, Math.ceil(total / PAGE_SIZE))
+        const current = Math.min(Math.max(1, page), pages)
+        const items = total === 0 ? [] : await runner.all(queries.page(PAGE_SIZE, (current - 1) * PAGE_SIZE))
+        const result = { items, page: current, pages, total, query: input, sort }
+        if (await changeStamp() === stamp && searchCache.size < MAX_CACHED_PAGES) searchCache.set(key, result)
+        return result
+      }
       const matching = db.selectFrom('content_fts')
         .innerJoin('content', 'content.id', 'content_fts.rowid')
         .where(sql.ref('content_fts'), 'match', match)

@@ -98,9 +98,10 @@ export function parseCursor (value: string | undefined): Cursor | undefined {
 }
 const cursorOf = (row: { created_at: string, id: string }): string => `${row.created_at}|${row.id}`
 
-/** LIKE with the search taken literally: % and _ in it match themselves. */
+/** LIKE with the search taken literally (% and _ in it match themselves), ignoring case on both engines. */
 function contains (ref: string, text: string) {
-  return sql<SqlBool>`${sql.ref(ref)} like ${'%' + text.replace(/[\\%_]/g, (c) => '\\' + c) + '%'} escape '\\'`
+  // lower() on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.
+  return sql<SqlBool>`lower(${sql.ref(ref)}) like lower(${'%' + text.replace(/[\\%_]/g, (c) => '\\' + c) + '%'}) escape '\\'`
 }
 
 /** Start of the UTC day `days` before the one `now` is in. */

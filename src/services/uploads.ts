@@ -128,7 +128,9 @@ export function createUploads (deps: { db: Kysely<Database>, runner: Runner, fil
       })
     } catch (error) {
       // Two uploads with the same title at the same moment: the unique index decides.
-      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw taken
+      // (SQLite's code, PostgreSQL's unique_violation.)
+      const code = (error as { code?: string }).code
+      if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505') throw taken
       throw error
     }
   }

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
-import { type DatabaseHandle, migrateToLatest, openDatabase } from '../../db/database.js'
+import { type DatabaseHandle, migrateToLatest } from '../../db/database.js'
+import { openConfiguredDatabase } from '../../db/open.js'
 import type { Database } from '../../db/types.js'
 
 declare module 'fastify' {
@@ -10,11 +11,13 @@ declare module 'fastify' {
   }
 }
 
-/** The SQLite database, migrated to the latest schema, closed with the app. */
+/**
+ * The database DATABASE_URL names: a SQLite file, or PostgreSQL (several instances share it),
+ * migrated to the latest schema (on PostgreSQL the migrator's lock makes instances starting
+ * together migrate once), closed with the app.
+ */
 export default fp(async function database (app) {
-  // PostgreSQL (src/db/postgres.ts) is chosen here once the services run on the async Runner.
-  if (app.config.database.kind === 'postgres') throw new Error('DATABASE_URL=postgres://... needs the services on the async Runner: not wired yet')
-  const handle = openDatabase(app.config.databasePath)
+  const { handle } = await openConfiguredDatabase(app.config, { onIdleError: (err) => { app.log.warn({ err }, 'an idle PostgreSQL connection failed') } })
   try {
     await migrateToLatest(handle.db)
   } catch (error) {

@@ -18,7 +18,7 @@ export default fp(async function files (app) {
   const { config, database } = app
   const store = await openStore(config.storage, { uploadAllowanceMs: uploadAllowanceMs(config) })
   try {
-    const binding = await bindStore({ db: database.db, files: store, databasePath: config.databasePath })
+    const binding = await bindStore({ db: database.db, files: store, databasePath: config.database.kind === 'postgres' ? config.database.display : config.databasePath })
     if (binding !== 'bound') {
       app.log.info({ store: store.location }, binding === 'created'
         ? 'new content store: database and file store bound by a store id'
