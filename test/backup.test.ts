@@ -124,3 +124,16 @@ t.test('backup refuses to overwrite an existing file unless told to', async (t) 
   t.equal(usage.code, 2)
   t.match(usage.stderr, /Usage: npm run backup -- <file>/)
 })
+
+// This file stays out of the PostgreSQL + S3 run of `npm test`: the script snapshots a SQLite
+// file, and a PostgreSQL store is backed up with pg_dump and its bucket (README). What the script
+// does there is refuse, pointing to pg_dump, which needs no server to show.
+t.test('on PostgreSQL the backup script refuses, points to pg_dump and writes nothing', async (t) => {
+  const h = await build(t)
+  const target = join(h.dir, 'pg.db')
+  const refused = await backup({ ...testEnv(h.dir, h.stripe.url, h.idp.url), DATABASE_URL: 'postgres://market:s3cret-word@127.0.0.1:1/market' }, target)
+  t.equal(refused.code, 1)
+  t.match(refused.stderr, /PostgreSQL .*back it up with pg_dump/)
+  t.notMatch(refused.stderr, /s3cret-word/, 'the password is not repeated')
+  t.equal(await stat(target).then(() => true, () => false), false, 'no file written')
+})

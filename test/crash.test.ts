@@ -1,10 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
-import { openDatabase } from '../src/db/database.js'
+import { ageStored, openTestDatabase, readStored, storedAt, storeNames, writeStored } from './helpers/backend.js'
 import { ADMIN_EMAIL, build, testEnv, uploadForm } from './helpers/build.js'
 import { pdfBytes, pngBytes } from './helpers/fixtures.js'
 import { sleep } from './helpers/net.js'
@@ -15,25 +15,26 @@ import { csrfToken, deployment, type Deployment } from './helpers/server-process
  * file is without its row (but a crash's leftovers made after `since`), no temporary file is left.
  */
 async function checkStore (t: Test, d: Deployment, since: number): Promise<{ rows: number, files: number }> {
-  const database = openDatabase(d.databasePath)
+  const database = await openTestDatabase(d.databasePath)
+  const storage = loadConfig(d.env).storage
   try {
     const rows = await database.db.selectFrom('content').selectAll().execute()
     const problems: string[] = []
     for (const row of rows) {
-      const pdf = await readFile(join(d.contentDir, row.file_key)).catch(() => null)
+      const pdf = await readStored(storage, row.file_key)
       if (pdf === null) problems.push(`${row.slug}: its PDF is missing`)
       else if (pdf.length !== row.file_size) problems.push(`${row.slug}: ${pdf.length} bytes, recorded ${row.file_size}`)
       else if (createHash('sha256').update(pdf).digest('hex') !== row.sha256) problems.push(`${row.slug}: sha256 differs`)
-      if (await stat(join(d.contentDir, row.preview_key)).then(() => false, () => true)) problems.push(`${row.slug}: its preview is missing`)
+      if (await storedAt(storage, row.preview_key) === 0) problems.push(`${row.slug}: its preview is missing`)
     }
     const referenced = new Set(rows.flatMap((row) => [row.file_key, row.preview_key]))
-    const names = (await readdir(d.contentDir).catch(() => [] as string[])).filter((name) => !['.gitkeep', '.store-id', '.quarantine'].includes(name))
+    const names = (await storeNames(storage)).filter((name) => !['.gitkeep', '.store-id', '.quarantine'].includes(name) && !name.startsWith('.quarantine/'))
     const unaccounted = names.filter((name) => !referenced.has(name))
     // An upload renamed into place just before the kill has no row. A start moves such a file to
     // quarantine only once it is a minute old (it could be another instance's upload about to
     // commit), so one made by this test's crashes, seconds ago, may still be in place.
     for (const name of unaccounted) {
-      const modified = await stat(join(d.contentDir, name)).then((s) => s.mtimeMs, () => 0)
+      const modified = await storedAt(storage, name)
       if (name.startsWith('.') || modified < since) problems.push(`${name}: stored without a row`)
     }
     if (unaccounted.length > 0) t.comment(`uploads cut off between rename and row, left for a later start's quarantine: ${unaccounted.join(', ')}`)
@@ -83,14 +84,14 @@ t.test('SIGKILL during 20 uploads and during a webhook storm: after restart noth
   t.ok(stored.length >= 4 && stored.length < 20, `${stored.length} uploads were answered 303 before the crash, ${20 - answered.size} got no answer`)
   t.same([...answered.values()].filter((s) => s !== 303), [], 'every upload that was answered was stored')
 
-  const leftBehind = await readdir(d.contentDir).catch(() => [] as string[])
+  const leftBehind = await storeNames(loadConfig(d.env).storage)
   t.comment(`left on disk by the crash: ${leftBehind.filter((n) => n.startsWith('.tmp-')).length} temporary files, ${leftBehind.filter((n) => !n.startsWith('.')).length} stored files`)
   server = await d.start()
   const afterUploads = await checkStore(t, d, started)
   t.comment(`after restart: ${afterUploads.rows} items (${stored.length} answered before the crash), ${afterUploads.files} files`)
   const catalogue = await (await fetch(`${d.url}/`)).text()
   for (const i of stored) t.match(catalogue, `Crash upload ${i}<`, `answered upload ${i} is in the catalogue`)
-  const afterCrash = openDatabase(d.databasePath)
+  const afterCrash = await openTestDatabase(d.databasePath)
   const hashes = new Map((await afterCrash.db.selectFrom('content').select(['slug', 'sha256']).execute()).map((row) => [row.slug, row.sha256]))
   await afterCrash.close()
   for (const i of stored) {
@@ -99,7 +100,7 @@ t.test('SIGKILL during 20 uploads and during a webhook storm: after restart noth
   t.ok(afterUploads.rows >= stored.length, 'no answered upload lost')
 
   // (b) A webhook storm on paid orders for the stored items, killed half-way.
-  const database = openDatabase(d.databasePath)
+  const database = await openTestDatabase(d.databasePath)
   const items = await database.db.selectFrom('content').selectAll().execute()
   const BUYERS = 250
   await database.db.insertInto('users').values(Array.from({ length: BUYERS }, (_, i) => ({
@@ -149,7 +150,7 @@ t.test('SIGKILL during 20 uploads and during a webhook storm: after restart noth
   t.ok(okBefore.length > 0 && okBefore.length < payloads.length, `${okBefore.length} of ${payloads.length} events were answered 200 before the crash`)
 
   server = await d.start()
-  const check = openDatabase(d.databasePath)
+  const check = await openTestDatabase(d.databasePath)
   const orderOf = (index: number): string => orders[Math.floor(index / 3)]!.id
   const paidAfterCrash = new Set((await check.db.selectFrom('orders').select('id').where('status', '=', 'paid').execute()).map((o) => o.id))
   t.ok(okBefore.every((index) => paidAfterCrash.has(orderOf(index))), 'every event answered 200 before the crash is applied')
@@ -188,24 +189,27 @@ t.test('at start, files of interrupted uploads are handled: temporary ones remov
   const admin = await h.signIn({ email: ADMIN_EMAIL })
   t.equal((await h.upload(admin)).statusCode, 303)
   const row = await h.app.db.selectFrom('content').selectAll().executeTakeFirstOrThrow()
-  const dir = h.config.contentDir
+  const storage = h.config.storage
   const orphanPdf = `${randomUUID()}.pdf`
   const orphanPng = `${randomUUID()}.png`
-  await writeFile(join(dir, orphanPdf), pdfBytes('orphan'))
-  await writeFile(join(dir, orphanPng), pngBytes())
+  await writeStored(storage, orphanPdf, pdfBytes('orphan'))
+  await writeStored(storage, orphanPng, pngBytes())
   // Left by the crash of a run five minutes ago: inside the sweep's window.
-  const then = new Date(Date.now() - 5 * 60_000)
-  for (const name of [orphanPdf, orphanPng]) await utimes(join(dir, name), then, then)
-  await writeFile(join(dir, `.tmp-${randomUUID()}`), 'half')
-  await writeFile(join(dir, 'README.txt'), 'not ours')
-  await writeFile(join(dir, 'notes.pdf'), 'not ours either')
+  for (const name of [orphanPdf, orphanPng]) await ageStored(storage, name, 5 * 60_000)
+  // A folder's half-written upload (an object store has none: an unfinished multipart upload is no object).
+  if (storage.kind === 'folder') await writeStored(storage, `.tmp-${randomUUID()}`, 'half')
+  await writeStored(storage, 'README.txt', 'not ours')
+  await writeStored(storage, 'notes.pdf', 'not ours either')
 
-  // A second start on the same database and folder, as after a crash.
+  // A second start on the same database and store, as after a crash.
   const restarted = await buildApp(loadConfig(testEnv(h.dir, h.stripe.url, h.idp.url)))
   await restarted.ready()
   await restarted.close()
-  const names = (await readdir(dir)).sort()
-  t.same(names, ['.quarantine', '.store-id', row.file_key, row.preview_key, 'README.txt', 'notes.pdf'].sort(), 'the orphans and the temporary file are gone from the folder')
-  t.same((await readdir(join(dir, '.quarantine'))).sort(), [orphanPdf, orphanPng].sort(), 'the orphans were moved to quarantine, not deleted')
-  t.same(await readFile(join(dir, '.quarantine', orphanPdf)), pdfBytes('orphan'))
+  const names = await storeNames(storage)
+  const quarantined = storage.kind === 'folder'
+    ? ['.quarantine']
+    : [orphanPdf, orphanPng].map((name) => `.quarantine/${name}`)
+  t.same(names.sort(), [...quarantined, '.store-id', row.file_key, row.preview_key, 'README.txt', 'notes.pdf'].sort(), 'the orphans and the temporary file are gone from the store')
+  if (storage.kind === 'folder') t.same((await readdir(join(storage.dir, '.quarantine'))).sort(), [orphanPdf, orphanPng].sort(), 'the orphans were moved to quarantine, not deleted')
+  t.same(await readStored(storage, `.quarantine/${orphanPdf}`), pdfBytes('orphan'))
 })

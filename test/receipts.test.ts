@@ -1,5 +1,5 @@
 import t from 'tap'
-import { openDatabase } from '../src/db/database.js'
+import { openTestDatabase } from './helpers/backend.js'
 import { ADMIN_EMAIL, uploadForm } from './helpers/build.js'
 import { csrfToken, deployment } from './helpers/server-process.js'
 import { sleep } from './helpers/net.js'
@@ -162,7 +162,7 @@ t.test('SIGKILL with receipts queued: after a restart every receipt is delivered
     const success = await fetch(`${d.url}/checkout/success?session_id=${sessionId}`, { headers: { cookie: reader.header } })
     t.equal(success.status, 200, `purchase ${i} granted while SMTP is down`)
   }
-  const database = openDatabase(d.databasePath)
+  const database = await openTestDatabase(d.databasePath)
   try {
     const rows = await database.db.selectFrom('outbox').selectAll().execute()
     t.equal(rows.length, 5, 'five receipts queued')

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto'
-import { readdir, readFile } from 'node:fs/promises'
 import t from 'tap'
+import { readStored, storeNames } from './helpers/backend.js'
 import { ADMIN_EMAIL, build, type Harness, multipartBody, type UploadFields } from './helpers/build.js'
 import { jpegBytes, pdfBytes, pngBytes } from './helpers/fixtures.js'
 
 async function stored (h: Harness): Promise<{ rows: number, files: string[] }> {
   const rows = (await h.app.db.selectFrom('content').select('id').execute()).length
-  // .store-id binds the folder to its database (store-binding.ts); it is not an upload's file.
-  return { rows, files: (await readdir(h.config.contentDir).catch(() => [])).filter((name) => name !== '.store-id') }
+  // .store-id binds the store to its database (store-binding.ts); it is not an upload's file.
+  return { rows, files: (await storeNames(h.config.storage)).filter((name) => name !== '.store-id') }
 }
 
 t.test('an admin uploads a PDF: 303 to its page, stored under a random key, listed with its price', async (t) => {
@@ -27,7 +27,7 @@ t.test('an admin uploads a PDF: 303 to its page, stored under a random key, list
   t.notMatch(row.file_key, /secret/, 'the stored name is not the uploader\'s')
   const { files } = await stored(h)
   t.same(files.sort(), [row.file_key, row.preview_key].sort(), 'the PDF and the preview, nothing else')
-  t.same(await readFile(`${h.config.contentDir}/${row.file_key}`), pdf)
+  t.same(await readStored(h.config.storage, row.file_key), pdf)
 
   const page = await h.request(admin, { url: response.headers.location as string })
   t.equal(page.statusCode, 200)

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, utimes } from 'node:fs/promises'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import SQLite from 'better-sqlite3'
@@ -7,6 +7,7 @@ import t, { type Test } from 'tap'
 import { migrations } from '../migrations/index.js'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
+import { ageStored, removeStored, storeNames } from './helpers/backend.js'
 import { type Harness, testEnv } from './helpers/build.js'
 import { pdfBytes } from './helpers/fixtures.js'
 import { edit, item, post, versionRows } from './helpers/items.js'
@@ -63,7 +64,7 @@ t.test('an upload writes version 1; a new PDF on the edit page becomes version 2
     { version: 1, file_key: first.file_key, changelog: '' },
     { version: 2, file_key: latest.file_key, changelog: 'Chapter 3 rewritten' }
   ])
-  const files = (await readdir(h.config.contentDir)).filter((n) => !n.startsWith('.'))
+  const files = (await storeNames(h.config.storage)).filter((n) => !n.startsWith('.'))
   t.same(files.sort(), [first.file_key, latest.file_key, latest.preview_key].sort(), 'both versions\' files are kept')
   const page = await h.request(s.admin, { url: `/content/${s.slug}` })
   t.match(page.body, 'version 2', 'the flash names the version')
@@ -139,16 +140,17 @@ t.test('the start-up sweep keeps every version\'s file; a missing older one make
   const { h } = s
   const [v1, v2] = await versionRows(h, (await item(h, s.slug)).id)
   // Old enough to be a crash's leftover if no row accounted for it.
-  const then = new Date(Date.now() - 5 * MINUTE)
-  for (const name of (await readdir(h.config.contentDir)).filter((n) => !n.startsWith('.'))) {
-    await utimes(join(h.config.contentDir, name), then, then)
-  }
+  const storage = h.config.storage
+  for (const name of (await storeNames(storage)).filter((n) => !n.startsWith('.'))) await ageStored(storage, name, 5 * MINUTE)
   const app = await restart(t, h)
-  t.same(await readdir(join(h.config.contentDir, '.quarantine')).catch(() => []), [], 'nothing quarantined')
-  t.ok((await readdir(h.config.contentDir)).includes(v1!.file_key), 'the first version\'s file is in place')
+  const quarantined = storage.kind === 'folder'
+    ? await readdir(join(storage.dir, '.quarantine')).catch(() => [])
+    : (await storeNames(storage)).filter((n) => n.startsWith('.quarantine/'))
+  t.same(quarantined, [], 'nothing quarantined')
+  t.ok((await storeNames(storage)).includes(v1!.file_key), 'the first version\'s file is in place')
   t.same((await app.inject('/healthz')).json(), { status: 'ok' })
 
-  await rm(join(h.config.contentDir, v1!.file_key))
+  await removeStored(storage, v1!.file_key)
   const again = await restart(t, h)
   const health = await again.inject('/healthz')
   t.equal(health.statusCode, 503)
@@ -161,5 +163,5 @@ t.test('flush removes every version with the items', async (t) => {
   const { h } = s
   t.equal((await post(h, s.admin, '/admin/flush')).statusCode, 303)
   t.same(await h.app.db.selectFrom('content_versions').selectAll().execute(), [])
-  t.same(await readdir(h.config.contentDir), ['.store-id'])
+  t.same(await storeNames(h.config.storage), ['.store-id'])
 })

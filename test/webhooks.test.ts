@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import t from 'tap'
+import { sql } from 'kysely'
 import type { Harness } from './helpers/build.js'
 import {
   buy, lastEvent, libraryRows, order, orders, paidAtStripe, paymentState, session, sessionEvent, shop, startCheckout, successPage
@@ -301,6 +302,24 @@ t.test('a full refund that arrives before checkout.session.completed: the late c
   t.same(await libraryRows(h), [])
 })
 
+/** A trigger that refuses to record the event `id` (SQLite's RAISE, or PostgreSQL's RAISE EXCEPTION). */
+async function injectFault (h: Harness, id: string): Promise<void> {
+  const sqlite = h.app.database.sqlite
+  if (sqlite !== undefined) {
+    sqlite.exec(`CREATE TRIGGER fail_one BEFORE INSERT ON stripe_events WHEN NEW.id = '${id}' BEGIN SELECT RAISE(ABORT, 'injected fault'); END`)
+    return
+  }
+  await sql.raw(`CREATE FUNCTION fail_one() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.id = '${id}' THEN RAISE EXCEPTION 'injected fault'; END IF; RETURN NEW; END $$`).execute(h.app.db)
+  await sql.raw('CREATE TRIGGER fail_one BEFORE INSERT ON stripe_events FOR EACH ROW EXECUTE FUNCTION fail_one()').execute(h.app.db)
+}
+
+async function removeFault (h: Harness): Promise<void> {
+  const sqlite = h.app.database.sqlite
+  if (sqlite !== undefined) { sqlite.exec('DROP TRIGGER fail_one'); return }
+  await sql.raw('DROP TRIGGER fail_one ON stripe_events').execute(h.app.db)
+  await sql.raw('DROP FUNCTION fail_one()').execute(h.app.db)
+}
+
 t.test('a batch of webhooks in which one event fails: the others commit and are answered 200, the failing one 500 and applied on redelivery', async (t) => {
   const s = await shop(t)
   const { h } = s
@@ -314,7 +333,7 @@ t.test('a batch of webhooks in which one event fails: the others commit and are 
   const events = started.map((one) => sessionEvent(h, 'checkout.session.completed', one.sessionId))
   const failing = events[1]!
   // The middle event's record cannot be written: a fault inside that one event's savepoint.
-  h.app.database.sqlite!.exec(`CREATE TRIGGER fail_one BEFORE INSERT ON stripe_events WHEN NEW.id = '${failing.id}' BEGIN SELECT RAISE(ABORT, 'injected fault'); END`)
+  await injectFault(h, failing.id)
 
   // Count the outermost transactions, to be sure the three were applied as one batch.
   const runner = h.app.database.runner
@@ -334,7 +353,7 @@ t.test('a batch of webhooks in which one event fails: the others commit and are 
   t.equal((await order(h, started[2]!.order.id)).status, 'paid')
   t.equal(await eventCount(h), 2, 'its event id was not recorded, so Stripe\'s retry is not a duplicate')
 
-  h.app.database.sqlite!.exec('DROP TRIGGER fail_one')
+  await removeFault(h)
   const redelivered = await h.webhook(failing)
   t.equal(redelivered.statusCode, 200)
   t.equal(JSON.parse(redelivered.body).outcome, 'granted', 'applied on redelivery')

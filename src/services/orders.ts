@@ -102,28 +102,35 @@ const CHECKOUT_LIFETIME_MS = 24 * 60 * 60 * 1000
  * recorded together with its effect and one failing item undoes only itself. Nothing is
  * answered before the commit that holds it.
  */
-function groupCommit<I, R> (runner: Runner, apply: (item: I) => Promise<R>): (item: I) => Promise<R> {
+function groupCommit<I, R> (runner: Runner, apply: (item: I) => Promise<R>, order: (a: I, b: I) => number): (item: I) => Promise<R> {
   interface Queued { item: I, resolve: (result: R) => void, reject: (error: unknown) => void }
   let queue: Queued[] = []
 
   async function applyQueued (): Promise<void> {
-    const batch = queue
+    // In one order whatever the arrival: two batches recording the same event ids (a redelivery
+    // racing the first delivery) then wait for each other in the same order, never in a cycle.
+    const batch = queue.sort((a, b) => order(a.item, b.item))
     queue = []
-    const results: Array<{ value?: R, error?: unknown }> = []
-    try {
-      await runner.transaction(async () => {
-        for (const queued of batch) {
-          try {
-            results.push({ value: await apply(queued.item) })
-          } catch (error) {
-            results.push({ error })
+    let results: Array<{ value?: R, error?: unknown }> = []
+    for (let attempt = 1; ; attempt++) {
+      try {
+        results = []
+        await runner.transaction(async () => {
+          for (const queued of batch) {
+            try {
+              results.push({ value: await retried(async () => await apply(queued.item)) })
+            } catch (error) {
+              results.push({ error })
+            }
           }
-        }
-      })
-    } catch (error) {
-      // The commit itself failed: nothing of the batch is stored, every sender will retry.
-      for (const queued of batch) queued.reject(error)
-      return
+        })
+        break
+      } catch (error) {
+        if (attempt < RETRIES && retryable(error)) continue
+        // The commit itself failed: nothing of the batch is stored, every sender will retry.
+        for (const queued of batch) queued.reject(error)
+        return
+      }
     }
     batch.forEach((queued, index) => {
       const result = results[index]!
@@ -138,11 +145,42 @@ function groupCommit<I, R> (runner: Runner, apply: (item: I) => Promise<R>): (it
   })
 }
 
+const RETRIES = 5
+
+/**
+ * PostgreSQL ended the statement to break a deadlock (40P01) or a serialization conflict
+ * (40001): what it did is undone, and the same work done again succeeds. (Two batches of
+ * webhook events on different connections can lock two orders in opposite orders.)
+ */
+function retryable (error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return code === '40P01' || code === '40001'
+}
+
+/**
+ * Runs fn, again when PostgreSQL broke a deadlock by ending it: fn must be a savepoint
+ * (a nested runner.transaction), whose rollback releases the locks it took, so the other
+ * transaction goes on and this one's retry finds the rows free.
+ */
+async function retried<T> (fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn()
+    } catch (error) {
+      if (attempt >= RETRIES || !retryable(error)) throw error
+    }
+  }
+}
+
 export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log: FastifyBaseLogger, provider: PaymentProviderName }) {
   const { db, runner, log, provider } = deps
   // Called inside the grant's transaction, with the order as granted (see onGranted).
   const grantListeners: Array<(order: Order, session: SessionFacts) => Promise<void>> = []
   const byId = (id: string) => db.selectFrom('orders').selectAll().where('id', '=', id)
+  // What a transaction decides from an order's row holds until its commit: on PostgreSQL the row
+  // is locked (FOR NO KEY UPDATE, as an UPDATE of it would), so a concurrent refund, event or redirect for the same order waits
+  // and then reads the outcome; SQLite's BEGIN IMMEDIATE already lets one writer in at a time.
+  const locked = <Q extends { forNoKeyUpdate(): Q }>(query: Q): Q => runner.dialect === 'postgres' ? query.forNoKeyUpdate() : query
   const refundOf = (paymentIntent: string) => db.selectFrom('refunds').select('payment_intent').where('payment_intent', '=', paymentIntent)
 
   /** One line of the order's timeline; callers run it in the transaction of the change it records. */
@@ -256,7 +294,7 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
     return await runner.transaction(async () => {
       const order = session.orderId === null
         ? (session.paymentLink != null ? await paymentLinkOrder(session) : undefined)
-        : await runner.first(byId(session.orderId))
+        : await runner.first(locked(byId(session.orderId)))
       if (order === undefined || (order.stripe_session_id !== null && order.stripe_session_id !== session.id)) {
         log.warn({ sessionId: session.id, orderId: session.orderId }, 'checkout session does not belong to a known order')
         return { outcome: 'unknown_order', order }
@@ -341,8 +379,8 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
   async function revoke (paymentIntent: string | null, refunded: boolean): Promise<{ outcome: EventOutcome, orderId?: string }> {
     if (paymentIntent === null) return { outcome: refunded ? 'ignored' : 'partial_refund' }
     // Mollie's payment id is both: a payment refunded before its order learnt it was paid.
-    const order = await runner.first(db.selectFrom('orders').selectAll().where('payment_intent', '=', paymentIntent)) ??
-      await runner.first(db.selectFrom('orders').selectAll().where('stripe_session_id', '=', paymentIntent))
+    const order = await runner.first(locked(db.selectFrom('orders').selectAll().where('payment_intent', '=', paymentIntent))) ??
+      await runner.first(locked(db.selectFrom('orders').selectAll().where('stripe_session_id', '=', paymentIntent)))
     if (!refunded) return { outcome: 'partial_refund', orderId: order?.id }
     // Remembered even for a payment we do not know yet: its completed event may come later.
     await runner.run(db.insertInto('refunds').values({ payment_intent: paymentIntent }).onConflict((oc) => oc.column('payment_intent').doNothing()))
@@ -387,7 +425,9 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
   }
 
   // Events that arrive in the same turn of the event loop share one commit (see groupCommit).
-  const handleEventSoon = groupCommit(runner, async ({ eventId, event }: { eventId: string, event: PaymentEvent }) => await handleEvent(eventId, event))
+  const handleEventSoon = groupCommit(runner,
+    async ({ eventId, event }: { eventId: string, event: PaymentEvent }) => await handleEvent(eventId, event),
+    (a, b) => a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0)
 
   return {
     /**
@@ -452,7 +492,7 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
      */
     async recordRefund (orderId: string, refundId: string | null): Promise<RefundRecord> {
       return await runner.transaction(async () => {
-        const order = await runner.first(byId(orderId))
+        const order = await runner.first(locked(byId(orderId)))
         if (order === undefined) return { outcome: 'unknown_order', keptBy: null }
         if (order.payment_intent !== null) {
           await runner.run(db.insertInto('refunds').values({ payment_intent: order.payment_intent }).onConflict((oc) => oc.column('payment_intent').doNothing()))

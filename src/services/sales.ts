@@ -208,7 +208,7 @@ export function createSales (deps: { db: Kysely<Database>, runner: Runner, curre
           sql<number>`sum(case when orders.status = 'refunded' then 0 else orders.amount_cents - orders.discount_cents end)`.as('net')
         ])
         .where('orders.paid_at', 'is not', null).where('orders.currency', '=', currency)
-        .groupBy('orders.content_id').orderBy('net', 'desc').orderBy('sales', 'desc').limit(20))
+        .groupBy('content.id').orderBy('net', 'desc').orderBy('sales', 'desc').orderBy('content.id').limit(20))
       return {
         currency,
         windows: { week: await revenue(dayStart(now, 6)), month: await revenue(monthStart), all: await revenue(null) },
@@ -266,7 +266,7 @@ export function createSales (deps: { db: Kysely<Database>, runner: Runner, curre
           sql<string | null>`min(orders.paid_at)`.as('first_purchase'),
           sql<string | null>`max(orders.paid_at)`.as('last_purchase')
         ])
-        .groupBy('orders.user_id')
+        .groupBy('users.id')
         .orderBy(sql`max(orders.paid_at) is null`).orderBy('last_purchase', 'desc').orderBy('users.id', 'desc')
         .limit(CUSTOMERS_PAGE_SIZE).offset((current - 1) * CUSTOMERS_PAGE_SIZE))
       return { customers, page: current, pages, total }

@@ -6,6 +6,7 @@ import { buildApp, type BuildOptions } from '../../src/app.js'
 import { type Config, loadConfig } from '../../src/config.js'
 import { type IdentityProvider, startIdentityProvider } from '../../src/dev/identity-provider.js'
 import { type StripeEmulator, startStripeEmulator } from '../../src/dev/stripe-emulator/index.js'
+import { backendEnv, provisionBackend } from './backend.js'
 import { pdfBytes, pngBytes } from './fixtures.js'
 
 /** The subset of tap's Test that the helpers use. */
@@ -190,6 +191,10 @@ export async function uploadForm (fields: UploadFields = {}): Promise<{ body: Bu
   ])
 }
 
+/**
+ * The variables of an app on the test folder `dir`: its SQLite file and content folder in it, or
+ * (TEST_BACKEND=postgres-s3) the PostgreSQL database and S3 prefix build() provisioned for it.
+ */
 export function testEnv (dir: string, stripeUrl: string, issuer: string, env: Record<string, string> = {}): Record<string, string> {
   return {
     NODE_ENV: 'test',
@@ -206,6 +211,7 @@ export function testEnv (dir: string, stripeUrl: string, issuer: string, env: Re
     OIDC_ISSUER: issuer,
     ADMIN_EMAILS: ADMIN_EMAIL,
     RATE_LIMIT_PER_MINUTE: '0',
+    ...backendEnv(dir),
     ...env
   }
 }
@@ -216,11 +222,13 @@ export interface HarnessOptions extends BuildOptions {
 }
 
 /**
- * An app on a fresh temporary database and content folder, with a Stripe emulator and an
- * OIDC provider on loopback; everything is closed and removed in teardown.
+ * An app on a fresh temporary database and content folder (TEST_BACKEND=postgres-s3: a fresh
+ * PostgreSQL database and S3 prefix, see ./backend.ts), with a Stripe emulator and an OIDC
+ * provider on loopback; everything is closed and removed in teardown.
  */
 export async function build (t: TestContext, env: Record<string, string> = {}, options: HarnessOptions = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'market-test-'))
+  await provisionBackend(dir)
   const stripe = await startStripeEmulator({ webhookSecret: WEBHOOK_SECRET })
   const idp = await startIdentityProvider()
   const config = loadConfig(testEnv(dir, stripe.url, idp.url, env))

@@ -17,8 +17,12 @@ export interface PostgresCluster {
   /** false when the cluster runs; else why the PostgreSQL tests of the file are skipped. */
   skip: false
   port: number
-  /** A fresh, empty database on the cluster: its URL (postgres://postgres@127.0.0.1:port/name). */
-  build(): Promise<string>
+  /**
+   * A fresh database on the cluster: its URL (postgres://postgres@127.0.0.1:port/name). Empty, or
+   * a copy of the database `template` (CREATE DATABASE ... TEMPLATE: a file copy, faster than
+   * running the migrations again).
+   */
+  build(options?: { template?: string }): Promise<string>
   /** The server's log so far (for a failing test's diagnostics). */
   log(): string
 }
@@ -124,9 +128,9 @@ export async function startPostgres (t: Context): Promise<PostgresCluster | NoPo
   return {
     skip: false,
     port,
-    async build () {
+    async build (options = {}) {
       const name = `test_${++databases}`
-      await client.query(`CREATE DATABASE ${name}`)
+      await client.query(`CREATE DATABASE ${name}${options.template === undefined ? '' : ` TEMPLATE ${pg.escapeIdentifier(options.template)}`}`)
       return `postgres://postgres@127.0.0.1:${port}/${name}`
     },
     log: () => readLog(logFile)

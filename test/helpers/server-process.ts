@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type IdentityProvider, startIdentityProvider } from '../../src/dev/identity-provider.js'
 import { type StripeEmulator, startStripeEmulator } from '../../src/dev/stripe-emulator/index.js'
+import { provisionBackend } from './backend.js'
 import { CookieJar, csrfFrom, type Identity, signInFlow, type TestContext, testEnv, WEBHOOK_SECRET } from './build.js'
 import { freePort, sleep } from './net.js'
 
@@ -59,6 +60,7 @@ export interface Deployment {
 
 export async function deployment (t: TestContext, env: Record<string, string> = {}): Promise<Deployment> {
   const dir = await mkdtemp(join(tmpdir(), 'market-process-'))
+  await provisionBackend(dir)
   const stripe = await startStripeEmulator({ webhookSecret: WEBHOOK_SECRET })
   const idp = await startIdentityProvider()
   const port = await freePort()
