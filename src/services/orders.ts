@@ -97,36 +97,52 @@ const CHECKOUT_LIFETIME_MS = 24 * 60 * 60 * 1000
 
 /**
  * Group commit. A commit is the dearest part of a webhook event (BEGIN IMMEDIATE, WAL append,
- * COMMIT); items that arrive in the same turn of the event loop are applied in one transaction,
- * each in its own savepoint (`apply` opens a nested transaction), so every event is still
- * recorded together with its effect and one failing item undoes only itself. Nothing is
- * answered before the commit that holds it.
+ * COMMIT); items that arrive while the previous batch commits (or in the same turn of the event
+ * loop) are applied in one transaction, each in its own savepoint (`apply` opens a nested
+ * transaction), so every event is still recorded together with its effect and one failing item
+ * undoes only itself. Nothing is answered before the commit that holds it.
+ *
+ * One batch at a time per instance, its items in `order` (by event id): on PostgreSQL two
+ * batches of one instance never wait for each other's locks. Another instance's batch still can,
+ * and a cycle of waits (a redelivery of event e in one batch while the other holds e and waits
+ * for an order this one has locked) is broken by PostgreSQL ending one statement with a
+ * deadlock error. A savepoint's rollback keeps the locks of the items before it, so the whole
+ * batch is rolled back and applied again, releasing everything it held.
  */
 function groupCommit<I, R> (runner: Runner, apply: (item: I) => Promise<R>, order: (a: I, b: I) => number): (item: I) => Promise<R> {
   interface Queued { item: I, resolve: (result: R) => void, reject: (error: unknown) => void }
   let queue: Queued[] = []
+  let draining = false
+
+  async function applyBatch (batch: Queued[], lastAttempt: boolean): Promise<Array<{ value?: R, error?: unknown }>> {
+    return await runner.transaction(async () => {
+      const results: Array<{ value?: R, error?: unknown }> = []
+      for (const queued of batch) {
+        try {
+          results.push({ value: await apply(queued.item) })
+        } catch (error) {
+          if (!lastAttempt && retryable(error)) throw error
+          results.push({ error })
+        }
+      }
+      return results
+    })
+  }
 
   async function applyQueued (): Promise<void> {
-    // In one order whatever the arrival: two batches recording the same event ids (a redelivery
-    // racing the first delivery) then wait for each other in the same order, never in a cycle.
     const batch = queue.sort((a, b) => order(a.item, b.item))
     queue = []
-    let results: Array<{ value?: R, error?: unknown }> = []
+    let results: Array<{ value?: R, error?: unknown }>
     for (let attempt = 1; ; attempt++) {
       try {
-        results = []
-        await runner.transaction(async () => {
-          for (const queued of batch) {
-            try {
-              results.push({ value: await retried(async () => await apply(queued.item)) })
-            } catch (error) {
-              results.push({ error })
-            }
-          }
-        })
+        results = await applyBatch(batch, attempt === BATCH_ATTEMPTS)
         break
       } catch (error) {
-        if (attempt < RETRIES && retryable(error)) continue
+        if (attempt < BATCH_ATTEMPTS && retryable(error)) {
+          // Apart for a moment, so the two batches do not meet again in the same step.
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt))
+          continue
+        }
         // The commit itself failed: nothing of the batch is stored, every sender will retry.
         for (const queued of batch) queued.reject(error)
         return
@@ -139,37 +155,31 @@ function groupCommit<I, R> (runner: Runner, apply: (item: I) => Promise<R>, orde
     })
   }
 
+  async function drain (): Promise<void> {
+    try {
+      while (queue.length > 0) await applyQueued()
+    } finally {
+      draining = false
+    }
+  }
+
   return async (item) => await new Promise((resolve, reject) => {
-    if (queue.length === 0) setImmediate(() => { applyQueued().catch(reject) })
     queue.push({ item, resolve, reject })
+    if (draining) return
+    draining = true
+    setImmediate(() => { drain().catch(reject) })
   })
 }
 
-const RETRIES = 5
+const BATCH_ATTEMPTS = 5
 
 /**
- * PostgreSQL ended the statement to break a deadlock (40P01) or a serialization conflict
- * (40001): what it did is undone, and the same work done again succeeds. (Two batches of
- * webhook events on different connections can lock two orders in opposite orders.)
+ * PostgreSQL ended a statement to break a deadlock (40P01) or a serialization conflict
+ * (40001): its transaction, rolled back and done again, succeeds.
  */
 function retryable (error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code
   return code === '40P01' || code === '40001'
-}
-
-/**
- * Runs fn, again when PostgreSQL broke a deadlock by ending it: fn must be a savepoint
- * (a nested runner.transaction), whose rollback releases the locks it took, so the other
- * transaction goes on and this one's retry finds the rows free.
- */
-async function retried<T> (fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn()
-    } catch (error) {
-      if (attempt >= RETRIES || !retryable(error)) throw error
-    }
-  }
 }
 
 export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log: FastifyBaseLogger, provider: PaymentProviderName }) {
