@@ -242,3 +242,13 @@ t.test('the migration indexes the items a database already had', async (t) => {
   t.same(titles(page.body), ['Desert Guide', 'Glacier Guide'])
   t.same(titles((await app.inject({ url: '/?q=snow' })).body), ['Glacier Guide'])
 })
+
+t.test('a NUL character in a search or a slug is refused or not found, never a failing query (PostgreSQL\'s text holds none)', async (t) => {
+  const h = await build(t)
+  await insert(h.app.db, [{ title: 'Plain Guide' }])
+  for (const url of ['/?q=plain%00guide', '/content/plain-guide%00', '/content/%00/download']) {
+    const response = await get(h, url)
+    t.ok([200, 400, 404].includes(response.statusCode), `${url} answered ${response.statusCode}`)
+    t.match(response.body, /<h1[^>]*>[^<]+<\/h1>/, 'a page with a heading')
+  }
+})

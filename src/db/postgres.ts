@@ -11,6 +11,7 @@ import {
 } from 'kysely'
 import pg from 'pg'
 import type { Runner } from './runner.js'
+import { DomainError } from '../services/errors.js'
 import { changeStamp } from '../services/search-sql.js'
 import type { Database } from './types.js'
 
@@ -71,8 +72,22 @@ function parseInteger (value: string): number {
   return number
 }
 
+const NUL_REFUSED = 'The request holds a NUL character (\\0), which no text here may contain. Remove it and try again.'
+
+/**
+ * PostgreSQL's text holds no NUL character, and refuses a query that sends one (SQLite stores
+ * it, and a lookup with it finds nothing): a request that smuggles one in (a slug, a search, a
+ * form field) is refused as the client's mistake, a 400, not a failing query.
+ */
+function refuseNul (compiled: CompiledQuery): void {
+  for (const parameter of compiled.parameters) {
+    if (typeof parameter === 'string' && parameter.includes('\u0000')) throw new DomainError('invalid', NUL_REFUSED)
+  }
+}
+
 /** A query on a transaction's connection, shaped as Kysely's own PostgresConnection answers. */
 async function execute<R> (client: pg.PoolClient, compiled: CompiledQuery): Promise<QueryResult<R>> {
+  refuseNul(compiled)
   const result = await client.query<R & pg.QueryResultRow>(compiled.sql, [...compiled.parameters])
   const changed = ['INSERT', 'UPDATE', 'DELETE', 'MERGE'].includes(result.command)
   return {
@@ -93,22 +108,22 @@ class ContextDriver implements Driver {
 
   async acquireConnection (): Promise<DatabaseConnection> {
     const frame = openFrame(this.context)
-    if (frame === undefined) return await this.inner.acquireConnection()
+    if (frame === undefined) return new PoolConnection(await this.inner.acquireConnection())
     return new FrameConnection(frame.client)
   }
 
   async beginTransaction (connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
     if (connection instanceof FrameConnection) throw new Error('db.transaction() inside runner.transaction(): call runner.transaction() (a savepoint) instead')
-    await this.inner.beginTransaction(connection, settings)
+    await this.inner.beginTransaction(unwrap(connection), settings)
   }
 
-  async commitTransaction (connection: DatabaseConnection): Promise<void> { await this.inner.commitTransaction(connection) }
-  async rollbackTransaction (connection: DatabaseConnection): Promise<void> { await this.inner.rollbackTransaction(connection) }
+  async commitTransaction (connection: DatabaseConnection): Promise<void> { await this.inner.commitTransaction(unwrap(connection)) }
+  async rollbackTransaction (connection: DatabaseConnection): Promise<void> { await this.inner.rollbackTransaction(unwrap(connection)) }
 
   async releaseConnection (connection: DatabaseConnection): Promise<void> {
     // The transaction's connection goes back to the pool when the transaction ends.
     if (connection instanceof FrameConnection) return
-    await this.inner.releaseConnection(connection)
+    await this.inner.releaseConnection(unwrap(connection))
   }
 
   async destroy (): Promise<void> { await this.inner.destroy() }
@@ -123,6 +138,23 @@ function openFrame (context: AsyncLocalStorage<Frame>): Frame | undefined {
   const frame = context.getStore()
   return frame === undefined || frame.transaction.ended ? undefined : frame
 }
+
+/** A pooled connection of Kysely's driver, refusing a NUL in a parameter before sending it. */
+class PoolConnection implements DatabaseConnection {
+  constructor (readonly inner: DatabaseConnection) {}
+
+  async executeQuery<R> (compiled: CompiledQuery): Promise<QueryResult<R>> {
+    refuseNul(compiled)
+    return await this.inner.executeQuery<R>(compiled)
+  }
+
+  streamQuery<R> (compiled: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
+    refuseNul(compiled)
+    return this.inner.streamQuery<R>(compiled, chunkSize)
+  }
+}
+
+const unwrap = (connection: DatabaseConnection): DatabaseConnection => connection instanceof PoolConnection ? connection.inner : connection
 
 class FrameConnection implements DatabaseConnection {
   constructor (private readonly client: pg.PoolClient) {}

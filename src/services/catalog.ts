@@ -33,10 +33,12 @@ const MAX_QUERY_CHARS = 1000
  * A visitor's words as an FTS5 query that can only mean "all these words": each word becomes a
  * quoted phrase (a quote inside doubled), so FTS5 syntax typed in (`"`, `*`, `NEAR(`, `-`, `OR`,
  * `title:x`) is searched for as text, never run. Words with no letter or digit in them are
- * dropped, since the tokenizer would find nothing in them. Undefined: nothing to search for.
+ * dropped, since the tokenizer would find nothing in them. Control characters separate words
+ * like spaces: a NUL would end FTS5's string early, and PostgreSQL's text cannot hold one.
+ * Undefined: nothing to search for.
  */
 export function ftsQuery (input: string): string | undefined {
-  const words = input.slice(0, MAX_QUERY_CHARS).split(/\s+/u)
+  const words = input.slice(0, MAX_QUERY_CHARS).split(/[\s\p{Cc}]+/u)
     .filter((word) => /[\p{L}\p{N}]/u.test(word))
     .slice(0, MAX_QUERY_WORDS)
   if (words.length === 0) return undefined

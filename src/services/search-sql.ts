@@ -11,11 +11,12 @@ const MAX_QUERY_WORDS = 16
 const MAX_QUERY_CHARS = 1000
 
 /**
- * The visitor's words, as catalog.ts's ftsQuery takes them: split on white space, words without
- * a letter or digit dropped, at most 16. Undefined: nothing to search for.
+ * The visitor's words, as catalog.ts's ftsQuery takes them: split on white space and control
+ * characters (PostgreSQL's text holds no NUL), words without a letter or digit dropped, at most
+ * 16. Undefined: nothing to search for.
  */
 export function searchWords (input: string): string[] | undefined {
-  const words = input.slice(0, MAX_QUERY_CHARS).split(/\s+/u)
+  const words = input.slice(0, MAX_QUERY_CHARS).split(/[\s\p{Cc}]+/u)
     .filter((word) => /[\p{L}\p{N}]/u.test(word))
     .slice(0, MAX_QUERY_WORDS)
   return words.length === 0 ? undefined : words
