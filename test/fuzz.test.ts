@@ -1,8 +1,8 @@
-import { readdir } from 'node:fs/promises'
 import { type AddressInfo, connect } from 'node:net'
 import fc from 'fast-check'
 import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
+import { storeNames } from './helpers/backend.js'
 import { ADMIN_EMAIL, build, CookieJar, type Harness, multipartBody, uploadForm } from './helpers/build.js'
 import { pdfBytes, pngBytes } from './helpers/fixtures.js'
 import { fuzzSeed, seedFastCheck } from './helpers/random.js'
@@ -286,7 +286,7 @@ t.test('hostile input on every route: never a 5xx, every refusal actionable, not
   t.equal(problems.length, 0, `no 5xx, every refusal is actionable, ${seed.note}`)
   t.equal((await h.app.inject('/healthz')).statusCode, 200, `/healthz 200 afterwards, ${seed.note}`)
   t.same(await counts(h), before, `users, content, orders and library rows are unchanged, ${seed.note}`)
-  const left = (await readdir(h.config.contentDir)).filter((name) => name !== '.store-id')
+  const left = (await storeNames(h.config.storage)).filter((name) => name !== '.store-id')
   t.equal(left.length, 4, `only the two items' files are stored; no temporary file is left (${left.join(', ')}), ${seed.note}`)
   t.comment(`figures: inputs tried=${tried}, accepted uploads (rolled back)=${accepted}, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort(([a], [b]) => a - b)))} in ${Date.now() - started} ms`)
 })

@@ -41,6 +41,9 @@ export const PRESIGNED_SECONDS = 60
 /** `attachment; filename="..."` for a name made of a slug (anything else becomes -). */
 export const attachment = (name: string): string => `attachment; filename="${name.replace(/[^\w.-]/g, '-')}"`
 
+const RANGE_NOT_SATISFIABLE = 'The part of the file asked for is beyond its end. Download the whole file again.'
+const PRECONDITION_FAILED = 'The file has changed since your copy was made. Download the whole file again.'
+
 /**
  * Streams an object of the bucket through the app: the client's Range and conditional headers
  * go to the object store, its status (200, 206, 304, 412, 416) and headers come back. An object
@@ -63,6 +66,12 @@ export async function sendObject (request: FastifyRequest, reply: FastifyReply, 
     await store.exists(key) // remembered for /healthz
     request.log.error({ key }, 'a stored file is missing from STORAGE_URL')
     throw new HttpError(503, options.missing)
+  }
+  if (read.status === 412 || read.status === 416) {
+    // Refused as the folder's @fastify/send refuses: the error page (or JSON), with the object
+    // store's headers (a 416's Content-Range says where the file ends).
+    reply.headers(read.headers)
+    throw new HttpError(read.status, read.status === 416 ? RANGE_NOT_SATISFIABLE : PRECONDITION_FAILED)
   }
   reply.code(read.status).headers(read.headers)
   if (read.status === 200 || read.status === 206) reply.headers(options.headers)
