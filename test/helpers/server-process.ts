@@ -45,7 +45,7 @@ export interface Deployment {
   idp: IdentityProvider
   databasePath: string
   contentDir: string
-  /** Starts the server and waits until /healthz answers 200. */
+  /** Starts the server and waits until /healthz answers 200 (extraEnv.PORT: another instance, on that port). */
   start(extraEnv?: Record<string, string>): Promise<ServerProcess>
   /** Signs in over real HTTP, following the redirects by hand like a browser. */
   signIn(identity: Identity): Promise<CookieJar>
@@ -54,8 +54,8 @@ export interface Deployment {
    * `pauseMs` the body goes in 64 KiB slices with pauses, still arriving when a crash or signal comes.
    */
   upload(jar: CookieJar, form: { body: Buffer, contentType: string }, pauseMs?: number): Promise<Response>
-  /** A signed webhook delivery over real HTTP: the status, or 0 when no answer came. */
-  webhook(payload: string, signal?: AbortSignal): Promise<{ status: number, body: string }>
+  /** A signed webhook delivery over real HTTP (to `to`, another instance's URL): the status, or 0 when no answer came. */
+  webhook(payload: string, signal?: AbortSignal, to?: string): Promise<{ status: number, body: string }>
 }
 
 export async function deployment (t: TestContext, env: Record<string, string> = {}): Promise<Deployment> {
@@ -65,6 +65,7 @@ export async function deployment (t: TestContext, env: Record<string, string> = 
   const idp = await startIdentityProvider()
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
+  const base = url
   const fullEnv: Record<string, string> = { ...testEnv(dir, stripe.url, idp.url), PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: url, LOG_LEVEL: 'info', ...env }
   const running = new Set<ServerProcess>()
   t.teardown(async () => {
@@ -75,6 +76,8 @@ export async function deployment (t: TestContext, env: Record<string, string> = 
   })
 
   async function start (extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
+    // A second instance of the deployment listens on a PORT of its own.
+    const url = extraEnv.PORT === undefined ? base : `http://127.0.0.1:${extraEnv.PORT}`
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...fullEnv, ...extraEnv },
@@ -132,9 +135,9 @@ export async function deployment (t: TestContext, env: Record<string, string> = 
     return await fetch(`${url}/admin/content`, { method: 'POST', headers, body: slowBody(form.body, 64 * 1024, pauseMs), duplex: 'half', redirect: 'manual' } as RequestInit)
   }
 
-  async function webhook (payload: string, signal?: AbortSignal): Promise<{ status: number, body: string }> {
+  async function webhook (payload: string, signal?: AbortSignal, to = url): Promise<{ status: number, body: string }> {
     try {
-      const response = await fetch(`${url}/webhooks/stripe`, {
+      const response = await fetch(`${to}/webhooks/stripe`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'stripe-signature': stripe.sign(payload) },
         body: payload,
