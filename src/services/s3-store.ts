@@ -115,6 +115,9 @@ export function createS3Store (config: S3Config, options: { uploadAllowanceMs: n
         ? await client.send(new HeadObjectCommand(params))
         : await client.send(new GetObjectCommand(params))
       const headers: Record<string, string> = { 'accept-ranges': 'bytes' }
+      // The type stored with the object at upload (a cover's image type): a nosniff answer without
+      // one is not shown by browsers. A route may name its own (a PDF's attachment).
+      if (answer.ContentType !== undefined) headers['content-type'] = answer.ContentType
       if (answer.ContentLength !== undefined) headers['content-length'] = String(answer.ContentLength)
       if (answer.ContentRange !== undefined) headers['content-range'] = answer.ContentRange
       if (answer.ETag !== undefined) headers.etag = answer.ETag
