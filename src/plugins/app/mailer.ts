@@ -69,8 +69,8 @@ export default fp(async function mailer (app) {
   const text = new Eta({ views: viewsDir, autoEscape: false, autoTrim: false, cache: true })
   const linksUrl = `${config.publicUrl}/links`
 
-  function storeData (): { name: string, contactEmail: string, refundPolicy: string } {
-    const store = settings.current()
+  async function storeData (): Promise<{ name: string, contactEmail: string, refundPolicy: string }> {
+    const store = await settings.fresh()
     return { name: store.storeName, contactEmail: store.contactEmail, refundPolicy: store.refundPolicy }
   }
 
@@ -82,7 +82,7 @@ export default fp(async function mailer (app) {
 
   /** A mail's content, rendered as it goes out (fresh links); null with a reason: nothing to send. */
   async function compose (row: OutboxRow, now: Date): Promise<Composed | string> {
-    const store = storeData()
+    const store = await storeData()
     if (row.kind === 'receipt') {
       const order = row.order_id === null ? undefined : await rows.receiptFacts(row.order_id)
       if (order === undefined) return 'the order no longer exists'
