@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { sql } from 'kysely'
 
 /** How long each check may take: a load balancer asking /healthz wants an answer, not a hang. */
-export const HEALTH_TIMEOUT_MS = 2_000
+export const HEALTH_TIMEOUT_MS = 3_000
 
 /** Resolves true when `check` resolved in time, false when it failed or took too long. */
 async function answers (check: () => Promise<unknown>): Promise<boolean> {
