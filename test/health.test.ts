@@ -4,7 +4,7 @@ import { openDatabase } from '../src/db/database.js'
 import health, { HEALTH_TIMEOUT_MS } from '../src/routes/health.js'
 
 /** The health route alone on a bare Fastify, over a real SQLite handle whose runner `first` is replaced. */
-async function app (t: Test, database: 'up' | 'hangs' | 'fails', store: 'up' | 'hangs' = 'up'): Promise<ReturnType<typeof Fastify>> {
+async function app (t: Test, database: 'up' | 'hangs' | 'fails', store: 'up' | 'down' | 'hangs' = 'up'): Promise<ReturnType<typeof Fastify>> {
   const handle = openDatabase(':memory:')
   const real = handle.runner
   const runner = {
@@ -17,7 +17,7 @@ async function app (t: Test, database: 'up' | 'hangs' | 'fails', store: 'up' | '
   fastify.decorate('files', {
     missing: new Set<string>(),
     location: 's3://bucket/prefix',
-    check: store === 'up' ? async () => true : async () => await new Promise<boolean>(() => {})
+    check: store === 'up' ? async () => true : store === 'down' ? async () => false : async () => await new Promise<boolean>(() => {})
   } as never)
   await fastify.register(health)
   t.teardown(async () => { await fastify.close(); await handle.close() })
@@ -43,8 +43,10 @@ t.test('/healthz answers 503 with the reason when the database fails, and within
   t.ok(took >= HEALTH_TIMEOUT_MS - 50 && took < HEALTH_TIMEOUT_MS + 1_500, `answered after ${took} ms (timeout ${HEALTH_TIMEOUT_MS} ms)`)
 })
 
-t.test('/healthz answers 503 naming the store when the object store hangs', async (t) => {
-  const response = await (await app(t, 'up', 'hangs')).inject('/healthz')
-  t.equal(response.statusCode, 503)
-  t.same(response.json(), { status: 'degraded', missingFiles: 0, storage: 'unavailable' })
+t.test('/healthz answers 503 naming the store when the object store says it is down or hangs', async (t) => {
+  for (const store of ['down', 'hangs'] as const) {
+    const response = await (await app(t, 'up', store)).inject('/healthz')
+    t.equal(response.statusCode, 503, store)
+    t.same(response.json(), { status: 'degraded', missingFiles: 0, storage: 'unavailable' }, store)
+  }
 })

@@ -26,7 +26,7 @@ const health: FastifyPluginAsync = async (app) => {
 
   app.get('/healthz', async (request, reply) => {
     const { database, files } = app
-    const [databaseUp, storeUp] = await Promise.all([answers(async () => await database.runner.first(select1)), answers(async () => await files.check())])
+    const [databaseUp, storeUp] = await Promise.all([answers(async () => await database.runner.first(select1)), answers(async () => { if (!await files.check()) throw new Error('the store does not answer') })])
     if (!databaseUp) {
       request.log.error('database health check failed: the database does not answer')
       return reply.code(503).send({ status: 'unavailable', database: 'unavailable' })
