@@ -214,9 +214,10 @@ t.test('two instances on one PostgreSQL and one bucket: a storm split across bot
   t.equal(new Set(library.map((row) => row.order_id)).size, ORDERS, `no order granted twice, ${note}`)
   const events = await check.runner.first(check.db.selectFrom('stripe_events').select((eb) => eb.fn.countAll<number>().as('n')))
   t.equal(events?.n, eventIds.size, `every distinct event id recorded once (${eventIds.size}), none lost`)
-  const grantLogs = [killedB, a, b].reduce((sum, server) => sum + (server.output().match(/order paid and granted/g) ?? []).length, 0)
-  // (A grant committed just before the kill may miss its log line, never the other way round.)
-  t.ok(grantLogs <= ORDERS, `no grant logged twice across the instances (${grantLogs} logged)`)
+  // The grant is logged inside its transaction: the killed instance may have logged grants whose
+  // commit the kill cut off (another instance granted them again), so only the survivors count.
+  const logged = (server: { output(): string }): number => (server.output().match(/order paid and granted/g) ?? []).length
+  t.ok(logged(a) + logged(b) <= ORDERS, `no grant logged twice by the instances that lived (${logged(a)} + ${logged(b)}, and ${logged(killedB)} by the killed one)`)
 
   // Every receipt sent exactly once, by whichever instance claimed it.
   const deadline = Date.now() + 30_000
