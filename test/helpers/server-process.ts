@@ -44,7 +44,10 @@ export interface Deployment {
   idp: IdentityProvider
   databasePath: string
   contentDir: string
-  /** Starts the server and waits until /healthz answers 200. */
+  /**
+   * Starts the server and waits until /healthz answers 200. A `PORT` in extraEnv starts another
+   * instance of the deployment there (its url and PUBLIC_URL follow), on the same database.
+   */
   start(extraEnv?: Record<string, string>): Promise<ServerProcess>
   /** Signs in over real HTTP, following the redirects by hand like a browser. */
   signIn(identity: Identity): Promise<CookieJar>
@@ -63,6 +66,7 @@ export async function deployment (t: TestContext, env: Record<string, string> = 
   const idp = await startIdentityProvider()
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
+  const base = url
   const fullEnv: Record<string, string> = { ...testEnv(dir, stripe.url, idp.url), PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: url, LOG_LEVEL: 'info', ...env }
   const running = new Set<ServerProcess>()
   t.teardown(async () => {
@@ -73,9 +77,10 @@ export async function deployment (t: TestContext, env: Record<string, string> = 
   })
 
   async function start (extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
+    const url = extraEnv.PORT === undefined ? base : `http://127.0.0.1:${extraEnv.PORT}`
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...fullEnv, ...extraEnv },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...fullEnv, ...(extraEnv.PORT === undefined ? {} : { PUBLIC_URL: url }), ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe']
     })
     const chunks: Buffer[] = []
