@@ -113,10 +113,11 @@ t.test('line breaks in titles and store names never reach a mail header', async 
   const s = await shop(t, { SMTP_URL: smtp.url })
   await s.h.app.db.updateTable('content').set({ title: 'Guide\r\nBcc: evil@example.com\r\n\r\nInjected body' }).where('slug', '=', s.slug).execute()
   // Settings are read at start: a store name stored with a line break (by hand) is what we test.
-  const settings = s.h.app.settings as unknown as { current: () => unknown }
-  const original = settings.current
-  settings.current = () => ({ ...(original() as object), storeName: 'Shop\nX-Injected: yes' })
-  t.teardown(() => { settings.current = original })
+  const settings = s.h.app.settings as unknown as { current: () => unknown, fresh: () => Promise<unknown> }
+  const { current, fresh } = settings
+  settings.current = () => ({ ...(current() as object), storeName: 'Shop\nX-Injected: yes' })
+  settings.fresh = async () => settings.current()
+  t.teardown(() => { settings.current = current; settings.fresh = fresh })
   await buy(s)
   const [mail] = await smtp.waitFor(1)
   t.same(mail!.envelope.to, ['reader@example.com'], 'no extra recipient')

@@ -85,10 +85,18 @@ function refuseNul (compiled: CompiledQuery): void {
   }
 }
 
+// Queries of one transaction started side by side (a Promise.all inside it) wait for each other:
+// a pg client runs one query at a time, and pg 9 will refuse a second one sent meanwhile.
+const inFlight = new WeakMap<pg.PoolClient, Promise<unknown>>()
+
 /** A query on a transaction's connection, shaped as Kysely's own PostgresConnection answers. */
 async function execute<R> (client: pg.PoolClient, compiled: CompiledQuery): Promise<QueryResult<R>> {
   refuseNul(compiled)
-  const result = await client.query<R & pg.QueryResultRow>(compiled.sql, [...compiled.parameters])
+  const previous = inFlight.get(client)
+  const sent = (previous === undefined ? Promise.resolve() : previous.catch(() => {}))
+    .then(async () => await client.query<R & pg.QueryResultRow>(compiled.sql, [...compiled.parameters]))
+  inFlight.set(client, sent)
+  const result = await sent
   const changed = ['INSERT', 'UPDATE', 'DELETE', 'MERGE'].includes(result.command)
   return {
     rows: result.rows ?? [],

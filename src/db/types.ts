@@ -177,8 +177,19 @@ export interface OutboxTable {
   next_attempt_at: string
   sent_at: string | null
   last_error: string | null
+  /** The instance sending it, until claimed_until (ISO): see migrations/0013-instances.ts. */
+  claimed_by: string | null
+  claimed_until: string | null
 }
 export type OutboxRow = Selectable<OutboxTable>
+
+/** A Buy under way for a buyer and item, on whichever instance (see migrations/0013-instances.ts). */
+export interface CheckoutClaimsTable {
+  user_id: number
+  content_id: number
+  holder: string
+  claimed_until: string
+}
 
 export interface Database {
   users: UsersTable
@@ -196,4 +207,5 @@ export interface Database {
   settings: SettingsTable
   content_fts: ContentFtsTable
   outbox: OutboxTable
+  checkout_claims: CheckoutClaimsTable
 }

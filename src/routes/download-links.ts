@@ -27,7 +27,7 @@ const downloadLinkRoutes: FastifyPluginAsync = async (app) => {
       ...page,
       // Starts a session for a signed-out visitor, so POST /links can check the token.
       freshLinkCsrf: reply.generateCsrf(),
-      contactEmail: settings.current().contactEmail,
+      contactEmail: (await settings.fresh()).contactEmail,
       days: links.days
     }, { status })
   }

@@ -96,9 +96,9 @@ export function pdfSender (app: FastifyInstance) {
       request.log.error({ slug: content.slug, key: file.key }, 'a stored file of this item is missing from CONTENT_DIR')
       throw new HttpError(503, MISSING_PDF)
     }
-    const refuse = (): never => { throw new DownloadLimitReached(who.limit, settings.current().contactEmail) }
+    const refuse = async (): Promise<never> => { throw new DownloadLimitReached(who.limit, (await settings.fresh()).contactEmail) }
     if (request.method === 'HEAD') {
-      if (who.limit > 0 && who.orderId !== null && await downloads.count(who.orderId) >= who.limit) refuse()
+      if (who.limit > 0 && who.orderId !== null && await downloads.count(who.orderId) >= who.limit) await refuse()
     } else {
       const outcome = await downloads.record({
         ...who,
@@ -109,7 +109,7 @@ export function pdfSender (app: FastifyInstance) {
         address: request.ip,
         userAgent: (request.headers['user-agent'] ?? '').slice(0, 500)
       })
-      if (!outcome.allowed) refuse()
+      if (!outcome.allowed) await refuse()
       // Recorded before the answer, so the limit is checked and counted in one transaction; an
       // answer that sends no body (304 to If-None-Match, 412, 416) takes it back.
       reply.raw.once('finish', () => {

@@ -12,7 +12,7 @@ const settingsRoutes: FastifyPluginAsync = async (app) => {
     title: 'Store settings', values, problems, provider: app.payments.name, limits: { storeName: LIMITS.storeName, tagline: LIMITS.tagline, refundPolicy: LIMITS.refundPolicy }
   })
 
-  app.get('/settings', async (_request, reply) => await reply.page('pages/settings.eta', form(settingsFields(settings.current()))))
+  app.get('/settings', async (_request, reply) => await reply.page('pages/settings.eta', form(settingsFields(await settings.fresh()))))
 
   app.post<{ Body: Partial<SettingsFields> }>('/settings', {
     schema: {

@@ -1,8 +1,20 @@
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Content, User } from '../db/types.js'
+import type { Kysely } from 'kysely'
+import type { Runner } from '../db/runner.js'
+import type { Content, Database, User } from '../db/types.js'
 import type { Orders } from './orders.js'
 import type { Payments } from './payments.js'
 import type { Settings } from './settings.js'
+
+/**
+ * How long a Buy holds its buyer and item across instances: longer than finding or opening a
+ * Checkout Session takes, so a second Buy elsewhere waits for the first rather than opening a
+ * second; a crashed instance's claim stops counting after it.
+ */
+const CLAIM_MS = 60_000
+const CLAIM_POLL_MS = 50
 
 export interface CheckoutStart {
   /** Where to send the buyer: the provider's hosted page, or our own page for a checkout already done. */
@@ -23,11 +35,51 @@ export interface CheckoutOptions {
  * second tab, Back from the payment page) while the first checkout is open goes to that same
  * checkout, so the buyer can never pay twice for one item by accident.
  */
-export function createCheckout (deps: { orders: Orders, payments: Payments, settings: Settings, publicUrl: string, log: FastifyBaseLogger }) {
-  const { orders, payments, settings, publicUrl, log } = deps
+export function createCheckout (deps: { db: Kysely<Database>, runner: Runner, orders: Orders, payments: Payments, settings: Settings, publicUrl: string, log: FastifyBaseLogger }) {
+  const { db, runner, orders, payments, settings, publicUrl, log } = deps
   // Clicks of one buyer on one item are taken one at a time, so two quick clicks cannot both
   // miss the open order and create two.
   const inFlight = new Map<string, Promise<unknown>>()
+  // On PostgreSQL the two clicks may land on two instances: each Buy also claims its buyer and
+  // item in the database for the time it takes (see claim()). On SQLite one process serves the
+  // file, and the map above is the whole guard.
+  const shared = runner.dialect === 'postgres'
+
+  /**
+   * Waits until this Buy holds its buyer and item across instances: a row in checkout_claims,
+   * taken by a conditional upsert that succeeds only when nobody holds it or the holder's claim
+   * ran out (a crashed instance's, after CLAIM_MS). Returns the token that releases it.
+   */
+  async function claim (userId: number, contentId: number): Promise<string> {
+    const holder = randomUUID()
+    for (;;) {
+      const now = new Date()
+      const until = new Date(now.getTime() + CLAIM_MS).toISOString()
+      const { changes } = await runner.run(db.insertInto('checkout_claims')
+        .values({ user_id: userId, content_id: contentId, holder, claimed_until: until })
+        .onConflict((oc) => oc.columns(['user_id', 'content_id'])
+          .doUpdateSet({ holder, claimed_until: until })
+          .where('checkout_claims.claimed_until', '<', now.toISOString())))
+      if (changes === 1) return holder
+      await sleep(CLAIM_POLL_MS)
+    }
+  }
+
+  async function release (userId: number, contentId: number, holder: string): Promise<void> {
+    await runner.run(db.deleteFrom('checkout_claims')
+      .where('user_id', '=', userId).where('content_id', '=', contentId).where('holder', '=', holder))
+  }
+
+  async function guarded (user: User, content: Content, options: CheckoutOptions): Promise<CheckoutStart> {
+    if (!shared) return await begin(user, content, options)
+    const holder = await claim(user.id, content.id)
+    try {
+      return await begin(user, content, options)
+    } finally {
+      // A release that fails leaves the claim to run out (CLAIM_MS); the buyer's answer stands.
+      await release(user.id, content.id, holder).catch((error: unknown) => { log.warn({ err: error }, 'could not release a checkout claim; it runs out by itself') })
+    }
+  }
 
   async function resume (user: User, content: Content, amount: number): Promise<CheckoutStart | undefined> {
     const open = await orders.openFor(user.id, content.id)
@@ -57,7 +109,7 @@ export function createCheckout (deps: { orders: Orders, payments: Payments, sett
         order,
         title: content.title,
         customerEmail: user.email ?? options.email ?? null,
-        allowPromotionCodes: settings.current().allowPromotionCodes,
+        allowPromotionCodes: (await settings.fresh()).allowPromotionCodes,
         cancelUrl: `${publicUrl}/checkout/cancel?slug=${encodeURIComponent(content.slug)}`
       })
       await orders.attachSession(order.id, session.id)
@@ -74,7 +126,7 @@ export function createCheckout (deps: { orders: Orders, payments: Payments, sett
     async start (user: User, content: Content, options: CheckoutOptions = {}): Promise<CheckoutStart> {
       const key = `${user.id}:${content.id}`
       const previous = inFlight.get(key) ?? Promise.resolve()
-      const current = previous.catch(() => {}).then(async () => await begin(user, content, options))
+      const current = previous.catch(() => {}).then(async () => await guarded(user, content, options))
       inFlight.set(key, current)
       try {
         return await current

@@ -22,6 +22,13 @@ export function createOutbox (deps: { db: Kysely<Database>, runner: Runner }) {
   const { db, runner } = deps
   const iso = (date: Date): string => date.toISOString()
 
+  async function due (now = new Date(), limit = 20): Promise<OutboxRow[]> {
+    return await runner.all(db.selectFrom('outbox').selectAll()
+      .where('sent_at', 'is', null).where('next_attempt_at', '<=', iso(now))
+      .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', iso(now))]))
+      .orderBy('next_attempt_at').orderBy('id').limit(limit))
+  }
+
   return {
     /** A mail to send as soon as the sender can; returns its row id. */
     async add (kind: OutboxKind, to: string, orderId: string | null, now = new Date()): Promise<number> {
@@ -31,11 +38,40 @@ export function createOutbox (deps: { db: Kysely<Database>, runner: Runner }) {
       return row.id
     },
 
-    /** The waiting rows whose time has come, oldest first. */
-    async due (now = new Date(), limit = 20): Promise<OutboxRow[]> {
-      return await runner.all(db.selectFrom('outbox').selectAll()
-        .where('sent_at', 'is', null).where('next_attempt_at', '<=', iso(now))
-        .orderBy('next_attempt_at').orderBy('id').limit(limit))
+    /** The waiting rows whose time has come and that nobody holds, oldest first. */
+    due,
+
+    /**
+     * The lease: takes the oldest due row nobody holds (or whose holder's lease ran out) for
+     * `holder` until now + leaseMs, and returns it; undefined when nothing is due. The UPDATE
+     * repeats the lease condition, so of two instances racing for a row one changes it and the
+     * other changes nothing (PostgreSQL: the second waits on the row's lock, then re-reads the
+     * row and finds it taken; SQLite: one writer at a time) and tries the next row.
+     */
+    async claim (holder: string, leaseMs: number, now = new Date()): Promise<OutboxRow | undefined> {
+      const until = iso(new Date(now.getTime() + leaseMs))
+      for (;;) {
+        const candidates = await due(now, 5)
+        if (candidates.length === 0) return undefined
+        for (const row of candidates) {
+          const claimed = await runner.first(db.updateTable('outbox').set({ claimed_by: holder, claimed_until: until })
+            .where('id', '=', row.id).where('sent_at', 'is', null).where('next_attempt_at', '<=', iso(now))
+            .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', iso(now))]))
+            .returningAll())
+          if (claimed !== undefined) return claimed
+        }
+      }
+    },
+
+    /**
+     * Claims an earlier run of this instance left behind (a crash): that process is gone (its
+     * successor holds the port), so what it held can be sent now rather than after the lease.
+     */
+    async releaseClaimsOf (instance: string, except: string): Promise<number> {
+      return (await runner.run(db.updateTable('outbox').set({ claimed_by: null, claimed_until: null })
+        .where('sent_at', 'is', null)
+        .where(sql<string>`substr(claimed_by, 1, ${sql.lit(instance.length + 1)})`, '=', `${instance}/`)
+        .where('claimed_by', '!=', except))).changes
     },
 
     /** When the next waiting row is due (null: nothing waits). */
@@ -51,14 +87,14 @@ export function createOutbox (deps: { db: Kysely<Database>, runner: Runner }) {
 
     async sent (id: number, mail: { subject: string, html: string, text: string } | null, now = new Date(), note: string | null = null): Promise<void> {
       await runner.run(db.updateTable('outbox').set({
-        sent_at: iso(now), last_error: note, ...(mail === null ? {} : mail)
+        sent_at: iso(now), last_error: note, claimed_by: null, claimed_until: null, ...(mail === null ? {} : mail)
       }).where('id', '=', id))
     },
 
     /** A failed attempt: the error kept, the next one later (see BACKOFF_MS). */
     async failed (id: number, attempts: number, error: string, now = new Date()): Promise<Date> {
       const next = new Date(now.getTime() + backoffMs(attempts))
-      await runner.run(db.updateTable('outbox').set({ attempts, last_error: error.slice(0, 500), next_attempt_at: iso(next) }).where('id', '=', id))
+      await runner.run(db.updateTable('outbox').set({ attempts, last_error: error.slice(0, 500), next_attempt_at: iso(next), claimed_by: null, claimed_until: null }).where('id', '=', id))
       return next
     },
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Runner } from '../db/runner.js'
 import type { Database } from '../db/types.js'
@@ -102,15 +103,27 @@ export function settingsFields (settings: StoreSettings): SettingsFields {
   }
 }
 
+/** The row whose value changes with every save: what another instance compares (see fresh()). */
+const REVISION = 'revision'
+
 /**
  * The store's settings, read once at start and kept in memory: every page shows them, so no page
- * pays a query for them. A save writes the rows in one transaction, then replaces the copy.
- * (Only this service writes them; a change made to the database by hand shows after a restart.)
+ * pays for reading them all. A save writes the rows and a new revision in one transaction, then
+ * replaces the copy. On PostgreSQL several instances share the rows: fresh() asks for the
+ * revision (one primary-key lookup) and reloads only when another instance saved since. On SQLite
+ * one process serves the file and fresh() asks nothing (a change made to the database by hand
+ * shows after a restart).
  */
 export async function createSettings (deps: { db: Kysely<Database>, runner: Runner }) {
   const { db, runner } = deps
 
+  const shared = runner.dialect === 'postgres'
+  const revisionQuery = db.selectFrom('settings').select('value').where('key', '=', REVISION)
+  let revision: string | undefined
+
   async function load (): Promise<StoreSettings> {
+    // The revision read first: a save landing in between makes the next fresh() load again.
+    if (shared) revision = (await runner.first(revisionQuery))?.value
     const rows = new Map((await runner.all(db.selectFrom('settings').select(['key', 'value']))).map((row) => [row.key, row.value]))
     const text = (key: keyof StoreSettings, fallback: string): string => rows.get(KEYS[key]) ?? fallback
     return Object.freeze({
@@ -125,8 +138,19 @@ export async function createSettings (deps: { db: Kysely<Database>, runner: Runn
   let current = await load()
 
   return {
-    /** The settings in force (a frozen object, replaced on every save). */
+    /**
+     * The settings in force as this instance last read them (a frozen object, replaced on every
+     * save): for code that runs after fresh() in the same request, or that can live with a
+     * moment's delay.
+     */
     current (): StoreSettings {
+      return current
+    },
+
+    /** The settings in force, including another instance's save that committed before this call. */
+    async fresh (): Promise<StoreSettings> {
+      if (!shared) return current
+      if ((await runner.first(revisionQuery))?.value !== revision) current = await load()
       return current
     },
 
@@ -141,6 +165,9 @@ export async function createSettings (deps: { db: Kysely<Database>, runner: Runn
           await runner.run(db.insertInto('settings').values({ key, value })
             .onConflict((oc) => oc.column('key').doUpdateSet({ value })))
         }
+        const value = randomUUID()
+        await runner.run(db.insertInto('settings').values({ key: REVISION, value })
+          .onConflict((oc) => oc.column('key').doUpdateSet({ value })))
       })
       current = await load()
       return { settings: current }

@@ -9,7 +9,8 @@ import { freePort } from './net.js'
 // A throwaway PostgreSQL cluster per test file, from Debian's `postgresql` package: initdb in a
 // temporary folder, a server on a free loopback port with trust authentication, a fresh
 // database per build(). Durability is switched off (fsync, synchronous_commit): these clusters
-// live for one file and are removed with it.
+// live for one file and are removed with it. The benchmark (bench/run.ts) starts one too, with
+// a production's durability (`settings`).
 
 const run = promisify(execFile)
 
@@ -37,6 +38,19 @@ interface Context {
   teardown(fn: () => unknown): void
 }
 
+export interface PostgresOptions {
+  /** postgresql.conf settings over the tests' defaults (durability off, 16MB of shared buffers). */
+  settings?: Record<string, string>
+}
+
+const TEST_SETTINGS: Record<string, string> = {
+  fsync: 'off',
+  synchronous_commit: 'off',
+  full_page_writes: 'off',
+  shared_buffers: '16MB',
+  max_connections: '200'
+}
+
 /** The newest PostgreSQL's bin folder under /usr/lib/postgresql (Debian's layout), or undefined. */
 export function postgresBinaries (): string | undefined {
   const root = '/usr/lib/postgresql'
@@ -54,7 +68,7 @@ const inCi = (): boolean => !['', 'false', '0'].includes(process.env.CI ?? '')
  * Starts the file's cluster, stopped and removed in `t`'s teardown. Without PostgreSQL's
  * binaries the file's PostgreSQL tests are skipped, except in CI, where that is a failure.
  */
-export async function startPostgres (t: Context): Promise<PostgresCluster | NoPostgres> {
+export async function startPostgres (t: Context, options: PostgresOptions = {}): Promise<PostgresCluster | NoPostgres> {
   const bin = postgresBinaries()
   if (bin === undefined) {
     if (inCi()) throw new Error('PostgreSQL is not installed (no /usr/lib/postgresql/*/bin): CI must run the PostgreSQL tests (.ci/run installs the postgresql package)')
@@ -103,11 +117,7 @@ export async function startPostgres (t: Context): Promise<PostgresCluster | NoPo
       `port = ${port}`,
       // TCP only: no socket file in a folder the test user may not own.
       "unix_socket_directories = ''",
-      'fsync = off',
-      'synchronous_commit = off',
-      'full_page_writes = off',
-      'shared_buffers = 16MB',
-      'max_connections = 200',
+      ...Object.entries({ ...TEST_SETTINGS, ...options.settings }).map(([name, value]) => `${name} = ${value}`),
       ''
     ].join('\n'))
     try {

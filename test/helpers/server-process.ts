@@ -45,7 +45,10 @@ export interface Deployment {
   idp: IdentityProvider
   databasePath: string
   contentDir: string
-  /** Starts the server and waits until /healthz answers 200 (extraEnv.PORT: another instance, on that port). */
+  /**
+   * Starts the server and waits until /healthz answers 200. A `PORT` in extraEnv starts another
+   * instance of the deployment there (its url and PUBLIC_URL follow), on the same database.
+   */
   start(extraEnv?: Record<string, string>): Promise<ServerProcess>
   /** Signs in over real HTTP, following the redirects by hand like a browser. */
   signIn(identity: Identity): Promise<CookieJar>
@@ -54,8 +57,8 @@ export interface Deployment {
    * `pauseMs` the body goes in 64 KiB slices with pauses, still arriving when a crash or signal comes.
    */
   upload(jar: CookieJar, form: { body: Buffer, contentType: string }, pauseMs?: number): Promise<Response>
-  /** A signed webhook delivery over real HTTP (to `to`, another instance's URL): the status, or 0 when no answer came. */
-  webhook(payload: string, signal?: AbortSignal, to?: string): Promise<{ status: number, body: string }>
+  /** A signed webhook delivery over real HTTP: the status, or 0 when no answer came. */
+  webhook(payload: string, signal?: AbortSignal): Promise<{ status: number, body: string }>
 }
 
 export async function deployment (t: TestContext, env: Record<string, string> = {}): Promise<Deployment> {
@@ -76,11 +79,10 @@ export async function deployment (t: TestContext, env: Record<string, string> = 
   })
 
   async function start (extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
-    // A second instance of the deployment listens on a PORT of its own.
     const url = extraEnv.PORT === undefined ? base : `http://127.0.0.1:${extraEnv.PORT}`
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...fullEnv, ...extraEnv },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...fullEnv, ...(extraEnv.PORT === undefined ? {} : { PUBLIC_URL: url }), ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe']
     })
     const chunks: Buffer[] = []
@@ -135,9 +137,9 @@ export async function deployment (t: TestContext, env: Record<string, string> = 
     return await fetch(`${url}/admin/content`, { method: 'POST', headers, body: slowBody(form.body, 64 * 1024, pauseMs), duplex: 'half', redirect: 'manual' } as RequestInit)
   }
 
-  async function webhook (payload: string, signal?: AbortSignal, to = url): Promise<{ status: number, body: string }> {
+  async function webhook (payload: string, signal?: AbortSignal): Promise<{ status: number, body: string }> {
     try {
-      const response = await fetch(`${to}/webhooks/stripe`, {
+      const response = await fetch(`${url}/webhooks/stripe`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'stripe-signature': stripe.sign(payload) },
         body: payload,

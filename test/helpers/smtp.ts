@@ -1,3 +1,5 @@
+import { simpleParser } from 'mailparser'
+import { SMTPServer } from 'smtp-server'
 import { type CaughtMail, type MailCatcher, startMailCatcher } from '../../src/dev/mail-catcher/index.js'
 import type { TestContext } from './build.js'
 import { freePort, sleep } from './net.js'
@@ -41,4 +43,49 @@ export function linkToken (text: string): string {
   const match = /\/d\/([A-Za-z0-9_.-]+)/.exec(text)
   if (match === null) throw new Error(`no download link in:\n${text}`)
   return match[1]!
+}
+
+export interface SmtpLog {
+  url: string
+  /** Every message received so far, in arrival order: its envelope recipients and subject. */
+  received(): Array<{ to: string[], subject: string }>
+  /** Waits (bounded) until at least `count` messages arrived. */
+  waitFor(count: number, timeoutMs?: number): Promise<void>
+}
+
+/**
+ * A real SMTP server on 127.0.0.1 that keeps every message's recipients and subject, however
+ * many arrive (the demo's catcher keeps the newest 200): for counting receipts in a storm.
+ */
+export async function smtpLog (t: TestContext): Promise<SmtpLog> {
+  const received: Array<{ to: string[], subject: string }> = []
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    onData (stream, session, callback) {
+      simpleParser(stream).then((parsed) => {
+        received.push({ to: session.envelope.rcptTo.map((rcpt) => rcpt.address), subject: parsed.subject ?? '' })
+        callback()
+      }, (error: Error) => { callback(error) })
+    }
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => { server.off('error', reject); resolve() })
+  })
+  t.teardown(async () => { await new Promise<void>((resolve) => { server.close(() => { resolve() }) }) })
+  const address = server.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    received: () => [...received],
+    async waitFor (count, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs
+      while (received.length < count) {
+        if (Date.now() > deadline) throw new Error(`expected ${count} messages within ${timeoutMs} ms, got ${received.length}`)
+        await sleep(50)
+      }
+    }
+  }
 }

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
 import { Eta } from 'eta'
 import fp from 'fastify-plugin'
 import nodemailer from 'nodemailer'
@@ -29,6 +31,12 @@ declare module 'fastify' {
 }
 
 const POLL_MS = 1000
+/**
+ * How long an instance holds a mail it is sending (the lease). It outlasts any one attempt (the
+ * transport gives up within a minute), so no other instance sends the mail meanwhile; a crashed
+ * instance's mail waits this long, unless the instance restarts first and frees it.
+ */
+export const LEASE_MS = 5 * 60_000
 export const LINKS_PER_HOUR = 3
 const HOUR_MS = 60 * 60 * 1000
 
@@ -46,7 +54,8 @@ function plain (text: string): string {
  * transaction; this plugin delivers due rows through nodemailer, marks them sent, and on failure
  * retries with backoff (5 s, 30 s, 2 min, 10 min, then every 30 min). Rows live in the database,
  * so a restart or a SIGKILL loses none: a crash between the SMTP answer and the commit sends that
- * one mail twice, never zero times.
+ * one mail twice, never zero times. Several instances share the rows: each claims a row (a lease,
+ * LEASE_MS) before sending it, so no two send the same mail while the lease holds.
  */
 export default fp(async function mailer (app) {
   const { config, database, orders, links, settings, log } = app
@@ -60,8 +69,8 @@ export default fp(async function mailer (app) {
   const text = new Eta({ views: viewsDir, autoEscape: false, autoTrim: false, cache: true })
   const linksUrl = `${config.publicUrl}/links`
 
-  function storeData (): { name: string, contactEmail: string, refundPolicy: string } {
-    const store = settings.current()
+  async function storeData (): Promise<{ name: string, contactEmail: string, refundPolicy: string }> {
+    const store = await settings.fresh()
     return { name: store.storeName, contactEmail: store.contactEmail, refundPolicy: store.refundPolicy }
   }
 
@@ -73,7 +82,7 @@ export default fp(async function mailer (app) {
 
   /** A mail's content, rendered as it goes out (fresh links); null with a reason: nothing to send. */
   async function compose (row: OutboxRow, now: Date): Promise<Composed | string> {
-    const store = storeData()
+    const store = await storeData()
     if (row.kind === 'receipt') {
       const order = row.order_id === null ? undefined : await rows.receiptFacts(row.order_id)
       if (order === undefined) return 'the order no longer exists'
@@ -141,15 +150,21 @@ export default fp(async function mailer (app) {
   let running: Promise<void> | null = null
   let again = false
 
+  // This instance (host and port: a restart on the same port frees what a crashed run held) and
+  // this run of it.
+  const instance = `${hostname()}:${config.port}`
+  const holder = `${instance}/${process.pid}.${randomBytes(4).toString('hex')}`
+
   async function drain (): Promise<void> {
     for (;;) {
       again = false
-      const due = await rows.due()
-      for (const row of due) {
-        if (stopped) return
-        await deliver(row)
+      if (stopped) return
+      const row = await rows.claim(holder, LEASE_MS)
+      if (row === undefined) {
+        if (!again) return
+        continue
       }
-      if (due.length === 0 && !again) return
+      await deliver(row)
     }
   }
 
@@ -212,6 +227,17 @@ export default fp(async function mailer (app) {
     const waiting = await rows.retryAllNow()
     if (waiting > 0) log.info({ waiting }, 'mail left waiting by an earlier run: sending now')
     kick()
+  })
+
+  // Listening on the port proves an earlier run on it is gone: the mail it held when it died is
+  // sent now rather than when its lease runs out.
+  app.addHook('onListen', async () => {
+    if (!enabled || config.port === 0) return
+    const released = await rows.releaseClaimsOf(instance, holder)
+    if (released > 0) {
+      log.info({ released }, 'mail an earlier run of this instance was sending when it stopped: sending now')
+      kick()
+    }
   })
 
   app.addHook('onClose', async () => {

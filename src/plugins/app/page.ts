@@ -148,7 +148,8 @@ export default fp(async function page (app) {
     const request = this.request
     const status = options.status ?? 200
     const user = request.user
-    const store = settings.current()
+    // Another instance's save shows on the next page this one renders.
+    const store = await settings.fresh()
     const layout: Omit<LayoutData, 'title'> = {
       user: user === null ? null : { id: user.id, name: user.name, email: user.email, isAdmin: user.is_admin === 1 },
       csrfToken: user === null && options.csrf !== true ? null : this.generateCsrf(),

@@ -9,7 +9,10 @@ declare module 'fastify' {
   }
 }
 
-/** Per-client limits on the routes that reach a provider: sign-in and checkout. */
+/**
+ * Per-client limits on the routes that reach a provider: sign-in and checkout. Counted in this
+ * process's memory: several instances each allow the limit (README, "Running several instances").
+ */
 export default fp(async function rateLimitPlugin (app) {
   const limit = app.config.rateLimitPerMinute
   app.addHook('onRoute', (route) => {
