@@ -22,8 +22,11 @@ export async function bindStore (deps: { db: Kysely<Database>, files: FileStore,
   const folder = files.location
   const variable = files.variable
   const unchanged = 'No file was touched.'
-  const dbId = (await storeId(db).executeTakeFirst())?.value
+  // The marker before the database: a binding writes the database first and the marker second,
+  // so an instance starting beside another that is binding a new store either sees no marker
+  // (and binds the same id, inserted once) or sees the marker and the id already committed.
   const folderId = await files.readStoreId()
+  const dbId = (await storeId(db).executeTakeFirst())?.value
 
   if (folderId !== undefined) {
     if (folderId === dbId) return 'bound'
