@@ -120,6 +120,37 @@ t.test('CSRF on uploads: missing, wrong, or after the files is 403 and stores no
   t.same(await stored(h), { rows: 0, files: [] }, 'token after the files: nothing stored')
 })
 
+t.test('a part the parser skips (a broken header) before the cover is answered 400, never left hanging', async (t) => {
+  const h = await build(t)
+  const admin = await h.signIn({ email: ADMIN_EMAIL })
+  // The fuzz test found it: a file part whose Content-Disposition header is mangled is skipped by
+  // busboy; when that part is larger than a stream buffer and arrives in one write with the parts
+  // after it, @fastify/busboy 3.2.6 paused forever (patches/ fixes it) and the upload never answered.
+  const headers: Array<[string, string]> = [
+    ['mangled name', 'Content-DisposiP\xb0~ form-data; name="file"; filename="f.pdf"'],
+    ['no Content-Disposition', 'Content-Type: application/pdf'],
+    ['not form-data', 'Content-Disposition: attachment; name="file"; filename="f.pdf"']
+  ]
+  for (const [name, header] of headers) {
+    const { body, contentType } = await multipartBody([
+      ['_csrf', await h.csrf(admin)], ['title', 'Skipped Part'], ['price', '1'],
+      ['file', { data: pdfBytes('skipped', 64_000), filename: 'f.pdf', type: 'application/pdf' }],
+      ['preview', { data: pngBytes(), filename: 'p.png', type: 'image/png' }]
+    ])
+    const text = body.toString('latin1')
+    const broken = Buffer.from(text.replace(/Content-Disposition: form-data; name="file"; filename="f.pdf"/, header), 'latin1')
+    t.notOk(broken.equals(body), `${name}: the header was replaced`)
+    const answer = await Promise.race([
+      h.request(admin, { method: 'POST', url: '/admin/content', headers: { 'content-type': contentType }, payload: broken }),
+      new Promise<null>((resolve) => setTimeout(() => { resolve(null) }, 10_000).unref())
+    ])
+    if (answer === null) { t.fail(`${name}: no answer in 10 s`); continue }
+    t.equal(answer.statusCode, 400, `${name}: 400`)
+    t.match(answer.body, /Choose a PDF/, `${name}: the PDF counts as not chosen`)
+    t.same(await stored(h), { rows: 0, files: [] }, `${name}: nothing stored, the received cover discarded`)
+  }
+})
+
 t.test('a body that is not multipart is refused with a 4xx', async (t) => {
   const h = await build(t)
   const admin = await h.signIn({ email: ADMIN_EMAIL })
