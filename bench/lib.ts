@@ -31,6 +31,8 @@ export async function freePort (): Promise<number> {
 
 /** Every process the bench started, stopped by stopAll() whatever happens. */
 const children = new Set<ChildProcess>()
+/** Those of them that lead a process group of their own (stopped as a group). */
+const groups = new WeakSet<ChildProcess>()
 
 export interface Started {
   child: ChildProcess
@@ -42,8 +44,8 @@ export interface Started {
  * Spawns `command` (node itself unless told) and waits until `ready` says so: a URL answering
  * 2xx, or a line of its output matching a pattern (whose first group is returned as `match`).
  */
-export async function startProcess (name: string, args: string[], env: Record<string, string>, ready: string | RegExp, command: string = process.execPath): Promise<Started & { match?: string }> {
-  const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+export async function startProcess (name: string, args: string[], env: Record<string, string>, ready: string | RegExp, command: string = process.execPath, cwd: string = ROOT): Promise<Started & { match?: string }> {
+  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   children.add(child)
   child.once('exit', () => { children.delete(child) })
   let text = ''
@@ -77,7 +79,48 @@ export async function stopProcess (child: ChildProcess): Promise<void> {
 }
 
 export async function stopAll (): Promise<void> {
-  for (const child of [...children]) await stopProcess(child)
+  for (const child of [...children]) await (groups.has(child) ? stopGroup(child) : stopProcess(child))
+}
+
+/**
+ * Milliseconds from spawning `command args` (in `cwd`) until `url` answers 2xx, polled every
+ * 10 ms; then the whole process group is stopped (`npm start` runs node under a shell).
+ */
+export async function timeToListen (name: string, command: string, args: string[], cwd: string, env: Record<string, string>, url: string): Promise<number> {
+  const begin = performance.now()
+  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  children.add(child)
+  groups.add(child)
+  child.once('exit', () => { children.delete(child) })
+  let text = ''
+  child.stdout?.on('data', (chunk: Buffer) => { text = (text + chunk.toString()).slice(-4000) })
+  child.stderr?.on('data', (chunk: Buffer) => { text = (text + chunk.toString()).slice(-4000) })
+  try {
+    const deadline = Date.now() + 120_000
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${text}`)
+      try {
+        const response = await fetch(url)
+        await response.arrayBuffer()
+        if (response.ok) return performance.now() - begin
+      } catch {}
+      await sleep(10)
+    }
+    throw new Error(`${name} was not listening within 120 s:\n${text}`)
+  } finally {
+    await stopGroup(child)
+  }
+}
+
+/** SIGTERM to the process group of a child spawned with `detached` (then SIGKILL after 5 s). */
+async function stopGroup (child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve() }) })
+  const signal = (name: NodeJS.Signals): void => { try { process.kill(-child.pid!, name) } catch {} }
+  signal('SIGTERM')
+  const timer = setTimeout(() => { signal('SIGKILL') }, 5_000)
+  await exited
+  clearTimeout(timer)
 }
 
 export async function cannon (options: autocannon.Options): Promise<autocannon.Result> {
