@@ -45,6 +45,8 @@ export async function beforeBuild (ref: string): Promise<Build & { remove(): Pro
     log(`BENCH_BEFORE=${ref}: checking out ${commit} in ${dir} and building it`)
     git(['worktree', 'add', '--detach', dir, commit])
     added = true
+    // (Some old commits carry a node_modules symlink of their own: replaced.)
+    await rm(join(dir, 'node_modules'), { recursive: true, force: true })
     await symlink(await realpath(join(ROOT, 'node_modules')), join(dir, 'node_modules'))
     const begin = Date.now()
     execFileSync('npm', ['run', 'build', '--silent'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] })
