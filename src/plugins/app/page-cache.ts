@@ -53,8 +53,9 @@ export interface PageCache {
   send(request: FastifyRequest, reply: FastifyReply, entry: Entry): FastifyReply
 }
 
-/** How many pages are kept (FIFO), and the largest one kept: about 25 MB at most. */
+/** How many pages are kept (the oldest go first), in how many bytes at most, and the largest one kept. */
 const MAX_ENTRIES = 2000
+const MAX_BYTES = 32 * 1024 * 1024
 const MAX_PAGE_BYTES = 256 * 1024
 
 /** If-None-Match lists the ETag (weak comparison, as RFC 9110 asks for GET), or is `*`. */
@@ -85,6 +86,14 @@ export default fp(async function pageCache (app) {
   const { settings } = app
   const placeholder = randomBytes(16).toString('hex')
   const entries = new Map<string, Entry>()
+  let bytes = 0
+  const size = (key: string, entry: Entry): number => key.length + entry.parts.reduce((sum, part) => sum + part.length, 0)
+  const drop = (key: string): void => {
+    const entry = entries.get(key)
+    if (entry === undefined) return
+    bytes -= size(key, entry)
+    entries.delete(key)
+  }
   /** The newest stamp a page was kept under: entries of older ones are dropped. */
   let newest = ''
 
@@ -98,8 +107,8 @@ export default fp(async function pageCache (app) {
     },
 
     async keep (key, stamp, shown, html, token) {
-      const parts = html.split(placeholder).map((part) => Buffer.from(part))
       const body = token ? null : Buffer.from(html)
+      const parts = body !== null ? [body] : html.split(placeholder).map((part) => Buffer.from(part))
       const entry: Entry = {
         stamp,
         settings: shown,
@@ -110,10 +119,15 @@ export default fp(async function pageCache (app) {
       }
       const now = await changeStamp()
       if (now !== stamp || html.length > MAX_PAGE_BYTES) return entry
-      if (now !== newest) { entries.clear(); newest = now }
-      entries.delete(key)
-      if (entries.size >= MAX_ENTRIES) entries.delete(entries.keys().next().value!)
+      if (now !== newest) { entries.clear(); bytes = 0; newest = now }
+      drop(key)
+      const added = size(key, entry)
+      for (const oldest of entries.keys()) {
+        if (entries.size < MAX_ENTRIES && bytes + added <= MAX_BYTES) break
+        drop(oldest)
+      }
       entries.set(key, entry)
+      bytes += added
       return entry
     },
 
