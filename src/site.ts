@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import auth from './plugins/app/auth.js'
 import { htmlErrors } from './plugins/app/errors.js'
 import page from './plugins/app/page.js'
+import pageCache from './plugins/app/page-cache.js'
 import csrf from './plugins/external/csrf.js'
 import flash from './plugins/external/flash.js'
 import formbody from './plugins/external/formbody.js'
@@ -25,6 +26,8 @@ import policiesRoutes from './routes/policies.js'
 const site: FastifyPluginAsync = async (app) => {
   // Third-party plugins, each with its options in its own file.
   await app.register(helmet)
+  // Before the session: a kept page for a visitor without cookies costs no session work.
+  await app.register(pageCache)
   await app.register(formbody)
   await app.register(session)
   await app.register(flash)

@@ -33,7 +33,10 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
     throw new HttpError(503, message)
   }
 
+  // Both pages are the same for every anonymous visitor and for each signed-in user but for the
+  // CSRF token: kept until the database changes (page-cache.ts).
   app.get<{ Querystring: { page: number, q?: string, sort?: string } }>('/', {
+    config: { pageCache: true },
     schema: {
       querystring: {
         type: 'object',
@@ -62,7 +65,7 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
     return await reply.page('pages/catalog.eta', { title: query === '' ? 'Catalogue' : `Search: ${query.slice(0, 60)}`, catalog: current, grid })
   })
 
-  app.get<{ Params: SlugParams }>('/content/:slug', { schema: { params: slugParams } }, async (request, reply) => {
+  app.get<{ Params: SlugParams }>('/content/:slug', { config: { pageCache: true }, schema: { params: slugParams } }, async (request, reply) => {
     const content = await contentOr404(request, request.params.slug)
     const user = request.user
     // A signed-out visitor can buy straight away: the Buy form needs its CSRF token.

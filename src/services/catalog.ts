@@ -1,6 +1,7 @@
 import { isFree } from './pricing.js'
 import { postgresSearch } from './search-sql.js'
 import { type ExpressionBuilder, type Kysely, sql } from 'kysely'
+import { prepared } from '../db/prepared.js'
 import type { Runner } from '../db/runner.js'
 import type { Content, Database, User } from '../db/types.js'
 import type { FileStore } from './file-store.js'
@@ -130,9 +131,10 @@ async function libraryOf (db: Kysely<Database>, runner: Runner, userId: number):
 export function createCatalog (deps: { db: Kysely<Database>, runner: Runner, changeStamp: () => Promise<string>, files: FileStore, currency: string, maxUploadBytes: number }) {
   const { db, runner, changeStamp, files, currency, maxUploadBytes } = deps
 
-  const bySlug = (slug: string) => db.selectFrom('content').selectAll().where('slug', '=', slug)
-  const ownership = (userId: number, contentId: number) => db.selectFrom('library')
-    .select('content_id').where('user_id', '=', userId).where('content_id', '=', contentId)
+  // The item page's queries, compiled once (see prepared()).
+  const bySlug = prepared<[string], Content>((arg) => db.selectFrom('content').selectAll().where('slug', '=', arg<string>(0)))
+  const ownership = prepared<[number, number], { content_id: number }>((arg) => db.selectFrom('library')
+    .select('content_id').where('user_id', '=', arg<number>(0)).where('content_id', '=', arg<number>(1)))
 
   // Catalogue pages are kept until the database changes, whoever changed it (this instance, a
   // script, another instance): changeStamp() moves with every commit (see DatabaseHandle). A
@@ -155,8 +157,8 @@ export function createCatalog (deps: { db: Kysely<Database>, runner: Runner, cha
     return current
   }
 
-  const freeTaken = (userId: number, contentId: number) => db.selectFrom('free_library')
-    .select('content_id').where('user_id', '=', userId).where('content_id', '=', contentId)
+  const freeTaken = prepared<[number, number], { content_id: number }>((arg) => db.selectFrom('free_library')
+    .select('content_id').where('user_id', '=', arg<number>(0)).where('content_id', '=', arg<number>(1)))
 
   return {
     ...createUploads({ db, runner, files, currency, maxUploadBytes }),

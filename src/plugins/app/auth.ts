@@ -54,7 +54,8 @@ export default fp(async function auth (app) {
   // asynchronous now, so it cannot wait for the first use. A visitor who is not signed in costs nothing.
   app.addHook('onRequest', async (request) => {
     const sessionId = request.session.get('sid')
-    if (typeof sessionId === 'string') (request as FastifyRequest & { [kUser]?: User | null })[kUser] = await users.bySession(sessionId) ?? null
+    // A cacheable page's stamp, read when the request came in, serves for the user as well.
+    if (typeof sessionId === 'string') (request as FastifyRequest & { [kUser]?: User | null })[kUser] = await users.bySession(sessionId, new Date(), request.pageStamp ?? undefined) ?? null
   })
 
   function redirectToLogin (request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -72,4 +73,4 @@ export default fp(async function auth (app) {
     if (request.user === null) return redirectToLogin(request, reply)
     if (request.user.is_admin !== 1) throw new HttpError(403, 'This page is for administrators. Sign in with an admin account to use it.')
   })
-}, { name: 'auth', dependencies: ['session', 'users'] })
+}, { name: 'auth', dependencies: ['session', 'users', 'page-cache'] })

@@ -134,34 +134,56 @@ const noFlash = { info: [], error: [] }
  * page (anonymous visitors included): only sessions that hold messages are touched.
  */
 function takeFlash (request: FastifyRequest, reply: FastifyReply): LayoutData['flash'] {
-  const pending = request.session.get('flash') as Record<string, unknown> | undefined
-  if (pending === undefined || pending === null || Object.keys(pending).length === 0) return noFlash
+  if (!hasFlash(request)) return noFlash
   return { info: reply.flash('info') as string[], error: reply.flash('error') as string[] }
+}
+
+/** Whether the session holds flash messages (a page that shows them is this visitor's own). */
+function hasFlash (request: FastifyRequest): boolean {
+  const pending = request.session.get('flash') as Record<string, unknown> | undefined
+  return pending !== undefined && pending !== null && Object.keys(pending).length > 0
 }
 
 /** The one way a page is rendered: by routes and by the error handler alike. */
 export default fp(async function page (app) {
   const demo = app.config.demo
-  const { settings } = app
+  const { settings, pageCache } = app
   const paymentsBy = app.config.paymentProvider === 'mollie' ? 'Mollie' : 'Stripe'
+
+  // After the session and the user are known: a kept page of a cacheable route for this visitor
+  // (see page-cache.ts), unless flash messages wait to be shown.
+  app.addHook('onRequest', async (request, reply) => {
+    const stamp = request.pageStamp
+    if (stamp === null || hasFlash(request)) return
+    const entry = pageCache.lookup(pageCache.key(request.user?.id ?? null, request.url), stamp)
+    if (entry !== undefined) return pageCache.send(request, reply, entry)
+  })
+
   app.decorateReply('page', async function page (this: FastifyReply, template: keyof Pages, data: object, options: PageOptions = {}) {
     const request = this.request
     const status = options.status ?? 200
     const user = request.user
     // Another instance's save shows on the next page this one renders.
     const store = await settings.fresh()
+    const token = !(user === null && options.csrf !== true)
+    // A page a person asked for shows (and so uses up) the flash messages; an error page or the
+    // answer to a form leaves them for the next page.
+    const flash = request.method === 'GET' && status < 400 ? takeFlash(request, this) : noFlash
+    // A cacheable route's page without flash messages is kept, rendered with a placeholder where
+    // the token goes; page-cache.ts puts this request's token in.
+    const stamp = request.pageStamp
+    const keep = stamp !== null && status === 200 && flash === noFlash
     const layout: Omit<LayoutData, 'title'> = {
       user: user === null ? null : { id: user.id, name: user.name, email: user.email, isAdmin: user.is_admin === 1 },
-      csrfToken: user === null && options.csrf !== true ? null : this.generateCsrf(),
-      // A page a person asked for shows (and so uses up) the flash messages; an error page or the
-      // answer to a form leaves them for the next page.
-      flash: request.method === 'GET' && status < 400 ? takeFlash(request, this) : noFlash,
+      csrfToken: !token ? null : keep ? pageCache.placeholder : this.generateCsrf(),
+      flash,
       demo,
       path: request.url,
       store: { name: store.storeName, tagline: store.tagline, contactEmail: store.contactEmail },
       paymentsBy
     }
     const html = await this.viewAsync(template, { ...layout, ...data })
+    if (keep) return pageCache.send(request, this, await pageCache.keep(pageCache.key(user?.id ?? null, request.url), stamp, store, html, token))
     return await this.code(status).type('text/html; charset=utf-8').send(html)
   })
-}, { name: 'page', dependencies: ['view', 'csrf', 'flash', 'auth', 'settings'] })
+}, { name: 'page', dependencies: ['view', 'csrf', 'flash', 'auth', 'settings', 'page-cache'] })
