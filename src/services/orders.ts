@@ -97,10 +97,15 @@ const CHECKOUT_LIFETIME_MS = 24 * 60 * 60 * 1000
 
 /**
  * Group commit. A commit is the dearest part of a webhook event (BEGIN IMMEDIATE, WAL append,
- * COMMIT); items that arrive while the previous batch commits (or in the same turn of the event
- * loop) are applied in one transaction, each in its own savepoint (`apply` opens a nested
- * transaction), so every event is still recorded together with its effect and one failing item
- * undoes only itself. Nothing is answered before the commit that holds it.
+ * COMMIT; on PostgreSQL a round trip per statement); items that arrive while the previous batch
+ * commits (or in the same turn of the event loop) are applied in one transaction, so every event
+ * is still recorded together with its effect. Nothing is answered before the commit that holds it.
+ *
+ * Items rarely fail, so a batch is first applied without savepoints (each costs two statements,
+ * on PostgreSQL two round trips, per item). If one item fails, that whole attempt is rolled back
+ * and the batch is applied again with each item in its own savepoint (`runner.transaction`
+ * nested), so the failing item undoes only itself and the others commit: the same outcome as
+ * savepoints from the start.
  *
  * One batch at a time per instance, its items in `order` (by event id): on PostgreSQL two
  * batches of one instance never wait for each other's locks. Another instance's batch still can,
@@ -111,18 +116,29 @@ const CHECKOUT_LIFETIME_MS = 24 * 60 * 60 * 1000
  */
 function groupCommit<I, R> (runner: Runner, apply: (item: I) => Promise<R>, order: (a: I, b: I) => number): (item: I) => Promise<R> {
   interface Queued { item: I, resolve: (result: R) => void, reject: (error: unknown) => void }
+  type Result = { ok: true, value: R } | { ok: false, error: unknown }
   let queue: Queued[] = []
   let draining = false
 
-  async function applyBatch (batch: Queued[], lastAttempt: boolean): Promise<Array<{ value?: R, error?: unknown }>> {
+  /** Every item in one transaction, no savepoints: any failure rolls back the whole attempt. */
+  async function applyTogether (batch: Queued[]): Promise<Result[]> {
     return await runner.transaction(async () => {
-      const results: Array<{ value?: R, error?: unknown }> = []
+      const results: Result[] = []
+      for (const queued of batch) results.push({ ok: true, value: await apply(queued.item) })
+      return results
+    })
+  }
+
+  /** Each item in its own savepoint: a failing one undoes only itself. */
+  async function applyApart (batch: Queued[], lastAttempt: boolean): Promise<Result[]> {
+    return await runner.transaction(async () => {
+      const results: Result[] = []
       for (const queued of batch) {
         try {
-          results.push({ value: await apply(queued.item) })
+          results.push({ ok: true, value: await runner.transaction(async () => await apply(queued.item)) })
         } catch (error) {
           if (!lastAttempt && retryable(error)) throw error
-          results.push({ error })
+          results.push({ ok: false, error })
         }
       }
       return results
@@ -132,15 +148,24 @@ function groupCommit<I, R> (runner: Runner, apply: (item: I) => Promise<R>, orde
   async function applyQueued (): Promise<void> {
     const batch = queue.sort((a, b) => order(a.item, b.item))
     queue = []
-    let results: Array<{ value?: R, error?: unknown }>
+    let results: Result[] | undefined
+    let together = true
     for (let attempt = 1; ; attempt++) {
       try {
-        results = await applyBatch(batch, attempt === BATCH_ATTEMPTS)
+        results = together ? await applyTogether(batch) : await applyApart(batch, attempt === BATCH_ATTEMPTS)
         break
       } catch (error) {
-        if (attempt < BATCH_ATTEMPTS && retryable(error)) {
+        if (together && batch.length === 1 && !retryable(error)) {
+          // The one item failed and its transaction was rolled back: undone, as its savepoint would be.
+          results = [{ ok: false, error }]
+          break
+        }
+        if (attempt < BATCH_ATTEMPTS) {
           // Apart for a moment, so the two batches do not meet again in the same step.
-          await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt))
+          if (retryable(error)) await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt))
+          // An item failed (or the commit did): once more with each item in its own savepoint. A
+          // deadlock is tried again as it was, except that the last attempt is always apart.
+          together = together && retryable(error) && attempt + 1 < BATCH_ATTEMPTS
           continue
         }
         // The commit itself failed: nothing of the batch is stored, every sender will retry.
@@ -150,8 +175,8 @@ function groupCommit<I, R> (runner: Runner, apply: (item: I) => Promise<R>, orde
     }
     batch.forEach((queued, index) => {
       const result = results[index]!
-      if (result.error !== undefined) queued.reject(result.error)
-      else queued.resolve(result.value!)
+      if (result.ok) queued.resolve(result.value)
+      else queued.reject(result.error)
     })
   }
 
@@ -231,12 +256,15 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
    * and still learns that the order is paid.
    */
   async function fulfil (session: SessionFacts, via: FulfilVia = { source: 'redirect' }): Promise<FulfilResult> {
-    return await runner.transaction(async () => {
-      const result = await fulfilNow(session)
-      // A session that is not this order's touched nothing of it: nothing on its timeline.
-      if (result.order !== undefined && result.outcome !== 'unknown_order') await noteVia(result.order.id, via, result.outcome)
-      return result
-    })
+    return await runner.transaction(async () => await fulfilIn(session, via))
+  }
+
+  /** fulfil, inside the caller's transaction (a webhook event's): no savepoint of its own. */
+  async function fulfilIn (session: SessionFacts, via: FulfilVia): Promise<FulfilResult> {
+    const result = await fulfilNow(session)
+    // A session that is not this order's touched nothing of it: nothing on its timeline.
+    if (result.order !== undefined && result.outcome !== 'unknown_order') await noteVia(result.order.id, via, result.outcome)
+    return result
   }
 
   /**
@@ -244,9 +272,9 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
    * becomes the purchase of the address Stripe collected (see src/services/guests.ts). Without
    * an address (Stripe always collects one) it stays with the browser that bought it.
    */
-  async function buyerOf (order: Order, session: SessionFacts): Promise<number> {
-    const user = await runner.first(db.selectFrom('users').select('provider').where('id', '=', order.user_id))
-    if (user?.provider !== GUEST_SESSION_PROVIDER) return order.user_id
+  async function buyerOf (order: Order, session: SessionFacts, provider?: string | null): Promise<number> {
+    const buyer = provider !== undefined ? provider : (await runner.first(db.selectFrom('users').select('provider').where('id', '=', order.user_id)))?.provider
+    if (buyer !== GUEST_SESSION_PROVIDER) return order.user_id
     const address = guestAddress(session.customerEmail)
     if (address === null) {
       log.warn({ orderId: order.id, sessionId: session.id }, 'guest checkout paid without an email: the purchase stays with the browser that made it')
@@ -300,69 +328,93 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
       session.currency?.toLowerCase() === order.currency
   }
 
+  /**
+   * The order a session names, locked, with what fulfilling it needs besides, in the same
+   * statement: its buyer's provider (a guest's purchase changes hands) and whether its payment
+   * was refunded before (the refund's event overtook this one).
+   */
+  const orderToFulfil = (orderId: string, paymentIntent: string | null) => locked(db.selectFrom('orders').selectAll('orders')
+    .select((eb) => [
+      eb.selectFrom('users').select('provider').whereRef('users.id', '=', 'orders.user_id').as('buyer_provider'),
+      eb.exists(refundOf(paymentIntent ?? '')).as('refunded_first')
+    ])
+    .where('orders.id', '=', orderId))
+
+  /** Fulfils inside the caller's transaction (see fulfil). */
   async function fulfilNow (session: SessionFacts): Promise<FulfilResult> {
-    return await runner.transaction(async () => {
-      const order = session.orderId === null
-        ? (session.paymentLink != null ? await paymentLinkOrder(session) : undefined)
-        : await runner.first(locked(byId(session.orderId)))
-      if (order === undefined || (order.stripe_session_id !== null && order.stripe_session_id !== session.id)) {
-        log.warn({ sessionId: session.id, orderId: session.orderId }, 'checkout session does not belong to a known order')
-        return { outcome: 'unknown_order', order }
+    let order: Order | undefined
+    let buyerProvider: string | null | undefined
+    let refundedFirst: boolean | undefined
+    if (session.orderId !== null) {
+      const found = await runner.first(orderToFulfil(session.orderId, session.paymentIntent))
+      if (found !== undefined) {
+        const { buyer_provider: provider, refunded_first: refunded, ...row } = found
+        order = row
+        buyerProvider = provider
+        refundedFirst = session.paymentIntent !== null && Boolean(refunded)
       }
-      if (order.status === 'paid') return { outcome: 'already_paid', order }
-      if (order.status !== 'pending') return { outcome: 'not_payable', order }
+    } else if (session.paymentLink != null) {
+      order = await paymentLinkOrder(session)
+    }
+    if (order === undefined || (order.stripe_session_id !== null && order.stripe_session_id !== session.id)) {
+      log.warn({ sessionId: session.id, orderId: session.orderId }, 'checkout session does not belong to a known order')
+      return { outcome: 'unknown_order', order }
+    }
+    if (order.status === 'paid') return { outcome: 'already_paid', order }
+    if (order.status !== 'pending') return { outcome: 'not_payable', order }
 
-      if (session.ended != null) {
-        // Failed, canceled or expired at the provider (Mollie's return says so): the order ends too.
-        await runner.run(db.updateTable('orders').set({ status: session.ended }).where('id', '=', order.id).where('status', '=', 'pending'))
-        return { outcome: 'not_payable', order: await runner.first(byId(order.id)) }
-      }
+    if (session.ended != null) {
+      // Failed, canceled or expired at the provider (Mollie's return says so): the order ends too.
+      await runner.run(db.updateTable('orders').set({ status: session.ended }).where('id', '=', order.id).where('status', '=', 'pending'))
+      return { outcome: 'not_payable', order: await runner.first(byId(order.id)) }
+    }
 
-      // A promotion code that takes the whole price off: Stripe completes the session without a payment.
-      const settled = session.paymentStatus === 'paid' || (session.paymentStatus === 'no_payment_required' && session.amountTotal === 0)
-      if (!settled) {
-        if (session.paymentIntent !== null && order.payment_intent === null) {
-          await runner.run(db.updateTable('orders').set({ payment_intent: session.paymentIntent, stripe_session_id: session.id })
-            .where('id', '=', order.id).where('status', '=', 'pending'))
-        }
-        return { outcome: 'processing', order }
-      }
-
-      if (session.refunded === true || (session.paymentIntent !== null && await runner.first(refundOf(session.paymentIntent)) !== undefined)) {
-        // The refund overtook this event: the money went back, so nothing is granted.
-        await runner.run(db.updateTable('orders').set({ status: 'refunded', payment_intent: session.paymentIntent, stripe_session_id: session.id })
+    // A promotion code that takes the whole price off: Stripe completes the session without a payment.
+    const settled = session.paymentStatus === 'paid' || (session.paymentStatus === 'no_payment_required' && session.amountTotal === 0)
+    if (!settled) {
+      if (session.paymentIntent !== null && order.payment_intent === null) {
+        await runner.run(db.updateTable('orders').set({ payment_intent: session.paymentIntent, stripe_session_id: session.id })
           .where('id', '=', order.id).where('status', '=', 'pending'))
-        log.warn({ orderId: order.id, paymentIntent: session.paymentIntent }, 'payment was refunded before it was fulfilled: nothing granted')
-        return { outcome: 'not_payable', order: await runner.first(byId(order.id)) }
       }
+      return { outcome: 'processing', order }
+    }
 
-      if (!amountsAgree(order, session)) {
-        log.warn({
-          orderId: order.id,
-          sessionId: session.id,
-          expected: { amount: order.amount_cents, currency: order.currency },
-          received: { amount: session.amountTotal, subtotal: session.amountSubtotal, discount: session.amountDiscount, currency: session.currency }
-        }, 'paid amount or currency differs from the order: nothing granted, order held for review')
-        await runner.run(db.updateTable('orders').set({ status: 'review', payment_intent: session.paymentIntent })
-          .where('id', '=', order.id).where('status', '=', 'pending'))
-        return { outcome: 'mismatch', order: await runner.first(byId(order.id)) }
-      }
+    refundedFirst ??= session.paymentIntent !== null && await runner.first(refundOf(session.paymentIntent)) !== undefined
+    if (session.refunded === true || refundedFirst) {
+      // The refund overtook this event: the money went back, so nothing is granted.
+      await runner.run(db.updateTable('orders').set({ status: 'refunded', payment_intent: session.paymentIntent, stripe_session_id: session.id })
+        .where('id', '=', order.id).where('status', '=', 'pending'))
+      log.warn({ orderId: order.id, paymentIntent: session.paymentIntent }, 'payment was refunded before it was fulfilled: nothing granted')
+      return { outcome: 'not_payable', order: await runner.first(byId(order.id)) }
+    }
 
-      const paidAt = now()
-      const owner = await buyerOf(order, session)
-      const moved = (await runner.run(db.updateTable('orders')
-        .set({ status: 'paid', paid_at: paidAt, payment_intent: session.paymentIntent, stripe_session_id: session.id, user_id: owner, discount_cents: session.amountDiscount ?? 0 })
-        .where('id', '=', order.id).where('status', '=', 'pending'))).changes
-      if (moved === 0) return { outcome: 'already_paid', order: await runner.first(byId(order.id)) }
-      await runner.run(db.insertInto('library')
-        .values({ user_id: owner, content_id: order.content_id, order_id: order.id, granted_at: paidAt })
-        .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
-      const granted = (await runner.first(byId(order.id)))!
-      // In the same transaction as the grant: what must follow it (a receipt) is never lost.
-      for (const listener of grantListeners) await listener(granted, session)
-      log.info({ orderId: order.id, sessionId: session.id }, 'order paid and granted')
-      return { outcome: 'granted', order: granted }
-    })
+    if (!amountsAgree(order, session)) {
+      log.warn({
+        orderId: order.id,
+        sessionId: session.id,
+        expected: { amount: order.amount_cents, currency: order.currency },
+        received: { amount: session.amountTotal, subtotal: session.amountSubtotal, discount: session.amountDiscount, currency: session.currency }
+      }, 'paid amount or currency differs from the order: nothing granted, order held for review')
+      await runner.run(db.updateTable('orders').set({ status: 'review', payment_intent: session.paymentIntent })
+        .where('id', '=', order.id).where('status', '=', 'pending'))
+      return { outcome: 'mismatch', order: await runner.first(byId(order.id)) }
+    }
+
+    const paidAt = now()
+    const owner = await buyerOf(order, session, buyerProvider)
+    // One statement moves the order and returns it as granted; none moved it: paid already.
+    const granted = await runner.first(db.updateTable('orders')
+      .set({ status: 'paid', paid_at: paidAt, payment_intent: session.paymentIntent, stripe_session_id: session.id, user_id: owner, discount_cents: session.amountDiscount ?? 0 })
+      .where('id', '=', order.id).where('status', '=', 'pending')
+      .returningAll())
+    if (granted === undefined) return { outcome: 'already_paid', order: await runner.first(byId(order.id)) }
+    await runner.run(db.insertInto('library')
+      .values({ user_id: owner, content_id: order.content_id, order_id: order.id, granted_at: paidAt })
+      .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
+    // In the same transaction as the grant: what must follow it (a receipt) is never lost.
+    for (const listener of grantListeners) await listener(granted, session)
+    log.info({ orderId: order.id, sessionId: session.id }, 'order paid and granted')
+    return { outcome: 'granted', order: granted }
   }
 
   /**
@@ -409,34 +461,37 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
    * as its effect, so a redelivery changes nothing and a crash loses neither.
    */
   async function handleEvent (eventId: string, event: PaymentEvent): Promise<EventOutcome> {
-    return await runner.transaction(async () => {
-      const recorded = (await runner.run(db.insertInto('stripe_events').values({ id: eventId, type: event.type })
-        .onConflict((oc) => oc.column('id').doNothing()))).changes
-      if (recorded === 0) return 'duplicate'
-      const via: FulfilVia = { source: 'webhook', eventId, type: event.type }
-      switch (event.action) {
-        case 'complete':
-          return (await fulfil(event.session, via)).outcome
-        case 'fail':
-        case 'expire': {
-          const status = event.action === 'expire' ? 'expired' : 'failed'
-          const settled = await settlePending(event.session.orderId, event.session.id, status)
-          const outcome = settled.changes > 0 ? status : 'ignored'
-          if (settled.orderId !== undefined) await noteVia(settled.orderId, via, outcome)
-          return outcome
-        }
-        case 'refund': {
-          const { outcome, orderId } = await revoke(event.paymentIntent, event.refunded)
-          if (orderId !== undefined) await noteVia(orderId, via, outcome)
-          return outcome
-        }
+    return await runner.transaction(async () => await handleEventIn(eventId, event))
+  }
+
+  /** handleEvent inside the caller's transaction (a group commit's): no savepoints of its own. */
+  async function handleEventIn (eventId: string, event: PaymentEvent): Promise<EventOutcome> {
+    const recorded = (await runner.run(db.insertInto('stripe_events').values({ id: eventId, type: event.type })
+      .onConflict((oc) => oc.column('id').doNothing()))).changes
+    if (recorded === 0) return 'duplicate'
+    const via: FulfilVia = { source: 'webhook', eventId, type: event.type }
+    switch (event.action) {
+      case 'complete':
+        return (await fulfilIn(event.session, via)).outcome
+      case 'fail':
+      case 'expire': {
+        const status = event.action === 'expire' ? 'expired' : 'failed'
+        const settled = await settlePending(event.session.orderId, event.session.id, status)
+        const outcome = settled.changes > 0 ? status : 'ignored'
+        if (settled.orderId !== undefined) await noteVia(settled.orderId, via, outcome)
+        return outcome
       }
-    })
+      case 'refund': {
+        const { outcome, orderId } = await revoke(event.paymentIntent, event.refunded)
+        if (orderId !== undefined) await noteVia(orderId, via, outcome)
+        return outcome
+      }
+    }
   }
 
   // Events that arrive in the same turn of the event loop share one commit (see groupCommit).
   const handleEventSoon = groupCommit(runner,
-    async ({ eventId, event }: { eventId: string, event: PaymentEvent }) => await handleEvent(eventId, event),
+    async ({ eventId, event }: { eventId: string, event: PaymentEvent }) => await handleEventIn(eventId, event),
     (a, b) => a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0)
 
   return {
