@@ -158,6 +158,23 @@ t.test('the runner on PostgreSQL', { skip }, async (t) => {
     t.same(await events(), ['evt_1', 'evt_3', 'evt_4', 'evt_5', 'evt_7'])
   })
 
+  t.test('parallel parts share the connection, pipelined: each gets its own answer, a failing one fails the transaction\'s rest', async (t) => {
+    const settled = await runner.transaction(async () => await runner.parallel(['evt_p1', 'evt_p2', 'evt_p3'].map((id) => async () => {
+      await runner.run(event(id))
+      return (await runner.all(db.selectFrom('stripe_events').select('id').where('id', '=', id))).map((row) => row.id)
+    })))
+    t.same(settled, [1, 2, 3].map((n) => ({ status: 'fulfilled', value: [`evt_p${n}`] })))
+    t.same(await events(), ['evt_p1', 'evt_p2', 'evt_p3'])
+    // A duplicate key in one part: PostgreSQL refuses the rest of the transaction, which rolls back.
+    await t.rejects(runner.transaction(async () => {
+      const results = await runner.parallel(['evt_p4', 'evt_p1', 'evt_p5'].map((id) => async () => { await runner.run(event(id)) }))
+      t.same(results.map((result) => result.status), ['fulfilled', 'rejected', 'rejected'], 'the ones after the failure are refused, none hangs')
+      throw (results[1] as PromiseRejectedResult).reason
+    }), /duplicate key/)
+    t.same(await events(), ['evt_p1', 'evt_p2', 'evt_p3'], 'nothing of the failed transaction stays')
+    t.equal(await runner.transaction(async () => { await runner.run(event('evt_p6')); return 'the connection serves again' }), 'the connection serves again')
+  })
+
   t.test('inside a transaction queries see its writes; outside, only what is committed', async (t) => {
     const written = gate()
     const hold = gate()

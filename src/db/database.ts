@@ -6,7 +6,7 @@ import SQLite from 'better-sqlite3'
 import { type Compilable, Kysely, SqliteDialect, sql } from 'kysely'
 import { Migrator, type MigrationResultSet } from 'kysely'
 import { migrations } from '../../migrations/index.js'
-import type { Runner } from './runner.js'
+import { PARALLEL_NESTING, type Runner } from './runner.js'
 import type { Database } from './types.js'
 
 export interface DatabaseHandle {
@@ -32,7 +32,7 @@ interface Transaction { savepoints: number }
  * one after the other: savepoints are a stack, and two begun side by side (a Promise.all)
  * would release each other.
  */
-interface Scope { transaction: Transaction, nested: boolean, waiting: Array<() => void> }
+interface Scope { transaction: Transaction, nested: boolean, waiting: Array<() => void>, parallel?: true }
 const scopeOf = (transaction: Transaction): Scope => ({ transaction, nested: false, waiting: [] })
 
 /**
@@ -146,8 +146,26 @@ export function sqliteRunner (sqlite: SQLite.Database): Runner {
         return { changes: prepare(sql).run(...parameters).changes }
       })
     },
+    async parallel<T>(fns: Array<() => Promise<T>>): Promise<Array<PromiseSettledResult<T>>> {
+      if (!inOpen()) throw new Error('runner.parallel() outside a transaction')
+      const { transaction } = context.getStore()!
+      // One connection, statements that run synchronously: one after another is as fast.
+      const results: Array<PromiseSettledResult<T>> = []
+      for (const fn of fns) {
+        try {
+          results.push({ status: 'fulfilled', value: await context.run({ ...scopeOf(transaction), parallel: true }, fn) })
+        } catch (reason) {
+          results.push({ status: 'rejected', reason })
+        }
+      }
+      return results
+    },
     async transaction<T>(fn: () => Promise<T>): Promise<T> {
-      if (inOpen()) return await savepoint(context.getStore()!, fn)
+      if (inOpen()) {
+        const scope = context.getStore()!
+        if (scope.parallel === true) throw new Error(PARALLEL_NESTING)
+        return await savepoint(scope, fn)
+      }
       await acquire()
       const transaction: Transaction = { savepoints: 0 }
       try {

@@ -10,7 +10,7 @@ import {
   type TransactionSettings
 } from 'kysely'
 import pg from 'pg'
-import type { Runner } from './runner.js'
+import { PARALLEL_NESTING, type Runner } from './runner.js'
 import { DomainError } from '../services/errors.js'
 import { changeStamp } from '../services/search-sql.js'
 import type { Database } from './types.js'
@@ -45,6 +45,8 @@ interface Frame {
   transaction: { savepoints: number, broken: Error | undefined, ended: boolean }
   /** Savepoints opened from this frame run one after another (they share the connection). */
   tail: Promise<unknown>
+  /** A part of runner.parallel(): it may open no savepoint. */
+  parallel?: true
 }
 
 const INT8 = 20
@@ -85,18 +87,16 @@ function refuseNul (compiled: CompiledQuery): void {
   }
 }
 
-// Queries of one transaction started side by side (a Promise.all inside it) wait for each other:
-// a pg client runs one query at a time, and pg 9 will refuse a second one sent meanwhile.
-const inFlight = new WeakMap<pg.PoolClient, Promise<unknown>>()
-
-/** A query on a transaction's connection, shaped as Kysely's own PostgresConnection answers. */
+/**
+ * A query on a transaction's connection, shaped as Kysely's own PostgresConnection answers. The
+ * pool's connections are in pg's pipeline mode: queries of one transaction started side by side
+ * (a Promise.all, runner.parallel) are all sent at once and executed in the order sent, each
+ * answered by its own result; a failing one fails alone (and, in a transaction, PostgreSQL
+ * refuses those after it until the rollback).
+ */
 async function execute<R> (client: pg.PoolClient, compiled: CompiledQuery): Promise<QueryResult<R>> {
   refuseNul(compiled)
-  const previous = inFlight.get(client)
-  const sent = (previous === undefined ? Promise.resolve() : previous.catch(() => {}))
-    .then(async () => await client.query<R & pg.QueryResultRow>(compiled.sql, [...compiled.parameters]))
-  inFlight.set(client, sent)
-  const result = await sent
+  const result = await client.query<R & pg.QueryResultRow>(compiled.sql, [...compiled.parameters])
   const changed = ['INSERT', 'UPDATE', 'DELETE', 'MERGE'].includes(result.command)
   return {
     rows: result.rows ?? [],
@@ -248,9 +248,15 @@ function postgresRunner (db: Kysely<Database>, pool: pg.Pool, context: AsyncLoca
     async run (compilable: Compilable<unknown>): Promise<{ changes: number }> {
       return { changes: Number((await query(compilable)).numAffectedRows ?? 0n) }
     },
+    async parallel<T>(fns: Array<() => Promise<T>>): Promise<Array<PromiseSettledResult<T>>> {
+      const frame = openFrame(context)
+      if (frame === undefined) throw new Error('runner.parallel() outside a transaction')
+      return await Promise.allSettled(fns.map(async (fn) => await context.run({ ...frame, tail: Promise.resolve(), parallel: true }, fn)))
+    },
     async transaction<T>(fn: () => Promise<T>): Promise<T> {
       const frame = openFrame(context)
       if (frame === undefined) return await topLevel(fn)
+      if (frame.parallel === true) throw new Error(PARALLEL_NESTING)
       // Two savepoints started side by side from one frame would interleave on the connection.
       const result = frame.tail.then(async () => frame.transaction.ended ? await topLevel(fn) : await savepoint(frame, fn))
       frame.tail = result.catch(() => {})
@@ -268,6 +274,8 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Postg
     connectionString: url,
     max: options.max ?? 10,
     types,
+    // See execute(): a transaction's queries sent side by side share the round trips.
+    pipeline: true,
     // The contract awaits nothing but queries inside a transaction: one idle for a minute is a
     // stuck instance holding row locks, and the server ends it.
     idle_in_transaction_session_timeout: 60_000

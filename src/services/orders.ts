@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
-import type { Runner } from '../db/runner.js'
+import { precompiled, type Runner } from '../db/runner.js'
 import type { Content, Database, Order, OrderEvent, PaymentProviderName } from '../db/types.js'
 import { GUEST_SESSION_PROVIDER, guestAddress, guestEmailUser } from './guests.js'
 
@@ -114,17 +114,58 @@ const CHECKOUT_LIFETIME_MS = 24 * 60 * 60 * 1000
  * deadlock error. A savepoint's rollback keeps the locks of the items before it, so the whole
  * batch is rolled back and applied again, releasing everything it held.
  */
-function groupCommit<I, R> (runner: Runner, apply: (item: I) => Promise<R>, order: (a: I, b: I) => number): (item: I) => Promise<R> {
+function groupCommit<I, R> (runner: Runner, apply: (item: I) => Promise<R>, order: (a: I, b: I) => number, independence: (item: I) => string[] | null): (item: I) => Promise<R> {
   interface Queued { item: I, resolve: (result: R) => void, reject: (error: unknown) => void }
   type Result = { ok: true, value: R } | { ok: false, error: unknown }
   let queue: Queued[] = []
   let draining = false
 
-  /** Every item in one transaction, no savepoints: any failure rolls back the whole attempt. */
+  /**
+   * The batch in runs of consecutive items that are independent of each other: no two share a
+   * key (see `independence`), and an item without keys runs alone.
+   */
+  function runs (batch: Queued[]): Queued[][] {
+    const result: Queued[][] = []
+    let current: Queued[] = []
+    let taken = new Set<string>()
+    for (const queued of batch) {
+      const keys = independence(queued.item)
+      if (keys === null || keys.some((key) => taken.has(key))) {
+        if (current.length > 0) result.push(current)
+        current = []
+        taken = new Set()
+      }
+      current.push(queued)
+      if (keys === null) {
+        result.push(current)
+        current = []
+      } else {
+        for (const key of keys) taken.add(key)
+      }
+    }
+    if (current.length > 0) result.push(current)
+    return result
+  }
+
+  /**
+   * Every item in one transaction, no savepoints: any failure rolls back the whole attempt. The
+   * items of a run are applied side by side (runner.parallel: on PostgreSQL their statements
+   * share the round trips), the runs one after another.
+   */
   async function applyTogether (batch: Queued[]): Promise<Result[]> {
     return await runner.transaction(async () => {
       const results: Result[] = []
-      for (const queued of batch) results.push({ ok: true, value: await apply(queued.item) })
+      for (const run of runs(batch)) {
+        if (run.length === 1) {
+          results.push({ ok: true, value: await apply(run[0]!.item) })
+          continue
+        }
+        const settled = await runner.parallel(run.map((queued) => async () => await apply(queued.item)))
+        const failed = settled.filter((result): result is PromiseRejectedResult => result.status === 'rejected')
+        // A deadlock first: the batch is then tried again as it was.
+        if (failed.length > 0) throw (failed.find((result) => retryable(result.reason)) ?? failed[0]!).reason
+        for (const result of settled) results.push({ ok: true, value: (result as PromiseFulfilledResult<R>).value })
+      }
       return results
     })
   }
@@ -218,9 +259,24 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
   const locked = <Q extends { forNoKeyUpdate(): Q }>(query: Q): Q => runner.dialect === 'postgres' ? query.forNoKeyUpdate() : query
   const refundOf = (paymentIntent: string) => db.selectFrom('refunds').select('payment_intent').where('payment_intent', '=', paymentIntent)
 
+  // The statements of every webhook event, compiled once (see precompiled).
+  const insertNote = precompiled(3, (orderId: string, kind: OrderEventKind, detail: string | null) =>
+    db.insertInto('order_events').values({ order_id: orderId, kind, detail }))
+  const recordEvent = precompiled(2, (id: string, type: string) =>
+    db.insertInto('stripe_events').values({ id, type }).onConflict((oc) => oc.column('id').doNothing()))
+  const grantOrder = precompiled(6, (id: string, paidAt: string, paymentIntent: string | null, sessionId: string, owner: number, discount: number) =>
+    db.updateTable('orders')
+      .set({ status: 'paid', paid_at: paidAt, payment_intent: paymentIntent, stripe_session_id: sessionId, user_id: owner, discount_cents: discount })
+      .where('id', '=', id).where('status', '=', 'pending')
+      .returningAll())
+  const addToLibrary = precompiled(4, (userId: number, contentId: number, orderId: string, grantedAt: string) =>
+    db.insertInto('library')
+      .values({ user_id: userId, content_id: contentId, order_id: orderId, granted_at: grantedAt })
+      .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
+
   /** One line of the order's timeline; callers run it in the transaction of the change it records. */
   async function note (orderId: string, kind: OrderEventKind, detail: string | null = null): Promise<void> {
-    await runner.run(db.insertInto('order_events').values({ order_id: orderId, kind, detail }))
+    await runner.run(insertNote(orderId, kind, detail))
   }
 
   /**
@@ -333,12 +389,12 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
    * statement: its buyer's provider (a guest's purchase changes hands) and whether its payment
    * was refunded before (the refund's event overtook this one).
    */
-  const orderToFulfil = (orderId: string, paymentIntent: string | null) => locked(db.selectFrom('orders').selectAll('orders')
+  const orderToFulfil = precompiled(2, (orderId: string, paymentIntent: string) => locked(db.selectFrom('orders').selectAll('orders')
     .select((eb) => [
       eb.selectFrom('users').select('provider').whereRef('users.id', '=', 'orders.user_id').as('buyer_provider'),
-      eb.exists(refundOf(paymentIntent ?? '')).as('refunded_first')
+      eb.exists(refundOf(paymentIntent)).as('refunded_first')
     ])
-    .where('orders.id', '=', orderId))
+    .where('orders.id', '=', orderId)))
 
   /** Fulfils inside the caller's transaction (see fulfil). */
   async function fulfilNow (session: SessionFacts): Promise<FulfilResult> {
@@ -346,7 +402,7 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
     let buyerProvider: string | null | undefined
     let refundedFirst: boolean | undefined
     if (session.orderId !== null) {
-      const found = await runner.first(orderToFulfil(session.orderId, session.paymentIntent))
+      const found = await runner.first(orderToFulfil(session.orderId, session.paymentIntent ?? ''))
       if (found !== undefined) {
         const { buyer_provider: provider, refunded_first: refunded, ...row } = found
         order = row
@@ -403,14 +459,9 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
     const paidAt = now()
     const owner = await buyerOf(order, session, buyerProvider)
     // One statement moves the order and returns it as granted; none moved it: paid already.
-    const granted = await runner.first(db.updateTable('orders')
-      .set({ status: 'paid', paid_at: paidAt, payment_intent: session.paymentIntent, stripe_session_id: session.id, user_id: owner, discount_cents: session.amountDiscount ?? 0 })
-      .where('id', '=', order.id).where('status', '=', 'pending')
-      .returningAll())
+    const granted = await runner.first(grantOrder(order.id, paidAt, session.paymentIntent, session.id, owner, session.amountDiscount ?? 0))
     if (granted === undefined) return { outcome: 'already_paid', order: await runner.first(byId(order.id)) }
-    await runner.run(db.insertInto('library')
-      .values({ user_id: owner, content_id: order.content_id, order_id: order.id, granted_at: paidAt })
-      .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
+    await runner.run(addToLibrary(owner, order.content_id, order.id, paidAt))
     // In the same transaction as the grant: what must follow it (a receipt) is never lost.
     for (const listener of grantListeners) await listener(granted, session)
     log.info({ orderId: order.id, sessionId: session.id }, 'order paid and granted')
@@ -466,8 +517,7 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
 
   /** handleEvent inside the caller's transaction (a group commit's): no savepoints of its own. */
   async function handleEventIn (eventId: string, event: PaymentEvent): Promise<EventOutcome> {
-    const recorded = (await runner.run(db.insertInto('stripe_events').values({ id: eventId, type: event.type })
-      .onConflict((oc) => oc.column('id').doNothing()))).changes
+    const recorded = (await runner.run(recordEvent(eventId, event.type))).changes
     if (recorded === 0) return 'duplicate'
     const via: FulfilVia = { source: 'webhook', eventId, type: event.type }
     switch (event.action) {
@@ -490,9 +540,14 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
   }
 
   // Events that arrive in the same turn of the event loop share one commit (see groupCommit).
+  // Completed checkouts of different orders (and different event ids) touch nothing of each
+  // other (their own event row, order, library row, timeline and receipt) and may be applied
+  // side by side; everything else (refunds, failures, Payment Link sessions) runs alone, in
+  // event-id order, so that a refund and the completion it races are never interleaved.
   const handleEventSoon = groupCommit(runner,
     async ({ eventId, event }: { eventId: string, event: PaymentEvent }) => await handleEventIn(eventId, event),
-    (a, b) => a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0)
+    (a, b) => a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0,
+    ({ eventId, event }) => event.action === 'complete' && event.session.orderId !== null ? [`event:${eventId}`, `order:${event.session.orderId}`] : null)
 
   return {
     /**
