@@ -158,6 +158,10 @@ t.test('the success redirect fulfils a paid session for the buyer: thank-you pag
   t.equal(reload.statusCode, 200)
   t.match(reload.body, /Thank you/)
   t.same(await paymentState(h), before)
+  // On the timeline: the grant, then one line for the reloads with the same outcome, not one each.
+  await successPage(h, s.reader, sessionId)
+  const redirects = (await h.app.orders.events(pending.id)).filter((e) => e.kind === 'redirect').map((e) => e.detail)
+  t.same(redirects, ['paid, access granted', 'already paid, nothing changed'])
 })
 
 t.test('the library shows the purchase with its date, price and download link', async (t) => {

@@ -87,6 +87,21 @@ function refuseNul (compiled: CompiledQuery): void {
   }
 }
 
+// The statements transactions run (the writes of webhooks, checkouts, refunds) are prepared by
+// name, once per connection: PostgreSQL then parses and plans each once, not at every run. The
+// first MAX_NAMED distinct texts get a name (they are few: the services' queries); any others
+// run unnamed, so a stream of distinct texts cannot fill the server's memory.
+const statementNames = new Map<string, string>()
+const MAX_NAMED = 500
+function statementName (text: string): string | undefined {
+  let name = statementNames.get(text)
+  if (name === undefined && statementNames.size < MAX_NAMED) {
+    name = `statement_${statementNames.size + 1}`
+    statementNames.set(text, name)
+  }
+  return name
+}
+
 /**
  * A query on a transaction's connection, shaped as Kysely's own PostgresConnection answers. The
  * pool's connections are in pg's pipeline mode: queries of one transaction started side by side
@@ -96,7 +111,7 @@ function refuseNul (compiled: CompiledQuery): void {
  */
 async function execute<R> (client: pg.PoolClient, compiled: CompiledQuery): Promise<QueryResult<R>> {
   refuseNul(compiled)
-  const result = await client.query<R & pg.QueryResultRow>(compiled.sql, [...compiled.parameters])
+  const result = await client.query<R & pg.QueryResultRow>({ text: compiled.sql, values: [...compiled.parameters], name: statementName(compiled.sql) })
   const changed = ['INSERT', 'UPDATE', 'DELETE', 'MERGE'].includes(result.command)
   return {
     rows: result.rows ?? [],

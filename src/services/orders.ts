@@ -287,11 +287,17 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
   async function noteVia (orderId: string, via: FulfilVia, outcome: EventOutcome): Promise<void> {
     const words = OUTCOME_WORDS[outcome]
     if (via.source === 'webhook') { await note(orderId, 'webhook', `${via.type} (${via.eventId}): ${words}`); return }
-    const last = await runner.first(db.selectFrom('order_events').select(['kind', 'detail'])
-      .where('order_id', '=', orderId).orderBy('id', 'desc').limit(1))
-    if (last?.kind === 'redirect' && last.detail === words) return
-    await note(orderId, 'redirect', words)
+    await runner.run(noteRedirect(orderId, words))
   }
+
+  /** A redirect's line, unless the order's last line is the same redirect's (one statement). */
+  const noteRedirect = precompiled(2, (orderId: string, words: string) => db.insertInto('order_events')
+    .columns(['order_id', 'kind', 'detail'])
+    .expression(db.selectNoFrom((eb) => [eb.val(orderId).as('order_id'), eb.val('redirect').as('kind'), eb.val(words).as('detail')])
+      .where(({ not, exists }) => not(exists(db.selectFrom(db.selectFrom('order_events').select(['kind', 'detail'])
+        .where('order_id', '=', orderId).orderBy('id', 'desc').limit(1).as('last'))
+        .select('last.kind')
+        .where('last.kind', '=', 'redirect').where('last.detail', '=', words))))))
 
   /** Ends a still-pending order in a terminal state; later events for it change nothing. */
   async function settlePending (orderId: string | null, sessionId: string, status: 'failed' | 'expired'): Promise<{ changes: number, orderId: string | undefined }> {
