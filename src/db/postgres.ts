@@ -206,8 +206,13 @@ class ContextDialect extends PostgresDialect {
  * connection, savepoints for nested ones, every other query on a connection of its own.
  */
 function postgresRunner (db: Kysely<Database>, pool: pg.Pool, context: AsyncLocalStorage<Frame>): Runner {
-  const query = async <R>(compilable: Compilable<R>): Promise<QueryResult<R>> =>
-    await db.executeQuery<R>(compilable.compile())
+  // Inside a transaction straight to its connection (what Kysely's executor would do, by way of
+  // ContextDriver, at some cost per query); outside, through Kysely and the pool.
+  const query = async <R>(compilable: Compilable<R>): Promise<QueryResult<R>> => {
+    const compiled = compilable.compile()
+    const frame = openFrame(context)
+    return frame === undefined ? await db.executeQuery<R>(compiled) : await execute<R>(frame.client, compiled)
+  }
 
   async function topLevel<T> (fn: () => Promise<T>): Promise<T> {
     const client = await pool.connect()
