@@ -1,4 +1,4 @@
-import type { Compilable, CompiledQuery } from 'kysely'
+import type { Compilable } from 'kysely'
 
 /**
  * How the services run the queries they build with Kysely, on SQLite (better-sqlite3) or on
@@ -38,32 +38,3 @@ export interface Runner {
 
 /** What runner.transaction() inside runner.parallel() rejects with. */
 export const PARALLEL_NESTING = 'runner.transaction() inside runner.parallel(): a savepoint would take in the other parts\' statements'
-
-/**
- * A query of fixed shape built and compiled once, for the hot paths (building and compiling a
- * Kysely query costs more than running it on SQLite): `build` is called once with a placeholder
- * in place of each argument, and every later query only puts its arguments where the
- * placeholders are in the compiled parameters. The same SQL text each time (SQLite's statement
- * cache, PostgreSQL's prepared statements). Only for queries whose SQL does not depend on the
- * arguments' values: each argument must land in exactly one or more parameters (checked), and
- * none may choose the query's shape (`is null` for a null, a list's length).
- */
-export function precompiled<A extends unknown[], R> (arity: A['length'], build: (...args: A) => Compilable<R>): (...args: A) => Compilable<R> {
-  const marks = Array.from({ length: arity }, (_, index) => `\u0000precompiled ${index}\u0000`)
-  let compiled: CompiledQuery<R> | undefined
-  let from: number[] = []
-  const once = (): CompiledQuery<R> => {
-    if (compiled !== undefined) return compiled
-    const made = build(...(marks as unknown as A)).compile()
-    from = made.parameters.map((parameter) => typeof parameter === 'string' ? marks.indexOf(parameter) : -1)
-    if (marks.some((_, index) => !from.includes(index))) throw new Error(`precompiled: an argument is not a parameter of ${made.sql}`)
-    compiled = made
-    return made
-  }
-  return (...args) => ({
-    compile: () => {
-      const made = once()
-      return { ...made, parameters: made.parameters.map((parameter, index) => from[index]! >= 0 ? args[from[index]!] : parameter) }
-    }
-  })
-}

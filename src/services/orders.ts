@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Kysely } from 'kysely'
-import { precompiled, type Runner } from '../db/runner.js'
+import type { InsertResult, Kysely, SqlBool } from 'kysely'
+import { prepared } from '../db/prepared.js'
+import type { Runner } from '../db/runner.js'
 import type { Content, Database, Order, OrderEvent, PaymentProviderName } from '../db/types.js'
 import { GUEST_SESSION_PROVIDER, guestAddress, guestEmailUser } from './guests.js'
 
@@ -259,19 +260,19 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
   const locked = <Q extends { forNoKeyUpdate(): Q }>(query: Q): Q => runner.dialect === 'postgres' ? query.forNoKeyUpdate() : query
   const refundOf = (paymentIntent: string) => db.selectFrom('refunds').select('payment_intent').where('payment_intent', '=', paymentIntent)
 
-  // The statements of every webhook event, compiled once (see precompiled).
-  const insertNote = precompiled(3, (orderId: string, kind: OrderEventKind, detail: string | null) =>
-    db.insertInto('order_events').values({ order_id: orderId, kind, detail }))
-  const recordEvent = precompiled(2, (id: string, type: string) =>
-    db.insertInto('stripe_events').values({ id, type }).onConflict((oc) => oc.column('id').doNothing()))
-  const grantOrder = precompiled(6, (id: string, paidAt: string, paymentIntent: string | null, sessionId: string, owner: number, discount: number) =>
+  // The statements of every webhook event, compiled once (see prepared()).
+  const insertNote = prepared<[orderId: string, kind: OrderEventKind, detail: string | null], InsertResult>((arg) =>
+    db.insertInto('order_events').values({ order_id: arg<string>(0), kind: arg<OrderEventKind>(1), detail: arg<string | null>(2) }))
+  const recordEvent = prepared<[id: string, type: string], InsertResult>((arg) =>
+    db.insertInto('stripe_events').values({ id: arg<string>(0), type: arg<string>(1) }).onConflict((oc) => oc.column('id').doNothing()))
+  const grantOrder = prepared<[id: string, paidAt: string, paymentIntent: string | null, sessionId: string, owner: number, discount: number], Order>((arg) =>
     db.updateTable('orders')
-      .set({ status: 'paid', paid_at: paidAt, payment_intent: paymentIntent, stripe_session_id: sessionId, user_id: owner, discount_cents: discount })
-      .where('id', '=', id).where('status', '=', 'pending')
+      .set({ status: 'paid', paid_at: arg<string>(1), payment_intent: arg<string | null>(2), stripe_session_id: arg<string>(3), user_id: arg<number>(4), discount_cents: arg<number>(5) })
+      .where('id', '=', arg<string>(0)).where('status', '=', 'pending')
       .returningAll())
-  const addToLibrary = precompiled(4, (userId: number, contentId: number, orderId: string, grantedAt: string) =>
+  const addToLibrary = prepared<[userId: number, contentId: number, orderId: string, grantedAt: string], InsertResult>((arg) =>
     db.insertInto('library')
-      .values({ user_id: userId, content_id: contentId, order_id: orderId, granted_at: grantedAt })
+      .values({ user_id: arg<number>(0), content_id: arg<number>(1), order_id: arg<string>(2), granted_at: arg<string>(3) })
       .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
 
   /** One line of the order's timeline; callers run it in the transaction of the change it records. */
@@ -287,17 +288,18 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
   async function noteVia (orderId: string, via: FulfilVia, outcome: EventOutcome): Promise<void> {
     const words = OUTCOME_WORDS[outcome]
     if (via.source === 'webhook') { await note(orderId, 'webhook', `${via.type} (${via.eventId}): ${words}`); return }
-    await runner.run(noteRedirect(orderId, words))
+    await runner.run(noteRedirect(orderId, words, orderId, words))
   }
 
   /** A redirect's line, unless the order's last line is the same redirect's (one statement). */
-  const noteRedirect = precompiled(2, (orderId: string, words: string) => db.insertInto('order_events')
+  // The order id and the words go in twice each: four arguments.
+  const noteRedirect = prepared<[orderId: string, words: string, sameOrderId: string, sameWords: string], InsertResult>((arg) => db.insertInto('order_events')
     .columns(['order_id', 'kind', 'detail'])
-    .expression(db.selectNoFrom((eb) => [eb.val(orderId).as('order_id'), eb.val('redirect').as('kind'), eb.val(words).as('detail')])
+    .expression(db.selectNoFrom((eb) => [eb.val(arg<string>(0)).as('order_id'), eb.val('redirect').as('kind'), eb.val(arg<string>(1)).as('detail')])
       .where(({ not, exists }) => not(exists(db.selectFrom(db.selectFrom('order_events').select(['kind', 'detail'])
-        .where('order_id', '=', orderId).orderBy('id', 'desc').limit(1).as('last'))
+        .where('order_id', '=', arg<string>(2)).orderBy('id', 'desc').limit(1).as('last'))
         .select('last.kind')
-        .where('last.kind', '=', 'redirect').where('last.detail', '=', words))))))
+        .where('last.kind', '=', 'redirect').where('last.detail', '=', arg<string>(3)))))))
 
   /** Ends a still-pending order in a terminal state; later events for it change nothing. */
   async function settlePending (orderId: string | null, sessionId: string, status: 'failed' | 'expired'): Promise<{ changes: number, orderId: string | undefined }> {
@@ -395,12 +397,12 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
    * statement: its buyer's provider (a guest's purchase changes hands) and whether its payment
    * was refunded before (the refund's event overtook this one).
    */
-  const orderToFulfil = precompiled(2, (orderId: string, paymentIntent: string) => locked(db.selectFrom('orders').selectAll('orders')
+  const orderToFulfil = prepared<[orderId: string, paymentIntent: string], Order & { buyer_provider: string | null, refunded_first: SqlBool }>((arg) => locked(db.selectFrom('orders').selectAll('orders')
     .select((eb) => [
       eb.selectFrom('users').select('provider').whereRef('users.id', '=', 'orders.user_id').as('buyer_provider'),
-      eb.exists(refundOf(paymentIntent)).as('refunded_first')
+      eb.exists(refundOf(arg<string>(1))).as('refunded_first')
     ])
-    .where('orders.id', '=', orderId)))
+    .where('orders.id', '=', arg<string>(0))))
 
   /** Fulfils inside the caller's transaction (see fulfil). */
   async function fulfilNow (session: SessionFacts): Promise<FulfilResult> {

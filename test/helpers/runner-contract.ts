@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { type Compilable, type Kysely, type RawBuilder, sql } from 'kysely'
 import type { Test } from 'tap'
-import { precompiled, type Runner } from '../../src/db/runner.js'
+import type { Runner } from '../../src/db/runner.js'
 
 /**
  * What a Runner under test comes with: `db` only builds and compiles queries in the engine's
@@ -129,20 +129,6 @@ export function runnerContract (t: Test, makeRunner: () => Promise<RunnerUnderTe
     t.same(settled.map((result) => result.status === 'fulfilled' ? Number(result.value) : null), [1, 2, null, 4], 'each answer to its own part')
     t.match((settled[2] as PromiseRejectedResult).reason, /inside runner.parallel/)
     t.same(await ids(), [1, 2, 3, 4], 'committed with the transaction')
-  })
-
-  t.test('a precompiled query takes its arguments each time, in every place they go', async (t) => {
-    const { runner, db, table, ids } = await setup(t)
-    const insert = precompiled(2, (id: number, n: number) => db.insertInto(table).values({ id, n }))
-    const bump = precompiled(2, (id: number, n: number) => db.updateTable(table).set({ n }).where('id', '=', id).where('n', '<', n))
-    await runner.run(insert(1, 5))
-    await runner.run(insert(2, 7))
-    t.equal((await runner.run(bump(1, 9))).changes, 1)
-    t.equal((await runner.run(bump(2, 3))).changes, 0, 'the condition took its argument too')
-    t.same((await runner.all(db.selectFrom(table).select(['id', 'n']).orderBy('id'))).map((row: { id: number, n: number }) => [Number(row.id), Number(row.n)]), [[1, 9], [2, 7]])
-    t.same(await ids(), [1, 2])
-    const constant = precompiled(1, (_id: number) => db.selectFrom(table).select('id').where('id', '=', 1))
-    t.throws(() => constant(1).compile(), /not a parameter/, 'an argument that goes nowhere is refused')
   })
 
   t.test('a query outside never sees another context\'s uncommitted rows (on SQLite it waits for the commit)', async (t) => {
