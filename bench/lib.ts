@@ -4,7 +4,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { Agent, get as httpGet } from 'node:http'
-import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
 import { pdfBytes } from '../test/helpers/fixtures.js'
@@ -17,17 +16,8 @@ export const log = (message: string): void => { console.log(`[bench ${((Date.now
 export const elapsedSeconds = (): number => (Date.now() - started) / 1000
 export const fmt = (value: number, digits = 0): string => value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => { resolve(port) })
-    })
-  })
-}
+// One free-port helper for the bench and the tests.
+export { freePort } from '../test/helpers/net.js'
 
 /** Every process the bench started, stopped by stopAll() whatever happens. */
 const children = new Set<ChildProcess>()

@@ -12,6 +12,7 @@ import { fuzzSeed, seededRandom } from './helpers/random.js'
 import { startS3 } from './helpers/s3.js'
 import { csrfToken, deployment } from './helpers/server-process.js'
 import { smtpLog } from './helpers/smtp.js'
+import { pool } from './helpers/pool.js'
 
 // Several stateless instances on one PostgreSQL and one bucket keep every guarantee of one:
 // two real server processes share a throwaway cluster and an s3rver; the Stripe emulator's
@@ -24,19 +25,6 @@ const BUYERS = 24
 const ITEMS = 10
 const ORDERS = BUYERS * ITEMS
 const STORE_NAME = 'Scale Market'
-
-/** Runs `tasks` with at most `width` in flight; resolves with their results in order. */
-async function pool<T> (tasks: Array<() => Promise<T>>, width: number): Promise<T[]> {
-  const results: T[] = new Array(tasks.length)
-  let next = 0
-  await Promise.all(Array.from({ length: Math.min(width, tasks.length) }, async () => {
-    while (next < tasks.length) {
-      const index = next++
-      results[index] = await tasks[index]!()
-    }
-  }))
-  return results
-}
 
 const sha = (bytes: Buffer | Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
 

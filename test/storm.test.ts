@@ -2,19 +2,7 @@ import t from 'tap'
 import { build } from './helpers/build.js'
 import { fuzzSeed, type Seed, seededRandom } from './helpers/random.js'
 import { seedBuyers, seedContent } from './helpers/seed.js'
-
-/** Runs `tasks` with at most `width` in flight; resolves with their results in order. */
-async function pool<T> (tasks: Array<() => Promise<T>>, width: number): Promise<T[]> {
-  const results: T[] = new Array(tasks.length)
-  let next = 0
-  await Promise.all(Array.from({ length: Math.min(width, tasks.length) }, async () => {
-    while (next < tasks.length) {
-      const index = next++
-      results[index] = await tasks[index]!()
-    }
-  }))
-  return results
-}
+import { pool } from './helpers/pool.js'
 
 function shuffle<T> (items: T[], seed: Seed): T[] {
   // Deterministic: a failing order of deliveries is replayed with the seed its failure names.
