@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import t from 'tap'
 import { csrfFrom, setCookies } from './helpers/build.js'
 import { downloadRows, fetchLink, linkShop, post } from './helpers/link-shop.js'
+import { order, startCheckout, successPage } from './helpers/purchase.js'
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
 
@@ -57,6 +58,27 @@ t.test('forged, truncated and re-signed tokens are 404 pages that offer a fresh 
     t.match(response.body, 'This download link does not work', `${name}: says so`)
   }
   t.equal((await downloadRows(s)).length, 0, 'nothing was recorded')
+})
+
+t.test('a token whose order id is swapped for another paid order\'s, with the same expiry and the original signature, is a 404 and serves nothing', async (t) => {
+  const s = await linkShop(t)
+  // A second buyer's paid order: a link to it would be served, so only the signature can refuse.
+  const other = await s.h.signIn({ email: 'other@example.com', sub: 'other' })
+  const { order: theirs } = await startCheckout(s.h, other, s.slug)
+  await s.h.stripe.pay(theirs.stripe_session_id!)
+  t.equal((await successPage(s.h, other, theirs.stripe_session_id!)).statusCode, 200)
+  t.equal((await order(s.h, theirs.id)).status, 'paid')
+  t.equal((await fetchLink(s, { token: s.h.app.links.create(theirs.id).token })).statusCode, 200, 'their own link works')
+
+  const [payload, signature] = s.token.split('.') as [string, string]
+  const [orderId, expiry] = Buffer.from(payload, 'base64url').toString().split('.') as [string, string]
+  t.equal(orderId, s.orderId)
+  const swapped = `${Buffer.from(`${theirs.id}.${expiry}`).toString('base64url')}.${signature}`
+  const response = await fetchLink(s, { token: swapped, address: '198.51.100.20' })
+  t.equal(response.statusCode, 404)
+  t.notMatch(response.headers['content-type'], /pdf/, 'no PDF')
+  t.match(response.body, 'This download link does not work')
+  t.same((await downloadRows(s)).filter((row) => row.client_address === '198.51.100.20'), [], 'nothing was recorded for the forged link')
 })
 
 t.test('an expired link is a 410 page that says it expired and offers a fresh link by email, also to a visitor with no session', async (t) => {

@@ -15,6 +15,10 @@ async function deliverRaw (h: Harness, payload: string, signature: string | null
 
 const eventCount = async (h: Harness): Promise<number> => (await h.app.db.selectFrom('stripe_events').select('id').execute()).length
 
+/** An order's timeline lines (order_events), oldest first. */
+const timeline = async (h: Harness, orderId: string): Promise<Array<{ kind: string, detail: string | null }>> =>
+  await h.app.db.selectFrom('order_events').select(['kind', 'detail']).where('order_id', '=', orderId).orderBy('id').execute()
+
 t.test('checkout.session.completed (paid) grants the item without the success redirect', async (t) => {
   const s = await shop(t)
   const { h } = s
@@ -60,6 +64,41 @@ t.test('a redelivered event (same id) is acknowledged 200 and changes nothing', 
   t.equal((await h.webhook(reused)).statusCode, 200)
   t.equal((await order(h, second.order.id)).status, 'pending', 'the event with a seen id changed nothing')
   t.equal(await eventCount(h), 1)
+})
+
+t.test('a redelivered charge.refunded or async_payment_failed (same event id) is a duplicate: no timeline line, nothing changed', async (t) => {
+  const s = await shop(t)
+  const { h } = s
+
+  // A full refund, then Stripe delivering the same event again.
+  const { sessionId, order: bought } = await buy(s)
+  await h.stripe.refund(sessionId)
+  const refund = lastEvent(h, 'charge.refunded')
+  t.equal((await h.webhook(refund)).json().outcome, 'refunded')
+  let lines = await timeline(h, bought.id)
+  let before = await paymentState(h)
+  const refundAgain = await h.webhook(refund)
+  t.equal(refundAgain.statusCode, 200, 'the redelivered refund is acknowledged')
+  t.equal(refundAgain.json().outcome, 'duplicate')
+  t.same(await timeline(h, bought.id), lines, 'no line added to the refunded order\'s timeline')
+  t.same(await paymentState(h), before, 'nothing changed')
+
+  // A bank transfer that failed, then the same failure event again.
+  const other = await h.signIn({ email: 'other@example.com', sub: 'other' })
+  const failing = await startCheckout(h, other, s.slug)
+  await h.stripe.pay(failing.sessionId, 'bank_transfer')
+  t.equal((await h.webhook(lastEvent(h, 'checkout.session.completed'))).json().outcome, 'processing')
+  await h.stripe.settle(failing.sessionId, 'failed')
+  const failed = lastEvent(h, 'checkout.session.async_payment_failed')
+  t.equal((await h.webhook(failed)).json().outcome, 'failed')
+  lines = await timeline(h, failing.order.id)
+  before = await paymentState(h)
+  const failedAgain = await h.webhook(failed)
+  t.equal(failedAgain.statusCode, 200, 'the redelivered failure is acknowledged')
+  t.equal(failedAgain.json().outcome, 'duplicate')
+  t.same(await timeline(h, failing.order.id), lines, 'no line added to the failed order\'s timeline')
+  t.same(await paymentState(h), before, 'nothing changed')
+  t.equal((await order(h, failing.order.id)).status, 'failed')
 })
 
 t.test('a re-sent event for the same session (new id) is acknowledged and grants nothing more', async (t) => {
