@@ -253,6 +253,29 @@ t.test('refunding one of two paid orders for the same item keeps the buyer\'s ac
   t.match((await h.request(s.admin, { url: `/admin/orders/${first.id}` })).body, 'They keep the item through another paid order of it.')
 })
 
+t.test('refunding a paid order ends access although the buyer has a pending, failed or in-review order for the same item', async (t) => {
+  const s = await shop(t)
+  const { h } = s
+  const item = await contentId(h, s.slug)
+  for (const status of ['pending', 'failed', 'review']) {
+    // Each its own buyer, who paid once and has another order of the item that never paid.
+    const email = `${status}@example.com`
+    const buyer = await h.signIn({ email, sub: status })
+    const { sessionId, order: paid } = await startCheckout(h, buyer, s.slug)
+    await h.stripe.pay(sessionId)
+    t.equal((await h.request(buyer, { url: `/checkout/success?session_id=${sessionId}` })).statusCode, 200)
+    const [sibling] = await seedOrders(h, [{ userId: await userId(h, email), contentId: item, status, paymentIntent: null }])
+    t.equal((await h.request(buyer, { url: `/content/${s.slug}/download` })).statusCode, 200, `${status}: downloads while paid`)
+
+    t.equal((await refund(h, s.admin, paid.id)).statusCode, 303)
+    t.equal((await order(h, paid.id)).status, 'refunded')
+    t.equal((await order(h, sibling!)).status, status, `${status}: the other order is left as it was`)
+    t.same((await libraryRows(h)).filter((row) => row.order_id === paid.id || row.order_id === sibling), [], `${status}: no library row, neither by the refunded order nor moved to the ${status} one`)
+    t.equal((await h.request(buyer, { url: `/content/${s.slug}/download` })).statusCode, 403, `${status}: the download is refused`)
+    t.match((await h.request(s.admin, { url: `/admin/orders/${paid.id}` })).body, 'Their access to the item was removed.', `${status}: the flash says access went`)
+  }
+})
+
 t.test('refunding twice changes nothing the second time and calls Stripe once', async (t) => {
   const s = await shop(t)
   const { h } = s

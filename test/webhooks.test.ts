@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
+import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { sql } from 'kysely'
 import type { Harness } from './helpers/build.js'
@@ -291,6 +292,31 @@ t.test('a full refund revokes access: library row gone, download 403, the librar
   const again = await buy(s)
   t.not(again.order.id, bought.id)
   t.equal((await libraryRows(h)).length, 1)
+})
+
+t.test('a charge.refunded ends access although the buyer has a pending, failed or in-review order for the same item', async (t) => {
+  const s = await shop(t)
+  const { h } = s
+  for (const status of ['pending', 'failed', 'review'] as const) {
+    // Each its own buyer, who paid once and has another order of the item that never paid.
+    const email = `${status}@example.com`
+    const buyer = await h.signIn({ email, sub: status })
+    const { sessionId, order: paid } = await startCheckout(h, buyer, s.slug)
+    await h.stripe.pay(sessionId)
+    t.equal((await successPage(h, buyer, sessionId)).statusCode, 200)
+    const sibling = await h.app.db.insertInto('orders').values({
+      id: randomUUID(), user_id: paid.user_id, content_id: paid.content_id, amount_cents: paid.amount_cents, currency: paid.currency, status, provider: 'stripe'
+    }).returning('id').executeTakeFirstOrThrow()
+    t.equal((await h.request(buyer, { url: `/content/${s.slug}/download` })).statusCode, 200, `${status}: downloads while paid`)
+
+    await h.stripe.refund(sessionId)
+    const refunded = await h.webhook(lastEvent(h, 'charge.refunded'))
+    t.equal(refunded.json().outcome, 'refunded')
+    t.equal((await order(h, paid.id)).status, 'refunded')
+    t.equal((await order(h, sibling.id)).status, status, `${status}: the other order is left as it was`)
+    t.same((await libraryRows(h)).filter((row) => row.order_id === paid.id || row.order_id === sibling.id), [], `${status}: no library row, neither by the refunded order nor moved to the ${status} one`)
+    t.equal((await h.request(buyer, { url: `/content/${s.slug}/download` })).statusCode, 403, `${status}: the download is refused`)
+  }
 })
 
 t.test('a partial refund keeps access; the rest refunded later revokes it', async (t) => {
