@@ -140,6 +140,31 @@ t.test('Payment Link sessions that must not be granted: an unknown link, a chang
   t.equal((await libraryRows(s.h)).length, 0)
 })
 
+t.test('a session of another Payment Link grants nothing for the item that stores its own link, and is logged and acknowledged', async (t) => {
+  const s = await shop(t)
+  const ours = await linkItem(s.h, s.slug)
+  // Same name, price and currency as the item's link: only the link's id tells them apart.
+  const another = await s.h.stripe.createPaymentLink({ name: 'A Field Guide to Testing', unitAmount: 500, currency: 'usd', allowPromotionCodes: true })
+  t.not(another.id, ours.id)
+  const warnings = t.capture(s.h.app.log, 'warn')
+  const session = await s.h.stripe.payLink(another.id, { email: 'elsewhere@example.com' })
+  const response = await completed(s.h)
+  t.equal(response.statusCode, 200, 'acknowledged')
+  t.equal(response.json().outcome, 'unknown_order')
+  t.equal((await orders(s.h)).length, 0, 'no order made for the item')
+  t.same(await libraryRows(s.h), [], 'nothing granted')
+  const logged = warnings().filter((call) => (call.args[0] as { paymentLink?: unknown } | undefined)?.paymentLink === another.id)
+  t.equal(logged.length, 1, 'one warning naming the other link')
+  t.match(logged[0]?.args[0], { sessionId: session.id }, 'with the session')
+  const buyer = await s.h.signIn({ email: 'elsewhere@example.com', sub: 'elsewhere' })
+  t.equal((await s.h.request(buyer, { url: `/content/${s.slug}/download` })).statusCode, 403, 'the payer cannot download the item')
+
+  // The item's own link still sells it.
+  await s.h.stripe.payLink(ours.id, { email: 'ours@example.com' })
+  t.equal((await completed(s.h)).json().outcome, 'granted')
+  t.equal((await libraryRows(s.h)).length, 1)
+})
+
 t.test('a Payment Link purchase with a promotion code checks the discount too', async (t) => {
   const s = await shop(t)
   const link = await linkItem(s.h, s.slug)
