@@ -253,6 +253,78 @@ t.test('a storm of Mollie webhooks and returns, shuffled and repeated, grants ea
   }
 })
 
+t.test('the return page of a decided Mollie order makes no Mollie lookup; a pending one still asks Mollie', async (t) => {
+  const s = await mollieShop(t)
+  const { paymentId, orderId } = await startMollie(s)
+  t.match((await successPage(s, s.reader, orderId)).body, 'Payment not completed', 'open: asked, not paid')
+  t.equal(lookups(s.mollie, paymentId), 1, 'the pending order was asked of Mollie')
+  s.mollie.setStatus(paymentId, 'paid')
+  t.match((await successPage(s, s.reader, orderId)).body, 'Thank you')
+  t.equal(lookups(s.mollie, paymentId), 2, 'and asked again while pending: the return grants')
+  for (let reload = 0; reload < 10; reload++) {
+    const page = await successPage(s, s.reader, orderId)
+    t.match(page.body, 'Thank you')
+    t.match(page.body, `href="/content/${s.slug}/download"`)
+  }
+  t.equal(lookups(s.mollie, paymentId), 2, 'reloads of the paid order make no lookup')
+  const mallory = await s.h.signIn({ email: 'mallory@example.com', sub: 'mallory' })
+  t.equal((await successPage(s, mallory, orderId)).statusCode, 403, 'another account is still refused')
+
+  // Failed and refunded orders answer from our records too.
+  const jar = await s.h.signIn({ email: 'failed@example.com', sub: 'failed' })
+  const failed = await startMollie(s, jar)
+  s.mollie.setStatus(failed.paymentId, 'failed')
+  t.equal((await webhook(s.h, failed.paymentId)).body.outcome, 'failed')
+  const before = lookups(s.mollie)
+  t.match((await successPage(s, jar, failed.orderId)).body, 'Payment not completed')
+  s.mollie.refundBehindBack(paymentId)
+  t.equal((await webhook(s.h, paymentId)).body.outcome, 'refunded')
+  const afterRefund = lookups(s.mollie)
+  t.match((await successPage(s, s.reader, orderId)).body, 'This purchase was refunded')
+  t.equal(lookups(s.mollie), afterRefund, 'the refunded order\'s page makes no lookup')
+  t.equal(afterRefund - before, 1, 'only the refund\'s webhook looked the payment up')
+})
+
+t.test('a pending or authorized Mollie payment is processing and grants nothing, by webhook or by the return page', async (t) => {
+  const s = await mollieShop(t)
+  for (const status of ['pending', 'authorized'] as const) {
+    for (const path of ['webhook', 'return'] as const) {
+      const jar = await s.h.signIn({ email: `${status}-${path}@example.com`, sub: `${status}-${path}` })
+      const { paymentId, orderId } = await startMollie(s, jar)
+      s.mollie.setStatus(paymentId, status)
+      if (path === 'webhook') {
+        const hook = await webhook(s.h, paymentId)
+        t.equal(hook.statusCode, 200)
+        t.equal(hook.body.outcome, 'processing', `${status} by webhook: processing`)
+      } else {
+        const page = await successPage(s, jar, orderId)
+        t.equal(page.statusCode, 200)
+        t.match(page.body, 'Payment processing', `${status} on return: the processing page`)
+        t.ok(page.headers.refresh, 'which refreshes until the payment settles')
+      }
+      t.equal((await order(s.h, orderId)).status, 'pending', `${status} by ${path}: the order stays pending`)
+      t.equal((await s.h.request(jar, { url: `/content/${s.slug}/download` })).statusCode, 403, 'no download')
+    }
+  }
+  t.equal((await libraryRows(s.h)).length, 0, 'nothing granted')
+})
+
+t.test('two webhooks for one payment moving from open to paid, or open to failed, are two events: the second is applied', async (t) => {
+  const s = await mollieShop(t)
+  for (const [end, outcome, status] of [['paid', 'granted', 'paid'], ['failed', 'failed', 'failed']] as const) {
+    const jar = await s.h.signIn({ email: `to-${end}@example.com`, sub: `to-${end}` })
+    const { paymentId, orderId } = await startMollie(s, jar)
+    const open = await webhook(s.h, paymentId)
+    t.equal(open.body.outcome, 'processing', 'open: nothing yet')
+    s.mollie.setStatus(paymentId, end)
+    const second = await laterWebhook(s, paymentId)
+    t.equal(second.statusCode, 200)
+    t.equal(second.body.outcome, outcome, `open then ${end}: the second is applied, not a duplicate`)
+    t.equal((await order(s.h, orderId)).status, status)
+  }
+  t.equal((await libraryRows(s.h)).length, 1, 'the paid one is granted')
+})
+
 t.test('with Mollie the Stripe webhook endpoint does not exist', async (t) => {
   const s = await mollieShop(t)
   const response = await s.h.app.inject({ method: 'POST', url: '/webhooks/stripe', headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=x' }, payload: '{}' })
