@@ -21,6 +21,8 @@ import site from './site.js'
 export interface BuildOptions {
   /** Fastify's logger option; the server passes its pino settings, tests usually turn it off. */
   logger?: FastifyServerOptions['logger']
+  /** The clock of the webhooks' bounds, in milliseconds (default Date.now): tests move it instead of waiting. */
+  now?: () => number
 }
 
 /** The one entry to the application. It never listens, so tests can `inject`. */
@@ -81,7 +83,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(mailer)
 
   // Two sibling contexts: machine endpoints (JSON, raw bodies) and the site (session, pages).
-  await app.register(machine)
+  await app.register(machine, { now: options.now })
   await app.register(site)
 
   return app

@@ -158,10 +158,69 @@ t.test('the success redirect fulfils a paid session for the buyer: thank-you pag
   t.equal(reload.statusCode, 200)
   t.match(reload.body, /Thank you/)
   t.same(await paymentState(h), before)
-  // On the timeline: the grant, then one line for the reloads with the same outcome, not one each.
+  // On the timeline: the grant alone. A reload of a paid order is answered from our records and changes nothing.
   await successPage(h, s.reader, sessionId)
   const redirects = (await h.app.orders.events(pending.id)).filter((e) => e.kind === 'redirect').map((e) => e.detail)
-  t.same(redirects, ['paid, access granted', 'already paid, nothing changed'])
+  t.same(redirects, ['paid, access granted'])
+})
+
+t.test('fifty reloads of a paid order\'s thank-you page ask Stripe nothing and each still shows the download link', async (t) => {
+  const s = await shop(t)
+  const { h } = s
+  const { sessionId } = await buy(s)
+  const before = h.stripe.requests.length
+  for (let reload = 0; reload < 50; reload++) {
+    const page = await successPage(h, s.reader, sessionId)
+    t.equal(page.statusCode, 200)
+    t.match(page.body, /Thank you/)
+    t.match(page.body, `href="/content/${s.slug}/download"`)
+    t.equal(page.headers['cache-control'], 'no-store')
+    t.notOk(page.headers.refresh)
+  }
+  t.equal(h.stripe.requests.length, before, 'no request reached Stripe')
+  // Another account still may not see it, and does not reach Stripe either.
+  const mallory = await h.signIn({ email: 'mallory@example.com', sub: 'mallory' })
+  const stranger = await successPage(h, mallory, sessionId)
+  t.equal(stranger.statusCode, 403)
+  t.match(stranger.body, /another account/)
+  t.equal(h.stripe.requests.length, before)
+})
+
+t.test('the return page of a refunded, failed, expired or reviewed order shows its state from our records without asking Stripe', async (t) => {
+  const s = await shop(t)
+  const { h } = s
+  const expected = { refunded: /This purchase was refunded/, failed: /Payment not completed/, expired: /Payment not completed/, review: /We are checking your payment/ } as const
+  for (const [status, heading] of Object.entries(expected) as Array<[keyof typeof expected, RegExp]>) {
+    const { sessionId, order: started } = await startCheckout(h, s.reader, s.slug)
+    await h.stripe.pay(sessionId)
+    // Decided behind the page's back: Stripe says paid, our records say otherwise, and ours stand.
+    await h.app.db.updateTable('orders').set({ status }).where('id', '=', started.id).execute()
+    const before = h.stripe.requests.length
+    const page = await successPage(h, s.reader, sessionId)
+    t.equal(page.statusCode, 200, status)
+    t.match(page.body, heading, `${status}: the page of its state`)
+    t.notMatch(page.body, /Thank you/)
+    t.notOk(page.headers.refresh)
+    t.equal(h.stripe.requests.length, before, `${status}: Stripe is not asked`)
+    t.equal((await order(h, started.id)).status, status, 'the order is left as it was')
+  }
+  t.same(await libraryRows(h), [])
+})
+
+t.test('the return page of a pending order still asks Stripe on every reload until the payment settles', async (t) => {
+  const s = await shop(t)
+  const { h } = s
+  const { sessionId } = await paidAtStripe(s, 'bank_transfer')
+  const reads = (): number => h.stripe.requests.filter((r) => r.method === 'GET' && r.path === `/v1/checkout/sessions/${sessionId}`).length
+  for (let reload = 1; reload <= 3; reload++) {
+    t.match((await successPage(h, s.reader, sessionId)).body, /Payment processing/)
+    t.equal(reads(), reload, `reload ${reload} asked Stripe`)
+  }
+  await h.stripe.settle(sessionId, 'succeeded')
+  t.match((await successPage(h, s.reader, sessionId)).body, /Thank you/, 'the reload after settling grants')
+  t.equal(reads(), 4)
+  await successPage(h, s.reader, sessionId)
+  t.equal(reads(), 4, 'and from then on Stripe is not asked')
 })
 
 t.test('the library shows the purchase with its date, price and download link', async (t) => {

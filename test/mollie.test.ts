@@ -2,45 +2,10 @@
 // (test/orders.test.ts, webhooks.test.ts, storm.test.ts), through the official @mollie/api-client
 // against an independent fake (test/helpers/fake-mollie.ts) that speaks Mollie's wire format.
 import t from 'tap'
-import { CookieJar, type Harness, type TestContext } from './helpers/build.js'
-import { fakeMollie, type FakeMollie } from './helpers/fake-mollie.js'
-import { libraryRows, order, orders, shop, type Shop } from './helpers/purchase.js'
+import { CookieJar } from './helpers/build.js'
+import { deliverLikeMollie, laterWebhook, lookups, mollieShop, startMollie, successPage, timeline, webhook } from './helpers/mollie-shop.js'
+import { libraryRows, order, orders } from './helpers/purchase.js'
 import { fuzzSeed, seededRandom } from './helpers/random.js'
-
-// The client speaks only https and pins its own CA bundle: the fake's certificate is self-signed.
-// (Node reads the variable at each TLS connection, so setting it here, after the imports, is enough.)
-process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'
-
-interface MollieShop extends Shop { mollie: FakeMollie }
-
-async function mollieShop (t: TestContext, env: Record<string, string> = {}): Promise<MollieShop> {
-  const mollie = await fakeMollie(t)
-  const s = await shop(t, { PAYMENT_PROVIDER: 'mollie', MOLLIE_API_KEY: mollie.apiKey, MOLLIE_API_URL: mollie.apiEndpoint, STORE_CURRENCY: 'eur', ...env })
-  return { ...s, mollie }
-}
-
-/** Mollie's webhook call: a form with the payment id and nothing else. */
-async function webhook (h: Harness, id: string): Promise<{ statusCode: number, body: Record<string, unknown> }> {
-  const response = await h.app.inject({ method: 'POST', url: '/webhooks/mollie', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: `id=${encodeURIComponent(id)}` })
-  return { statusCode: response.statusCode, body: response.headers['content-type']?.toString().includes('json') === true ? response.json() : {} }
-}
-
-/** The reader's Buy: the order, and the Mollie payment behind the 303. */
-async function startMollie (s: MollieShop, jar = s.reader, form: Record<string, string> = {}): Promise<{ paymentId: string, orderId: string, location: string }> {
-  const page = await s.h.request(jar, { url: `/content/${s.slug}` })
-  const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? await s.h.csrf(jar)
-  const response = await s.h.request(jar, { method: 'POST', url: `/checkout/${s.slug}`, form: { _csrf: csrf, ...form } })
-  if (response.statusCode !== 303) throw new Error(`checkout answered ${response.statusCode}: ${response.body.slice(0, 300)}`)
-  const created = [...s.mollie.payments.values()].at(-1)!
-  const orderId = (created.metadata as { order_id: string }).order_id
-  return { paymentId: created.id as string, orderId, location: response.headers.location as string }
-}
-
-const successPage = async (s: MollieShop, jar: CookieJar | null, orderId: string) =>
-  await s.h.request(jar, { url: `/checkout/success?order_id=${orderId}` })
-
-const timeline = async (h: Harness, orderId: string) =>
-  (await h.app.db.selectFrom('order_events').select(['kind', 'detail']).where('order_id', '=', orderId).orderBy('id').execute())
 
 t.test('a Mollie purchase: payment created before the redirect, granted by the webhook, the return page thanks', async (t) => {
   const s = await mollieShop(t)
@@ -57,7 +22,7 @@ t.test('a Mollie purchase: payment created before the redirect, granted by the w
 
   t.same((await webhook(s.h, paymentId)).body.outcome, 'processing', 'an open payment grants nothing')
   s.mollie.setStatus(paymentId, 'paid')
-  const hook = await webhook(s.h, paymentId)
+  const hook = await laterWebhook(s, paymentId)
   t.equal(hook.statusCode, 200)
   t.equal(hook.body.outcome, 'granted')
   t.equal((await order(s.h, orderId)).status, 'paid')
@@ -65,7 +30,7 @@ t.test('a Mollie purchase: payment created before the redirect, granted by the w
   const page = await successPage(s, s.reader, orderId)
   t.equal(page.statusCode, 200)
   t.match(page.body, 'Thank you')
-  t.equal((await webhook(s.h, paymentId)).body.outcome, 'duplicate', 'the same state again changes nothing')
+  t.equal((await laterWebhook(s, paymentId)).body.outcome, 'duplicate', 'the same state again changes nothing')
 })
 
 t.test('the return before the webhook grants; the webhook after it changes nothing; 50 repeats change nothing', async (t) => {
@@ -76,8 +41,8 @@ t.test('the return before the webhook grants; the webhook after it changes nothi
   t.match(early.body, 'Payment not completed', 'a return while the payment is open is not a purchase')
   s.mollie.setStatus(paymentId, 'paid')
   t.match((await successPage(s, s.reader, orderId)).body, 'Thank you')
-  const repeats = await Promise.all(Array.from({ length: 50 }, async () => await webhook(s.h, paymentId)))
-  t.ok(repeats.every((r) => r.statusCode === 200), 'every repeat is answered 200')
+  const repeats = await deliverLikeMollie(s, Array.from({ length: 50 }, () => paymentId))
+  t.ok(repeats.every((r) => r.statusCode === 200), 'every repeat is answered 200 in the end')
   t.ok(repeats.every((r) => r.body.outcome === 'already_paid' || r.body.outcome === 'duplicate'), 'each is already paid or a duplicate')
   t.equal(repeats.filter((r) => r.body.outcome === 'granted').length, 0, 'none grants again')
   t.equal((await libraryRows(s.h)).length, 1)
@@ -180,10 +145,10 @@ t.test('a refund in Mollie\'s dashboard after the grant revokes access; a partia
   s.mollie.setStatus(paymentId, 'paid')
   await webhook(s.h, paymentId)
   s.mollie.refundBehindBack(paymentId, '1.00')
-  t.equal((await webhook(s.h, paymentId)).body.outcome, 'already_paid', 'a partial refund keeps access')
+  t.equal((await laterWebhook(s, paymentId)).body.outcome, 'already_paid', 'a partial refund keeps access')
   t.equal((await libraryRows(s.h)).length, 1)
   s.mollie.refundBehindBack(paymentId)
-  t.equal((await webhook(s.h, paymentId)).body.outcome, 'refunded')
+  t.equal((await laterWebhook(s, paymentId)).body.outcome, 'refunded')
   t.equal((await order(s.h, orderId)).status, 'refunded')
   t.equal((await libraryRows(s.h)).length, 0)
   t.equal((await s.h.request(s.reader, { url: `/content/${s.slug}/download` })).statusCode, 403)
@@ -207,7 +172,7 @@ t.test('the admin\'s refund goes through Mollie once, even clicked twice, and re
   t.same(s.mollie.payments.get(paymentId)!.amountRefunded, { currency: 'EUR', value: '5.00' }, 'the whole amount went back')
   t.equal((await order(s.h, orderId)).status, 'refunded')
   t.equal((await libraryRows(s.h)).length, 0)
-  t.equal((await webhook(s.h, paymentId)).body.outcome, 'already_refunded', 'Mollie\'s refund webhook afterwards changes nothing')
+  t.equal((await laterWebhook(s, paymentId)).body.outcome, 'already_refunded', 'Mollie\'s refund webhook afterwards changes nothing')
   const again = await s.h.request(s.admin, { method: 'POST', url: `/admin/orders/${orderId}/refund`, form: { _csrf: csrf } })
   t.equal(again.statusCode, 303, 'refunding twice changes nothing')
 })
@@ -227,7 +192,7 @@ t.test('Mollie unreachable: Buy shows a page saying nothing was charged; a webho
   const hook = await webhook(s.h, paymentId)
   t.equal(hook.statusCode, 503, 'Mollie is asked to retry')
   t.equal((await order(s.h, orderId)).status, 'pending')
-  t.equal((await webhook(s.h, paymentId)).body.outcome, 'granted')
+  t.equal((await laterWebhook(s, paymentId)).body.outcome, 'granted', 'Mollie\'s retry, after the payment\'s lookup window, grants')
 })
 
 t.test('a guest buys with Mollie: the email is typed on our page, the purchase is that address\'s', async (t) => {
@@ -246,8 +211,13 @@ t.test('a guest buys with Mollie: the email is typed on our page, the purchase i
   t.equal((await webhook(s.h, paymentId)).body.outcome, 'granted')
   const owner = await s.h.app.db.selectFrom('users').select('email').where('id', '=', (await order(s.h, orderId)).user_id).executeTakeFirstOrThrow()
   t.equal(owner.email, 'guest@example.com', 'the purchase belongs to the address typed')
-  const thanks = await successPage(s, guest, orderId)
-  t.match(thanks.body, '/d/', 'the thank-you page in that browser has the download link')
+  const before = lookups(s.mollie)
+  for (let reload = 0; reload < 5; reload++) {
+    const thanks = await successPage(s, guest, orderId)
+    t.match(thanks.body, '/d/', 'the thank-you page in that browser has the download link')
+    t.match(thanks.body, 'guest@example.com', 'and names the address the receipt goes to')
+  }
+  t.equal(lookups(s.mollie), before, 'reloads of the paid order ask Mollie nothing')
 })
 
 t.test('a storm of Mollie webhooks and returns, shuffled and repeated, grants each paid order exactly once', async (t) => {
@@ -259,18 +229,20 @@ t.test('a storm of Mollie webhooks and returns, shuffled and repeated, grants ea
   const started = []
   for (const jar of buyers) started.push({ jar, ...(await startMollie(s, jar)) })
   // Two thirds paid, the rest failed; each is told of 3 to 6 times, returns mixed in.
-  const calls: Array<() => Promise<unknown>> = []
+  const calls: Array<() => Promise<{ id: string, statusCode: number } | undefined>> = []
   started.forEach((p, i) => {
     s.mollie.setStatus(p.paymentId, i % 3 === 2 ? 'failed' : 'paid')
     const times = 3 + Math.floor(random() * 4)
-    for (let n = 0; n < times; n++) calls.push(async () => await webhook(s.h, p.paymentId))
-    calls.push(async () => await successPage(s, p.jar, p.orderId))
+    for (let n = 0; n < times; n++) calls.push(async () => ({ id: p.paymentId, statusCode: (await webhook(s.h, p.paymentId)).statusCode }))
+    calls.push(async () => { await successPage(s, p.jar, p.orderId); return undefined })
   })
   for (let i = calls.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1))
     ;[calls[i], calls[j]] = [calls[j]!, calls[i]!]
   }
-  await Promise.all(calls.map(async (call) => await call()))
+  // Notifications answered 503 (their payment was being looked up) come again later, as Mollie sends them.
+  const answers = await Promise.all(calls.map(async (call) => await call()))
+  await deliverLikeMollie(s, answers.filter((answer): answer is { id: string, statusCode: number } => answer !== undefined && answer.statusCode === 503).map((answer) => answer.id))
   const paid = started.filter((_, i) => i % 3 !== 2)
   t.equal((await libraryRows(s.h)).length, paid.length, `${paid.length} library rows (${seed.note})`)
   for (const [i, p] of started.entries()) {
@@ -279,6 +251,78 @@ t.test('a storm of Mollie webhooks and returns, shuffled and repeated, grants ea
     const grants = (await timeline(s.h, p.orderId)).filter((e) => e.detail?.includes('access granted') === true)
     t.equal(grants.length, i % 3 === 2 ? 0 : 1, `order ${i} granted at most once`)
   }
+})
+
+t.test('the return page of a decided Mollie order makes no Mollie lookup; a pending one still asks Mollie', async (t) => {
+  const s = await mollieShop(t)
+  const { paymentId, orderId } = await startMollie(s)
+  t.match((await successPage(s, s.reader, orderId)).body, 'Payment not completed', 'open: asked, not paid')
+  t.equal(lookups(s.mollie, paymentId), 1, 'the pending order was asked of Mollie')
+  s.mollie.setStatus(paymentId, 'paid')
+  t.match((await successPage(s, s.reader, orderId)).body, 'Thank you')
+  t.equal(lookups(s.mollie, paymentId), 2, 'and asked again while pending: the return grants')
+  for (let reload = 0; reload < 10; reload++) {
+    const page = await successPage(s, s.reader, orderId)
+    t.match(page.body, 'Thank you')
+    t.match(page.body, `href="/content/${s.slug}/download"`)
+  }
+  t.equal(lookups(s.mollie, paymentId), 2, 'reloads of the paid order make no lookup')
+  const mallory = await s.h.signIn({ email: 'mallory@example.com', sub: 'mallory' })
+  t.equal((await successPage(s, mallory, orderId)).statusCode, 403, 'another account is still refused')
+
+  // Failed and refunded orders answer from our records too.
+  const jar = await s.h.signIn({ email: 'failed@example.com', sub: 'failed' })
+  const failed = await startMollie(s, jar)
+  s.mollie.setStatus(failed.paymentId, 'failed')
+  t.equal((await webhook(s.h, failed.paymentId)).body.outcome, 'failed')
+  const before = lookups(s.mollie)
+  t.match((await successPage(s, jar, failed.orderId)).body, 'Payment not completed')
+  s.mollie.refundBehindBack(paymentId)
+  t.equal((await webhook(s.h, paymentId)).body.outcome, 'refunded')
+  const afterRefund = lookups(s.mollie)
+  t.match((await successPage(s, s.reader, orderId)).body, 'This purchase was refunded')
+  t.equal(lookups(s.mollie), afterRefund, 'the refunded order\'s page makes no lookup')
+  t.equal(afterRefund - before, 1, 'only the refund\'s webhook looked the payment up')
+})
+
+t.test('a pending or authorized Mollie payment is processing and grants nothing, by webhook or by the return page', async (t) => {
+  const s = await mollieShop(t)
+  for (const status of ['pending', 'authorized'] as const) {
+    for (const path of ['webhook', 'return'] as const) {
+      const jar = await s.h.signIn({ email: `${status}-${path}@example.com`, sub: `${status}-${path}` })
+      const { paymentId, orderId } = await startMollie(s, jar)
+      s.mollie.setStatus(paymentId, status)
+      if (path === 'webhook') {
+        const hook = await webhook(s.h, paymentId)
+        t.equal(hook.statusCode, 200)
+        t.equal(hook.body.outcome, 'processing', `${status} by webhook: processing`)
+      } else {
+        const page = await successPage(s, jar, orderId)
+        t.equal(page.statusCode, 200)
+        t.match(page.body, 'Payment processing', `${status} on return: the processing page`)
+        t.ok(page.headers.refresh, 'which refreshes until the payment settles')
+      }
+      t.equal((await order(s.h, orderId)).status, 'pending', `${status} by ${path}: the order stays pending`)
+      t.equal((await s.h.request(jar, { url: `/content/${s.slug}/download` })).statusCode, 403, 'no download')
+    }
+  }
+  t.equal((await libraryRows(s.h)).length, 0, 'nothing granted')
+})
+
+t.test('two webhooks for one payment moving from open to paid, or open to failed, are two events: the second is applied', async (t) => {
+  const s = await mollieShop(t)
+  for (const [end, outcome, status] of [['paid', 'granted', 'paid'], ['failed', 'failed', 'failed']] as const) {
+    const jar = await s.h.signIn({ email: `to-${end}@example.com`, sub: `to-${end}` })
+    const { paymentId, orderId } = await startMollie(s, jar)
+    const open = await webhook(s.h, paymentId)
+    t.equal(open.body.outcome, 'processing', 'open: nothing yet')
+    s.mollie.setStatus(paymentId, end)
+    const second = await laterWebhook(s, paymentId)
+    t.equal(second.statusCode, 200)
+    t.equal(second.body.outcome, outcome, `open then ${end}: the second is applied, not a duplicate`)
+    t.equal((await order(s.h, orderId)).status, status)
+  }
+  t.equal((await libraryRows(s.h)).length, 1, 'the paid one is granted')
 })
 
 t.test('with Mollie the Stripe webhook endpoint does not exist', async (t) => {

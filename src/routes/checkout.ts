@@ -137,23 +137,15 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
     if (order.provider !== payments.name) {
       throw new HttpError(409, 'This checkout was made with another payment provider than the store uses now. If you paid, the purchase is in your library or will be once we confirm it.')
     }
-    const session = await payments.retrieve(order.stripe_session_id)
-
-    const { outcome, order: current } = await orders.fulfil(session, { source: 'redirect' })
+    const { state, order: current, customerEmail } = await checkout.returned(order)
     const content = await catalog.findById(order.content_id)
     reply.header('cache-control', 'no-store')
-    // Only a finished Checkout with a payment still settling is "processing"; a session the buyer
-    // never completed (the success URL opened by hand) says the payment did not go through.
-    const settling = outcome === 'processing' && session.checkoutStatus !== 'open' && session.checkoutStatus !== 'expired'
-    const state = outcome === 'granted' || outcome === 'already_paid'
-      ? 'paid'
-      : settling ? 'processing' : (current?.status ?? order.status)
     // An asynchronous payment settles by webhook: the page asks again until it has.
     if (state === 'processing') reply.header('refresh', '3')
     // A guest has no library: the signed link is the download, and the receipt brings it again.
     let guest: GuestResult | null = null
     if (guestHere) {
-      const email = (await users.find(current?.user_id ?? order.user_id))?.email ?? session.customerEmail ?? null
+      const email = (await users.find(current.user_id))?.email ?? customerEmail
       guest = { email, link: state === 'paid' ? links.create(order.id).url : null }
     }
     return await reply.page('pages/checkout-result.eta', {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { DomainError } from '../services/errors.js'
+import { createMollieWebhookGate } from '../services/mollie-webhooks.js'
 
 /** Mollie's payment ids: tr_ and letters and digits. */
 const MOLLIE_PAYMENT_ID = /^tr_[A-Za-z0-9]{1,64}$/
@@ -8,7 +9,7 @@ const MOLLIE_PAYMENT_ID = /^tr_[A-Za-z0-9]{1,64}$/
  * The payment provider's events (in the machine context: raw bodies, JSON answers). Only the
  * configured provider's endpoint exists; the other answers 404 like any unknown path.
  */
-const webhookRoutes: FastifyPluginAsync = async (app) => {
+const webhookRoutes: FastifyPluginAsync<{ now?: () => number }> = async (app, options) => {
   const { payments, orders } = app
   app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ statusCode: 404, error: 'No such webhook endpoint.' }))
 
@@ -37,11 +38,15 @@ const webhookRoutes: FastifyPluginAsync = async (app) => {
   }
 
   if (payments.name === 'mollie') {
+    // How often a notification may make us ask Mollie (see src/services/mollie-webhooks.ts).
+    const gate = createMollieWebhookGate({ isOurs: async (id) => await orders.bySession(id) !== undefined, now: options.now })
+
     /**
      * Mollie posts `id=tr_...` and nothing else, unsigned: nothing in the body is believed. The
      * payment is fetched from Mollie with our key, so an id of another account is unknown there,
      * and one of ours is applied as Mollie has it now. Unknown ids are answered 200, as Mollie
-     * asks, so nobody learns which exist; only a failure to ask Mollie is an error (it retries).
+     * asks, so nobody learns which exist; only a failure to ask Mollie is an error (it retries),
+     * and a payment of ours looked up moments ago is asked to come again later (503).
      */
     app.post('/mollie', async (request, reply) => {
       const body = Buffer.isBuffer(request.body) ? request.body.toString('utf8') : ''
@@ -50,21 +55,35 @@ const webhookRoutes: FastifyPluginAsync = async (app) => {
         request.log.warn({ id: id.slice(0, 80) }, 'Mollie webhook without a payment id: ignored')
         return { received: true, ignored: true }
       }
-      let verified
-      try {
-        verified = await payments.eventFor(id)
-      } catch (error) {
-        request.log.error({ err: error, paymentId: id }, 'Mollie webhook: the payment could not be fetched; Mollie will retry')
-        const status = error instanceof DomainError && error.kind === 'upstream' ? 503 : 500
-        return reply.code(status).send({ error: 'The payment could not be fetched from Mollie; try again.' })
-      }
-      if (verified === undefined || verified.event === null) {
-        request.log.warn({ paymentId: id }, 'Mollie webhook for a payment Mollie does not know: ignored')
+      const admission = await gate.admit(id, request.ip)
+      if (admission.kind === 'skip') {
+        request.log.warn({ paymentId: id }, 'Mollie webhook for none of our payments, over this client\'s lookups: ignored')
         return { received: true, ignored: true }
       }
-      const outcome = await orders.handleEventSoon(verified.id, verified.event)
-      request.log.info({ eventId: verified.id, type: verified.type, outcome }, 'webhook event handled')
-      return { received: true, outcome }
+      if (admission.kind === 'later') {
+        request.log.info({ paymentId: id, retryAfter: admission.retryAfterSeconds }, 'Mollie webhook for a payment looked up moments ago: Mollie will send it again')
+        return reply.code(503).header('retry-after', String(admission.retryAfterSeconds))
+          .send({ error: 'This payment was looked up moments ago; send the notification again later.' })
+      }
+      try {
+        let verified
+        try {
+          verified = await payments.eventFor(id)
+        } catch (error) {
+          request.log.error({ err: error, paymentId: id }, 'Mollie webhook: the payment could not be fetched; Mollie will retry')
+          const status = error instanceof DomainError && error.kind === 'upstream' ? 503 : 500
+          return reply.code(status).send({ error: 'The payment could not be fetched from Mollie; try again.' })
+        }
+        if (verified === undefined || verified.event === null) {
+          request.log.warn({ paymentId: id }, 'Mollie webhook for a payment Mollie does not know: ignored')
+          return { received: true, ignored: true }
+        }
+        const outcome = await orders.handleEventSoon(verified.id, verified.event)
+        request.log.info({ eventId: verified.id, type: verified.type, outcome }, 'webhook event handled')
+        return { received: true, outcome }
+      } finally {
+        admission.done()
+      }
     })
   }
 }

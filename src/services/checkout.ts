@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { Runner } from '../db/runner.js'
-import type { Content, Database, User } from '../db/types.js'
+import type { Content, Database, Order, OrderStatus, User } from '../db/types.js'
 import type { Orders } from './orders.js'
 import type { Payments } from './payments.js'
 import type { Settings } from './settings.js'
@@ -21,6 +21,17 @@ export interface CheckoutStart {
   url: string
   orderId: string
   resumed: boolean
+}
+
+/**
+ * What the buyer's return (GET /checkout/success) found: the order's state for the page
+ * ('processing' while a finished checkout's payment settles), the order as it is now, and the
+ * address the provider collected (null when it was not asked).
+ */
+export interface CheckoutReturn {
+  state: OrderStatus | 'processing'
+  order: Order
+  customerEmail: string | null
 }
 
 export interface CheckoutOptions {
@@ -123,6 +134,25 @@ export function createCheckout (deps: { db: Kysely<Database>, runner: Runner, or
   }
 
   return {
+    /**
+     * The buyer came back from the provider for this order (already matched to them). An order
+     * that is decided (paid, refunded, failed, expired, under review) is answered from our
+     * records: a reload of the thank-you page never reaches the provider, and nothing in it can
+     * change the order anyway. A pending one is asked of the provider and fulfilled if paid.
+     */
+    async returned (order: Order): Promise<CheckoutReturn> {
+      if (order.status !== 'pending') return { state: order.status, order, customerEmail: null }
+      const session = await payments.retrieve(order.stripe_session_id!)
+      const { outcome, order: current } = await orders.fulfil(session, { source: 'redirect' })
+      // Only a finished Checkout with a payment still settling is "processing"; a session the buyer
+      // never completed (the success URL opened by hand) says the payment did not go through.
+      const settling = outcome === 'processing' && session.checkoutStatus !== 'open' && session.checkoutStatus !== 'expired'
+      const state = outcome === 'granted' || outcome === 'already_paid'
+        ? 'paid'
+        : settling ? 'processing' : (current?.status ?? order.status)
+      return { state, order: current ?? order, customerEmail: session.customerEmail ?? null }
+    },
+
     async start (user: User, content: Content, options: CheckoutOptions = {}): Promise<CheckoutStart> {
       const key = `${user.id}:${content.id}`
       const previous = inFlight.get(key) ?? Promise.resolve()

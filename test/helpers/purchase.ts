@@ -1,7 +1,7 @@
 import type { LightMyRequestResponse } from 'fastify'
 import type { CheckoutSession, StripeEvent } from '../../src/dev/stripe-emulator/index.js'
 import type { Order } from '../../src/db/types.js'
-import { ADMIN_EMAIL, build, type CookieJar, type Harness, type TestContext, type UploadFields } from './build.js'
+import { ADMIN_EMAIL, build, type CookieJar, type Harness, type HarnessOptions, type TestContext, type UploadFields } from './build.js'
 
 /** An app with an admin, a signed-in reader and one paid item ($5.00) in the catalogue. */
 export interface Shop {
@@ -12,8 +12,8 @@ export interface Shop {
   slug: string
 }
 
-export async function shop (t: TestContext, env: Record<string, string> = {}, item: UploadFields = {}): Promise<Shop> {
-  const h = await build(t, env)
+export async function shop (t: TestContext, env: Record<string, string> = {}, item: UploadFields = {}, options: HarnessOptions = {}): Promise<Shop> {
+  const h = await build(t, env, options)
   const admin = await h.signIn({ email: ADMIN_EMAIL, sub: 'admin' })
   const uploaded = await h.upload(admin, { price: '5.00', ...item })
   if (uploaded.statusCode !== 303) throw new Error(`upload answered ${uploaded.statusCode}: ${uploaded.body.slice(0, 300)}`)
