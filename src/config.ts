@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
+import { normalizeEmail } from './services/email.js'
 import { isMollieCurrency, isSupportedCurrency } from './services/money.js'
 
 export type OAuthProvider = 'github' | 'google' | 'oidc'
@@ -467,7 +468,7 @@ export function loadConfig (env: Env = process.env): Config {
   }
 
   const adminEmails = (read(env, 'ADMIN_EMAILS') ?? '')
-    .split(',').map((email) => email.trim().toLowerCase()).filter((email) => email !== '')
+    .split(',').map((email) => normalizeEmail(email.trim())).filter((email) => email !== '')
   for (const email of adminEmails) {
     if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw new ConfigError('ADMIN_EMAILS', `"${email}" is not an email address`)
   }

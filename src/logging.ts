@@ -10,8 +10,20 @@ export type LoggerOptions = Exclude<FastifyServerOptions['logger'], boolean | un
 // An OAuth code or state in a log could be replayed by whoever reads the log; tokens too.
 const SENSITIVE_QUERY = new Set(['code', 'state', 'token', 'access_token', 'id_token'])
 
-/** The URL with the values of sensitive query parameters replaced by `[redacted]`. */
+// Paths whose next segment is a bearer token: the emailed download link.
+const TOKEN_PATHS = ['/d/']
+
+/**
+ * The URL with a token in its path (`/d/<token>`) and the values of sensitive query parameters
+ * replaced by `[redacted]`.
+ */
 export function redactUrl (url: string): string {
+  for (const prefix of TOKEN_PATHS) {
+    if (url.startsWith(prefix)) {
+      const end = url.slice(prefix.length).search(/[/?#]/)
+      url = `${prefix}[redacted]${end === -1 ? '' : url.slice(prefix.length + end)}`
+    }
+  }
   const query = url.indexOf('?')
   if (query === -1) return url
   const hash = url.indexOf('#', query)
@@ -60,11 +72,63 @@ function req (request: FastifyRequest) {
   }
 }
 
+// Header values that are credentials, whatever object carries them.
+const SECRET_HEADERS = new Set(['cookie', 'set-cookie', 'authorization', 'proxy-authorization', 'stripe-signature'])
+// Logged under these keys, an object goes through a serializer above, which keeps no headers.
+const SERIALIZED = new Set(['req', 'res', 'err'])
+const MAX_DEPTH = 6
+const REDACTED = '[redacted]'
+
+/**
+ * `value` with every secret header's value replaced, down to MAX_DEPTH levels: a plugin may log
+ * the headers anywhere (@fastify/multipart logs busboy's options, the request's headers among
+ * them, at trace). Objects are copied where something is replaced, never changed: they are
+ * often the live request's. Arrays are walked as Node's raw headers too (name, value, ...).
+ */
+function scrub (value: unknown, depth: number): unknown {
+  if (typeof value !== 'object' || value === null || depth > MAX_DEPTH) return value
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i]
+      const secret = i > 0 && typeof value[i - 1] === 'string' && SECRET_HEADERS.has((value[i - 1] as string).toLowerCase())
+      const clean = secret ? REDACTED : scrub(item, depth + 1)
+      if (clean !== item) (copy ??= [...value])[i] = clean
+    }
+    return copy ?? value
+  }
+  // Dates, Buffers, URLs: logged as their toJSON, which holds no header.
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return value
+  let copy: Record<string, unknown> | undefined
+  for (const key of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[key]
+    const clean = SECRET_HEADERS.has(key.toLowerCase()) && item !== undefined ? REDACTED : scrub(item, depth + 1)
+    if (clean !== item) (copy ??= { ...value })[key] = clean
+  }
+  return copy ?? value
+}
+
+/**
+ * pino's `formatters.log`: the object of a log call, before the serializers. The request lines
+ * at the default level hold only `req` or `res`, which are skipped, so the walk costs nothing
+ * there.
+ */
+function log (object: Record<string, unknown>): Record<string, unknown> {
+  let copy: Record<string, unknown> | undefined
+  for (const key in object) {
+    if (SERIALIZED.has(key)) continue
+    const item = object[key]
+    const clean = SECRET_HEADERS.has(key.toLowerCase()) && item !== undefined ? REDACTED : scrub(item, 1)
+    if (clean !== item) (copy ??= { ...object })[key] = clean
+  }
+  return copy ?? object
+}
+
 export function loggerOptions (level: string): LoggerOptions {
   return {
     level,
+    // Never write secrets or session cookies to the log, wherever a plugin puts the headers.
     serializers: { err, req },
-    // Never write secrets or session cookies to the log (should anything log the headers).
-    redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["stripe-signature"]', 'res.headers["set-cookie"]']
+    formatters: { log }
   }
 }

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import auth from './plugins/app/auth.js'
 import { htmlErrors } from './plugins/app/errors.js'
 import page from './plugins/app/page.js'
-import pageCache from './plugins/app/page-cache.js'
+import pageCache, { personalNoStore } from './plugins/app/page-cache.js'
 import csrf from './plugins/external/csrf.js'
 import flash from './plugins/external/flash.js'
 import formbody from './plugins/external/formbody.js'
@@ -41,6 +41,9 @@ const site: FastifyPluginAsync = async (app) => {
   await app.register(auth)
   await app.register(page)
   await app.register(htmlErrors)
+  // Personal answers (signed in, or setting a cookie) are private, no-store: one hook for the
+  // whole site, after the session and cookie plugins whose onSend hooks write Set-Cookie.
+  app.addHook('onSend', personalNoStore)
 
   await app.register(authRoutes)
   await app.register(catalogRoutes)

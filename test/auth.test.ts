@@ -30,6 +30,23 @@ t.test('an unverified admin email does not make an admin', async (t) => {
   t.equal(admin.statusCode, 403)
 })
 
+t.test('ADMIN_EMAILS matches ASCII case only: a verified Kelvin-sign look-alike (\\u212Aate@) is no admin, KATE@ is', async (t) => {
+  const h = await build(t, { ADMIN_EMAILS: 'Kate@Example.com' })
+  t.same(h.config.adminEmails, ['kate@example.com'])
+  const lookAlike = await h.signIn({ email: '\u212Aate@example.com', sub: 'kelvin', verified: true })
+  t.equal((await h.request(lookAlike, { url: '/admin/content/new' })).statusCode, 403, 'the look-alike is refused the desk')
+  const row = await h.app.db.selectFrom('users').select('is_admin').where('subject', '=', 'kelvin').executeTakeFirstOrThrow()
+  t.equal(row.is_admin, 0)
+  const kate = await h.signIn({ email: 'KATE@example.COM', sub: 'kate', verified: true })
+  t.equal((await h.request(kate, { url: '/admin/content/new' })).statusCode, 200, 'the listed address in any ASCII case is admin')
+
+  // Listed with the Kelvin sign, the look-alike is the admin, and kate is not.
+  const listed = await build(t, { ADMIN_EMAILS: '\u212Aate@example.com' })
+  t.same(listed.config.adminEmails, ['\u212Aate@example.com'], 'kept as written, never folded to k')
+  t.equal((await listed.request(await listed.signIn({ email: 'kate@example.com', sub: 'kate' }), { url: '/admin/content/new' })).statusCode, 403)
+  t.equal((await listed.request(await listed.signIn({ email: '\u212Aate@example.com', sub: 'kelvin' }), { url: '/admin/content/new' })).statusCode, 200)
+})
+
 t.test('a state mismatch is rejected with 400 and signs nobody in', async (t) => {
   const h = await build(t)
   const jar = new CookieJar()

@@ -133,7 +133,7 @@ t.test('the success redirect fulfils a paid session for the buyer: thank-you pag
   t.equal(page.statusCode, 200)
   t.match(page.body, /Thank you/)
   t.match(page.body, `href="/content/${s.slug}/download"`)
-  t.equal(page.headers['cache-control'], 'no-store')
+  t.equal(page.headers['cache-control'], 'private, no-store')
   t.notOk(page.headers.refresh, 'no refresh once paid')
 
   const paid = await order(h, pending.id)

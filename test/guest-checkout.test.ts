@@ -1,6 +1,7 @@
 import t from 'tap'
 import { CookieJar, csrfFrom, type Harness, setCookies } from './helpers/build.js'
 import { lastEvent, libraryRows, order, orders, shop, type Shop, successPage } from './helpers/purchase.js'
+import { smtpServer } from './helpers/smtp.js'
 
 /** A signed-out browser opens the item and clicks Buy: the 303 and the order it started. */
 async function guestBuy (h: Harness, jar: CookieJar, slug: string): Promise<{ location: string, sessionId: string, orderId: string }> {
@@ -154,6 +155,39 @@ t.test('an unverified email never claims guest purchases', async (t) => {
   t.notMatch((await h.request(jar, { url: '/library' })).body, 'A Field Guide to Testing')
   t.equal((await order(h, orderId)).user_id, guest.id, 'the order stays the address\'s')
   t.equal((await libraryRows(h))[0]?.user_id, guest.id)
+})
+
+t.test('guest purchases are claimed by ASCII case alone: kim@\'s is not \\u212Aim@\'s (Kelvin sign), Kim@Example.com\'s is', async (t) => {
+  const s = await shop(t)
+  const { h } = s
+  const { orderId } = await guestPurchase(s, 'kim@example.com')
+  const guest = (await guestOf(h, 'kim@example.com'))!
+  t.ok(guest, 'the purchase belongs to kim@example.com')
+
+  const lookAlike = await h.signIn({ email: '\u212Aim@example.com', sub: 'kelvin', verified: true })
+  t.notMatch((await h.request(lookAlike, { url: '/library' })).body, 'A Field Guide to Testing', 'the look-alike\'s library is empty')
+  t.equal((await order(h, orderId)).user_id, guest.id, 'the order stays kim@\'s')
+  t.equal((await libraryRows(h))[0]?.user_id, guest.id)
+
+  const kim = await h.signIn({ email: 'Kim@Example.com', sub: 'kim', verified: true })
+  t.match((await h.request(kim, { url: '/library' })).body, 'A Field Guide to Testing', 'Kim@Example.com claims it')
+  const me = await h.app.db.selectFrom('users').select('id').where('subject', '=', 'kim').executeTakeFirstOrThrow()
+  t.equal((await order(h, orderId)).user_id, me.id)
+})
+
+t.test('a guest buying as \\u212Aim@ (Kelvin sign) gets an address of their own, and POST /links for kim@ mails none of it', async (t) => {
+  const smtp = await smtpServer(t)
+  const s = await shop(t, { SMTP_URL: smtp.url })
+  const { h } = s
+  const { orderId } = await guestPurchase(s, '\u212Aim@example.com')
+  t.equal(await guestOf(h, 'kim@example.com'), undefined, 'no guest row for kim@')
+  t.equal((await order(h, orderId)).user_id, (await guestOf(h, '\u212Aim@example.com'))?.id, 'the order is the Kelvin address\'s')
+  t.same(await h.app.outbox.rows.paidOrdersOf('kim@example.com'), [], 'kim@ has no paid orders')
+  t.same((await h.app.outbox.rows.paidOrdersOf('\u212Aim@example.com')).map((o) => o.id), [orderId], 'the buyer has hers')
+  const asked = await h.request(null, { method: 'POST', url: '/links', form: { email: 'kim@example.com' } })
+  t.equal(asked.statusCode, 200)
+  const links = await h.app.db.selectFrom('outbox').select('to_address').where('kind', '=', 'links').execute()
+  t.same(links, [], 'no mail of links is queued for kim@')
 })
 
 t.test('GUEST_CHECKOUT=0: a signed-out Buy goes through sign-in first, as before', async (t) => {

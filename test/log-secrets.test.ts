@@ -1,8 +1,9 @@
 import Fastify from 'fastify'
 import t from 'tap'
-import { loggerOptions } from '../src/logging.js'
-import { ADMIN_EMAIL, build, CookieJar, type Harness, signInFlow } from './helpers/build.js'
+import { loggerOptions, redactUrl } from '../src/logging.js'
+import { ADMIN_EMAIL, build, CookieJar, csrfFrom, type Harness, type Identity, signInFlow, uploadForm } from './helpers/build.js'
 import { type FakeProvider, type GitHubAccount, startFakeProvider } from './helpers/fake-oauth.js'
+import { linkToken, smtpLog } from './helpers/smtp.js'
 
 // Whoever reads the log must not learn a credential from it: not the app's secrets, and not an
 // OAuth code or state that could still be redeemed.
@@ -90,6 +91,66 @@ t.test('no log line holds a secret, an OAuth code or state, whatever the request
   }
 })
 
+t.test('at trace level, an upload, a receipt sent through an authenticating SMTP relay and a /d/ download log no cookie, SMTP password or download token', async (t) => {
+  const SMTP_PASSWORD = 'smtpPassWord9Kx2Lq7Vt'
+  const smtp = await smtpLog(t, { auth: { user: 'relay-user', pass: SMTP_PASSWORD } })
+  const log = capture()
+  const h = await build(t, { SMTP_URL: smtp.url }, { logger: { ...loggerOptions('trace'), stream: log.stream } })
+  const forbidden = new Set([SMTP_PASSWORD])
+  // On PostgreSQL the database's password is a secret of the same kind.
+  if (h.config.database.kind === 'postgres') {
+    const password = new URL(h.config.database.url).password
+    if (password !== '') forbidden.add(password).add(decodeURIComponent(password))
+  }
+  // Every cookie value a request carried (the session cookie changes as the session does): after
+  // each answer, what the jar holds is what the next request sends, as sent and URL-decoded.
+  const request: Harness['request'] = async (jar, options) => {
+    const response = await h.request(jar, options)
+    for (const value of jar?.cookies.values() ?? []) forbidden.add(value).add(decodeURIComponent(value))
+    return response
+  }
+  const csrf = async (jar: CookieJar): Promise<string> => csrfFrom((await request(jar, { url: '/library' })).body, '/library')
+  const signIn = async (identity: Identity): Promise<CookieJar> => {
+    const jar = new CookieJar()
+    const { done } = await signInFlow(async (url) => await request(jar, { url }), identity)
+    t.equal(done.statusCode, 302, `${identity.email} signed in`)
+    return jar
+  }
+
+  // A multipart upload by the admin: @fastify/multipart logs busboy's options, headers included.
+  const admin = await signIn({ email: ADMIN_EMAIL, sub: 'admin' })
+  const form = await uploadForm({ title: 'Traced Item', price: '5.00', csrf: await csrf(admin) })
+  const upload = await request(admin, { method: 'POST', url: '/admin/content', headers: { 'content-type': form.contentType }, payload: form.body })
+  t.equal(upload.statusCode, 303)
+
+  // A purchase whose receipt goes out through the relay, with a download link.
+  const reader = await signIn({ email: 'reader@example.com', sub: 'reader' })
+  const checkout = await request(reader, { method: 'POST', url: '/checkout/traced-item', form: { _csrf: await csrf(reader) } })
+  t.equal(checkout.statusCode, 303)
+  const sessionId = String(checkout.headers.location).split('/pay/')[1]!
+  await h.stripe.pay(sessionId)
+  t.equal((await request(reader, { url: `/checkout/success?session_id=${sessionId}` })).statusCode, 200)
+  await smtp.waitFor(1)
+  const token = linkToken(smtp.received()[0]!.text)
+  forbidden.add(token)
+
+  // The link followed by someone who is not signed in, and once more with a query and a Range.
+  const download = await request(null, { url: `/d/${token}` })
+  t.equal(download.statusCode, 200)
+  t.equal(download.headers['content-type'], 'application/pdf')
+  t.equal((await request(null, { url: `/d/${token}?x=1`, headers: { range: 'bytes=0-9' } })).statusCode, 206)
+
+  const all = log.lines.join('')
+  // The log did record these, so finding nothing below means something.
+  t.match(all, /Providing options to busboy/)
+  t.match(all, /"mail sent"/)
+  t.match(all, /"url":"\/d\/\[redacted\]"/)
+  t.match(all, /"url":"\/d\/\[redacted\]\?x=1"/)
+  for (const value of forbidden) {
+    if (value.length >= 8) t.notOk(all.includes(value), `the log does not contain ${JSON.stringify(value)}`)
+  }
+})
+
 t.test('an error carrying its request and response is logged as type, message, code, statusCode, stack and cause only', async (t) => {
   const log = capture()
   const app = Fastify({ logger: { ...loggerOptions('info'), stream: log.stream } })
@@ -108,6 +169,33 @@ t.test('an error carrying its request and response is logged as type, message, c
   t.match(line.err, { type: 'Error', message: 'Response Error: 401 Unauthorized', code: 'E_TEST', statusCode: 401 })
   t.notOk(log.lines.join('').includes(BASIC))
   t.notOk(log.lines.join('').includes(CLIENT.secret))
+})
+
+t.test('a Cookie or Authorization header is redacted wherever a logged object holds it, and the object itself is left unchanged', async (t) => {
+  const log = capture()
+  const app = Fastify({ logger: { ...loggerOptions('trace'), stream: log.stream } })
+  t.teardown(() => app.close())
+  const headers = { cookie: 'session=cookieValueK3m9', 'content-type': 'text/html' }
+  const options = { busboyOptions: { headers, limits: { files: 1 } }, request: { config: { headers: { Authorization: 'Bearer bearerValueP7q2' } } } }
+  app.log.trace(options, 'options')
+  app.log.info({ rawHeaders: ['Host', 'x', 'Cookie', 'session=rawCookieZ8w1', 'Proxy-Authorization', 'Basic proxyValueJ4n6'] }, 'raw')
+  app.log.info({ authorization: 'Basic topLevelT5r3', headers: { 'set-cookie': ['session=setCookieV2c8'] } }, 'top')
+  const all = log.lines.join('')
+  for (const value of ['cookieValueK3m9', 'bearerValueP7q2', 'rawCookieZ8w1', 'proxyValueJ4n6', 'topLevelT5r3', 'setCookieV2c8']) {
+    t.notOk(all.includes(value), `the log does not contain ${value}`)
+  }
+  const first = JSON.parse(log.lines[0]!) as typeof options
+  t.same(first.busboyOptions, { headers: { cookie: '[redacted]', 'content-type': 'text/html' }, limits: { files: 1 } }, 'the rest is logged as it was')
+  t.equal(headers.cookie, 'session=cookieValueK3m9', 'the logged object keeps its cookie')
+  t.equal(options.request.config.headers.Authorization, 'Bearer bearerValueP7q2')
+})
+
+t.test('a download token in the path is logged as /d/[redacted], with the rest of the URL kept', async (t) => {
+  t.equal(redactUrl('/d/abc.def'), '/d/[redacted]')
+  t.equal(redactUrl('/d/abc.def/'), '/d/[redacted]/')
+  t.equal(redactUrl('/d/abc?x=1&token=t'), '/d/[redacted]?x=1&token=[redacted]')
+  t.equal(redactUrl('/d/'), '/d/[redacted]')
+  t.equal(redactUrl('/content/d/abc'), '/content/d/abc', 'only the link route')
 })
 
 t.test('with Mollie, neither the API key nor its Authorization header reaches the log, whatever failed', async (t) => {

@@ -76,7 +76,7 @@ t.test('signed-in pages: never an ETag, a fresh working token each time, and no 
       for (const [who, page] of [['reader', asReader], ['other', asOther], ['admin', asAdmin]] as const) {
         t.equal(page.statusCode, 200)
         t.equal(page.headers.etag, undefined, `${url} ${who}: no ETag on a page with a token`)
-        t.equal(page.headers['cache-control'], undefined, `${url} ${who}: no Cache-Control`)
+        t.equal(page.headers['cache-control'], 'private, no-store', `${url} ${who}: kept by no cache`)
       }
       t.match(asReader.body, 'reader@example.com')
       t.notMatch(asReader.body, 'other@example.com', `${url}: the reader never sees the other user`)

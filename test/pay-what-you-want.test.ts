@@ -1,7 +1,7 @@
 import t from 'tap'
 import { edit, item } from './helpers/items.js'
 import { CookieJar, type Harness, type TestContext } from './helpers/build.js'
-import { libraryRows, orders, paymentState, session, type Shop, shop, successPage } from './helpers/purchase.js'
+import { libraryRows, orders, paymentState, session, sessionEvent, type Shop, shop, successPage } from './helpers/purchase.js'
 
 /** A shop whose $5.00 item is made pay what you want from `minimum` through the edit form. */
 async function pwywShop (t: TestContext, minimum: string, env: Record<string, string> = {}): Promise<Shop> {
@@ -196,4 +196,59 @@ t.test('a guest cannot get a PWYW item below its minimum either', async (t) => {
   const response = await h.request(jar, { method: 'POST', url: `/checkout/${s.slug}`, form: { _csrf: token, amount: '1.00' } })
   t.equal(response.statusCode, 400)
   t.equal((await orders(h)).length, 0)
+})
+
+/** The store setting that offers promotion codes at Checkout. */
+async function allowPromotionCodes (h: Harness): Promise<void> {
+  const current = h.app.settings.current()
+  const saved = await h.app.settings.save({
+    store_name: current.storeName, tagline: current.tagline, contact_email: current.contactEmail, refund_policy: current.refundPolicy, allow_promotion_codes: '1'
+  })
+  if (saved.settings === undefined) throw new Error('settings refused')
+}
+
+t.test('a pay-what-you-want item\'s Checkout Session never allows promotion codes, even with the store setting on', async (t) => {
+  const s = await pwywShop(t, '3.00')
+  const { h } = s
+  await allowPromotionCodes(h)
+  const response = await buyAt(h, s.reader, s.slug, '3.00')
+  t.equal(response.statusCode, 303)
+  const sessionId = (response.headers.location as string).slice(`${h.stripe.url}/pay/`.length)
+  t.notOk(session(h, sessionId).allow_promotion_codes, 'no allow_promotion_codes for a pay-what-you-want item')
+
+  // A fixed-price item of the same store still offers them.
+  const fixed = await s.h.upload(s.admin, { title: 'Fixed Price', price: '4.00' })
+  const other = await h.request(s.reader, { method: 'POST', url: '/checkout/fixed-price', form: { _csrf: await h.csrf(s.reader) } })
+  t.equal(fixed.statusCode, 303)
+  t.equal(other.statusCode, 303)
+  t.equal(session(h, (other.headers.location as string).slice(`${h.stripe.url}/pay/`.length)).allow_promotion_codes, true, 'a fixed price keeps them')
+})
+
+t.test('a completed session whose total a discount took below the item\'s minimum grants nothing, by redirect or webhook', async (t) => {
+  const s = await pwywShop(t, '3.00')
+  const { h } = s
+  const discounted = { amount_subtotal: 300, amount_total: 240, total_details: { amount_discount: 60, amount_shipping: 0, amount_tax: 0 } }
+
+  // The success redirect: Stripe says $3.00 less $0.60.
+  const response = await buyAt(h, s.reader, s.slug, '3.00')
+  const sessionId = (response.headers.location as string).slice(`${h.stripe.url}/pay/`.length)
+  await h.stripe.pay(sessionId)
+  Object.assign(session(h, sessionId), discounted)
+  const page = await successPage(h, s.reader, sessionId)
+  t.notMatch(page.body, 'Thank you', 'no thank-you page')
+  const held = (await orders(h))[0]!
+  t.equal(held.status, 'review', 'the order is held for review')
+  t.same(await libraryRows(h), [], 'nothing granted')
+  t.equal((await h.request(s.reader, { url: `/content/${s.slug}/download` })).statusCode, 403, 'no download')
+
+  // The webhook alone, for another buyer.
+  const jar = await h.signIn({ email: 'other@example.com', sub: 'other' })
+  const second = await buyAt(h, jar, s.slug, '3.00')
+  const secondId = (second.headers.location as string).slice(`${h.stripe.url}/pay/`.length)
+  const event = sessionEvent(h, 'checkout.session.completed', secondId, { status: 'complete', payment_status: 'paid', payment_intent: 'pi_below_minimum', ...discounted })
+  const hook = await h.webhook(event)
+  t.equal(hook.statusCode, 200)
+  t.equal(hook.json().outcome, 'mismatch')
+  t.same(await libraryRows(h), [], 'nothing granted')
+  t.same((await orders(h)).map((o) => o.status), ['review', 'review'])
 })

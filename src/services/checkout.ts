@@ -120,7 +120,8 @@ export function createCheckout (deps: { db: Kysely<Database>, runner: Runner, or
         order,
         title: content.title,
         customerEmail: user.email ?? options.email ?? null,
-        allowPromotionCodes: (await settings.fresh()).allowPromotionCodes,
+        // A code would take a pay-what-you-want item below the minimum the buyer was held to.
+        allowPromotionCodes: content.pay_what_you_want !== 1 && (await settings.fresh()).allowPromotionCodes,
         cancelUrl: `${publicUrl}/checkout/cancel?slug=${encodeURIComponent(content.slug)}`
       })
       await orders.attachSession(order.id, session.id)

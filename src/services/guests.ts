@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { Runner } from '../db/runner.js'
 import type { Database, User } from '../db/types.js'
+import { normalizeEmail } from './email.js'
 
 // Guest checkout without loosening orders.user_id NOT NULL: every order still has a user row.
 //  - A browser that clicks Buy signed out gets a 'guest-session' user (subject: a random id kept
@@ -8,7 +9,7 @@ import type { Database, User } from '../db/types.js'
 //    works per browser; the email is unknown until Stripe collects it.
 //  - When the order is granted (orders.fulfil, redirect or webhook alike), it moves, in the
 //    grant's transaction, to the 'guest' user of the address Stripe collected (subject: the
-//    lower-cased email). Receipts, links and the admin's desk then see the buyer's address.
+//    email as normalizeEmail gives it: ASCII letters lower-cased, nothing else folded). Receipts, links and the admin's desk then see the buyer's address.
 //  - Signing in with that address, verified, moves everything of the 'guest' row to the account.
 // Neither provider can be produced by a sign-in ('github', 'google', 'oidc:<issuer>'), so no one
 // signs in as a guest row.
@@ -19,9 +20,9 @@ export const GUEST_PROVIDER = 'guest'
 export const isGuest = (user: Pick<User, 'provider'>): boolean =>
   user.provider === GUEST_PROVIDER || user.provider === GUEST_SESSION_PROVIDER
 
-/** The lower-cased address, or null for anything that is not one (Stripe validates, we only guard). */
+/** The address as compared (normalizeEmail), or null for anything that is not one (Stripe validates, we only guard). */
 export function guestAddress (email: string | null | undefined): string | null {
-  const address = (email ?? '').trim().toLowerCase()
+  const address = normalizeEmail((email ?? '').trim())
   return address.length > 3 && address.length <= 320 && /^[^\s@]+@[^\s@]+$/.test(address) ? address : null
 }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import type { InsertResult, Kysely, SqlBool } from 'kysely'
+import type { InsertResult, Kysely, SelectQueryBuilder, SqlBool } from 'kysely'
 import { prepared } from '../db/prepared.js'
 import type { Runner } from '../db/runner.js'
 import type { Content, Database, Order, OrderEvent, PaymentProviderName } from '../db/types.js'
@@ -259,6 +259,8 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
   // and then reads the outcome; SQLite's BEGIN IMMEDIATE already lets one writer in at a time.
   const locked = <Q extends { forNoKeyUpdate(): Q }>(query: Q): Q => runner.dialect === 'postgres' ? query.forNoKeyUpdate() : query
   const refundOf = (paymentIntent: string) => db.selectFrom('refunds').select('payment_intent').where('payment_intent', '=', paymentIntent)
+  /** A pay-what-you-want item's minimum; no row for an item with a fixed price. */
+  const minimumOf = (item: SelectQueryBuilder<Database, 'content', object>) => item.select('content.min_price_cents').where('content.pay_what_you_want', '=', 1)
 
   // The statements of every webhook event, compiled once (see prepared()).
   const insertNote = prepared<[orderId: string, kind: OrderEventKind, detail: string | null], InsertResult>((arg) =>
@@ -397,10 +399,11 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
    * statement: its buyer's provider (a guest's purchase changes hands) and whether its payment
    * was refunded before (the refund's event overtook this one).
    */
-  const orderToFulfil = prepared<[orderId: string, paymentIntent: string], Order & { buyer_provider: string | null, refunded_first: SqlBool }>((arg) => locked(db.selectFrom('orders').selectAll('orders')
+  const orderToFulfil = prepared<[orderId: string, paymentIntent: string], Order & { buyer_provider: string | null, refunded_first: SqlBool, minimum_cents: number | null }>((arg) => locked(db.selectFrom('orders').selectAll('orders')
     .select((eb) => [
       eb.selectFrom('users').select('provider').whereRef('users.id', '=', 'orders.user_id').as('buyer_provider'),
-      eb.exists(refundOf(arg<string>(1))).as('refunded_first')
+      eb.exists(refundOf(arg<string>(1))).as('refunded_first'),
+      minimumOf(eb.selectFrom('content').whereRef('content.id', '=', 'orders.content_id')).as('minimum_cents')
     ])
     .where('orders.id', '=', arg<string>(0))))
 
@@ -409,13 +412,16 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
     let order: Order | undefined
     let buyerProvider: string | null | undefined
     let refundedFirst: boolean | undefined
+    /** The item's pay-what-you-want minimum, null for a fixed price; undefined: not read yet. */
+    let minimum: number | null | undefined
     if (session.orderId !== null) {
       const found = await runner.first(orderToFulfil(session.orderId, session.paymentIntent ?? ''))
       if (found !== undefined) {
-        const { buyer_provider: provider, refunded_first: refunded, ...row } = found
+        const { buyer_provider: provider, refunded_first: refunded, minimum_cents: least, ...row } = found
         order = row
         buyerProvider = provider
         refundedFirst = session.paymentIntent !== null && Boolean(refunded)
+        minimum = least
       }
     } else if (session.paymentLink != null) {
       order = await paymentLinkOrder(session)
@@ -459,6 +465,17 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
         expected: { amount: order.amount_cents, currency: order.currency },
         received: { amount: session.amountTotal, subtotal: session.amountSubtotal, discount: session.amountDiscount, currency: session.currency }
       }, 'paid amount or currency differs from the order: nothing granted, order held for review')
+      await runner.run(db.updateTable('orders').set({ status: 'review', payment_intent: session.paymentIntent })
+        .where('id', '=', order.id).where('status', '=', 'pending'))
+      return { outcome: 'mismatch', order: await runner.first(byId(order.id)) }
+    }
+
+    // A discount (a promotion code) must not take a pay-what-you-want item below its minimum.
+    minimum ??= (await runner.first(minimumOf(db.selectFrom('content').where('content.id', '=', order.content_id))))?.min_price_cents ?? null
+    if (minimum !== null && (session.amountTotal ?? 0) < minimum) {
+      log.warn({
+        orderId: order.id, sessionId: session.id, minimum, received: { amount: session.amountTotal, subtotal: session.amountSubtotal, discount: session.amountDiscount }
+      }, 'paid total is below the pay-what-you-want minimum: nothing granted, order held for review')
       await runner.run(db.updateTable('orders').set({ status: 'review', payment_intent: session.paymentIntent })
         .where('id', '=', order.id).where('status', '=', 'pending'))
       return { outcome: 'mismatch', order: await runner.first(byId(order.id)) }

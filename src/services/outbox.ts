@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely'
 import type { Runner } from '../db/runner.js'
 import type { Database, Order, OutboxKind, OutboxRow } from '../db/types.js'
+import { normalizeEmail } from './email.js'
 
 /** After the nth failure the next attempt waits this long; from then on every 30 minutes. */
 export const BACKOFF_MS = [5_000, 30_000, 2 * 60_000, 10 * 60_000, 30 * 60_000] as const
@@ -33,7 +34,7 @@ export function createOutbox (deps: { db: Kysely<Database>, runner: Runner }) {
     /** A mail to send as soon as the sender can; returns its row id. */
     async add (kind: OutboxKind, to: string, orderId: string | null, now = new Date()): Promise<number> {
       const row = (await runner.first(db.insertInto('outbox').values({
-        kind, order_id: orderId, to_address: to.toLowerCase(), created_at: iso(now), next_attempt_at: iso(now)
+        kind, order_id: orderId, to_address: normalizeEmail(to), created_at: iso(now), next_attempt_at: iso(now)
       }).returning('id')))!
       return row.id
     },
@@ -101,7 +102,7 @@ export function createOutbox (deps: { db: Kysely<Database>, runner: Runner }) {
     /** Mails of a kind queued for an address since a time (the per-address limit of /links). */
     async countSince (kind: OutboxKind, to: string, since: Date): Promise<number> {
       const row = await runner.first(db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('to_address', '=', to.toLowerCase()).where('kind', '=', kind).where('created_at', '>', iso(since)))
+        .where('to_address', '=', normalizeEmail(to)).where('kind', '=', kind).where('created_at', '>', iso(since)))
       return Number(row?.n ?? 0)
     },
 
@@ -117,15 +118,19 @@ export function createOutbox (deps: { db: Kysely<Database>, runner: Runner }) {
       return email === null || email.trim() === '' ? null : email.trim()
     },
 
-    /** Paid orders of every user with this email (case-insensitive), newest first. */
+    /** Paid orders of every user with this email (ASCII case ignored: see normalizeEmail), newest first. */
     async paidOrdersOf (email: string): Promise<Array<{ id: string, title: string, amount_cents: number, currency: string, paid_at: string | null }>> {
-      return await runner.all(db.selectFrom('orders')
+      const key = normalizeEmail(email)
+      const rows = await runner.all(db.selectFrom('orders')
         .innerJoin('users', 'users.id', 'orders.user_id')
         .innerJoin('content', 'content.id', 'orders.content_id')
-        .select(['orders.id', 'content.title', sql<number>`orders.amount_cents - orders.discount_cents`.as('amount_cents'), 'orders.currency', 'orders.paid_at'])
-        .where((eb) => eb(eb.fn('lower', ['users.email']), '=', email.toLowerCase()))
+        .select(['orders.id', 'content.title', sql<number>`orders.amount_cents - orders.discount_cents`.as('amount_cents'), 'orders.currency', 'orders.paid_at', 'users.email'])
+        // lower() only narrows the rows: PostgreSQL's folds more than ASCII (the Kelvin sign to
+        // k), so the comparison that decides is normalizeEmail's, below.
+        .where((eb) => eb(eb.fn('lower', ['users.email']), '=', eb.fn('lower', [eb.val(key)])))
         .where('orders.status', '=', 'paid')
         .orderBy('orders.paid_at', 'desc'))
+      return rows.filter((row) => row.email !== null && normalizeEmail(row.email) === key).map(({ email: _email, ...order }) => order)
     },
 
     /** What a receipt says about its order. */

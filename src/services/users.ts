@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely'
 import { prepared } from '../db/prepared.js'
 import type { Runner } from '../db/runner.js'
 import type { Database, User } from '../db/types.js'
+import { normalizeEmail } from './email.js'
 import { claimGuestPurchases, guestSessionUser } from './guests.js'
 
 export interface SignInProfile {
@@ -15,9 +16,9 @@ export interface SignInProfile {
 
 const DAY_MS = 24 * 60 * 60 * 1000
 
-/** Admin rights come only from a verified email listed in ADMIN_EMAILS (case-insensitive). */
+/** Admin rights come only from a verified email listed in ADMIN_EMAILS (ASCII case ignored: see normalizeEmail). */
 export function isAdminEmail (profile: Pick<SignInProfile, 'email' | 'emailVerified'>, adminEmails: readonly string[]): boolean {
-  return profile.emailVerified && profile.email !== null && adminEmails.includes(profile.email.toLowerCase())
+  return profile.emailVerified && profile.email !== null && adminEmails.includes(normalizeEmail(profile.email))
 }
 
 /** Signed-in visitors whose user row is kept between their requests (a map emptied when full). */

@@ -47,25 +47,33 @@ export function linkToken (text: string): string {
 
 export interface SmtpLog {
   url: string
-  /** Every message received so far, in arrival order: its envelope recipients and subject. */
-  received(): Array<{ to: string[], subject: string }>
+  /** Every message received so far, in arrival order: its envelope recipients, subject and text part. */
+  received(): Array<{ to: string[], subject: string, text: string }>
   /** Waits (bounded) until at least `count` messages arrived. */
   waitFor(count: number, timeoutMs?: number): Promise<void>
 }
 
 /**
  * A real SMTP server on 127.0.0.1 that keeps every message's recipients and subject, however
- * many arrive (the demo's catcher keeps the newest 200): for counting receipts in a storm.
+ * many arrive (the demo's catcher keeps the newest 200): for counting receipts in a storm. With
+ * `auth` it is a relay that takes mail only after AUTH with that user and password (over plain
+ * SMTP: loopback only), the URL carrying them as SMTP_URL would.
  */
-export async function smtpLog (t: TestContext): Promise<SmtpLog> {
-  const received: Array<{ to: string[], subject: string }> = []
+export async function smtpLog (t: TestContext, options: { auth?: { user: string, pass: string } } = {}): Promise<SmtpLog> {
+  const received: Array<{ to: string[], subject: string, text: string }> = []
+  const { auth } = options
   const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS', 'AUTH'],
+    authOptional: auth === undefined,
+    allowInsecureAuth: true,
+    disabledCommands: auth === undefined ? ['STARTTLS', 'AUTH'] : ['STARTTLS'],
     logger: false,
+    onAuth (attempt, _session, callback) {
+      if (auth !== undefined && attempt.username === auth.user && attempt.password === auth.pass) callback(null, { user: auth.user })
+      else callback(new Error('Invalid username or password'))
+    },
     onData (stream, session, callback) {
       simpleParser(stream).then((parsed) => {
-        received.push({ to: session.envelope.rcptTo.map((rcpt) => rcpt.address), subject: parsed.subject ?? '' })
+        received.push({ to: session.envelope.rcptTo.map((rcpt) => rcpt.address), subject: parsed.subject ?? '', text: parsed.text ?? '' })
         callback()
       }, (error: Error) => { callback(error) })
     }
@@ -81,8 +89,9 @@ export async function smtpLog (t: TestContext): Promise<SmtpLog> {
   t.teardown(async () => { await new Promise<void>((resolve) => { server.close(() => { resolve() }) }) })
   const address = server.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : 0
+  const credentials = auth === undefined ? '' : `${encodeURIComponent(auth.user)}:${encodeURIComponent(auth.pass)}@`
   return {
-    url: `smtp://127.0.0.1:${port}`,
+    url: `smtp://${credentials}127.0.0.1:${port}`,
     received: () => [...received],
     async waitFor (count, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { StoreSettings } from '../../services/settings.js'
 
@@ -165,3 +165,18 @@ export default fp(async function pageCache (app) {
     if (entry !== undefined && entry.body !== null) return cache.send(request, reply, entry)
   })
 }, { name: 'page-cache', dependencies: ['database', 'settings'] })
+
+/**
+ * What is one person's is kept by no cache, the browser's included (the back button on a shared
+ * computer, a proxy that ignores `private`): every answer for a signed-in user (admin pages are
+ * only ever for one) and every answer that sets a cookie goes out `private, no-store`, whatever
+ * the route said. What is the same for everyone (a `public` cover or stylesheet) keeps its own
+ * caching unless it sets a cookie. The site registers it once, after the plugins whose onSend
+ * hooks write cookies (the session's, @fastify/cookie's).
+ */
+export const personalNoStore: onSendHookHandler = (request, reply, payload, done) => {
+  if (reply.hasHeader('set-cookie') || (request.user !== null && !/\bpublic\b/i.test(String(reply.getHeader('cache-control') ?? '')))) {
+    reply.header('cache-control', 'private, no-store')
+  }
+  done(null, payload)
+}
