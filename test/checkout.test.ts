@@ -174,7 +174,7 @@ t.test('fifty reloads of a paid order\'s thank-you page ask Stripe nothing and e
     t.equal(page.statusCode, 200)
     t.match(page.body, /Thank you/)
     t.match(page.body, `href="/content/${s.slug}/download"`)
-    t.equal(page.headers['cache-control'], 'no-store')
+    t.equal(page.headers['cache-control'], 'private, no-store')
     t.notOk(page.headers.refresh)
   }
   t.equal(h.stripe.requests.length, before, 'no request reached Stripe')
