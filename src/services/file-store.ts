@@ -159,12 +159,21 @@ export interface FileStore {
   claim(id: string): Promise<string>
   /** Whether a stored file is there; a missing one is remembered in `missing`, a found one forgotten. */
   exists(key: string): Promise<boolean>
+  /** What an If-Range is compared with (size, modification time, an object's ETag); undefined when the file is gone. */
+  validators(key: string): Promise<FileValidators | undefined>
   /** Keys known to be missing from the store (at start-up or on a download): /healthz reports them. */
   readonly missing: ReadonlySet<string>
   /** Whether the store answers (/healthz); a folder always does. */
   check(): Promise<boolean>
   /** Lets go of connections. */
   close(): Promise<void>
+}
+
+/** A stored file's validators; the folder has no ETag of its own (each server derives one). */
+export interface FileValidators {
+  size: number
+  modified: Date
+  etag: string | null
 }
 
 /** The content folder: @fastify/send (or nginx) serves its files from `dir`. */
@@ -333,6 +342,10 @@ export function createFileStore (dir: string, variable: FileStore['variable'] = 
     },
 
     missing,
+
+    async validators (key) {
+      return await stat(path(key)).then((s) => ({ size: s.size, modified: s.mtime, etag: null }), () => undefined)
+    },
 
     async check () {
       return true
