@@ -15,12 +15,15 @@ import payments from './plugins/app/payments.js'
 import refunds from './plugins/app/refunds.js'
 import sales from './plugins/app/sales.js'
 import settings from './plugins/app/settings.js'
+import sweep from './plugins/app/sweep.js'
 import users from './plugins/app/users.js'
 import site from './site.js'
 
 export interface BuildOptions {
   /** Fastify's logger option; the server passes its pino settings, tests usually turn it off. */
   logger?: FastifyServerOptions['logger']
+  /** How often the content store is swept (default hourly); tests make it short. */
+  sweepIntervalMs?: number
 }
 
 /** The one entry to the application. It never listens, so tests can `inject`. */
@@ -69,6 +72,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(database)
   await app.register(files)
   await app.register(catalog)
+  await app.register(sweep, { intervalMs: options.sweepIntervalMs })
   await app.register(users)
   await app.register(orders)
   await app.register(payments)

@@ -266,16 +266,24 @@ export function createS3Store (config: S3Config, options: { uploadAllowanceMs: n
     },
 
     async sweep (referenced) {
+      const objects: Array<_Object & { name: string }> = []
+      for await (const object of list()) if (isKey(object.name)) objects.push(object)
+      const known = await referenced()
       const quarantined: string[] = []
       const left: string[] = []
       const now = Date.now()
-      for await (const object of list()) {
+      for (const object of objects) {
         const { name } = object
-        if (!isKey(name) || referenced.has(name)) continue
+        if (known.has(name)) continue
         const age = now - (object.LastModified?.getTime() ?? now)
         if (age > SWEEP_MIN_AGE_MS && age < SWEEP_MAX_AGE_MS && (object.Size ?? 0) <= MAX_COPY_BYTES) {
           // S3 cannot rename: copied under .quarantine/, then the original is deleted.
-          await client.send(new CopyObjectCommand({ Bucket: bucket, Key: objectKey(`${QUARANTINE}/${name}`), CopySource: `${bucket}/${objectKey(name)}` }))
+          try {
+            await client.send(new CopyObjectCommand({ Bucket: bucket, Key: objectKey(`${QUARANTINE}/${name}`), CopySource: `${bucket}/${objectKey(name)}` }))
+          } catch (error) {
+            if (statusOf(error) === 404) continue // removed meanwhile (an item deleted)
+            throw error
+          }
           await remove(name)
           quarantined.push(name)
         } else {
