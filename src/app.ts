@@ -15,6 +15,7 @@ import payments from './plugins/app/payments.js'
 import refunds from './plugins/app/refunds.js'
 import sales from './plugins/app/sales.js'
 import settings from './plugins/app/settings.js'
+import sweep from './plugins/app/sweep.js'
 import users from './plugins/app/users.js'
 import site from './site.js'
 
@@ -23,6 +24,8 @@ export interface BuildOptions {
   logger?: FastifyServerOptions['logger']
   /** The clock of the webhooks' bounds, in milliseconds (default Date.now): tests move it instead of waiting. */
   now?: () => number
+  /** How often the content store is swept (default hourly); tests make it short. */
+  sweepIntervalMs?: number
 }
 
 /** The one entry to the application. It never listens, so tests can `inject`. */
@@ -71,6 +74,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(database)
   await app.register(files)
   await app.register(catalog)
+  await app.register(sweep, { intervalMs: options.sweepIntervalMs })
   await app.register(users)
   await app.register(orders)
   await app.register(payments)

@@ -1,6 +1,23 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
+import { ifRangeHolds } from '../src/routes/send-pdf.js'
 import { rangeAsked } from '../src/services/downloads.js'
-import { downloadRows, fetchLink, linkShop } from './helpers/link-shop.js'
+import { downloadRows, fetchLink, type LinkShop, linkShop } from './helpers/link-shop.js'
+
+/** Moves every download's timestamps `ms` into the past, as if that much time had gone by. */
+async function age (s: LinkShop, ms: number): Promise<void> {
+  for (const row of await s.h.app.db.selectFrom('downloads').select(['id', 'downloaded_at', 'last_request_at']).execute()) {
+    const back = (iso: string | null): string | null => iso === null ? null : new Date(Date.parse(iso) - ms).toISOString()
+    await s.h.app.db.updateTable('downloads').set({ downloaded_at: back(row.downloaded_at)!, last_request_at: back(row.last_request_at) }).where('id', '=', row.id).execute()
+  }
+}
+
+/** A refusal past the limit: the 403 page, no byte of the PDF. */
+function refused (t: Test, answer: Awaited<ReturnType<typeof fetchLink>>, what: string): void {
+  t.equal(answer.statusCode, 403, `${what}: 403`)
+  t.notMatch(answer.headers['content-type'], /pdf/, `${what}: not a PDF`)
+  t.notOk(answer.rawPayload.includes('%PDF-'), `${what}: no byte of the file`)
+  t.equal(answer.headers['content-range'], undefined, `${what}: no range`)
+}
 
 t.test('a Range header is read as the bytes it asks for, and where it starts', async (t) => {
   t.equal(rangeAsked(undefined, 1000), 'whole')
@@ -8,8 +25,10 @@ t.test('a Range header is read as the bytes it asks for, and where it starts', a
   t.same(rangeAsked('bytes=500-', 1000), { start: 500, bytes: 500 })
   t.same(rangeAsked('bytes=900-5000', 1000), { start: 900, bytes: 100 }, 'clamped to the file')
   t.same(rangeAsked('bytes=-10', 1000), { start: 990, bytes: 10 }, 'a suffix starts near the end')
-  t.same(rangeAsked('bytes=0-9, 20-29', 1000), { start: 0, bytes: 20 }, 'several ranges add up')
+  t.equal(rangeAsked('bytes=5-9, 20-29', 1000), 'whole', 'several ranges: the servers send the whole file')
+  t.equal(rangeAsked('bytes= 5-9', 1000), 'whole', 'a range the object store path does not read is the whole file')
   t.equal(rangeAsked('bytes=2000-', 1000), 'unsatisfiable')
+  t.equal(rangeAsked('bytes=-0', 1000), 'unsatisfiable')
   t.equal(rangeAsked('items=0-9', 1000), 'whole', 'another unit is ignored: the whole file is sent')
   t.equal(rangeAsked('bytes=9-3', 1000), 'whole', 'a malformed range is ignored too')
 })
@@ -80,4 +99,92 @@ t.test('an order never downloaded says so', async (t) => {
   const s = await linkShop(t)
   const page = await s.h.request(s.admin, { url: `/admin/orders/${s.orderId}` })
   t.match(page.body, 'Not downloaded yet.')
+})
+
+t.test('past DOWNLOAD_LIMIT every request that would send the whole file is a 403 that sends nothing: no Range, a Range from byte 0, a Range whose If-Range does not match, several ranges', async (t) => {
+  const s = await linkShop(t, { DOWNLOAD_LIMIT: '1' })
+  const first = await fetchLink(s)
+  t.equal(first.statusCode, 200, 'the one download allowed')
+  const etag = first.headers.etag as string
+  const modified = first.headers['last-modified'] as string
+  t.ok(etag, 'the download carried an ETag')
+  t.ok(modified, 'and a Last-Modified')
+
+  refused(t, await fetchLink(s), 'no Range')
+  refused(t, await fetchLink(s, { range: 'bytes=0-' }), 'a Range from byte 0')
+  refused(t, await fetchLink(s, { range: 'bytes=0-99' }), 'a Range from byte 0 to 99')
+  refused(t, await fetchLink(s, { range: 'bytes=1-', headers: { 'if-range': '"not-this-file"' } }), 'If-Range with another ETag')
+  refused(t, await fetchLink(s, { range: 'bytes=1-', headers: { 'if-range': 'W/"0-0"' } }), 'If-Range with another weak ETag')
+  refused(t, await fetchLink(s, { range: 'bytes=1-', headers: { 'if-range': 'Thu, 01 Jan 2015 00:00:00 GMT' } }), 'If-Range with a date before the file\'s')
+  refused(t, await fetchLink(s, { range: 'bytes=1-', headers: { 'if-range': 'yesterday' } }), 'If-Range that is neither')
+  refused(t, await fetchLink(s, { range: 'bytes=1-5, 10-' }), 'several ranges')
+  refused(t, await fetchLink(s, { range: `bytes=${s.pdf.length}-` }), 'a range beyond the end')
+  t.equal((await downloadRows(s)).length, 1, 'the refusals counted nothing')
+
+  // The same client continuing the download it was let in for.
+  const resumed = await fetchLink(s, { range: 'bytes=1-', headers: { 'if-range': etag } })
+  t.equal(resumed.statusCode, 206, 'a continuation whose If-Range is the ETag sent')
+  t.same(resumed.rawPayload, s.pdf.subarray(1))
+  t.equal((await fetchLink(s, { range: 'bytes=1000-', headers: { 'if-range': modified } })).statusCode, 206, 'or the Last-Modified sent')
+  t.equal((await fetchLink(s, { range: 'bytes=2000-' })).statusCode, 206, 'or without If-Range')
+  refused(t, await fetchLink(s, { range: 'bytes=1-', headers: { 'if-range': etag }, agent: 'Another/1.0' }), 'another client\'s continuation')
+  const rows = await downloadRows(s)
+  t.equal(rows.length, 1, 'still one download')
+  t.match(rows[0], { requests: 4 })
+})
+
+t.test('a download can be continued within a fixed window from its first request: requests inside it do not extend it, and past the limit a continuation after it is a 403', async (t) => {
+  const s = await linkShop(t, { DOWNLOAD_LIMIT: '1' })
+  const window = s.h.app.downloads.window
+  t.equal((await fetchLink(s)).statusCode, 200)
+  // A client asking for a range every 8 minutes, for longer than the window.
+  const step = 8 * 60_000
+  let elapsed = 0
+  while (elapsed + step < window) {
+    await age(s, step)
+    elapsed += step
+    t.equal((await fetchLink(s, { range: 'bytes=1000-' })).statusCode, 206, `a continuation ${elapsed / 60_000} minutes after the download began`)
+  }
+  await age(s, step)
+  elapsed += step
+  refused(t, await fetchLink(s, { range: 'bytes=1000-' }), `a continuation ${elapsed / 60_000} minutes after the download began`)
+  t.equal((await downloadRows(s)).length, 1, 'one download counted')
+})
+
+t.test('below the limit a continuation after the fixed window is a new download', async (t) => {
+  const s = await linkShop(t, { DOWNLOAD_LIMIT: '2' })
+  const window = s.h.app.downloads.window
+  t.equal((await fetchLink(s, { range: 'bytes=0-999' })).statusCode, 206)
+  await age(s, window - 60_000)
+  t.equal((await fetchLink(s, { range: 'bytes=1000-1999' })).statusCode, 206, 'inside the window')
+  t.equal((await downloadRows(s)).length, 1, 'the same download')
+  await age(s, 2 * 60_000)
+  t.equal((await fetchLink(s, { range: 'bytes=2000-2999' })).statusCode, 206, 'after it: a new download, the second allowed')
+  t.equal((await downloadRows(s)).length, 2)
+  await age(s, window + 60_000)
+  refused(t, await fetchLink(s, { range: 'bytes=3000-3999' }), 'after that one\'s window too, past the limit')
+})
+
+t.test('If-Range is read as each server reads it: @fastify/send, nginx and the object store', async (t) => {
+  const file = { size: 0x1000, modified: new Date(Date.UTC(2025, 0, 31, 12, 0, 0, 250)), etag: '"abc"' }
+  const date = file.modified.toUTCString()
+  const earlier = new Date(file.modified.getTime() - 1000).toUTCString()
+  const later = new Date(file.modified.getTime() + 1000).toUTCString()
+  const sendTag = `W/"1000-${file.modified.getTime().toString(16)}"`
+  const nginxTag = `"${Math.floor(file.modified.getTime() / 1000).toString(16)}-1000"`
+  t.ok(ifRangeHolds(sendTag, file, 'send'), 'send: its weak ETag')
+  t.notOk(ifRangeHolds(nginxTag, file, 'send'), 'send: not nginx\'s')
+  t.ok(ifRangeHolds(date, file, 'send'), 'send: the file\'s date')
+  t.ok(ifRangeHolds(later, file, 'send'), 'send: a later date')
+  t.notOk(ifRangeHolds(earlier, file, 'send'), 'send: not an earlier date')
+  t.ok(ifRangeHolds(nginxTag, file, 'nginx'), 'nginx: its strong ETag')
+  t.notOk(ifRangeHolds(sendTag, file, 'nginx'), 'nginx: not send\'s')
+  t.ok(ifRangeHolds(date, file, 'nginx'), 'nginx: the file\'s date')
+  t.notOk(ifRangeHolds(later, file, 'nginx'), 'nginx: the very date only')
+  t.ok(ifRangeHolds('"abc"', file, 's3'), 'object store: the object\'s ETag')
+  t.notOk(ifRangeHolds('"abd"', file, 's3'), 'object store: not another')
+  t.notOk(ifRangeHolds('"abc"', { ...file, etag: null }, 's3'), 'object store: no ETag, no match')
+  t.ok(ifRangeHolds(later, file, 's3'), 'object store: a later date')
+  t.notOk(ifRangeHolds(earlier, file, 's3'), 'object store: not an earlier date')
+  t.notOk(ifRangeHolds('not a date', file, 's3'), 'neither an ETag nor a date')
 })

@@ -13,6 +13,7 @@ import { pdfBytes, pngBytes } from './helpers/fixtures.js'
 import { edit, item, post } from './helpers/items.js'
 import { sleep } from './helpers/net.js'
 import { BUCKET, type S3Server, startS3 } from './helpers/s3.js'
+import { deployment } from './helpers/server-process.js'
 
 const MIB = 1024 * 1024
 const MINUTE = 60_000
@@ -220,4 +221,24 @@ t.test('a restore is the database snapshot and a copy of the prefix: the restore
   t.equal(download.statusCode, 200)
   t.ok(download.rawPayload.equals(pdfBytes()))
   t.same((await restored.inject('/healthz')).json(), { status: 'ok' })
+})
+
+t.test('a server on S3 prints only its own log lines: no AWS SDK NodeVersionSupportWarning, and at most one line of its own saying which Node to upgrade to', async (t) => {
+  const s3 = await startS3(t)
+  // A process of its own: the SDK warns once per process, and this one already made a client.
+  const d = await deployment(t, s3.env('shop'))
+  const server = await d.start()
+  await server.kill('SIGTERM')
+  const lines = server.output().split('\n').filter((line) => line.trim() !== '')
+  t.notMatch(server.output(), /NodeVersionSupportWarning|\(node:\d+\) Warning/, 'no process warning on stderr')
+  const foreign = lines.filter((line) => { try { JSON.parse(line); return false } catch { return true } })
+  t.same(foreign, [], 'every line is one of the app\'s JSON log lines')
+  const about = lines.filter((line) => /AWS SDK/.test(line))
+  const major = Number(process.versions.node.split('.')[0])
+  if (major < 22) {
+    t.equal(about.length, 1, 'one line of the app\'s own about the AWS SDK and Node')
+    t.match(JSON.parse(about[0]!), { level: 40, msg: /Node 22/ })
+  } else {
+    t.same(about, [], 'on Node 22 or later nothing to say')
+  }
 })

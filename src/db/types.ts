@@ -191,6 +191,13 @@ export interface CheckoutClaimsTable {
   claimed_until: string
 }
 
+/** Work one instance at a time does for all, e.g. `sweep` (see migrations/0015-leases.ts). */
+export interface LeasesTable {
+  name: string
+  holder: string
+  claimed_until: string
+}
+
 export interface Database {
   users: UsersTable
   content: ContentTable
@@ -208,4 +215,5 @@ export interface Database {
   content_fts: ContentFtsTable
   outbox: OutboxTable
   checkout_claims: CheckoutClaimsTable
+  leases: LeasesTable
 }

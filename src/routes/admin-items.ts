@@ -85,7 +85,7 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
       return await reply.page('pages/admin-edit.eta', await editForm(content, result.values, result.problems), { status: result.status })
     }
     const { content: updated, version, leftover, notice } = result
-    if (leftover.length > 0) request.log.warn({ files: leftover }, 'the replaced cover could not be removed; the start-up sweep will quarantine it')
+    if (leftover.length > 0) request.log.warn({ files: leftover }, 'the replaced cover could not be removed; the store sweep (at start and hourly) will quarantine it')
     request.log.info({ slug: updated.slug, version, paymentLink: updated.payment_link_id }, 'content edited')
     if (notice !== null) request.flash('error', notice)
     request.flash('info', version === undefined
@@ -111,7 +111,7 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
     const content = await itemOr404(request.params.slug)
     try {
       const removed = await catalog.remove(content)
-      if (removed.leftover.length > 0) request.log.warn({ files: removed.leftover }, 'files of a deleted item could not be removed; the start-up sweep will quarantine them')
+      if (removed.leftover.length > 0) request.log.warn({ files: removed.leftover }, 'files of a deleted item could not be removed; the store sweep (at start and hourly) will quarantine them')
       request.log.info({ slug: content.slug, files: removed.files }, 'content deleted')
     } catch (error) {
       if (!(error instanceof DomainError) || error.kind !== 'conflict') throw error

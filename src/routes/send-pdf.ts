@@ -3,7 +3,7 @@ import type { SendOptions } from '@fastify/static'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Content, DownloadVia } from '../db/types.js'
 import { HttpError } from '../plugins/app/errors.js'
-import type { ObjectStore } from '../services/file-store.js'
+import type { FileValidators, ObjectStore } from '../services/file-store.js'
 
 // A row whose file is gone (deleted by hand, an incomplete restore) is the shop's fault, not
 // the visitor's: a 503 page that says so and what to do, while /healthz reports it.
@@ -43,6 +43,30 @@ export const attachment = (name: string): string => `attachment; filename="${nam
 
 const RANGE_NOT_SATISFIABLE = 'The part of the file asked for is beyond its end. Download the whole file again.'
 const PRECONDITION_FAILED = 'The file has changed since your copy was made. Download the whole file again.'
+
+/** Who answers a Range for a PDF: @fastify/send (the folder), nginx (X-Accel-Redirect), or the object store. */
+export type RangeServer = 'send' | 'nginx' | 's3'
+
+/**
+ * Whether `server` would answer a Range with `If-Range: <ifRange>` as a range (true) or send the
+ * whole file (false), for a file with these validators. Each server's own rule: @fastify/send
+ * takes an ETag anywhere in the header and a date not older than the file; nginx an identical
+ * strong ETag or the very date; the object store path (src/services/s3-store.ts) the ETag as
+ * If-Match and the date as If-Unmodified-Since.
+ */
+export function ifRangeHolds (ifRange: string, file: FileValidators, server: RangeServer): boolean {
+  const value = ifRange.trim()
+  // HTTP dates have whole seconds.
+  const modified = Math.floor(file.modified.getTime() / 1000) * 1000
+  if (value.includes('"')) {
+    if (server === 'send') return value.includes(`W/"${file.size.toString(16)}-${file.modified.getTime().toString(16)}"`)
+    if (server === 'nginx') return value === `"${(modified / 1000).toString(16)}-${file.size.toString(16)}"`
+    return file.etag !== null && value === file.etag
+  }
+  const date = Date.parse(value)
+  if (Number.isNaN(date)) return false
+  return server === 'nginx' ? modified === date : modified <= date
+}
 
 /**
  * Streams an object of the bucket through the app: the client's Range and conditional headers
@@ -97,6 +121,19 @@ export function pdfSender (app: FastifyInstance) {
       throw new HttpError(503, MISSING_PDF)
     }
     const refuse = async (): Promise<never> => { throw new DownloadLimitReached(who.limit, (await settings.fresh()).contactEmail) }
+    const server: RangeServer = files.kind === 's3' ? 's3' : config.downloadOffload === 'x-accel' ? 'nginx' : 'send'
+    /**
+     * The Range the answer will honour: none when an If-Range names another state of the file,
+     * since the whole file then goes out, and is counted (and refused past the limit) as such.
+     */
+    const rangeHonoured = async (): Promise<string | undefined> => {
+      const { range } = request.headers
+      const ifRange = request.headers['if-range']
+      if (range === undefined || ifRange === undefined) return range
+      if (typeof ifRange !== 'string') return undefined
+      const validators = await files.validators(file.key)
+      return validators !== undefined && ifRangeHolds(ifRange, validators, server) ? range : undefined
+    }
     if (request.method === 'HEAD') {
       if (who.limit > 0 && who.orderId !== null && await downloads.count(who.orderId) >= who.limit) await refuse()
     } else {
@@ -104,7 +141,7 @@ export function pdfSender (app: FastifyInstance) {
         ...who,
         content,
         version: file.version,
-        range: request.headers.range,
+        range: await rangeHonoured(),
         size: file.size,
         address: request.ip,
         userAgent: (request.headers['user-agent'] ?? '').slice(0, 500)

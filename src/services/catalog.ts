@@ -50,8 +50,6 @@ const ITEM_COLUMNS = ['content.id', 'content.slug', 'content.title', 'content.pr
 
 export interface Reconciliation {
   temporary: number
-  quarantined: string[]
-  left: string[]
   missing: Array<{ slug: string, key: string }>
 }
 
@@ -301,20 +299,18 @@ export function createCatalog (deps: { db: Kysely<Database>, runner: Runner, cha
 
     /**
      * At start, while no upload runs: the store's leftovers and gaps. Temporary files of cut-off
-     * uploads are removed; complete files no row refers to (a crash between the rename and the
-     * commit) are moved aside, never deleted; items whose files are gone are reported (and the
-     * store remembers them for /healthz).
+     * uploads are removed; items whose files are gone are reported (and the store remembers them
+     * for /healthz). Complete files no row refers to are the sweep's (src/plugins/app/sweep.ts).
      */
     async reconcile (): Promise<Reconciliation> {
       const temporary = await files.removeTemporary()
       // Every version's file counts, not only the latest: earlier ones are still downloaded.
       const referenced = await this.referencedKeys()
-      const swept = await files.sweep(new Set(referenced.keys()))
       const missing: Reconciliation['missing'] = []
       for (const [key, slug] of referenced) {
         if (!await files.exists(key)) missing.push({ slug, key })
       }
-      return { temporary, ...swept, missing }
+      return { temporary, missing }
     }
   }
 }

@@ -4,10 +4,12 @@ import type { Runner } from '../db/runner.js'
 import type { Content, Database, DownloadVia, Order } from '../db/types.js'
 
 /**
- * How long after its last request a download can still be continued by a Range request. A
- * reader that pauses longer and resumes starts a new download (and a new count).
+ * How long after its first request a download can be continued by Range requests, counted once.
+ * The window is fixed: later requests do not extend it, so past DOWNLOAD_LIMIT a client cannot
+ * keep a download open for ever with a request every few minutes. A reader who resumes later
+ * starts a new download (and a new count). An hour lets a large file finish on a slow line.
  */
-export const DOWNLOAD_WINDOW_MS = 10 * 60 * 1000
+export const DOWNLOAD_WINDOW_MS = 60 * 60 * 1000
 
 /** One request for a file, as the download routes see it. */
 export interface DownloadRequest {
@@ -63,55 +65,47 @@ export async function downloadsOfOrder (db: Kysely<Database>, runner: Runner, or
 }
 
 /**
- * What a Range header asks of a file of `size` bytes: where its first range starts and how many
- * bytes it covers (overlaps counted as asked). `whole` when there is no header or the server would
- * ignore it (not bytes, malformed: @fastify/send then sends the whole file); `unsatisfiable` when
- * the file holds none of it (send answers 416).
+ * What a Range header asks of a file of `size` bytes: where the range starts and how many bytes
+ * it covers. `whole` whenever a server might send the whole file for it: no header, another unit,
+ * a malformed range, or several ranges (@fastify/send and the object store path send those whole,
+ * nginx as a multipart answer holding every byte asked). `unsatisfiable` when the file holds none
+ * of it (a 416). The caller passes no header when an If-Range does not match (whole again).
  */
 export function rangeAsked (header: string | undefined, size: number): { start: number, bytes: number } | 'whole' | 'unsatisfiable' {
   if (header === undefined) return 'whole'
-  const match = /^bytes=(.+)$/.exec(header.trim())
-  if (match === null) return 'whole'
-  let start = Number.POSITIVE_INFINITY
-  let bytes = 0
-  let satisfiable = false
-  for (const part of match[1]!.split(',')) {
-    const range = /^\s*(\d*)-(\d*)\s*$/.exec(part)
-    if (range === null || (range[1] === '' && range[2] === '')) return 'whole'
-    let first: number
-    let last: number
-    if (range[1] === '') {
-      first = Math.max(0, size - Number(range[2]))
-      last = size - 1
-    } else {
-      first = Number(range[1])
-      last = range[2] === '' ? size - 1 : Math.min(Number(range[2]), size - 1)
-      if (range[2] !== '' && Number(range[2]) < first) return 'whole'
-    }
-    if (first > last || first >= size) continue
-    satisfiable = true
-    start = Math.min(start, first)
-    bytes += last - first + 1
+  const range = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
+  if (range === null || (range[1] === '' && range[2] === '')) return 'whole'
+  let first: number
+  let last: number
+  if (range[1] === '') {
+    first = Math.max(0, size - Number(range[2]))
+    last = size - 1
+  } else {
+    first = Number(range[1])
+    last = range[2] === '' ? size - 1 : Math.min(Number(range[2]), size - 1)
+    if (range[2] !== '' && Number(range[2]) < first) return 'whole'
   }
-  return satisfiable ? { start, bytes } : 'unsatisfiable'
+  if (first > last || first >= size) return 'unsatisfiable'
+  return { start: first, bytes: last - first + 1 }
 }
 
 /**
  * The download log and its counting rule. One download is every request of one purchase (a
  * link's order, or a user's item from the library) by one client (address and user agent) for
- * one file version, continued by Range requests starting after byte 0 within DOWNLOAD_WINDOW_MS
- * of its last request: those add their bytes to it. Any other request starts a new download,
- * which is what DOWNLOAD_LIMIT counts (per order).
+ * one file version, continued by Range requests starting after byte 0 within `window`
+ * (DOWNLOAD_WINDOW_MS) of its first request: those add their bytes to it. Any other request
+ * starts a new download, which is what DOWNLOAD_LIMIT counts (per order).
  */
-export function createDownloads (deps: { db: Kysely<Database>, runner: Runner, now?: () => Date }) {
+export function createDownloads (deps: { db: Kysely<Database>, runner: Runner, now?: () => Date, window?: number }) {
   const { db, runner } = deps
   const now = deps.now ?? (() => new Date())
+  const window = deps.window ?? DOWNLOAD_WINDOW_MS
 
   const countOf = async (orderId: string): Promise<number> =>
     (await runner.first(db.selectFrom('downloads').select((eb) => eb.fn.countAll<number>().as('n')).where('order_id', '=', orderId)))!.n
 
   return {
-    window: DOWNLOAD_WINDOW_MS,
+    window,
 
     /** The order a download link names, with its buyer's address (for the log). */
     async linkOrder (orderId: string): Promise<(Order & { email: string | null }) | undefined> {
@@ -125,11 +119,18 @@ export function createDownloads (deps: { db: Kysely<Database>, runner: Runner, n
     /**
      * Records one request (GET, not HEAD) before its file is sent, and says whether it may be
      * sent: a new download past the limit may not; a continued one always may (the reader was
-     * let in when it started).
+     * let in when it started). Past the limit a range nothing satisfies is refused too: a 403
+     * sends nothing either, and no server's reading of it can turn into the whole file.
      */
     async record (request: DownloadRequest): Promise<DownloadOutcome> {
       const asked = rangeAsked(request.range, request.size)
-      if (asked === 'unsatisfiable') return { allowed: true, counted: false, id: null, bytes: 0 }
+      if (asked === 'unsatisfiable') {
+        if (request.limit > 0 && request.orderId !== null) {
+          const count = await countOf(request.orderId)
+          if (count >= request.limit) return { allowed: false, count }
+        }
+        return { allowed: true, counted: false, id: null, bytes: 0 }
+      }
       const at = now()
       const iso = at.toISOString()
       const bytes = asked === 'whole' ? request.size : asked.bytes
@@ -139,11 +140,11 @@ export function createDownloads (deps: { db: Kysely<Database>, runner: Runner, n
           let same = db.selectFrom('downloads').select('id')
             .where('content_id', '=', request.content.id).where('version', '=', request.version)
             .where('client_address', '=', request.address).where('user_agent', '=', request.userAgent)
-            .where('last_request_at', '>=', new Date(at.getTime() - DOWNLOAD_WINDOW_MS).toISOString())
+            .where('downloaded_at', '>=', new Date(at.getTime() - window).toISOString())
           same = request.via === 'link' && request.orderId !== null
             ? same.where('order_id', '=', request.orderId)
             : same.where('user_id', '=', request.userId)
-          const current = await runner.first(same.orderBy('last_request_at', 'desc').limit(1))
+          const current = await runner.first(same.orderBy('downloaded_at', 'desc').limit(1))
           if (current !== undefined) {
             await runner.run(db.updateTable('downloads')
               .set((eb) => ({ bytes: eb('bytes', '+', bytes), requests: eb('requests', '+', 1), last_request_at: iso }))

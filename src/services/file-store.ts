@@ -147,9 +147,10 @@ export interface FileStore {
   /**
    * Never deletes: files with this store's names that no row refers to (an upload renamed into
    * place whose row was never committed) are moved into QUARANTINE when their age is inside
-   * the sweep window, and only reported otherwise.
+   * the sweep window, and only reported otherwise. `referenced` is read after the listing, so a
+   * row committed before it is seen whatever the files listed. A file gone meanwhile is skipped.
    */
-  sweep(referenced: ReadonlySet<string>): Promise<{ quarantined: string[], left: string[] }>
+  sweep(referenced: () => Promise<ReadonlySet<string>>): Promise<SweepResult>
   /** The store id written in the store, if any. */
   readStoreId(): Promise<string | undefined>
   /**
@@ -159,12 +160,27 @@ export interface FileStore {
   claim(id: string): Promise<string>
   /** Whether a stored file is there; a missing one is remembered in `missing`, a found one forgotten. */
   exists(key: string): Promise<boolean>
+  /** What an If-Range is compared with (size, modification time, an object's ETag); undefined when the file is gone. */
+  validators(key: string): Promise<FileValidators | undefined>
   /** Keys known to be missing from the store (at start-up or on a download): /healthz reports them. */
   readonly missing: ReadonlySet<string>
   /** Whether the store answers (/healthz); a folder always does. */
   check(): Promise<boolean>
   /** Lets go of connections. */
   close(): Promise<void>
+}
+
+/** What a sweep did: the files moved into QUARANTINE, and those no row refers to that it left. */
+export interface SweepResult {
+  quarantined: string[]
+  left: string[]
+}
+
+/** A stored file's validators; the folder has no ETag of its own (each server derives one). */
+export interface FileValidators {
+  size: number
+  modified: Date
+  etag: string | null
 }
 
 /** The content folder: @fastify/send (or nginx) serves its files from `dir`. */
@@ -202,8 +218,11 @@ export interface ObjectStore extends FileStore {
 
 export type Store = FolderStore | ObjectStore
 
-/** The store STORAGE_URL names; the AWS SDK is loaded only for a bucket. */
-export async function openStore (storage: StorageConfig, options: { uploadAllowanceMs: number }): Promise<Store> {
+/**
+ * The store STORAGE_URL names; the AWS SDK is loaded only for a bucket. `notice` hears what an
+ * operator should know about the store's software (a Node version the AWS SDK drops).
+ */
+export async function openStore (storage: StorageConfig, options: { uploadAllowanceMs: number, notice?: (message: string) => void }): Promise<Store> {
   if (storage.kind === 'folder') return createFileStore(storage.dir, storage.variable)
   const { createS3Store } = await import('./s3-store.js')
   return createS3Store(storage, options)
@@ -285,18 +304,22 @@ export function createFileStore (dir: string, variable: FileStore['variable'] = 
     },
 
     async sweep (referenced) {
-      const names = await readdir(dir).catch(() => [] as string[])
+      const names = (await readdir(dir).catch(() => [] as string[])).filter(isKey)
+      const known = await referenced()
       const quarantined: string[] = []
       const left: string[] = []
       const now = Date.now()
-      for (const name of names.filter((n) => isKey(n) && !referenced.has(n))) {
+      for (const name of names.filter((n) => !known.has(n))) {
         const modified = await stat(path(name)).then((s) => s.mtimeMs, () => undefined)
         if (modified === undefined) continue // gone meanwhile
         const age = now - modified
         if (age > SWEEP_MIN_AGE_MS && age < SWEEP_MAX_AGE_MS) {
           await mkdir(join(dir, QUARANTINE), { recursive: true })
-          await rename(path(name), join(dir, QUARANTINE, name))
-          quarantined.push(name)
+          const moved = await rename(path(name), join(dir, QUARANTINE, name)).then(() => true, (error: NodeJS.ErrnoException) => {
+            if (error.code === 'ENOENT') return false // removed meanwhile (an item deleted)
+            throw error
+          })
+          if (moved) quarantined.push(name)
         } else {
           left.push(name)
         }
@@ -333,6 +356,10 @@ export function createFileStore (dir: string, variable: FileStore['variable'] = 
     },
 
     missing,
+
+    async validators (key) {
+      return await stat(path(key)).then((s) => ({ size: s.size, modified: s.mtime, etag: null }), () => undefined)
+    },
 
     async check () {
       return true

@@ -101,7 +101,7 @@ function checkChangelog (changelog: string, withFile: boolean): string | undefin
  * The creator's items after upload: the list with sales, edits (a new cover, a new PDF as a new
  * version), publishing and deleting. Files go through the store as uploads do: received under a
  * temporary name, renamed into place, then the row committed; a file a row no longer points at
- * is removed only after that commit, so a crash leaves at worst an orphan the start-up sweep
+ * is removed only after that commit, so a crash leaves at worst an orphan the store sweep
  * quarantines, never a row pointing at nothing.
  */
 export function createItems (deps: { db: Kysely<Database>, runner: Runner, files: FileStore, maxUploadBytes: number }) {
@@ -281,7 +281,7 @@ export function createItems (deps: { db: Kysely<Database>, runner: Runner, files
     /**
      * Deletes an item nobody ever ordered: its row and its versions in one transaction, then
      * every file it had. A crash in between leaves only files no row refers to, which the
-     * start-up sweep quarantines. An item with orders (any state) is refused: buyers keep what
+     * store sweep quarantines. An item with orders (any state) is refused: buyers keep what
      * they paid for, so it can only be unpublished.
      */
     async remove (content: Content): Promise<{ files: number, leftover: string[] }> {

@@ -21,6 +21,27 @@ const MARKER = '.store-id'
 const HEALTH_TIMEOUT_MS = 3000
 const CONTENT_TYPES: Record<string, string> = { pdf: 'application/pdf', png: 'image/png', jpg: 'image/jpeg', webp: 'image/webp' }
 
+/** The Node major the AWS SDK's releases after the first week of January 2027 require. */
+const SDK_NODE_MAJOR = 22
+/** The SDK's own switch for its Node version warning (@aws-sdk/core, emitWarningIfUnsupportedVersion). */
+const SDK_NODE_WARNING_OFF = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'
+
+/**
+ * On a Node older than the AWS SDK's next requirement, the SDK prints a multi-line
+ * NodeVersionSupportWarning (process.emitWarning, on stderr) at the first client of every
+ * process, among the app's JSON log lines. Its own switch turns that warning alone off; the line
+ * returned is said in the app's log instead. Null on a Node the SDK keeps supporting, or when
+ * the operator set the switch (they have seen it). Call before the first S3Client is made.
+ */
+export function quietSdkNodeWarning (version = process.versions.node): string | null {
+  if (Number(version.split('.')[0]) >= SDK_NODE_MAJOR) return null
+  if (process.env[SDK_NODE_WARNING_OFF] !== undefined && !quietedHere) return null
+  process.env[SDK_NODE_WARNING_OFF] = 'true'
+  quietedHere = true
+  return `Node ${version} is past its end of support for the AWS SDK: its releases after the first week of January 2027 need Node ${SDK_NODE_MAJOR} or later. Upgrade to Node ${SDK_NODE_MAJOR} to keep receiving its S3 fixes.`
+}
+let quietedHere = false
+
 interface Failure { name?: string, $metadata?: { httpStatusCode?: number } }
 const statusOf = (error: unknown): number | undefined => (error as Failure | null)?.$metadata?.httpStatusCode
 
@@ -31,8 +52,10 @@ const statusOf = (error: unknown): number | undefined => (error as Failure | nul
  * and leaves no object). So receive() writes the final key and commit() has nothing to rename: a
  * copy from a temporary key would read every byte again and is limited to 5 GiB per request.
  */
-export function createS3Store (config: S3Config, options: { uploadAllowanceMs: number }): ObjectStore {
+export function createS3Store (config: S3Config, options: { uploadAllowanceMs: number, notice?: (message: string) => void }): ObjectStore {
   const { bucket, prefix } = config
+  const nodeNotice = quietSdkNodeWarning()
+  if (nodeNotice !== null) options.notice?.(nodeNotice)
   const client = new S3Client({
     region: config.region,
     endpoint: config.endpoint,
@@ -266,16 +289,24 @@ export function createS3Store (config: S3Config, options: { uploadAllowanceMs: n
     },
 
     async sweep (referenced) {
+      const objects: Array<_Object & { name: string }> = []
+      for await (const object of list()) if (isKey(object.name)) objects.push(object)
+      const known = await referenced()
       const quarantined: string[] = []
       const left: string[] = []
       const now = Date.now()
-      for await (const object of list()) {
+      for (const object of objects) {
         const { name } = object
-        if (!isKey(name) || referenced.has(name)) continue
+        if (known.has(name)) continue
         const age = now - (object.LastModified?.getTime() ?? now)
         if (age > SWEEP_MIN_AGE_MS && age < SWEEP_MAX_AGE_MS && (object.Size ?? 0) <= MAX_COPY_BYTES) {
           // S3 cannot rename: copied under .quarantine/, then the original is deleted.
-          await client.send(new CopyObjectCommand({ Bucket: bucket, Key: objectKey(`${QUARANTINE}/${name}`), CopySource: `${bucket}/${objectKey(name)}` }))
+          try {
+            await client.send(new CopyObjectCommand({ Bucket: bucket, Key: objectKey(`${QUARANTINE}/${name}`), CopySource: `${bucket}/${objectKey(name)}` }))
+          } catch (error) {
+            if (statusOf(error) === 404) continue // removed meanwhile (an item deleted)
+            throw error
+          }
           await remove(name)
           quarantined.push(name)
         } else {
@@ -309,6 +340,16 @@ export function createS3Store (config: S3Config, options: { uploadAllowanceMs: n
     },
 
     missing,
+
+    async validators (key) {
+      try {
+        const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: objectKey(key) }))
+        return { size: head.ContentLength ?? 0, modified: head.LastModified ?? new Date(0), etag: head.ETag ?? null }
+      } catch (error) {
+        if (statusOf(error) === 404) return undefined
+        throw error
+      }
+    },
 
     async check () {
       try {

@@ -13,12 +13,6 @@ export default fp(async function catalog (app) {
   const service = createCatalog({ db: database.db, runner: database.runner, changeStamp: database.changeStamp, files, currency: config.currency, maxUploadBytes: config.maxUploadBytes })
   const found = await service.reconcile()
   if (found.temporary > 0) app.log.warn({ files: found.temporary }, 'removed temporary files of interrupted uploads')
-  if (found.quarantined.length > 0) {
-    app.log.warn({ files: found.quarantined, folder: files.quarantineLocation }, 'moved stored files that no row refers to (uploads cut off by a crash) into quarantine')
-  }
-  if (found.left.length > 0) {
-    app.log.warn({ files: found.left }, 'stored files that no row refers to were left in place: too recent (an upload may still be committing) or too old to be a crash\'s leftover')
-  }
   for (const { slug, key } of found.missing) {
     app.log.error({ slug, key }, 'a stored file of this item is missing from CONTENT_DIR: its page will say so and /healthz answers degraded')
   }

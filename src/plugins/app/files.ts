@@ -16,7 +16,11 @@ declare module 'fastify' {
  */
 export default fp(async function files (app) {
   const { config, database } = app
-  const store = await openStore(config.storage, { uploadAllowanceMs: uploadAllowanceMs(config) })
+  const store = await openStore(config.storage, {
+    uploadAllowanceMs: uploadAllowanceMs(config),
+    // Said once, at start, in place of the AWS SDK's own multi-line warning on stderr.
+    notice: (message) => { app.log.warn(message) }
+  })
   try {
     const binding = await bindStore({ db: database.db, files: store, databasePath: config.database.kind === 'postgres' ? config.database.display : config.databasePath })
     if (binding !== 'bound') {
