@@ -93,6 +93,15 @@ t.test('the supported currencies are Stripe\'s, in lower case', async (t) => {
   for (const code of ['xyz', 'hrk', 'ltl', 'btc', '', 'us', 'usdd']) t.notOk(isSupportedCurrency(code), `"${code}" is not`)
 })
 
+t.test('a price typed with a comma or a currency sign is refused with a message that says to type a dot and no sign', async (t) => {
+  for (const typed of ['4,99', '$5', '5 $', '€4.99', '1,000', 'USD 5']) t.equal(parsePrice(typed, 'usd'), undefined, `${typed} is not read`)
+  t.match(priceRule('usd'), 'Type it with a dot, not a comma, and no currency sign, like 4.99.')
+  t.match(priceRule('eur'), 'like 4.99.')
+  t.match(priceRule('kwd'), 'like 4.990.')
+  t.match(priceRule('jpy'), 'Type it in digits only, with no currency sign or commas, like 500.')
+  t.match(priceRule('isk'), 'like 500.')
+})
+
 t.test('messages and the form speak the currency\'s decimals', async (t) => {
   t.match(priceRule('usd'), /at most two decimals/)
   t.match(priceRule('jpy'), /whole number from 0 to 10,000,000 JPY/)

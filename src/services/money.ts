@@ -173,14 +173,27 @@ export function formatPrice (amount: number, currency: string): string {
   return amount === 0 ? 'Free' : formatAmount(amount, currency)
 }
 
+/**
+ * How an amount is typed into a form, for a message about one that could not be read: people
+ * type `4,99` or `$5`, which parseAmount refuses (a comma may be a decimal or a thousands
+ * separator), so the message says what to type instead, with an example (`example` in minor units).
+ */
+export function howToType (currency: string, example: number): string {
+  return decimals(currency) === 0
+    ? `in digits only, with no currency sign or commas, like ${toDecimal(example, currency)}`
+    : `with a dot, not a comma, and no currency sign, like ${toDecimal(example, currency)}`
+}
+
 /** What a price problem says, in the currency's own terms. */
 export function priceRule (currency: string): string {
   const code = currency.toUpperCase()
   const max = new Intl.NumberFormat('en-US', { maximumFractionDigits: 3 }).format(toDecimal(maxPrice(code), code) as Intl.StringNumericLiteral)
   const places = decimals(code)
-  if (places === 0) return `The price must be a whole number from 0 to ${max} ${code} (0 means free).`
+  const example = places === 0 ? 500 * step(code) : 499 * 10 ** (minorUnits(code) - 2)
+  const typing = `Type it ${howToType(code, example)}.`
+  if (places === 0) return `The price must be a whole number from 0 to ${max} ${code} (0 means free). ${typing}`
   const last = THREE_DECIMAL.has(currency.toLowerCase()) ? ', the third of them 0' : ''
-  return `The price must be a number from 0 to ${max} ${code} with at most ${places === 3 ? 'three' : 'two'} decimals${last} (0 means free).`
+  return `The price must be a number from 0 to ${max} ${code} with at most ${places === 3 ? 'three' : 'two'} decimals${last} (0 means free). ${typing}`
 }
 
 /** What the price field of a form needs to fit the currency. */
