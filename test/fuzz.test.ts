@@ -153,7 +153,7 @@ t.test('hostile input on every route: never a 5xx, every refusal actionable, not
       if (response.statusCode === 303) {
         accepted++
         // Acceptable input was accepted: put the catalogue back as it was.
-        const slug = String(response.headers.location).replace('/content/', '')
+        const slug = decodeURIComponent(String(response.headers.location).replace('/content/', ''))
         const row = (await h.app.catalog.find(slug))!
         await h.app.db.deleteFrom('content').where('id', '=', row.id).execute()
         await h.app.files.remove(row.file_key)

@@ -3,7 +3,7 @@ import t from 'tap'
 import { ConfigError, loadConfig } from '../src/config.js'
 import {
   decimals, formatAmount, formatPrice, isSupportedCurrency, maxPrice, minimumCharge, minorUnits, parseAmount,
-  parsePrice, priceInput, priceRule, STRIPE_CURRENCIES, toDecimal
+  convertPrice, parsePrice, parseRate, priceInput, priceRule, STRIPE_CURRENCIES, toDecimal
 } from '../src/services/money.js'
 import { ADMIN_EMAIL, build, type Harness } from './helpers/build.js'
 import { session, startCheckout } from './helpers/purchase.js'
@@ -91,6 +91,29 @@ t.test('the supported currencies are Stripe\'s, in lower case', async (t) => {
   t.equal(new Set(STRIPE_CURRENCIES).size, STRIPE_CURRENCIES.length, 'no duplicates')
   for (const code of ['usd', 'eur', 'gbp', 'jpy', 'kwd', 'isk', 'ugx', 'huf', 'twd', 'inr', 'brl', 'xof', 'USD']) t.ok(isSupportedCurrency(code), `${code} is supported`)
   for (const code of ['xyz', 'hrk', 'ltl', 'btc', '', 'us', 'usdd']) t.notOk(isSupportedCurrency(code), `"${code}" is not`)
+})
+
+t.test('a price typed with a comma or a currency sign is refused with a message that says to type a dot and no sign', async (t) => {
+  for (const typed of ['4,99', '$5', '5 $', '€4.99', '1,000', 'USD 5']) t.equal(parsePrice(typed, 'usd'), undefined, `${typed} is not read`)
+  t.match(priceRule('usd'), 'Type it with a dot, not a comma, and no currency sign, like 4.99.')
+  t.match(priceRule('eur'), 'like 4.99.')
+  t.match(priceRule('kwd'), 'like 4.990.')
+  t.match(priceRule('jpy'), 'Type it in digits only, with no currency sign or commas, like 500.')
+  t.match(priceRule('isk'), 'like 500.')
+})
+
+t.test('convertPrice moves minor units between currencies at a rate, rounded half up to a chargeable amount', async (t) => {
+  const at = (rate: string) => parseRate(rate)!
+  t.equal(convertPrice(500, 'usd', 'jpy', at('150')), 750, '$5.00 at 150 is ¥750')
+  t.equal(convertPrice(750, 'jpy', 'usd', at('0.0067')), 503, '¥750 at 0.0067 is $5.025, rounded half up to $5.03')
+  t.equal(convertPrice(499, 'usd', 'eur', at('0.92')), 459, '$4.99 at 0.92 is €4.5908 -> €4.59')
+  t.equal(convertPrice(1000, 'usd', 'kwd', at('0.3071')), 3070, 'KWD in steps of 0.010: 3.071 -> 3.070')
+  t.equal(convertPrice(1000, 'usd', 'isk', at('138.55')), 138600, 'ISK in whole krónur (x100): 1385.5 -> 1386')
+  t.equal(convertPrice(0, 'usd', 'eur', at('0.92')), 0, 'free stays free')
+  t.equal(convertPrice(60, 'usd', 'jpy', at('0.5')), 50, 'never under the minimum charge (¥50)')
+  t.equal(convertPrice(100, 'usd', 'usd', at('1')), 100, 'rate 1 in the same currency changes nothing')
+  for (const bad of ['0', '0.000', '-1', '1,5', '1e3', 'abc', '', ' ', '1.', '.5', '1.0000000000001']) t.equal(parseRate(bad), undefined, `"${bad}" is not a rate`)
+  t.same(parseRate('0.92'), { numerator: 92n, denominator: 100n })
 })
 
 t.test('messages and the form speak the currency\'s decimals', async (t) => {

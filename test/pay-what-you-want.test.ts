@@ -36,6 +36,8 @@ t.test('the edit form stores pay what you want with its minimum, and refuses a m
     { name: 'three decimals', min: '2.005', problem: /The minimum must be a price in USD/ },
     { name: 'not a number', min: 'two', problem: /The minimum must be a price in USD/ },
     { name: 'no minimum', min: '', problem: /Type the least a buyer pays/ },
+    { name: 'a decimal comma', min: '2,00', problem: /Type it with a dot, not a comma, and no currency sign, like 0\.50\./ },
+    { name: 'a currency sign', min: '$2', problem: /Type it with a dot, not a comma, and no currency sign, like 0\.50\./ },
     { name: 'below the lowest charge', min: '0.10', problem: /at least \$0\.50/ }
   ]
   for (const { name, min, problem } of cases) {
@@ -87,7 +89,9 @@ t.test('an amount below the minimum, with three decimals, huge, empty or not a n
     ['empty', '', /Type the amount you want to pay/],
     ['left out', undefined, /Type the amount you want to pay/],
     ['not a number', 'five', /Type the amount as a number/],
-    ['negative', '-3.00', /Type the amount as a number/]
+    ['negative', '-3.00', /Type the amount as a number/],
+    ['a decimal comma', '7,25', /Type the amount as a number with at most 2 decimals, with a dot, not a comma, and no currency sign, like 2\.00\./],
+    ['a currency sign', '$7', /with a dot, not a comma, and no currency sign, like 2\.00\./]
   ]
   for (const [name, amount, problem] of cases) {
     const response = await buyAt(h, s.reader, s.slug, amount)

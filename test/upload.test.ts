@@ -91,6 +91,22 @@ t.test('each bad upload is a 400 with the form and a message, and leaves no file
   t.match(kept.body, /value="Keep My Title"/, 'the form keeps what was typed')
 })
 
+t.test('a price typed as 4,99 or $5 is answered 400 with a message saying to type a dot and no currency sign', async (t) => {
+  const h = await build(t)
+  const admin = await h.signIn({ email: ADMIN_EMAIL })
+  for (const price of ['4,99', '$5', '5 USD']) {
+    const response = await h.upload(admin, { title: 'Valid Title', price })
+    t.equal(response.statusCode, 400, `${price}: 400`)
+    t.match(response.body, 'Type it with a dot, not a comma, and no currency sign, like 4.99.', `${price}: says how to type it`)
+  }
+  const yen = await build(t, { STORE_CURRENCY: 'jpy' })
+  const yenAdmin = await yen.signIn({ email: ADMIN_EMAIL })
+  const response = await yen.upload(yenAdmin, { title: 'Valid Title', price: '¥1,500' })
+  t.equal(response.statusCode, 400)
+  t.match(response.body, 'Type it in digits only, with no currency sign or commas, like 500.', 'a whole-number currency: digits only')
+  t.same(await stored(h), { rows: 0, files: [] }, 'nothing stored')
+})
+
 t.test('a taken slug is 409 and the first item and its files are untouched', async (t) => {
   const h = await build(t)
   const admin = await h.signIn({ email: ADMIN_EMAIL })

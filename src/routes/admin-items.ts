@@ -7,6 +7,7 @@ import type { EditForm } from '../plugins/app/page.js'
 import { DomainError } from '../services/errors.js'
 import type { PaymentLinkLookup } from '../services/items.js'
 import { priceInput, toDecimal } from '../services/money.js'
+import { itemPath } from '../services/slugs.js'
 import { MAX_PREVIEW_BYTES } from '../services/uploads.js'
 import { allParts, readLeadingFields } from './multipart-form.js'
 import { type SlugParams, slugParams } from './schemas.js'
@@ -49,7 +50,7 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
   /** Where a publish or unpublish form sends the admin back: the list or the item, nowhere else. */
   function back (next: unknown, slug: string): string {
     const path = localPath(next)
-    if (path === `/content/${slug}` || path === '/admin/content' || (path !== undefined && /^\/admin\/content\?page=\d{1,7}$/.test(path))) return path
+    if (path === itemPath(slug) || path === '/admin/content' || (path !== undefined && /^\/admin\/content\?page=\d{1,7}$/.test(path))) return path
     return '/admin/content'
   }
 
@@ -91,7 +92,7 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
     request.flash('info', version === undefined
       ? `"${updated.title}" was saved.`
       : `"${updated.title}" was saved, and its new PDF is version ${version}. Buyers get it from now on.`)
-    return await reply.redirect(`/content/${updated.slug}`, 303)
+    return await reply.redirect(itemPath(updated.slug), 303)
   })
 
   type PublishRequest = FastifyRequest<{ Params: SlugParams, Body: { next?: string } | undefined }>

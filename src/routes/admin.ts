@@ -4,6 +4,7 @@ import type { UploadForm } from '../plugins/app/page.js'
 import multipart from '../plugins/external/multipart.js'
 import { MAX_PREVIEW_BYTES } from '../services/uploads.js'
 import { priceInput } from '../services/money.js'
+import { itemPath } from '../services/slugs.js'
 import adminSalesRoutes from './admin-sales.js'
 import adminItemRoutes from './admin-items.js'
 import { allParts, readLeadingFields } from './multipart-form.js'
@@ -50,7 +51,7 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
     }
     request.log.info({ slug: result.content.slug, size: result.content.file_size }, 'content uploaded')
     request.flash('info', `"${result.content.title}" is now in the catalogue.`)
-    return await reply.redirect(`/content/${result.content.slug}`, 303)
+    return await reply.redirect(itemPath(result.content.slug), 303)
   })
 
   // Operators' reset for development data; it does not exist in production.

@@ -6,6 +6,7 @@ import type { GuestResult } from '../plugins/app/page.js'
 import { guestAddress, isGuest } from '../services/guests.js'
 import { chosenAmount, isFree } from '../services/pricing.js'
 import { EMAIL } from '../services/settings.js'
+import { itemPath } from '../services/slugs.js'
 import { type SlugParams, slugParams } from './schemas.js'
 
 /** Checkout Session ids as Stripe makes them (cs_test_..., cs_live_...). */
@@ -75,7 +76,7 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
       // A guest: the item must be on sale; what this browser already bought shows its thank-you page.
       if (content.published !== 1) throw new HttpError(404, NOT_FOUND.item)
       const amount = amountOf(content, request.body ?? {})
-      if (amount === 0) return reply.redirect(`/content/${content.slug}`, 303)
+      if (amount === 0) return reply.redirect(itemPath(content.slug), 303)
       const bought = (await Promise.all(guestOrders(request).map(async (id) => await orders.find(id))))
         .find((order) => order?.content_id === content.id && order.status === 'paid' && order.stripe_session_id !== null)
       if (bought !== undefined) {
@@ -97,7 +98,7 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
     const amount = content.published === 1 ? amountOf(content, request.body ?? {}) : content.price_cents
     // Bought already, or free and nothing offered: the item's page has the download.
     if (await catalog.owns(user.id, content.id) || (content.published === 1 && amount === 0) || (!isFree(content) && await catalog.keeps(user.id, content))) {
-      return reply.redirect(`/content/${content.slug}`, 303)
+      return reply.redirect(itemPath(content.slug), 303)
     }
     // Off sale: strangers do not see it at all; an admin, who does, is told why.
     if (content.published !== 1) {

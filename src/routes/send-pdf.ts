@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Content, DownloadVia } from '../db/types.js'
 import { HttpError } from '../plugins/app/errors.js'
 import type { FileValidators, ObjectStore } from '../services/file-store.js'
+import { attachment } from '../services/slugs.js'
 
 // A row whose file is gone (deleted by hand, an incomplete restore) is the shop's fault, not
 // the visitor's: a 503 page that says so and what to do, while /healthz reports it.
@@ -37,9 +38,6 @@ export class DownloadLimitReached extends HttpError {
 
 /** How long a presigned download URL (DOWNLOAD_OFFLOAD=redirect) stays valid. */
 export const PRESIGNED_SECONDS = 60
-
-/** `attachment; filename="..."` for a name made of a slug (anything else becomes -). */
-export const attachment = (name: string): string => `attachment; filename="${name.replace(/[^\w.-]/g, '-')}"`
 
 const RANGE_NOT_SATISFIABLE = 'The part of the file asked for is beyond its end. Download the whole file again.'
 const PRECONDITION_FAILED = 'The file has changed since your copy was made. Download the whole file again.'

@@ -94,8 +94,9 @@ export function createCheckout (deps: { db: Kysely<Database>, runner: Runner, or
 
   async function resume (user: User, content: Content, amount: number): Promise<CheckoutStart | undefined> {
     const open = await orders.openFor(user.id, content.id)
-    // Another amount named for a pay-what-you-want item is another checkout.
-    if (open === undefined || open.amount_cents !== amount) return undefined
+    // Another amount named for a pay-what-you-want item is another checkout; so is one started
+    // before the store moved to another currency (npm run reprice), even at the same number.
+    if (open === undefined || open.amount_cents !== amount || open.currency !== content.currency) return undefined
     const session = await payments.retrieve(open.stripe_session_id!)
     if (session.checkoutStatus === 'open' && typeof session.url === 'string') {
       return { url: session.url, orderId: open.id, resumed: true }

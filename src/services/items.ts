@@ -3,7 +3,7 @@ import type { Runner } from '../db/runner.js'
 import type { Content, ContentVersion, Database } from '../db/types.js'
 import { DomainError } from './errors.js'
 import type { FileStore, PendingFile } from './file-store.js'
-import { formatAmount, minimumCharge, parsePrice, toDecimal } from './money.js'
+import { formatAmount, howToType, minimumCharge, parsePrice, toDecimal } from './money.js'
 import type { PaymentLinkInfo } from './payments.js'
 import { checkFields, type ContentFields, type ContentProblems, createFormReceiver, type UploadPart } from './uploads.js'
 
@@ -77,7 +77,7 @@ export function checkPayWhatYouWant (values: EditFields, currency: string): Pick
   if (values.pay_what_you_want === '') return {}
   const minimum = parsePrice(values.min_price, currency)
   if (values.min_price.trim() === '') return { min_price: 'Type the least a buyer pays: 0 makes it free, with tips welcome.' }
-  if (minimum === undefined) return { min_price: `The minimum must be a price in ${currency.toUpperCase()}, like ${toDecimal(minimumCharge(currency), currency)}, or 0.` }
+  if (minimum === undefined) return { min_price: `The minimum must be a price in ${currency.toUpperCase()}, or 0. Type it ${howToType(currency, minimumCharge(currency))}.` }
   if (minimum > 0 && minimum < minimumCharge(currency)) {
     return { min_price: `A minimum above 0 must be at least ${formatAmount(minimumCharge(currency), currency)}, the lowest charge card payments take. Use 0 to let readers take it free and tip if they like.` }
   }

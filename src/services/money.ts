@@ -173,14 +173,27 @@ export function formatPrice (amount: number, currency: string): string {
   return amount === 0 ? 'Free' : formatAmount(amount, currency)
 }
 
+/**
+ * How an amount is typed into a form, for a message about one that could not be read: people
+ * type `4,99` or `$5`, which parseAmount refuses (a comma may be a decimal or a thousands
+ * separator), so the message says what to type instead, with an example (`example` in minor units).
+ */
+export function howToType (currency: string, example: number): string {
+  return decimals(currency) === 0
+    ? `in digits only, with no currency sign or commas, like ${toDecimal(example, currency)}`
+    : `with a dot, not a comma, and no currency sign, like ${toDecimal(example, currency)}`
+}
+
 /** What a price problem says, in the currency's own terms. */
 export function priceRule (currency: string): string {
   const code = currency.toUpperCase()
   const max = new Intl.NumberFormat('en-US', { maximumFractionDigits: 3 }).format(toDecimal(maxPrice(code), code) as Intl.StringNumericLiteral)
   const places = decimals(code)
-  if (places === 0) return `The price must be a whole number from 0 to ${max} ${code} (0 means free).`
+  const example = places === 0 ? 500 * step(code) : 499 * 10 ** (minorUnits(code) - 2)
+  const typing = `Type it ${howToType(code, example)}.`
+  if (places === 0) return `The price must be a whole number from 0 to ${max} ${code} (0 means free). ${typing}`
   const last = THREE_DECIMAL.has(currency.toLowerCase()) ? ', the third of them 0' : ''
-  return `The price must be a number from 0 to ${max} ${code} with at most ${places === 3 ? 'three' : 'two'} decimals${last} (0 means free).`
+  return `The price must be a number from 0 to ${max} ${code} with at most ${places === 3 ? 'three' : 'two'} decimals${last} (0 means free). ${typing}`
 }
 
 /** What the price field of a form needs to fit the currency. */
@@ -194,4 +207,34 @@ export function priceInput (currency: string): { code: string, pattern: string, 
     inputMode: places === 0 ? 'numeric' : 'decimal',
     hint: `0 means free; otherwise from ${formatAmount(minimumCharge(currency), currency)} to ${formatAmount(maxPrice(currency), currency)}.`
   }
+}
+
+/** An exchange rate as typed (`0.92`): units of the new currency for one unit of the old, as a fraction. */
+export interface Rate { numerator: bigint, denominator: bigint }
+
+/** Reads a rate: a decimal number above 0 (`150`, `0.92`, `1.0845`); undefined otherwise. */
+export function parseRate (input: string): Rate | undefined {
+  const match = /^(\d{1,12})(?:\.(\d{1,12}))?$/.exec(input.trim())
+  if (match === null) return undefined
+  const fraction = match[2] ?? ''
+  const numerator = BigInt(match[1]! + fraction)
+  if (numerator === 0n) return undefined
+  return { numerator, denominator: 10n ** BigInt(fraction.length) }
+}
+
+/**
+ * A price in `from`'s minor units converted at `rate` into `to`'s minor units (so $5.00 at 150 is
+ * ¥750, ¥750 at 0.0067 is $5.03), rounded half up to an amount Stripe can charge in `to`. Free
+ * stays free; a paid price never falls below the minimum charge. It may come out above maxPrice:
+ * the caller decides. Exact: the amount and the rate are whole numbers over powers of ten.
+ */
+export function convertPrice (amount: number, from: string, to: string, rate: Rate): number {
+  if (!Number.isSafeInteger(amount) || amount < 0) throw new RangeError(`a price must be a whole number of minor units, got ${amount}`)
+  if (amount === 0) return 0
+  const unit = BigInt(step(to))
+  const numerator = BigInt(amount) * rate.numerator * 10n ** BigInt(minorUnits(to))
+  const denominator = rate.denominator * 10n ** BigInt(minorUnits(from)) * unit
+  const steps = (2n * numerator + denominator) / (2n * denominator)
+  const converted = steps * unit
+  return converted > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Math.max(Number(converted), minimumCharge(to))
 }

@@ -1,5 +1,5 @@
 import type { Content } from '../db/types.js'
-import { decimals, formatAmount, maxPrice, minimumCharge, parseAmount, parsePrice } from './money.js'
+import { decimals, formatAmount, howToType, maxPrice, minimumCharge, parseAmount, parsePrice } from './money.js'
 
 type Priced = Pick<Content, 'price_cents' | 'currency' | 'pay_what_you_want' | 'min_price_cents'>
 
@@ -26,7 +26,7 @@ export function chosenAmount (content: Priced, input: string | undefined): Chose
   const typed = parseAmount(input, currency)
   if (typed === undefined) {
     const places = decimals(currency)
-    return { problem: `Type the amount as a number${places === 0 ? ' without decimals' : ` with at most ${places} decimals`}, like ${formatAmount(Math.max(minimum, minimumCharge(currency)), currency)}.` }
+    return { problem: `Type the amount as a number${places === 0 ? ' without decimals' : ` with at most ${places} decimals`}, ${howToType(currency, Math.max(minimum, minimumCharge(currency)))}.` }
   }
   if (typed < minimum) return { problem: `The least you can pay for this is ${floor}.` }
   if (typed > maxPrice(currency)) return { problem: `That is more than we can charge at once: at most ${formatAmount(maxPrice(currency), currency)}.` }

@@ -8,6 +8,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import type { S3Config } from '../config.js'
+import { attachment } from './slugs.js'
 import {
   Inspector, isKey, type ObjectRead, type ObjectStore, QUARANTINE, type ReadConditions, SWEEP_MAX_AGE_MS, SWEEP_MIN_AGE_MS, tooLarge
 } from './file-store.js'
@@ -370,7 +371,7 @@ export function createS3Store (config: S3Config, options: { uploadAllowanceMs: n
       return await getSignedUrl(client, new GetObjectCommand({
         Bucket: bucket,
         Key: objectKey(key),
-        ResponseContentDisposition: `attachment; filename="${fileName.replace(/[^\w.-]/g, '-')}"`,
+        ResponseContentDisposition: attachment(fileName),
         ResponseContentType: contentType
       }), { expiresIn: seconds })
     }

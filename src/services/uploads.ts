@@ -5,13 +5,9 @@ import type { Content, Database } from '../db/types.js'
 import { DomainError } from './errors.js'
 import { type FileStore, type PendingFile, sniffImage, sniffPdf } from './file-store.js'
 import { formatAmount, minimumCharge, parsePrice, priceRule } from './money.js'
+import { slugify } from './slugs.js'
 
 export const MAX_PREVIEW_BYTES = 5 * 1024 * 1024
-
-/** Lower case, runs of other characters become '-', trimmed of '-'. */
-export function slugify (title: string): string {
-  return title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '')
-}
 
 export interface ContentFields {
   title: string
@@ -41,7 +37,7 @@ export function checkFields (fields: ContentFields, currency: string): ContentPr
   const problems: ContentProblems = {}
   const title = fields.title.trim()
   if (title.length < 3 || title.length > 120) problems.title = 'The title must be 3 to 120 characters long.'
-  else if (slugify(title) === '') problems.title = 'The title must contain at least one letter or digit.'
+  else if (slugify(title) === '') problems.title = 'The title needs at least one letter or digit (of any alphabet): punctuation and emoji alone cannot make the item\'s address.'
   if (fields.description.length > 5000) problems.description = 'The description must be at most 5,000 characters long.'
   const price = parsePrice(fields.price, currency)
   if (price === undefined) {

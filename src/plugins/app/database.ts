@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely'
 import { type DatabaseHandle, migrateToLatest } from '../../db/database.js'
 import { openConfiguredDatabase } from '../../db/open.js'
 import type { Database } from '../../db/types.js'
+import { checkStoreCurrency } from '../../services/store-currency.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -14,12 +15,14 @@ declare module 'fastify' {
 /**
  * The database DATABASE_URL names: a SQLite file, or PostgreSQL (several instances share it),
  * migrated to the latest schema (on PostgreSQL the migrator's lock makes instances starting
- * together migrate once), closed with the app.
+ * together migrate once), its items priced in STORE_CURRENCY, closed with the app.
  */
 export default fp(async function database (app) {
   const { handle } = await openConfiguredDatabase(app.config, { onIdleError: (err) => { app.log.warn({ err }, 'an idle PostgreSQL connection failed') } })
   try {
     await migrateToLatest(handle.db)
+    // Before anything sells or a file is looked at: one currency per store.
+    await checkStoreCurrency(handle, app.config.currency)
   } catch (error) {
     await handle.discardIfNew()
     throw error

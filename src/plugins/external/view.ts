@@ -5,6 +5,7 @@ import { viewsDir } from '../../paths.js'
 import { renderMarkdown } from '../../services/markdown.js'
 import type { Content } from '../../db/types.js'
 import { formatAmount, formatPrice, minimumCharge } from '../../services/money.js'
+import { itemPath } from '../../services/slugs.js'
 
 /**
  * What a list shows for an item's price: the price, or for pay what you want the least it costs
@@ -36,6 +37,8 @@ export const viewContext = {
   formatSize: (bytes: number): string => bytes < 1024 * 1024 ? `${Math.max(1, Math.round(bytes / 1024))} KB` : `${(bytes / 1024 / 1024).toFixed(1)} MB`,
   /** "Nov 24, 2026" from an ISO time. */
   formatDate: (iso: string): string => dateFormat.format(new Date(iso)),
+  /** `/content/<slug>` with the slug percent-encoded (`tail` like `/download`): every link to an item goes through it. */
+  itemPath,
   /** Markdown (descriptions, the refund policy) as inert HTML: output it with `<%~`. */
   renderMarkdown
 }
