@@ -128,7 +128,7 @@ t.test('DOWNLOAD_OFFLOAD=redirect answers 302 to a presigned URL valid 60 s that
   const row = await item(h, slug)
   const answer = await h.request(reader, { url: `/content/${slug}/download` })
   t.equal(answer.statusCode, 302)
-  t.equal(answer.headers['cache-control'], 'no-store')
+  t.equal(answer.headers['cache-control'], 'private, no-store')
   const location = new URL(answer.headers.location as string)
   t.equal(location.searchParams.get('X-Amz-Expires'), '60', 'signed for 60 seconds')
   t.equal(location.searchParams.get('response-content-disposition'), 'attachment; filename="in-the-bucket.pdf"')
