@@ -62,7 +62,10 @@ t.test('titles in Cyrillic, Greek, Arabic, Hebrew and Japanese are accepted, wit
     ['ألف ليلة وليلة', 'ألف-ليلة-وليلة'],
     ['ספר הזוהר', 'ספר-הזוהר'],
     ['源氏物語 第一巻', '源氏物語-第一巻'],
-    ['Café Crème', 'cafe-creme']
+    ['Café Crème', 'cafe-creme'],
+    // Short titles are whole titles: a two-character classic, a two-letter word.
+    ['論語', '論語'],
+    ['Go', 'go']
   ]
   for (const [title, slug] of titles) {
     const response = await h.upload(admin, { title })

@@ -36,7 +36,10 @@ export type UploadResult =
 export function checkFields (fields: ContentFields, currency: string): ContentProblems {
   const problems: ContentProblems = {}
   const title = fields.title.trim()
-  if (title.length < 3 || title.length > 120) problems.title = 'The title must be 3 to 120 characters long.'
+  // Counted in characters, not UTF-16 units: a two-character Chinese title (論語) is a whole title.
+  const length = [...title].length
+  if (length === 0) problems.title = 'Give the item a title (up to 120 characters).'
+  else if (length > 120) problems.title = 'The title must be at most 120 characters long.'
   else if (slugify(title) === '') problems.title = 'The title needs at least one letter or digit (of any alphabet): punctuation and emoji alone cannot make the item\'s address.'
   if (fields.description.length > 5000) problems.description = 'The description must be at most 5,000 characters long.'
   const price = parsePrice(fields.price, currency)
