@@ -273,3 +273,30 @@ t.test('a full refund from the desk sends one notice saying access ended', async
   t.match(notices[0]!.text, 'You were refunded $5.00')
   t.match(notices[0]!.text, 'Your access to the PDF has ended')
 })
+
+t.test('after a refund the download says the purchase was refunded, and the item page offers it again', async (t) => {
+  const s = await shop(t)
+  const { h } = s
+  const stranger = await h.signIn({ email: 'carol@example.com', sub: 'carol' })
+  const never = await h.request(stranger, { url: `/content/${s.slug}/download` })
+  t.equal(never.statusCode, 403)
+  t.match(never.body, 'You do not own &quot;A Field Guide to Testing&quot; yet', 'someone who never bought it')
+  t.notMatch((await h.request(stranger, { url: `/content/${s.slug}` })).body, 'Your purchase was refunded')
+
+  const { order: bought } = await buy(s)
+  t.equal((await submit(h, s.admin, bought.id)).statusCode, 303)
+  const refused = await h.request(s.reader, { url: `/content/${s.slug}/download` })
+  t.equal(refused.statusCode, 403)
+  t.match(refused.body, 'Your purchase of &quot;A Field Guide to Testing&quot; was refunded, so it can no longer be downloaded. You can buy it again from its page.')
+  t.notMatch(refused.body, 'do not own')
+  t.match(refused.body, `<a class="button" href="/content/${s.slug}">Go to the item</a>`, 'a way to the item')
+  const page = await h.request(s.reader, { url: `/content/${s.slug}` })
+  t.match(page.body, 'Your purchase was refunded.')
+  t.match(page.body, `action="/checkout/${s.slug}"`, 'the Buy form')
+
+  // Bought again: the page is a buyer's page again.
+  await buy(s)
+  const owned = await h.request(s.reader, { url: `/content/${s.slug}` })
+  t.notMatch(owned.body, 'Your purchase was refunded')
+  t.equal(await download(s), 200)
+})

@@ -85,7 +85,7 @@ export interface LinkPage {
 /** Each template and the data it is rendered with (besides the layout's). */
 export interface Pages {
   'pages/catalog.eta': { catalog: CatalogPage, grid: string | null }
-  'pages/content.eta': { content: Content, canDownload: boolean, versions: VersionSummary[], guestCheckout: boolean, buying: BuyForm }
+  'pages/content.eta': { content: Content, canDownload: boolean, refunded: boolean, versions: VersionSummary[], guestCheckout: boolean, buying: BuyForm }
   'pages/library.eta': { items: LibraryEntry[] }
   'pages/admin-new.eta': UploadForm
   'pages/admin-items.eta': { items: ItemsPage, refused: { message: string, slug: string, published: boolean } | null }
