@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import type { CookieJar, Harness } from './helpers/build.js'
-import { buy, lastEvent, libraryRows, order, paymentState, shop, type Shop } from './helpers/purchase.js'
+import { buy, lastEvent, libraryRows, order, paymentState, shop, type Shop, startCheckout, successPage } from './helpers/purchase.js'
 import { smtpServer } from './helpers/smtp.js'
 import { sleep } from './helpers/net.js'
 
@@ -299,4 +299,27 @@ t.test('after a refund the download says the purchase was refunded, and the item
   const owned = await h.request(s.reader, { url: `/content/${s.slug}` })
   t.notMatch(owned.body, 'Your purchase was refunded')
   t.equal(await download(s), 200)
+})
+
+t.test('the Items page and the dashboard agree: one paid and one refunded order are 2 sales, 1 refund and $5.00 net on both', async (t) => {
+  const s = await shop(t)
+  const { h } = s
+  const { order: refunded } = await buy(s)
+  t.equal((await submit(h, s.admin, refunded.id)).statusCode, 303)
+  await buy(s)
+  const items = await h.request(s.admin, { url: '/admin/content' })
+  t.match(items.body, /A Field Guide to Testing[\s\S]*\$5\.00 · 2 sales · 1 refund · \$5\.00 net revenue/, 'the Items page')
+  const dashboard = await h.request(s.admin, { url: '/admin' })
+  t.match(dashboard.body, /A Field Guide to Testing<\/a><\/td>\s*<td data-label="Sales" class="num">2<\/td>\s*<td data-label="Refunds" class="num">1<\/td>\s*<td data-label="Net revenue" class="num">\$5\.00<\/td>/, 'the dashboard')
+
+  // A partial refund counts against its sale on both pages too (another buyer's order).
+  const bob = await h.signIn({ email: 'bob@example.com', sub: 'bob' })
+  const { sessionId, order: third } = await startCheckout(h, bob, s.slug)
+  await h.stripe.pay(sessionId)
+  t.match((await successPage(h, bob, sessionId)).body, 'Thank you')
+  t.equal((await submit(h, s.admin, third.id, { amount: '1.50' })).statusCode, 303)
+  t.match((await h.request(s.admin, { url: '/admin/content' })).body, /3 sales · 2 refunds · \$8\.50 net revenue/)
+  t.match((await h.request(s.admin, { url: '/admin' })).body, /<td data-label="Sales" class="num">3<\/td>\s*<td data-label="Refunds" class="num">2<\/td>\s*<td data-label="Net revenue" class="num">\$8\.50<\/td>/)
+  const figures = await h.app.sales.dashboard()
+  t.same(figures.windows.all, { gross: 1500, refunded: 650, net: 850, sales: 3 }, 'the revenue cards count the partial refund')
 })

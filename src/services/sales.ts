@@ -93,6 +93,19 @@ export interface Customer {
 
 export interface CustomersPage { customers: Customer[], page: number, pages: number, total: number }
 
+/**
+ * The one definition of a sale, for every page that counts them (the dashboard, the Items
+ * page): an order that was paid (paid_at set), whatever became of it since. Refunds count
+ * against their sale rather than unmaking it: `refunds` is how many sales had money go back
+ * (all or part of it), `net` what the sales kept (paid, less promotion discounts and refunds).
+ * Conditional aggregates over `orders`, so a query that counts other orders too can use them.
+ */
+export const saleFigures = {
+  sales: () => sql<number>`coalesce(sum(case when orders.paid_at is not null then 1 else 0 end), 0)`.as('sales'),
+  refunds: () => sql<number>`coalesce(sum(case when orders.paid_at is not null and orders.refunded_cents > 0 then 1 else 0 end), 0)`.as('refunds'),
+  net: () => sql<number>`coalesce(sum(case when orders.paid_at is not null then orders.amount_cents - orders.discount_cents - orders.refunded_cents else 0 end), 0)`.as('net')
+}
+
 /** `before`/`after` links carry a row's place as "created_at|id". */
 export function parseCursor (value: string | undefined): Cursor | undefined {
   const match = value === undefined ? null : /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z)\|([\w-]{1,100})$/.exec(value)
@@ -203,12 +216,7 @@ export function createSales (deps: { db: Kysely<Database>, runner: Runner, curre
         return { day, amount: found?.amount ?? 0, sales: found?.sales ?? 0 }
       })
       const items = await runner.all(db.selectFrom('orders').innerJoin('content', 'content.id', 'orders.content_id')
-        .select([
-          'content.slug', 'content.title',
-          sql<number>`count(*)`.as('sales'),
-          sql<number>`sum(case when orders.refunded_cents > 0 then 1 else 0 end)`.as('refunds'),
-          sql<number>`sum(orders.amount_cents - orders.discount_cents - orders.refunded_cents)`.as('net')
-        ])
+        .select(['content.slug', 'content.title', saleFigures.sales(), saleFigures.refunds(), saleFigures.net()])
         .where('orders.paid_at', 'is not', null).where('orders.currency', '=', currency)
         .groupBy('content.id').orderBy('net', 'desc').orderBy('sales', 'desc').orderBy('content.id').limit(20))
       return {
