@@ -170,6 +170,7 @@ t.test('bad amounts are answered 400 on the confirm page and refund nothing', as
     t.match(response.body, message, `"${amount}": the page says why`)
     t.match(response.body, 'Nothing was refunded.')
     t.match(response.body, /<h1>Refund order/, 'on the confirm page')
+    t.match(response.body, /id="amount" name="amount"[^>]*aria-invalid="true"/, 'the amount field is marked')
     t.match(response.body, `value="${amount.replace(/&/g, '&amp;')}"`, 'with what was typed')
   }
   const tooLong = await submit(h, s.admin, bought.id, { amount: '1'.repeat(60) })

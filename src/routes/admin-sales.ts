@@ -117,7 +117,9 @@ const adminSalesRoutes: FastifyPluginAsync = async (app) => {
       amount: typed ?? toDecimal(quote.remainingCents, quote.currency),
       refunded: toDecimal(quote.refundedCents, quote.currency),
       input: priceInput(quote.currency),
-      problem,
+      // A bad amount is the field's problem; anything else (not refundable, the provider) the page's.
+      problem: status === 400 ? null : problem,
+      amountProblem: status === 400 ? problem : null,
       notify: outbox.enabled
     }, { status })
   }

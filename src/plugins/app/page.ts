@@ -63,6 +63,7 @@ export interface RefundForm {
   refunded: string
   input: ReturnType<typeof priceInput>
   problem: string | null
+  amountProblem: string | null
   /** The buyer is emailed a refund notice (SMTP configured). */
   notify: boolean
 }
