@@ -5,7 +5,9 @@ import t from 'tap'
 import { CookieJar, type Harness, type TestContext } from './helpers/build.js'
 import { fakeMollie, type FakeMollie } from './helpers/fake-mollie.js'
 import { libraryRows, order, orders, shop, type Shop } from './helpers/purchase.js'
+import { sleep } from './helpers/net.js'
 import { fuzzSeed, seededRandom } from './helpers/random.js'
+import { smtpServer } from './helpers/smtp.js'
 
 // The client speaks only https and pins its own CA bundle: the fake's certificate is self-signed.
 // (Node reads the variable at each TLS connection, so setting it here, after the imports, is enough.)
@@ -258,6 +260,24 @@ t.test('a partial refund in Mollie\'s dashboard of a payment we had not heard wa
   t.equal((await order(s.h, orderId)).status, 'paid', 'granted')
   t.equal((await order(s.h, orderId)).refunded_cents, 100)
   t.equal((await libraryRows(s.h)).length, 1)
+})
+
+t.test('a refund learnt from Mollie\'s amountRefunded emails the buyer one refund notice', async (t) => {
+  const smtp = await smtpServer(t)
+  const s = await mollieShop(t, { SMTP_URL: smtp.url })
+  const { paymentId } = await startMollie(s)
+  s.mollie.setStatus(paymentId, 'paid')
+  await webhook(s.h, paymentId)
+  await smtp.waitFor(1) // the receipt
+  s.mollie.refundBehindBack(paymentId, '1.00')
+  t.equal((await webhook(s.h, paymentId)).body.outcome, 'partial_refund')
+  await smtp.waitFor(2)
+  t.equal((await webhook(s.h, paymentId)).body.outcome, 'duplicate', 'the same state again')
+  await sleep(300)
+  const notices = smtp.messages().filter((m) => m.subject.startsWith('Your refund'))
+  t.equal(notices.length, 1)
+  t.match(notices[0]!.text, 'You were refunded €1.00')
+  t.match(notices[0]!.text, 'You keep the PDF')
 })
 
 t.test('Mollie unreachable: Buy shows a page saying nothing was charged; a webhook answers 503 and its retry grants', async (t) => {
