@@ -12,6 +12,7 @@ import * as outbox from './0010-outbox.js'
 import * as downloadLog from './0011-download-log.js'
 import * as payments from './0012-payments.js'
 import * as instances from './0013-instances.js'
+import * as partialRefunds from './0014-partial-refunds.js'
 import * as leases from './0015-leases.js'
 
 // A static list rather than a folder scan, so the same migrations run from TypeScript sources
@@ -30,5 +31,6 @@ export const migrations: Record<string, Migration> = {
   '0011-download-log': downloadLog,
   '0012-payments': payments,
   '0013-instances': instances,
+  '0014-partial-refunds': partialRefunds,
   '0015-leases': leases
 }

@@ -61,7 +61,7 @@ t.test('the items list shows every item with its state, price, sales, revenue an
   const page = await h.request(s.admin, { url: '/admin/content' })
   t.equal(page.statusCode, 200)
   t.match(page.body, '2 items')
-  t.match(page.body, /A Field Guide to Testing[\s\S]*Published[\s\S]*\$5\.00 · 1 sale · \$5\.00 revenue/, 'the sold item: published, one sale, its revenue')
+  t.match(page.body, /A Field Guide to Testing[\s\S]*Published[\s\S]*\$5\.00 · 1 sale · \$5\.00 net revenue/, 'the sold item: published, one sale, its revenue')
   t.match(page.body, /Quiet Notes[\s\S]*Unpublished[\s\S]*\$3\.00 · 0 sales · no revenue/, 'the unpublished one is listed too')
   t.match(page.body, `href="/admin/content/${s.slug}/edit"`)
   t.match(page.body, `href="/content/${s.slug}"`)

@@ -26,6 +26,8 @@ async function seedOrders (h: Harness, seeds: Seed[]): Promise<string[]> {
       user_id: s.userId,
       content_id: s.contentId,
       amount_cents: s.amount ?? 500,
+      // A refunded order was refunded in full (see migrations/0014-partial-refunds.ts).
+      refunded_cents: status === 'refunded' ? s.amount ?? 500 : 0,
       currency: s.currency ?? 'usd',
       status: status as 'paid',
       payment_intent: s.paymentIntent === undefined ? `pi_seed_${randomUUID().slice(0, 8)}` : s.paymentIntent,
@@ -202,7 +204,7 @@ t.test('the order page: details and a timeline with the redirect, the webhook ev
   t.match(timeline, 'paid, access granted', 'the redirect granted')
   t.match(timeline, /checkout\.session\.completed \(evt_\w+\): already paid, nothing changed/, 'the webhook found it done')
   t.match(timeline, 'version 1')
-  t.match(body, /<form method="post" action="\/admin\/orders\/[\w-]+\/refund"/, 'a refund button for a paid order')
+  t.match(body, /<a class="button danger-outline" href="\/admin\/orders\/[\w-]+\/refund">Refund…<\/a>/, 'a refund link for a paid order, to the confirm page')
   t.equal((await h.request(s.admin, { url: '/admin/orders/no-such-order' })).statusCode, 404)
 })
 
@@ -219,7 +221,7 @@ t.test('refund through Stripe: order refunded, access gone, one POST /v1/refunds
   t.equal((await h.request(s.reader, { url: `/content/${s.slug}/download` })).statusCode, 403)
   const calls = refundCalls(h)
   t.equal(calls.length, 1, 'one refund call')
-  t.equal(calls[0]!.headers['idempotency-key'], `refund-${pending.id}`)
+  t.equal(calls[0]!.headers['idempotency-key'], `refund-${pending.id}-0`, 'the order and the amount refunded before')
   t.same(calls[0]!.body, { payment_intent: paid.payment_intent })
 
   const page = await h.request(s.admin, { url: `/admin/orders/${pending.id}` })
@@ -295,7 +297,7 @@ t.test('refunding twice changes nothing the second time and calls Stripe once', 
   const token = await s2.h.csrf(s2.admin)
   const answers = await Promise.all([refund(s2.h, s2.admin, other.id, token), refund(s2.h, s2.admin, other.id, token)])
   t.same(answers.map((a) => a.statusCode), [303, 303])
-  t.ok(refundCalls(s2.h).every((call) => call.headers['idempotency-key'] === `refund-${other.id}`))
+  t.ok(refundCalls(s2.h).every((call) => call.headers['idempotency-key'] === `refund-${other.id}-0`))
   t.equal(s2.h.stripe.events.filter((e) => e.type === 'charge.refunded').length, 1, 'one refund at Stripe')
   const events = await s2.h.app.db.selectFrom('order_events').select('kind').where('order_id', '=', other.id).where('kind', '=', 'refund').execute()
   t.equal(events.length, 1, 'one refund on the timeline')
@@ -484,8 +486,8 @@ t.test('Stripe\'s charge.refunded arriving before its refund answer: the refund 
   // The event is applied first (as a fast webhook would), then Stripe's answer is recorded.
   const event = h.stripe.buildEvent('charge.refunded', { id: 'ch_fast', object: 'charge', payment_intent: paid.payment_intent, refunded: true })
   t.equal(JSON.parse((await h.webhook(event)).body).outcome, 'refunded')
-  t.same(await h.app.orders.recordRefund(pending.id, 're_fast'), { outcome: 'refunded', keptBy: null })
-  t.same(await h.app.orders.recordRefund(pending.id, 're_fast'), { outcome: 'already_refunded', keptBy: null }, 'the same answer again changes nothing')
+  t.same(await h.app.orders.recordRefund(pending.id, 're_fast'), { outcome: 'refunded', keptBy: null, refundedCents: 500 })
+  t.same(await h.app.orders.recordRefund(pending.id, 're_fast'), { outcome: 'already_refunded', keptBy: null, refundedCents: 500 }, 'the same answer again changes nothing')
   const kinds = (await h.app.db.selectFrom('order_events').select(['kind', 'detail']).where('order_id', '=', pending.id).execute())
   t.equal(kinds.filter((e) => e.kind === 'refund').length, 1)
   t.ok(kinds.some((e) => e.kind === 'webhook' && e.detail!.startsWith('charge.refunded')))

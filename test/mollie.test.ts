@@ -6,6 +6,7 @@ import { CookieJar } from './helpers/build.js'
 import { deliverLikeMollie, laterWebhook, lookups, mollieShop, startMollie, successPage, timeline, webhook } from './helpers/mollie-shop.js'
 import { libraryRows, order, orders } from './helpers/purchase.js'
 import { fuzzSeed, seededRandom } from './helpers/random.js'
+import { smtpServer } from './helpers/smtp.js'
 
 t.test('a Mollie purchase: payment created before the redirect, granted by the webhook, the return page thanks', async (t) => {
   const s = await mollieShop(t)
@@ -145,8 +146,10 @@ t.test('a refund in Mollie\'s dashboard after the grant revokes access; a partia
   s.mollie.setStatus(paymentId, 'paid')
   await webhook(s.h, paymentId)
   s.mollie.refundBehindBack(paymentId, '1.00')
-  t.equal((await laterWebhook(s, paymentId)).body.outcome, 'already_paid', 'a partial refund keeps access')
+  t.equal((await laterWebhook(s, paymentId)).body.outcome, 'partial_refund', 'a partial refund keeps access')
   t.equal((await libraryRows(s.h)).length, 1)
+  t.equal((await order(s.h, orderId)).refunded_cents, 100, 'Mollie\'s amountRefunded is recorded')
+  t.equal((await order(s.h, orderId)).status, 'paid')
   s.mollie.refundBehindBack(paymentId)
   t.equal((await laterWebhook(s, paymentId)).body.outcome, 'refunded')
   t.equal((await order(s.h, orderId)).status, 'refunded')
@@ -175,6 +178,70 @@ t.test('the admin\'s refund goes through Mollie once, even clicked twice, and re
   t.equal((await laterWebhook(s, paymentId)).body.outcome, 'already_refunded', 'Mollie\'s refund webhook afterwards changes nothing')
   const again = await s.h.request(s.admin, { method: 'POST', url: `/admin/orders/${orderId}/refund`, form: { _csrf: csrf } })
   t.equal(again.statusCode, 303, 'refunding twice changes nothing')
+})
+
+t.test('the admin refunds part of a Mollie payment: that amount goes to Mollie, access is kept; the rest revokes', async (t) => {
+  const s = await mollieShop(t)
+  const { paymentId, orderId } = await startMollie(s)
+  s.mollie.setStatus(paymentId, 'paid')
+  await laterWebhook(s, paymentId)
+  const refundPosts = () => s.mollie.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/refunds'))
+  const page = await s.h.request(s.admin, { url: `/admin/orders/${orderId}/refund` })
+  t.equal(page.statusCode, 200)
+  t.match(page.body, /<dt>Left to refund<\/dt><dd><strong>€5\.00<\/strong><\/dd>/)
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!
+  const partial = await s.h.request(s.admin, { method: 'POST', url: `/admin/orders/${orderId}/refund`, form: { _csrf: csrf, refunded: '0.00', amount: '2.00' } })
+  t.equal(partial.statusCode, 303)
+  t.equal(refundPosts().length, 1)
+  t.match(refundPosts()[0]!.body, { amount: { currency: 'EUR', value: '2.00' } }, 'the amount as a decimal string')
+  t.equal(refundPosts()[0]!.idempotencyKey, `refund-${orderId}-0`)
+  t.same(s.mollie.payments.get(paymentId)!.amountRefunded, { currency: 'EUR', value: '2.00' })
+  t.equal((await order(s.h, orderId)).status, 'paid')
+  t.equal((await order(s.h, orderId)).refunded_cents, 200)
+  t.equal((await libraryRows(s.h)).length, 1, 'access kept')
+  t.equal((await laterWebhook(s, paymentId)).body.outcome, 'already_refunded', 'Mollie\'s webhook for it changes nothing')
+
+  const rest = await s.h.request(s.admin, { method: 'POST', url: `/admin/orders/${orderId}/refund`, form: { _csrf: csrf, refunded: '2.00' } })
+  t.equal(rest.statusCode, 303, 'no amount: all that is left')
+  t.match(refundPosts()[1]!.body, { amount: { currency: 'EUR', value: '3.00' } })
+  t.equal(refundPosts()[1]!.idempotencyKey, `refund-${orderId}-200`)
+  t.equal((await order(s.h, orderId)).status, 'refunded')
+  t.equal((await order(s.h, orderId)).refunded_cents, 500)
+  t.equal((await libraryRows(s.h)).length, 0, 'the last cent revokes')
+  t.equal((await laterWebhook(s, paymentId)).body.outcome, 'already_refunded')
+
+  const bad = await s.h.request(s.admin, { method: 'POST', url: `/admin/orders/${orderId}/refund`, form: { _csrf: csrf, amount: '1.00' } })
+  t.equal(bad.statusCode, 303, 'refunded in full: nothing more to do')
+  t.equal(refundPosts().length, 2)
+})
+
+t.test('a partial refund in Mollie\'s dashboard of a payment we had not heard was paid grants it, then records the refund', async (t) => {
+  const s = await mollieShop(t)
+  const { paymentId, orderId } = await startMollie(s)
+  s.mollie.setStatus(paymentId, 'paid')
+  s.mollie.refundBehindBack(paymentId, '1.00')
+  t.equal((await laterWebhook(s, paymentId)).body.outcome, 'partial_refund')
+  t.equal((await order(s.h, orderId)).status, 'paid', 'granted')
+  t.equal((await order(s.h, orderId)).refunded_cents, 100)
+  t.equal((await libraryRows(s.h)).length, 1)
+})
+
+t.test('a refund learnt from Mollie\'s amountRefunded emails the buyer one refund notice', async (t) => {
+  const smtp = await smtpServer(t)
+  const s = await mollieShop(t, { SMTP_URL: smtp.url })
+  const { paymentId } = await startMollie(s)
+  s.mollie.setStatus(paymentId, 'paid')
+  await laterWebhook(s, paymentId)
+  await smtp.waitFor(1) // the receipt
+  s.mollie.refundBehindBack(paymentId, '1.00')
+  t.equal((await laterWebhook(s, paymentId)).body.outcome, 'partial_refund')
+  await smtp.waitFor(2)
+  t.equal((await laterWebhook(s, paymentId)).body.outcome, 'duplicate', 'the same state again')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const notices = smtp.messages().filter((m) => m.subject.startsWith('Your refund'))
+  t.equal(notices.length, 1)
+  t.match(notices[0]!.text, 'You were refunded €1.00')
+  t.match(notices[0]!.text, 'You keep the PDF')
 })
 
 t.test('Mollie unreachable: Buy shows a page saying nothing was charged; a webhook answers 503 and its retry grants', async (t) => {

@@ -10,7 +10,7 @@ import { postgresBinaries } from './helpers/postgres.js'
 /** The suites that hold the database and storage guarantees (backup.test.ts stays out: it snapshots a SQLite file; a PostgreSQL store is backed up with pg_dump). */
 const POSTGRES_S3_SUITES = [
   'orders', 'webhooks', 'storm', 'crash', 'upload', 'download-log', 'download-links', 'versions',
-  'fulfilment', 'guest-checkout', 'mollie', 'promotions-links', 'receipts', 'search', 'admin-orders', 'fuzz', 'shutdown', 'page-cache', 'sweep',
+  'fulfilment', 'guest-checkout', 'mollie', 'promotions-links', 'receipts', 'search', 'admin-orders', 'fuzz', 'shutdown', 'page-cache', 'sweep', 'refunds',
   'slugs', 'store-currency'
 ].map((name) => `test/${name}.test.ts`)
 

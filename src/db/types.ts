@@ -58,6 +58,11 @@ export interface OrdersTable {
   discount_cents: Generated<number>
   /** The payment provider that took (or was to take) the money: refunds go back through it. */
   provider: Generated<PaymentProviderName>
+  /**
+   * How much of what the buyer paid has been refunded (see migrations/0014-partial-refunds.ts):
+   * 0 < refunded_cents < paid keeps access; the whole of it makes the order refunded.
+   */
+  refunded_cents: Generated<number>
 }
 export type PaymentProviderName = 'stripe' | 'mollie'
 export type Order = Selectable<OrdersTable>
@@ -159,8 +164,11 @@ export interface ContentFtsTable {
   description: string
 }
 
-/** What the outbox sends: a receipt for an order, or fresh links for an address (POST /links). */
-export type OutboxKind = 'receipt' | 'links'
+/**
+ * What the outbox sends: a receipt for an order, fresh links for an address (POST /links), or a
+ * refund notice for one refund of an order.
+ */
+export type OutboxKind = 'receipt' | 'links' | 'refund'
 
 /** Mail to send, written in the transaction of what caused it (see migrations/0010-outbox.ts). */
 export interface OutboxTable {
@@ -180,6 +188,9 @@ export interface OutboxTable {
   /** The instance sending it, until claimed_until (ISO): see migrations/0013-instances.ts. */
   claimed_by: string | null
   claimed_until: string | null
+  /** A refund notice's refund: its amount, and whether the buyer kept the item (1) or lost it (0). */
+  refund_cents: number | null
+  access_kept: number | null
 }
 export type OutboxRow = Selectable<OutboxTable>
 

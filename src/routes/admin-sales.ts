@@ -3,7 +3,7 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import type { OrderStatus } from '../db/types.js'
 import { HttpError } from '../plugins/app/errors.js'
 import { DomainError } from '../services/errors.js'
-import { formatAmount } from '../services/money.js'
+import { formatAmount, priceInput, toDecimal } from '../services/money.js'
 import { salesChart } from '../services/sales-chart.js'
 import { ORDER_STATUSES, type OrderDetail, type OrderFilter, parseCursor } from '../services/sales.js'
 
@@ -18,6 +18,11 @@ const listQuery = {
   }
 } as const
 const orderParams = { type: 'object', properties: { id: { type: 'string', pattern: '^[\\w-]{1,100}$' } }, required: ['id'] } as const
+interface RefundBody { amount?: string, refunded?: string }
+const refundBody = {
+  type: 'object',
+  properties: { amount: { type: 'string', maxLength: 50 }, refunded: { type: 'string', maxLength: 50 } }
+} as const
 const NO_ORDER = 'There is no order with this number. It may have been removed by a flush of development data.'
 
 /** Query string of the list's filters (for the pager and the CSV link). */
@@ -88,7 +93,7 @@ const adminSalesRoutes: FastifyPluginAsync = async (app) => {
     return await reply.page('pages/admin-order.eta', {
       title: `Order ${detail.order.id.slice(0, 8)}`,
       ...detail,
-      refundable: detail.order.status === 'paid' || detail.order.status === 'review',
+      refundable: (detail.order.status === 'paid' || detail.order.status === 'review') && detail.order.refunded_cents < detail.order.paid_cents,
       problem: problem ?? null,
       receipts: await receiptsOf(detail.order.id)
     }, { status })
@@ -100,23 +105,47 @@ const adminSalesRoutes: FastifyPluginAsync = async (app) => {
     return await orderPage(reply, detail)
   })
 
-  app.post<{ Params: { id: string } }>('/orders/:id/refund', { schema: { params: orderParams } }, async (request, reply) => {
+  /** The refund's confirm page: what was paid and refunded, the amount to refund, and why not when it cannot be. */
+  async function refundPage (reply: FastifyReply, id: string, status = 200, problem: string | null = null, typed?: string): Promise<FastifyReply> {
+    const detail = await sales.order(id)
+    if (detail === undefined) throw new HttpError(404, NO_ORDER)
+    const quote = await refunds.quote(id)
+    return await reply.page('pages/admin-refund.eta', {
+      title: `Refund order ${detail.order.id.slice(0, 8)}`,
+      order: detail.order,
+      quote,
+      amount: typed ?? toDecimal(quote.remainingCents, quote.currency),
+      refunded: toDecimal(quote.refundedCents, quote.currency),
+      input: priceInput(quote.currency),
+      // A bad amount is the field's problem; anything else (not refundable, the provider) the page's.
+      problem: status === 400 ? null : problem,
+      amountProblem: status === 400 ? problem : null,
+      notify: outbox.enabled
+    }, { status })
+  }
+
+  app.get<{ Params: { id: string } }>('/orders/:id/refund', { schema: { params: orderParams } }, async (request, reply) =>
+    await refundPage(reply, request.params.id))
+
+  app.post<{ Params: { id: string }, Body: RefundBody }>('/orders/:id/refund', { schema: { params: orderParams, body: refundBody } }, async (request, reply) => {
     const { id } = request.params
+    const { amount, refunded } = request.body ?? {}
     let result
     try {
-      result = await refunds.refund(id)
+      result = await refunds.refund(id, { amount, refunded })
     } catch (error) {
-      // Not refundable (409) or Stripe refused (502): the order page, unchanged, says why.
-      const detail = await sales.order(id)
-      if (!(error instanceof DomainError) || detail === undefined || (error.kind !== 'conflict' && error.kind !== 'upstream')) throw error
+      // A bad amount (400), not refundable (409) or the provider refused (502): the confirm page, unchanged, says why.
+      if (!(error instanceof DomainError) || !['invalid', 'conflict', 'upstream'].includes(error.kind)) throw error
       request.log.warn({ orderId: id, err: { message: error.message, cause: error.cause } }, 'refund refused or failed')
-      return await orderPage(reply, detail, error.statusCode, error.message)
+      return await refundPage(reply, id, error.statusCode, error.message, amount)
     }
     const order = (await sales.order(id))!.order
-    const amount = formatAmount(order.paid_cents, order.currency)
+    const buyer = order.buyer_email ?? 'the buyer'
     request.flash('info', result.outcome === 'already_refunded'
-      ? 'This order was already refunded; nothing changed.'
-      : `Refunded ${amount} to ${order.buyer_email ?? 'the buyer'}. ${result.keptBy === null ? 'Their access to the item was removed.' : 'They keep the item through another paid order of it.'}`)
+      ? (result.refundedCents >= order.paid_cents ? 'This order was already refunded; nothing changed.' : 'This refund was already made; nothing changed.')
+      : result.outcome === 'partially_refunded'
+        ? `Refunded ${formatAmount(result.amountCents, order.currency)} to ${buyer}. They keep the item; ${formatAmount(order.paid_cents - result.refundedCents, order.currency)} of the order is left to refund.`
+        : `Refunded ${formatAmount(result.amountCents, order.currency)} to ${buyer}. ${result.keptBy === null ? 'Their access to the item was removed.' : 'They keep the item through another paid order of it.'}`)
     return await reply.redirect(`/admin/orders/${encodeURIComponent(id)}`, 303)
   })
 

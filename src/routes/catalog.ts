@@ -70,10 +70,12 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
     const user = request.user
     // A signed-out visitor can buy straight away: the Buy form needs its CSRF token.
     const guestCheckout = user === null && app.config.guestCheckout && content.published === 1 && !isFree(content)
+    const canDownload = user !== null && await catalog.canDownload(user, content)
     return await reply.page('pages/content.eta', {
       title: content.title,
       content,
-      canDownload: user !== null && await catalog.canDownload(user, content),
+      canDownload,
+      refunded: user !== null && !canDownload && await catalog.refunded(user.id, content.id),
       versions: await catalog.versions(content.id),
       guestCheckout,
       buying: {
@@ -107,6 +109,9 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
       throw new HttpError(400, 'The version must be a whole number, like ?version=1. The item\'s page lists its versions.')
     }
     if (!await catalog.canDownload(user, content)) {
+      if (await catalog.refunded(user.id, content.id)) {
+        throw new HttpError(403, `Your purchase of "${content.title}" was refunded, so it can no longer be downloaded. You can buy it again from its page.`)
+      }
       throw new HttpError(403, `You do not own "${content.title}" yet. Buy it from its page to download it.`)
     }
     // Without ?version the latest, which the content row points at.

@@ -252,6 +252,15 @@ export function createCatalog (deps: { db: Kysely<Database>, runner: Runner, cha
       return await runner.first(ownership(userId, contentId)) !== undefined
     },
 
+    /**
+     * Whether the user bought the item and was refunded: what a refused download and the item's
+     * page say instead of "you do not own it yet".
+     */
+    async refunded (userId: number, contentId: number): Promise<boolean> {
+      return await runner.first(db.selectFrom('orders').select('id')
+        .where('user_id', '=', userId).where('content_id', '=', contentId).where('status', '=', 'refunded').limit(1)) !== undefined
+    },
+
     /** The order that put a bought item in the user's library. */
     async libraryOrder (userId: number, contentId: number): Promise<string | undefined> {
       return (await runner.first(db.selectFrom('library').select('order_id').where('user_id', '=', userId).where('content_id', '=', contentId)))?.order_id

@@ -5,6 +5,7 @@ import { DomainError } from './errors.js'
 import type { FileStore, PendingFile } from './file-store.js'
 import { formatAmount, howToType, minimumCharge, parsePrice, toDecimal } from './money.js'
 import type { PaymentLinkInfo } from './payments.js'
+import { saleFigures } from './sales.js'
 import { checkFields, type ContentFields, type ContentProblems, createFormReceiver, type UploadPart } from './uploads.js'
 
 export const ITEMS_PAGE_SIZE = 50
@@ -23,10 +24,12 @@ export interface ItemSummary {
   min_price_cents: number
   /** Sold through this Stripe Payment Link too. */
   payment_link_id: string | null
-  /** Paid orders. */
+  /** Sales as the dashboard counts them (see saleFigures): paid orders, refunded or not. */
   sales: number
-  /** What the paid orders brought (less promotion discounts), in the item's currency (refunded ones are not counted). */
-  revenue_cents: number
+  /** Sales that had money go back (all or part of it). */
+  refunds: number
+  /** What the sales kept (less promotion discounts and refunds), in the item's currency. */
+  net_cents: number
   /** Orders in any state: an item with any cannot be deleted. */
   orders: number
 }
@@ -148,17 +151,12 @@ export function createItems (deps: { db: Kysely<Database>, runner: Runner, files
       const sales = new Map(rows.length === 0
         ? []
         : (await runner.all(db.selectFrom('orders')
-            .select((eb) => [
-              'content_id',
-              eb.fn.countAll<number>().as('orders'),
-              eb.fn.sum<number>(eb.case().when('status', '=', 'paid').then(1).else(0).end()).as('sales'),
-              eb.fn.sum<number>(eb.case().when('status', '=', 'paid').then(eb('amount_cents', '-', eb.ref('discount_cents'))).else(0).end()).as('revenue_cents')
-            ])
+            .select((eb) => ['content_id', eb.fn.countAll<number>().as('orders'), saleFigures.sales(), saleFigures.refunds(), saleFigures.net()])
             .where('content_id', 'in', rows.map((row) => row.id))
             .groupBy('content_id'))).map((row) => [row.content_id, row]))
       const items = rows.map((row) => {
         const sold = sales.get(row.id)
-        return { ...row, sales: sold?.sales ?? 0, revenue_cents: sold?.revenue_cents ?? 0, orders: sold?.orders ?? 0 }
+        return { ...row, sales: sold?.sales ?? 0, refunds: sold?.refunds ?? 0, net_cents: sold?.net ?? 0, orders: sold?.orders ?? 0 }
       })
       return { items, page: current, pages, total }
     },

@@ -62,11 +62,11 @@ export function createMollieProvider (config: MollieConfig, publicUrl: string): 
     returnUrl: (orderId) => returnUrl(orderId),
 
     /**
-     * A full refund of what is left of the payment, through Mollie, with the order's idempotency
-     * key so a double click or a retry refunds once. Already refunded in full (from Mollie's
-     * dashboard, say): refundId null, the money is back all the same.
+     * A refund of the payment through Mollie: `amount`, or all that is left of it, with the
+     * refund's idempotency key so a double click or a retry refunds once. Already refunded in
+     * full (from Mollie's dashboard, say): refundId null, the money is back all the same.
      */
-    async refund (order) {
+    async refund ({ order, amountCents, idempotencyKey }) {
       const id = order.payment_intent ?? order.stripe_session_id
       if (id === null) throw new DomainError('conflict', 'This order has no payment at Mollie to refund.')
       const payment = await fetchPayment(id)
@@ -74,12 +74,13 @@ export function createMollieProvider (config: MollieConfig, publicUrl: string): 
       const facts = paymentFacts(payment)
       if (facts.refunded === true) return { refundId: null }
       const remaining = payment.amountRemaining ?? payment.amount
+      const amount = amountCents === null ? { currency: remaining.currency, value: remaining.value } : { currency: payment.amount.currency, value: toDecimal(amountCents, order.currency) }
       try {
         const refund = await mollie.paymentRefunds.create({
           paymentId: payment.id,
-          amount: { currency: remaining.currency, value: remaining.value },
+          amount,
           description: `Refund of order ${order.id}`,
-          idempotencyKey: `refund-${order.id}`
+          idempotencyKey
         })
         return { refundId: refund.id }
       } catch (error) {
@@ -131,12 +132,17 @@ export function paymentFacts (payment: Payment): SessionFacts {
     url: payment.getCheckoutUrl(),
     paymentLink: null,
     refunded: total !== null && refunded !== null && refunded > 0 && refunded >= total,
+    amountRefunded: refunded ?? 0,
     ended: status === 'failed' || status === 'canceled' ? 'failed' : status === 'expired' ? 'expired' : null
   }
 }
 
 function molliePaymentEvent (type: string, facts: SessionFacts): PaymentEvent {
-  if (facts.refunded === true) return { type, action: 'refund', paymentIntent: facts.id, refunded: true }
+  if (facts.refunded === true) return { type, action: 'refund', paymentIntent: facts.id, refunded: true, amountRefunded: facts.amountRefunded }
+  // Part of it refunded: the payment is still paid, and carried along in case its grant is news too.
+  if ((facts.amountRefunded ?? 0) > 0 && facts.paymentStatus === 'paid') {
+    return { type, action: 'refund', paymentIntent: facts.id, refunded: false, amountRefunded: facts.amountRefunded, session: facts }
+  }
   if (facts.ended === 'failed') return { type, action: 'fail', session: facts }
   if (facts.ended === 'expired') return { type, action: 'expire', session: facts }
   // paid grants; open, pending and authorized are still settling.

@@ -5,6 +5,7 @@ import { prepared } from '../db/prepared.js'
 import type { Runner } from '../db/runner.js'
 import type { Content, Database, Order, OrderEvent, PaymentProviderName } from '../db/types.js'
 import { GUEST_SESSION_PROVIDER, guestAddress, guestEmailUser } from './guests.js'
+import { formatAmount } from './money.js'
 
 /**
  * What we need to know of a checkout (a Stripe Checkout Session, a Mollie payment), whichever
@@ -32,6 +33,8 @@ export interface SessionFacts {
   paymentLink?: string | null
   /** The payment was refunded in full (Mollie's amountRefunded equals its amount). */
   refunded?: boolean
+  /** How much of the payment has been refunded so far, in minor units (Mollie's amountRefunded). */
+  amountRefunded?: number
   /** The payment ended unpaid: failed (or canceled), or expired. */
   ended?: 'failed' | 'expired' | null
 }
@@ -56,7 +59,15 @@ export interface FulfilResult {
 export type PaymentEvent =
   | { type: string, action: 'complete', session: SessionFacts }
   | { type: string, action: 'fail' | 'expire', session: SessionFacts }
-  | { type: string, action: 'refund', paymentIntent: string | null, refunded: boolean }
+  | { type: string, action: 'refund', paymentIntent: string | null, refunded: boolean, amountRefunded?: number | null, session?: SessionFacts }
+
+/**
+ * A refund as the provider tells of it: `refunded` when all of the payment went back;
+ * `amountRefunded`, how much has gone back in all (Stripe's amount_refunded, Mollie's
+ * amountRefunded), when it says; `session`, the payment as a checkout when the provider's refund
+ * event is also all there is to learn that it was paid (Mollie's payment is both).
+ */
+export type RefundEvent = Extract<PaymentEvent, { action: 'refund' }>
 
 export type EventOutcome = FulfilOutcome | 'duplicate' | 'failed' | 'expired' | 'refunded' | 'already_refunded' | 'partial_refund' | 'ignored'
 
@@ -88,12 +99,32 @@ const OUTCOME_WORDS: Record<EventOutcome, string> = {
 }
 
 export interface RefundRecord {
-  outcome: 'refunded' | 'already_refunded' | 'unknown_order'
+  /** refunded: in full now (access revoked); partially_refunded: some of it, access kept. */
+  outcome: 'refunded' | 'partially_refunded' | 'already_refunded' | 'unknown_order'
   /** Another paid order of the same buyer for the same item that keeps their access. */
+  keptBy: string | null
+  /** How much of the order is refunded now, in minor units. */
+  refundedCents: number
+}
+
+/**
+ * One refund as the order learnt it (from the desk or the provider), told to the refund
+ * listeners: what it returned, the order's refunded total with it, whether that was the last
+ * of it, and whether the buyer still has the item afterwards (null: the order was never
+ * granted, so they never had it through this order).
+ */
+export interface RefundFacts {
+  amountCents: number
+  refundedCents: number
+  full: boolean
+  accessKept: boolean | null
   keptBy: string | null
 }
 
 const now = (): string => new Date().toISOString()
+
+/** What the buyer paid for an order: its amount less a promotion's discount. */
+export const paidOf = (order: Pick<Order, 'amount_cents' | 'discount_cents'>): number => order.amount_cents - order.discount_cents
 const CHECKOUT_LIFETIME_MS = 24 * 60 * 60 * 1000
 
 /**
@@ -253,6 +284,8 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
   const { db, runner, log, provider } = deps
   // Called inside the grant's transaction, with the order as granted (see onGranted).
   const grantListeners: Array<(order: Order, session: SessionFacts) => Promise<void>> = []
+  // Called inside the transaction of each refund that returned money (see onRefunded).
+  const refundListeners: Array<(order: Order, refund: RefundFacts) => Promise<void>> = []
   const byId = (id: string) => db.selectFrom('orders').selectAll().where('id', '=', id)
   // What a transaction decides from an order's row holds until its commit: on PostgreSQL the row
   // is locked (FOR NO KEY UPDATE, as an UPDATE of it would), so a concurrent refund, event or redirect for the same order waits
@@ -452,7 +485,7 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
     refundedFirst ??= session.paymentIntent !== null && await runner.first(refundOf(session.paymentIntent)) !== undefined
     if (session.refunded === true || refundedFirst) {
       // The refund overtook this event: the money went back, so nothing is granted.
-      await runner.run(db.updateTable('orders').set({ status: 'refunded', payment_intent: session.paymentIntent, stripe_session_id: session.id })
+      await runner.run(db.updateTable('orders').set({ status: 'refunded', refunded_cents: order.amount_cents - (session.amountDiscount ?? 0), payment_intent: session.paymentIntent, stripe_session_id: session.id })
         .where('id', '=', order.id).where('status', '=', 'pending'))
       log.warn({ orderId: order.id, paymentIntent: session.paymentIntent }, 'payment was refunded before it was fulfilled: nothing granted')
       return { outcome: 'not_payable', order: await runner.first(byId(order.id)) }
@@ -498,7 +531,7 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
    * theirs for the same item keeps it. Run inside the caller's transaction.
    */
   async function revokeOrder (order: Order): Promise<string | null> {
-    await runner.run(db.updateTable('orders').set({ status: 'refunded' }).where('id', '=', order.id).where('status', 'in', ['pending', 'paid', 'review']))
+    await runner.run(db.updateTable('orders').set({ status: 'refunded', refunded_cents: paidOf(order) }).where('id', '=', order.id).where('status', 'in', ['pending', 'paid', 'review']))
     // Bought twice (two tabs, say) and one refunded: the other purchase still gives access.
     const other = await runner.first(db.selectFrom('orders').select('id')
       .where('user_id', '=', order.user_id).where('content_id', '=', order.content_id)
@@ -513,23 +546,78 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
     return null
   }
 
-  /** A full refund revokes access; a partial one changes nothing. */
-  async function revoke (paymentIntent: string | null, refunded: boolean): Promise<{ outcome: EventOutcome, orderId?: string }> {
+  /**
+   * Brings the order's refunded amount up to `total` (never down: a refund learnt twice, or a
+   * provider's older total arriving late, changes nothing). All of what was paid makes the order
+   * refunded and revokes access (revokeOrder); less keeps it. A refund that returned money is
+   * told to the refund listeners (a notice into the outbox) in this transaction. Runs inside the
+   * caller's transaction, on the order's locked row; null when nothing changed.
+   */
+  async function applyRefund (order: Order, total: number): Promise<RefundFacts | null> {
+    const paid = paidOf(order)
+    const refundedCents = Math.min(Math.max(total, order.refunded_cents), paid)
+    const amountCents = refundedCents - order.refunded_cents
+    const full = refundedCents >= paid
+    if (order.status === 'refunded' || (amountCents === 0 && !full)) return null
+    if (amountCents > 0) await runner.run(db.updateTable('orders').set({ refunded_cents: refundedCents }).where('id', '=', order.id))
+    let keptBy: string | null = null
+    if (full) {
+      // Remembered by payment, as a refund learnt from the provider is: a late completed event grants nothing.
+      if (order.payment_intent !== null) {
+        await runner.run(db.insertInto('refunds').values({ payment_intent: order.payment_intent }).onConflict((oc) => oc.column('payment_intent').doNothing()))
+      }
+      keptBy = await revokeOrder(order)
+    }
+    const granted = order.status === 'paid'
+    const holds = granted && await runner.first(db.selectFrom('library').select('order_id')
+      .where('user_id', '=', order.user_id).where('content_id', '=', order.content_id)) !== undefined
+    const facts: RefundFacts = { amountCents, refundedCents, full, accessKept: granted ? holds : null, keptBy }
+    if (amountCents > 0) {
+      const now = { ...order, refunded_cents: refundedCents, status: full ? 'refunded' as const : order.status }
+      for (const listener of refundListeners) await listener(now, facts)
+    }
+    return facts
+  }
+
+  /**
+   * A refund the provider tells of (Stripe's charge.refunded, a Mollie payment's amountRefunded):
+   * the order's refunded amount follows the provider's total; all of it revokes access, part of
+   * it keeps it. Made from the desk first, it changes nothing more.
+   */
+  async function revoke (event: RefundEvent): Promise<{ outcome: EventOutcome, orderId?: string }> {
+    const { paymentIntent, refunded } = event
     if (paymentIntent === null) return { outcome: refunded ? 'ignored' : 'partial_refund' }
     // Mollie's payment id is both: a payment refunded before its order learnt it was paid.
-    const order = await runner.first(locked(db.selectFrom('orders').selectAll().where('payment_intent', '=', paymentIntent))) ??
+    let order = await runner.first(locked(db.selectFrom('orders').selectAll().where('payment_intent', '=', paymentIntent))) ??
       await runner.first(locked(db.selectFrom('orders').selectAll().where('stripe_session_id', '=', paymentIntent)))
-    if (!refunded) return { outcome: 'partial_refund', orderId: order?.id }
-    // Remembered even for a payment we do not know yet: its completed event may come later.
-    await runner.run(db.insertInto('refunds').values({ payment_intent: paymentIntent }).onConflict((oc) => oc.column('payment_intent').doNothing()))
-    if (order === undefined) {
-      log.warn({ paymentIntent }, 'refund for a payment we do not know yet: recorded, so it is never granted')
-      return { outcome: 'refunded' }
+    if (refunded) {
+      // Remembered even for a payment we do not know yet: its completed event may come later.
+      await runner.run(db.insertInto('refunds').values({ payment_intent: paymentIntent }).onConflict((oc) => oc.column('payment_intent').doNothing()))
     }
-    // Refunded from the desk before Stripe's event came: that refund already did everything.
+    if (order === undefined) {
+      if (refunded) log.warn({ paymentIntent }, 'refund for a payment we do not know yet: recorded, so it is never granted')
+      return { outcome: refunded ? 'refunded' : 'partial_refund' }
+    }
+    // Refunded from the desk before the provider's event came: that refund already did everything.
     if (order.status === 'refunded') return { outcome: 'already_refunded', orderId: order.id }
-    await revokeOrder(order)
-    return { outcome: 'refunded', orderId: order.id }
+    if (order.status === 'pending') {
+      if (refunded) {
+        await revokeOrder(order)
+        return { outcome: 'refunded', orderId: order.id }
+      }
+      // Part of a payment refunded before we heard it was paid: the payment, as the provider
+      // has it now, is granted first (Mollie's later notifications carry this state only).
+      if (event.session === undefined) return { outcome: 'partial_refund', orderId: order.id }
+      const fulfilled = await fulfilNow(event.session)
+      if (fulfilled.order === undefined || fulfilled.order.id !== order.id) return { outcome: 'partial_refund', orderId: order.id }
+      order = fulfilled.order
+    }
+    if (order.status !== 'paid' && order.status !== 'review') return { outcome: 'ignored', orderId: order.id }
+    // A partial refund whose total the provider did not say: nothing to record.
+    if (!refunded && event.amountRefunded == null) return { outcome: 'partial_refund', orderId: order.id }
+    const applied = await applyRefund(order, refunded ? paidOf(order) : event.amountRefunded!)
+    if (applied === null) return { outcome: 'already_refunded', orderId: order.id }
+    return { outcome: applied.full ? 'refunded' : 'partial_refund', orderId: order.id }
   }
 
   /**
@@ -557,7 +645,7 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
         return outcome
       }
       case 'refund': {
-        const { outcome, orderId } = await revoke(event.paymentIntent, event.refunded)
+        const { outcome, orderId } = await revoke(event)
         if (orderId !== undefined) await noteVia(orderId, via, outcome)
         return outcome
       }
@@ -582,6 +670,15 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
      */
     onGranted (listener: (order: Order, session: SessionFacts) => Promise<void>): void {
       grantListeners.push(listener)
+    },
+
+    /**
+     * Work that must happen exactly when a refund returns money (a refund notice into the
+     * outbox), whether the desk made it or the provider told of it: once per refund, awaited in
+     * the transaction that records it, with the order as refunded.
+     */
+    onRefunded (listener: (order: Order, refund: RefundFacts) => Promise<void>): void {
+      refundListeners.push(listener)
     },
 
     fulfil,
@@ -629,32 +726,36 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
     },
 
     /**
-     * The payment provider refunded the order in full (refundId: its refund, null when it said
-     * the charge was already refunded). One transaction: the refund is remembered by payment
-     * intent, so Stripe's later charge.refunded changes nothing more; the order becomes refunded
-     * and access goes at once (kept by another paid order of the same item); the timeline says
-     * so. A second call (a double click, the idempotent replay) changes nothing.
+     * The payment provider made the admin's refund (refundId: its refund, null when it said the
+     * payment was already refunded in full), bringing what is refunded of the order to
+     * `totalCents` (absent: all of it). One transaction: the order's refunded amount grows to
+     * that total (never shrinks); all of it makes the order refunded, remembers the refund by
+     * payment (the provider's later event changes nothing more) and revokes access at once (kept
+     * by another paid order of the same item); the timeline says so. A second call for the same
+     * refund (a double click, the idempotent replay) changes nothing.
      */
-    async recordRefund (orderId: string, refundId: string | null): Promise<RefundRecord> {
+    async recordRefund (orderId: string, refundId: string | null, totalCents?: number): Promise<RefundRecord> {
       return await runner.transaction(async () => {
         const order = await runner.first(locked(byId(orderId)))
-        if (order === undefined) return { outcome: 'unknown_order', keptBy: null }
-        if (order.payment_intent !== null) {
-          await runner.run(db.insertInto('refunds').values({ payment_intent: order.payment_intent }).onConflict((oc) => oc.column('payment_intent').doNothing()))
-        }
-        const detail = refundId === null ? 'by the admin (Stripe had already refunded the charge)' : `by the admin (${refundId})`
-        if (order.status === 'refunded') {
-          // Stripe's charge.refunded for this very refund can overtake its answer (the demo's
-          // emulator delivers at once): the refund is still the admin's, and on the timeline once.
+        if (order === undefined) return { outcome: 'unknown_order', keptBy: null, refundedCents: 0 }
+        const paid = paidOf(order)
+        const total = refundId === null || totalCents === undefined ? paid : Math.min(totalCents, paid)
+        const amount = formatAmount(Math.max(total - order.refunded_cents, 0), order.currency)
+        const applied = await applyRefund(order, total)
+        const outcome = (full: boolean): RefundRecord['outcome'] => full ? 'refunded' : 'partially_refunded'
+        if (applied === null) {
+          // The provider's event for this very refund can overtake its answer (the demo's
+          // emulator delivers at once): the refund is still the admin's, on the timeline once.
+          const detail = refundId === null ? 'by the admin (Stripe had already refunded the charge)' : `by the admin (${refundId})`
           const noted = await runner.first(db.selectFrom('order_events').select('id')
-            .where('order_id', '=', order.id).where('kind', '=', 'refund').where('detail', '=', detail))
-          if (refundId === null || noted !== undefined) return { outcome: 'already_refunded', keptBy: null }
+            .where('order_id', '=', order.id).where('kind', '=', 'refund').where('detail', 'like', `%${detail}`))
+          const done = { keptBy: null, refundedCents: order.refunded_cents }
+          if (refundId === null || noted !== undefined) return { outcome: 'already_refunded', ...done }
           await note(order.id, 'refund', detail)
-          return { outcome: 'refunded', keptBy: null }
+          return { outcome: outcome(order.status === 'refunded'), ...done }
         }
-        const keptBy = await revokeOrder(order)
-        await note(order.id, 'refund', detail)
-        return { outcome: 'refunded', keptBy }
+        await note(order.id, 'refund', refundId === null ? `${amount} by the admin (Stripe had already refunded the charge)` : `${amount} by the admin (${refundId})`)
+        return { outcome: outcome(applied.full), keptBy: applied.keptBy, refundedCents: applied.refundedCents }
       })
     },
 

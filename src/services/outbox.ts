@@ -31,10 +31,18 @@ export function createOutbox (deps: { db: Kysely<Database>, runner: Runner }) {
   }
 
   return {
-    /** A mail to send as soon as the sender can; returns its row id. */
-    async add (kind: OutboxKind, to: string, orderId: string | null, now = new Date()): Promise<number> {
+    /**
+     * A mail to send as soon as the sender can; returns its row id. A refund notice carries its
+     * refund: the amount, and whether the buyer kept the item (null: they never had it).
+     */
+    async add (kind: OutboxKind, to: string, orderId: string | null, now = new Date(), refund?: { cents: number, accessKept: boolean | null }): Promise<number> {
       const row = (await runner.first(db.insertInto('outbox').values({
-        kind, order_id: orderId, to_address: normalizeEmail(to), created_at: iso(now), next_attempt_at: iso(now)
+        kind,
+        order_id: orderId,
+        to_address: normalizeEmail(to),
+        created_at: iso(now),
+        next_attempt_at: iso(now),
+        ...(refund === undefined ? {} : { refund_cents: refund.cents, access_kept: refund.accessKept === null ? null : refund.accessKept ? 1 : 0 })
       }).returning('id')))!
       return row.id
     },
@@ -133,10 +141,10 @@ export function createOutbox (deps: { db: Kysely<Database>, runner: Runner }) {
       return rows.filter((row) => row.email !== null && normalizeEmail(row.email) === key).map(({ email: _email, ...order }) => order)
     },
 
-    /** What a receipt says about its order. */
-    async receiptFacts (orderId: string): Promise<{ id: string, status: string, title: string, amount_cents: number, currency: string, paid_at: string | null } | undefined> {
+    /** What a receipt (or a refund notice) says about its order. */
+    async receiptFacts (orderId: string): Promise<{ id: string, status: string, title: string, slug: string, amount_cents: number, refunded_cents: number, currency: string, paid_at: string | null } | undefined> {
       return await runner.first(db.selectFrom('orders').innerJoin('content', 'content.id', 'orders.content_id')
-        .select(['orders.id', 'orders.status', 'content.title', sql<number>`orders.amount_cents - orders.discount_cents`.as('amount_cents'), 'orders.currency', 'orders.paid_at'])
+        .select(['orders.id', 'orders.status', 'content.title', 'content.slug', sql<number>`orders.amount_cents - orders.discount_cents`.as('amount_cents'), 'orders.refunded_cents', 'orders.currency', 'orders.paid_at'])
         .where('orders.id', '=', orderId))
     }
   }

@@ -14,6 +14,15 @@ export interface CheckoutRequest {
   cancelUrl: string
 }
 
+/** A refund the desk asks of the provider. */
+export interface RefundRequest {
+  order: Order
+  /** How much to refund, in minor units; null: all that is left of the payment. */
+  amountCents: number | null
+  /** One per refund: the same refund asked again (a double click, a retry) is made once. */
+  idempotencyKey: string
+}
+
 /** A payment as a webhook tells of it: an id to record it under exactly once, and what to do. */
 export interface VerifiedEvent {
   id: string
@@ -45,8 +54,8 @@ interface ProviderBase {
   retrieve (id: string): Promise<SessionFacts>
   /** Our page the buyer comes back to after paying for this order through this checkout. */
   returnUrl (orderId: string, checkoutId: string): string
-  /** A full refund of the order's payment; refundId null when the provider says it was already refunded. */
-  refund (order: Order): Promise<{ refundId: string | null }>
+  /** A refund of the order's payment; refundId null when the provider says it was already refunded in full. */
+  refund (request: RefundRequest): Promise<{ refundId: string | null }>
 }
 
 export interface StripeProvider extends ProviderBase {

@@ -31,6 +31,8 @@ export interface OrderRow {
   amount_cents: number
   discount_cents: number
   paid_cents: number
+  /** How much of paid_cents went back to the buyer (some of it: the order stays paid). */
+  refunded_cents: number
   currency: string
   /** The provider that took the money ('stripe', 'mollie'). */
   provider: PaymentProviderName
@@ -91,6 +93,19 @@ export interface Customer {
 
 export interface CustomersPage { customers: Customer[], page: number, pages: number, total: number }
 
+/**
+ * The one definition of a sale, for every page that counts them (the dashboard, the Items
+ * page): an order that was paid (paid_at set), whatever became of it since. Refunds count
+ * against their sale rather than unmaking it: `refunds` is how many sales had money go back
+ * (all or part of it), `net` what the sales kept (paid, less promotion discounts and refunds).
+ * Conditional aggregates over `orders`, so a query that counts other orders too can use them.
+ */
+export const saleFigures = {
+  sales: () => sql<number>`coalesce(sum(case when orders.paid_at is not null then 1 else 0 end), 0)`.as('sales'),
+  refunds: () => sql<number>`coalesce(sum(case when orders.paid_at is not null and orders.refunded_cents > 0 then 1 else 0 end), 0)`.as('refunds'),
+  net: () => sql<number>`coalesce(sum(case when orders.paid_at is not null then orders.amount_cents - orders.discount_cents - orders.refunded_cents else 0 end), 0)`.as('net')
+}
+
 /** `before`/`after` links carry a row's place as "created_at|id". */
 export function parseCursor (value: string | undefined): Cursor | undefined {
   const match = value === undefined ? null : /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z)\|([\w-]{1,100})$/.exec(value)
@@ -119,7 +134,7 @@ export function createSales (deps: { db: Kysely<Database>, runner: Runner, curre
     .innerJoin('content', 'content.id', 'orders.content_id')
     .select([
       'orders.id', 'orders.created_at', 'orders.paid_at', 'orders.status', 'orders.amount_cents', 'orders.discount_cents',
-      sql<number>`orders.amount_cents - orders.discount_cents`.as('paid_cents'), 'orders.currency', 'orders.provider',
+      sql<number>`orders.amount_cents - orders.discount_cents`.as('paid_cents'), 'orders.refunded_cents', 'orders.currency', 'orders.provider',
       'orders.payment_intent', 'orders.stripe_session_id', 'orders.user_id', 'users.email as buyer_email', 'users.name as buyer_name',
       'orders.content_id', 'content.slug as item_slug', 'content.title as item_title'
     ])
@@ -166,7 +181,7 @@ export function createSales (deps: { db: Kysely<Database>, runner: Runner, curre
    * Revenue in the store's currency, counted by the day a sale was paid (UTC days), each order
    * at what the buyer paid (its amount less a promotion's discount):
    * - gross: the amounts of the orders paid in the window (paid_at set), whatever became of them;
-   * - refunded: the amounts of those same orders that are refunded now;
+   * - refunded: what of those same orders went back to their buyers (in full or in part);
    * - net = gross - refunded, so a refund lowers the net of the window its sale is in.
    * Orders never granted (pending, failed, expired, held for review, or refunded before they
    * were fulfilled) took no money we kept and are not counted; orders in another currency (the
@@ -177,7 +192,7 @@ export function createSales (deps: { db: Kysely<Database>, runner: Runner, curre
     let query = db.selectFrom('orders')
       .select([
         sql<number>`coalesce(sum(amount_cents - discount_cents), 0)`.as('gross'),
-        sql<number>`coalesce(sum(case when status = 'refunded' then amount_cents - discount_cents else 0 end), 0)`.as('refunded'),
+        sql<number>`coalesce(sum(refunded_cents), 0)`.as('refunded'),
         sql<number>`count(*)`.as('sales')
       ])
       .where('paid_at', 'is not', null).where('currency', '=', currency)
@@ -201,12 +216,7 @@ export function createSales (deps: { db: Kysely<Database>, runner: Runner, curre
         return { day, amount: found?.amount ?? 0, sales: found?.sales ?? 0 }
       })
       const items = await runner.all(db.selectFrom('orders').innerJoin('content', 'content.id', 'orders.content_id')
-        .select([
-          'content.slug', 'content.title',
-          sql<number>`count(*)`.as('sales'),
-          sql<number>`sum(case when orders.status = 'refunded' then 1 else 0 end)`.as('refunds'),
-          sql<number>`sum(case when orders.status = 'refunded' then 0 else orders.amount_cents - orders.discount_cents end)`.as('net')
-        ])
+        .select(['content.slug', 'content.title', saleFigures.sales(), saleFigures.refunds(), saleFigures.net()])
         .where('orders.paid_at', 'is not', null).where('orders.currency', '=', currency)
         .groupBy('content.id').orderBy('net', 'desc').orderBy('sales', 'desc').orderBy('content.id').limit(20))
       return {
@@ -261,8 +271,8 @@ export function createSales (deps: { db: Kysely<Database>, runner: Runner, curre
           'users.id', 'users.email', 'users.name',
           sql<number>`count(*)`.as('orders'),
           sql<number>`sum(case when orders.status = 'paid' then 1 else 0 end)`.as('paid_orders'),
-          // Net of refunds: a refunded order is no longer paid, so it adds nothing.
-          sql<number>`coalesce(sum(case when orders.status = 'paid' and orders.currency = ${currency} then orders.amount_cents - orders.discount_cents else 0 end), 0)`.as('spent'),
+          // Net of refunds: a refunded order adds nothing, a partly refunded one what it kept.
+          sql<number>`coalesce(sum(case when orders.status = 'paid' and orders.currency = ${currency} then orders.amount_cents - orders.discount_cents - orders.refunded_cents else 0 end), 0)`.as('spent'),
           sql<string | null>`min(orders.paid_at)`.as('first_purchase'),
           sql<string | null>`max(orders.paid_at)`.as('last_purchase')
         ])

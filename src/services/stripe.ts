@@ -64,14 +64,15 @@ export function createStripeProvider (config: StripeConfig, publicUrl: string): 
     },
 
     /**
-     * A full refund of the order's payment, for the admin's Refund button. The idempotency key is
-     * the order's, so a double click or a retry refunds once. `refundId` is null when Stripe says
-     * the charge was already refunded (from its dashboard, say): the money is back all the same.
+     * A refund of the order's payment, for the admin's Refund button: `amount` for part of it,
+     * none for all that is left. The idempotency key is the refund's, so a double click or a
+     * retry refunds once. `refundId` is null when Stripe says the charge was already refunded
+     * in full (from its dashboard, say): the money is back all the same.
      */
-    async refund (order) {
+    async refund ({ order, amountCents, idempotencyKey }) {
       if (order.payment_intent === null) throw new DomainError('conflict', 'This order has no payment at Stripe to refund.')
       try {
-        const refund = await stripe.refunds.create({ payment_intent: order.payment_intent }, { idempotencyKey: `refund-${order.id}` })
+        const refund = await stripe.refunds.create({ payment_intent: order.payment_intent, ...(amountCents === null ? {} : { amount: amountCents }) }, { idempotencyKey })
         return { refundId: refund.id }
       } catch (error) {
         if (error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'charge_already_refunded') return { refundId: null }
@@ -150,8 +151,11 @@ function paymentEvent (event: Stripe.Event): PaymentEvent | null {
       return { type: event.type, action: 'fail', session: sessionFacts(event.data.object) }
     case 'checkout.session.expired':
       return { type: event.type, action: 'expire', session: sessionFacts(event.data.object) }
-    case 'charge.refunded':
-      return { type: event.type, action: 'refund', paymentIntent: idOf(event.data.object.payment_intent), refunded: event.data.object.refunded }
+    case 'charge.refunded': {
+      const charge = event.data.object
+      const amountRefunded = Number.isSafeInteger(charge.amount_refunded) ? charge.amount_refunded : null
+      return { type: event.type, action: 'refund', paymentIntent: idOf(charge.payment_intent), refunded: charge.refunded === true, amountRefunded }
+    }
     default:
       return null
   }

@@ -149,10 +149,16 @@ function mollieJourney (): void {
     t.match(details, /Paid through Mollie/, 'the order says it was paid through Mollie')
     t.match(details, /€4\.00/, 'for €4.00')
     t.match(details, /Mollie payment\s+tr_\w+/, 'and names the Mollie payment')
-    const refund = desk.getByRole('button', { name: `Refund ${ITEM.priceLabel}` })
+    const refund = desk.getByRole('link', { name: 'Refund…' })
     await refund.waitFor()
     await screen(t, desk, 'admin-order')
     await refund.click()
+    // The confirm page: the whole amount is filled in.
+    const confirm = desk.getByRole('button', { name: 'Refund', exact: true })
+    await confirm.waitFor()
+    t.equal(await desk.getByLabel(/Amount to refund/).inputValue(), '4.00', 'all that is left, filled in')
+    await screen(t, desk, 'admin-refund')
+    await confirm.click()
     await desk.locator('h1 .pill', { hasText: /refunded/i }).waitFor()
     await screen(t, desk, 'admin-order-refunded')
 

@@ -97,6 +97,19 @@ export default fp(async function mailer (app) {
         linksUrl
       })
     }
+    if (row.kind === 'refund') {
+      const order = row.order_id === null ? undefined : await rows.receiptFacts(row.order_id)
+      if (order === undefined) return 'the order no longer exists'
+      const amount = viewContext.formatAmount(row.refund_cents ?? 0, order.currency)
+      // As it was when the refund was made: a later refund has its own notice.
+      const access = row.access_kept === null ? null : row.access_kept === 1 ? 'kept' : 'ended'
+      return render('refund', {
+        subject: `Your refund from ${store.name}: ${order.title}`,
+        store,
+        order: { id: order.id, title: order.title, amount: viewContext.formatAmount(order.amount_cents, order.currency), url: `${config.publicUrl}/content/${encodeURIComponent(order.slug)}` },
+        refund: { amount, total: viewContext.formatAmount(order.refunded_cents, order.currency), access }
+      })
+    }
     const items = (await rows.paidOrdersOf(row.to_address)).map((order) => ({
       id: order.id, title: order.title, amount: viewContext.formatPrice(order.amount_cents, order.currency), url: links.create(order.id, now).url
     }))
@@ -192,6 +205,19 @@ export default fp(async function mailer (app) {
       }
       await rows.add('receipt', to, order.id)
       // After the grant's commit: the row is visible to the sender by then.
+      setImmediate(kick)
+    })
+  }
+
+  if (enabled) {
+    // Every refund that returned money, from the desk or learnt from the provider, in its transaction.
+    orders.onRefunded(async (order, refund) => {
+      const to = await rows.recipientOf(order, null)
+      if (to === null) {
+        log.warn({ orderId: order.id }, 'refunded order has no email address: no refund notice is sent')
+        return
+      }
+      await rows.add('refund', to, order.id, new Date(), { cents: refund.amountCents, accessKept: refund.accessKept })
       setImmediate(kick)
     })
   }

@@ -4,7 +4,8 @@ import type { Content } from '../../db/types.js'
 import type { CaughtMail } from '../../dev/mail-catcher/index.js'
 import type { CatalogPage, LibraryEntry } from '../../services/catalog.js'
 import type { SalesChart } from '../../services/sales-chart.js'
-import type { CustomersPage, Dashboard, OrderDetail, OrderFilter, OrdersPage } from '../../services/sales.js'
+import type { RefundQuote } from '../../services/refunds.js'
+import type { CustomersPage, Dashboard, OrderDetail, OrderFilter, OrderRow, OrdersPage } from '../../services/sales.js'
 import type { OrderStatus, PaymentProviderName } from '../../db/types.js'
 import type { EditFields, EditProblems, ItemsPage, VersionSummary } from '../../services/items.js'
 import type { ContentFields, ContentProblems } from '../../services/uploads.js'
@@ -52,6 +53,21 @@ export interface SettingsForm {
   provider: PaymentProviderName
 }
 
+/** The refund's confirm page (GET and POST /admin/orders/<id>/refund). */
+export interface RefundForm {
+  order: OrderRow
+  quote: RefundQuote
+  /** The amount field: what remains to refund, or what the admin typed. */
+  amount: string
+  /** The amount already refunded as this page shows it (sent back with the form). */
+  refunded: string
+  input: ReturnType<typeof priceInput>
+  problem: string | null
+  amountProblem: string | null
+  /** The buyer is emailed a refund notice (SMTP configured). */
+  notify: boolean
+}
+
 /** What GET /d/<token> shows instead of the PDF. */
 export interface LinkPage {
   status: number
@@ -70,7 +86,7 @@ export interface LinkPage {
 /** Each template and the data it is rendered with (besides the layout's). */
 export interface Pages {
   'pages/catalog.eta': { catalog: CatalogPage, grid: string | null }
-  'pages/content.eta': { content: Content, canDownload: boolean, versions: VersionSummary[], guestCheckout: boolean, buying: BuyForm }
+  'pages/content.eta': { content: Content, canDownload: boolean, refunded: boolean, versions: VersionSummary[], guestCheckout: boolean, buying: BuyForm }
   'pages/library.eta': { items: LibraryEntry[] }
   'pages/admin-new.eta': UploadForm
   'pages/admin-items.eta': { items: ItemsPage, refused: { message: string, slug: string, published: boolean } | null }
@@ -82,6 +98,7 @@ export interface Pages {
   'pages/admin-flush.eta': object
   'pages/admin-orders.eta': { page: OrdersPage, filter: OrderFilter, statuses: readonly OrderStatus[], csvHref: string, newerHref: string | null, olderHref: string | null }
   'pages/admin-order.eta': OrderDetail & { refundable: boolean, problem: string | null, receipts: { enabled: boolean, sent: number, waiting: number, days: number } }
+  'pages/admin-refund.eta': RefundForm
   'pages/admin-customers.eta': { page: CustomersPage, currency: string }
   'pages/settings.eta': SettingsForm
   'pages/policies.eta': { settings: StoreSettings }
