@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { migrateToLatest, openDatabase } from '../src/db/database.js'
-import { createSales, parseCursor } from '../src/services/sales.js'
+import { createSales, parseCursor } from '../src/modules/desk/sales.js'
 
 const ORDERS = 100_000
 const dir = await mkdtemp(join(tmpdir(), 'desk-bench-'))

@@ -9,7 +9,7 @@ import { isPostgres } from './dialect.js'
 //   writes; existing rows are indexed once here.
 // - On PostgreSQL the same search is an expression GIN index over the same two columns (title
 //   weighted above description), with a text search configuration that folds case and accents
-//   as FTS5's unicode61 tokenizer does; the query is in src/services/search-sql.ts and must
+//   as FTS5's unicode61 tokenizer does; the query is in src/modules/catalog/search-sql.ts and must
 //   write the indexed expression exactly as here.
 export async function up (db: Kysely<any>): Promise<void> {
   await db.schema.createTable('settings')

@@ -4,9 +4,9 @@ import { ConfigError, uploadAllowanceMs } from '../src/config.js'
 import { migrateToLatest } from '../src/db/database.js'
 import { openConfiguredDatabase } from '../src/db/open.js'
 import { configFromEnvironment } from '../src/env.js'
-import { createCatalog } from '../src/services/catalog.js'
-import { openStore } from '../src/services/file-store.js'
-import { bindStore } from '../src/services/store-binding.js'
+import { createCatalog } from '../src/modules/catalog/catalog.js'
+import { openStore } from '../src/storage/folder-store.js'
+import { bindStore } from '../src/storage/binding.js'
 
 const config = configFromEnvironment()
 if (config.production) {

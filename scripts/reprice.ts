@@ -6,8 +6,8 @@ import { parseArgs } from 'node:util'
 import { migrateToLatest } from '../src/db/database.js'
 import { openConfiguredDatabase } from '../src/db/open.js'
 import { configFromEnvironment } from '../src/env.js'
-import { formatAmount, parseRate, type Rate } from '../src/services/money.js'
-import { applyReprice, otherCurrencies, planReprice, type RepricedItem } from '../src/services/store-currency.js'
+import { formatAmount, parseRate, type Rate } from '../src/lib/money.js'
+import { applyReprice, otherCurrencies, planReprice, type RepricedItem } from '../src/modules/settings/store-currency.js'
 
 /** A refusal: one line saying what to type instead; nothing was changed. */
 class Refusal extends Error {}

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
-import { normalizeEmail } from './services/email.js'
-import { isMollieCurrency, isSupportedCurrency } from './services/money.js'
+import { normalizeEmail } from './lib/email.js'
+import { isMollieCurrency, isSupportedCurrency } from './lib/money.js'
 
 export type OAuthProvider = 'github' | 'google' | 'oidc'
 

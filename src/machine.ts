@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { jsonErrors } from './plugins/app/errors.js'
-import healthRoutes from './routes/health.js'
-import webhookRoutes from './routes/webhooks.js'
+import { jsonErrors } from './http/errors.js'
+import healthRoutes from './http/health.js'
+import webhookRoutes from './modules/purchase/webhook-routes.js'
 
 /**
  * Endpoints for machines (load balancers, Stripe): raw bodies and JSON answers, and nothing of

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { csvCell, csvLine } from '../src/services/csv.js'
+import { csvCell, csvLine } from '../src/lib/csv.js'
 
 t.test('plain values are written as they are; null and undefined are empty', async (t) => {
   t.equal(csvCell('abc'), 'abc')

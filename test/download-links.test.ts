@@ -41,7 +41,7 @@ t.test('forged, truncated and re-signed tokens are 404 pages that offer a fresh 
   const s = await linkShop(t)
   const [payload, signature] = s.token.split('.') as [string, string]
   const later = Buffer.from(`${s.orderId}.${Math.floor(Date.now() / 1000) + 400 * 86400}`).toString('base64url')
-  const { createLinks } = await import('../src/services/links.js')
+  const { createLinks } = await import('../src/modules/delivery/links.js')
   const other = createLinks({ secret: 'another-secret-of-at-least-thirty-two-chars', publicUrl: 'http://x', days: 7 })
   const cases: Array<[string, string]> = [
     ['truncated', s.token.slice(0, -3)],

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
-import { ifRangeHolds } from '../src/routes/send-pdf.js'
-import { rangeAsked } from '../src/services/downloads.js'
+import { ifRangeHolds } from '../src/modules/delivery/send-pdf.js'
+import { rangeAsked } from '../src/modules/delivery/downloads.js'
 import { downloadRows, fetchLink, type LinkShop, linkShop } from './helpers/link-shop.js'
 
 /** Moves every download's timestamps `ms` into the past, as if that much time had gone by. */

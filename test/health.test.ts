@@ -1,7 +1,7 @@
 import Fastify from 'fastify'
 import t, { type Test } from 'tap'
 import { openDatabase } from '../src/db/database.js'
-import health, { HEALTH_TIMEOUT_MS } from '../src/routes/health.js'
+import health, { HEALTH_TIMEOUT_MS } from '../src/http/health.js'
 
 /** The health route alone on a bare Fastify, over a real SQLite handle whose runner `first` is replaced. */
 async function app (t: Test, database: 'up' | 'hangs' | 'fails', store: 'up' | 'down' | 'hangs' = 'up'): Promise<ReturnType<typeof Fastify>> {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { LINKS_PER_HOUR } from '../src/plugins/app/mailer.js'
+import { LINKS_PER_HOUR } from '../src/modules/mail/plugin.js'
 import { sleep } from './helpers/net.js'
 import { buy, shop } from './helpers/purchase.js'
 import { linkToken, smtpServer } from './helpers/smtp.js'

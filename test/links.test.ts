@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createLinks } from '../src/services/links.js'
+import { createLinks } from '../src/modules/delivery/links.js'
 
 const ORDER = '3f2b8c1e-5d4a-4e2b-9c1d-7a6b5c4d3e2f'
 const links = createLinks({ secret: 'a-test-session-secret-that-is-long-enough', publicUrl: 'https://shop.example', days: 7 })

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { renderMarkdown } from '../src/services/markdown.js'
+import { renderMarkdown } from '../src/lib/markdown.js'
 import { ADMIN_EMAIL, build } from './helpers/build.js'
 
 // Whatever an admin pastes, the HTML that comes out has no element or attribute that runs code.

@@ -2,7 +2,7 @@
 // one lookup at a time and at most one per 10 seconds for a payment of ours (the rest 503 with
 // Retry-After, so Mollie sends them again), at most 30 a minute per client for any other id.
 import t from 'tap'
-import { createMollieWebhookGate } from '../src/services/mollie-webhooks.js'
+import { createMollieWebhookGate } from '../src/modules/purchase/mollie-webhooks.js'
 import { lookups, mollieShop, startMollie, testClock, webhook } from './helpers/mollie-shop.js'
 import { libraryRows, order } from './helpers/purchase.js'
 

@@ -4,7 +4,7 @@ import { ConfigError, loadConfig } from '../src/config.js'
 import {
   decimals, formatAmount, formatPrice, isSupportedCurrency, maxPrice, minimumCharge, minorUnits, parseAmount,
   convertPrice, parsePrice, parseRate, priceInput, priceRule, STRIPE_CURRENCIES, toDecimal
-} from '../src/services/money.js'
+} from '../src/lib/money.js'
 import { ADMIN_EMAIL, build, type Harness } from './helpers/build.js'
 import { session, startCheckout } from './helpers/purchase.js'
 

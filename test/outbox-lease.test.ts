@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { migrateToLatest, openDatabase } from '../src/db/database.js'
 import { openPostgres } from '../src/db/postgres.js'
-import { createOutbox, type Outbox } from '../src/services/outbox.js'
+import { createOutbox, type Outbox } from '../src/modules/mail/outbox.js'
 import { startPostgres } from './helpers/postgres.js'
 
 const cluster = await startPostgres(t)

@@ -2,12 +2,12 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
-import { matchesEtag } from '../src/plugins/app/page-cache.js'
+import { matchesEtag } from '../src/http/page-cache.js'
 import { CookieJar, csrfFrom, type Harness, type TestContext, testEnv } from './helpers/build.js'
 import { edit, post } from './helpers/items.js'
 import { buy, shop } from './helpers/purchase.js'
 
-// Catalogue and item pages are kept until the database changes (src/plugins/app/page-cache.ts):
+// Catalogue and item pages are kept until the database changes (src/http/page-cache.ts):
 // every writer must show at once, and no visitor may see another's page.
 
 /** Another instance of the app on the same database and content folder (or PostgreSQL + S3). */

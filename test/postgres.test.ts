@@ -8,7 +8,7 @@ import { migrateToLatest, openDatabase } from '../src/db/database.js'
 import { openPostgres, type PostgresHandle } from '../src/db/postgres.js'
 import type { Runner } from '../src/db/runner.js'
 import type { Database } from '../src/db/types.js'
-import { changeStamp, postgresSearch } from '../src/services/search-sql.js'
+import { changeStamp, postgresSearch } from '../src/modules/catalog/search-sql.js'
 import { sleep } from './helpers/net.js'
 import { startPostgres } from './helpers/postgres.js'
 

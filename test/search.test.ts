@@ -8,7 +8,7 @@ import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { migrateToLatest, openDatabase } from '../src/db/database.js'
 import type { Content, Database } from '../src/db/types.js'
-import { ftsQuery } from '../src/services/catalog.js'
+import { ftsQuery } from '../src/modules/catalog/catalog.js'
 import { build, type Harness, testEnv } from './helpers/build.js'
 import type { Kysely } from 'kysely'
 

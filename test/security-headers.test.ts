@@ -1,7 +1,7 @@
 import t from 'tap'
 import { build } from './helpers/build.js'
 
-// The site's security headers are computed once at start (src/plugins/external/helmet.ts): every
+// The site's security headers are computed once at start (src/http/plugins/helmet.ts): every
 // kind of answer must carry exactly what helmet used to set on each request.
 
 const common = {

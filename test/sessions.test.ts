@@ -6,7 +6,7 @@ import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { startIdentityProvider } from '../src/dev/identity-provider.js'
 import { startStripeEmulator } from '../src/dev/stripe-emulator/index.js'
-import { localPath } from '../src/plugins/app/auth.js'
+import { localPath } from '../src/http/auth.js'
 import { ADMIN_EMAIL, build, CookieJar, injectAs, setCookies, signInFlow, testEnv, WEBHOOK_SECRET } from './helpers/build.js'
 
 /** A copy of a browser's cookies, as a thief who copied the cookie would hold them. */

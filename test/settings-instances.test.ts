@@ -1,7 +1,7 @@
 import t from 'tap'
 import { migrateToLatest } from '../src/db/database.js'
 import { openPostgres } from '../src/db/postgres.js'
-import { createSettings } from '../src/services/settings.js'
+import { createSettings } from '../src/modules/settings/settings.js'
 import { startPostgres } from './helpers/postgres.js'
 
 const cluster = await startPostgres(t)

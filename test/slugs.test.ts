@@ -1,5 +1,5 @@
 import t from 'tap'
-import { attachment, MAX_SLUG_LENGTH, slugify } from '../src/services/slugs.js'
+import { attachment, MAX_SLUG_LENGTH, slugify } from '../src/lib/slugs.js'
 import { ADMIN_EMAIL, build, csrfFrom } from './helpers/build.js'
 import { edit } from './helpers/items.js'
 import { pdfBytes } from './helpers/fixtures.js'

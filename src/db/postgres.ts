@@ -11,8 +11,8 @@ import {
 } from 'kysely'
 import pg from 'pg'
 import { PARALLEL_NESTING, type Runner } from './runner.js'
-import { DomainError } from '../services/errors.js'
-import { changeStamp } from '../services/search-sql.js'
+import { DomainError } from '../lib/errors.js'
+import { changeStamp } from '../modules/catalog/search-sql.js'
 import type { Database } from './types.js'
 
 // PostgreSQL underneath the same services: Kysely's PostgresDialect over a pg Pool, and the

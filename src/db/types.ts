@@ -127,7 +127,7 @@ export interface DownloadsTable {
 /** Where a download came from: the signed-in library route, or an emailed link (/d/<token>). */
 export type DownloadVia = 'library' | 'link'
 
-/** What an order's timeline records (see OrderEventKind in src/services/orders.ts). */
+/** What an order's timeline records (see OrderEventKind in src/modules/purchase/orders.ts). */
 export interface OrderEventsTable {
   id: Generated<number>
   order_id: string
@@ -151,7 +151,7 @@ export interface ContentVersionsTable {
 }
 export type ContentVersion = Selectable<ContentVersionsTable>
 
-/** The store's settings, one row per key (src/services/settings.ts reads and writes them). */
+/** The store's settings, one row per key (src/modules/settings/settings.ts reads and writes them). */
 export interface SettingsTable {
   key: string
   value: string

@@ -1,7 +1,7 @@
 // The JSON bodies of POST /v2/payments and POST /v2/payments/:id/refunds, refused like Mollie
 // refuses them: 422 naming the field. Amounts are decimal strings with exactly the currency's
-// decimals ("10.00", JPY "500"); src/services/money.ts knows each currency's decimals.
-import { decimals, parseAmount } from '../../services/money.js'
+// decimals ("10.00", JPY "500"); src/lib/money.ts knows each currency's decimals.
+import { decimals, parseAmount } from '../../lib/money.js'
 import { unprocessable } from './errors.js'
 
 export interface Amount {

@@ -1,7 +1,7 @@
 // Payments and their refunds, kept as the very resources the API answers (so a test can change a
 // payment behind the app's back and the next GET shows it), and what changes them: a buyer's
 // choice on the checkout page, a refund. Every change is announced to the payment's webhookUrl.
-import { parseAmount, toDecimal } from '../../services/money.js'
+import { parseAmount, toDecimal } from '../../lib/money.js'
 import { randomId } from '../stripe-emulator/ids.js'
 import { MollieError, unprocessable } from './errors.js'
 import { type Amount, type CreatePaymentParams, type CreateRefundParams, parseAmountParam } from './params.js'

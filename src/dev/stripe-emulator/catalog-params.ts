@@ -1,7 +1,7 @@
 // Parameters of coupons.create, promotionCodes.create/update, prices.create and
 // paymentLinks.create/update, validated like Stripe. Params Stripe knows but the emulator does
 // not model are refused by name, never silently ignored; unknown ones as Stripe refuses them.
-import { isSupportedCurrency } from '../../services/money.js'
+import { isSupportedCurrency } from '../../lib/money.js'
 import type { AfterCompletion, NewCoupon, NewPaymentLink, NewPrice, NewPromotionCode } from './catalog.js'
 import {
   type FormObject, invalid, isHttpUrl, isObj, optionalBoolean, optionalString, parseMetadata,

@@ -1,6 +1,6 @@
 // What a Stripe account holds besides payments: coupons and the promotion codes customers type,
 // prices and the Payment Links that sell them. Objects are kept in Stripe's wire shape.
-import { minimumCharge } from '../../services/money.js'
+import { minimumCharge } from '../../lib/money.js'
 import { nowSec, randomId } from './ids.js'
 
 export interface Coupon {

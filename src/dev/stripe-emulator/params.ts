@@ -1,4 +1,4 @@
-import { isSupportedCurrency } from '../../services/money.js'
+import { isSupportedCurrency } from '../../lib/money.js'
 import type { NewSession } from './state.js'
 
 /** A form body or query string in Stripe's bracket encoding, as qs reads it. */

@@ -1,0 +1,133 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { Content } from '../../db/types.js'
+import { loginUrl } from '../../http/auth.js'
+import { HttpError, NOT_FOUND } from '../../http/errors.js'
+import { viewContext } from '../../http/plugins/view.js'
+import { type CatalogPage, SORTS } from './catalog.js'
+import { priceInput, toDecimal } from '../../lib/money.js'
+import { isFree } from '../../lib/pricing.js'
+import { type SlugParams, slugParams } from '../../http/schemas.js'
+import { pdfSender, sendObject } from '../delivery/send-pdf.js'
+
+// A row whose file is gone (deleted by hand, an incomplete restore) is the shop's fault, not
+// the visitor's: a 503 page that says so and what to do, while /healthz reports it.
+const MISSING_PREVIEW = 'This item\'s preview image is missing from the store. The shop has been told; please try again later or contact the shop.'
+
+const catalogRoutes: FastifyPluginAsync = async (app) => {
+  const { catalog, files, config, payments } = app
+  const provider = payments.name === 'mollie' ? 'Mollie' : 'Stripe'
+  const sendPdf = pdfSender(app)
+  const grids = new WeakMap<CatalogPage, string>()
+
+  /** The item, if this visitor may see it: an unpublished one is not there for strangers. */
+  async function contentOr404 (request: FastifyRequest, slug: string): Promise<Content> {
+    const content = await catalog.find(slug)
+    if (content === undefined || !await catalog.canView(request.user, content)) throw new HttpError(404, NOT_FOUND.item)
+    return content
+  }
+
+  /** One stat before sending: @fastify/send would answer a missing file with a plain 404. */
+  async function requireFile (request: FastifyRequest, content: Content, key: string, message: string): Promise<void> {
+    if (await files.exists(key)) return
+    request.log.error({ slug: content.slug, key }, 'a stored file of this item is missing from CONTENT_DIR')
+    throw new HttpError(503, message)
+  }
+
+  // Both pages are the same for every anonymous visitor and for each signed-in user but for the
+  // CSRF token: kept until the database changes (page-cache.ts).
+  app.get<{ Querystring: { page: number, q?: string, sort?: string } }>('/', {
+    config: { pageCache: true },
+    schema: {
+      querystring: {
+        type: 'object',
+        properties: {
+          page: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 },
+          // Free text: whatever is typed is searched for as words (catalog.search), never refused.
+          q: { type: 'string' },
+          // An order the catalogue does not know falls back to the default rather than an error page.
+          sort: { type: 'string' }
+        }
+      }
+    }
+  }, async (request, reply) => {
+    const { page, q = '' } = request.query
+    const sort = SORTS.find((name) => name === request.query.sort) ?? null
+    const query = q.trim()
+    // The grid is the same for everyone: rendered once per catalogue state (catalog.page and
+    // catalog.search hand back a new object when the catalogue changes); the page around it
+    // carries the visitor.
+    const current = query === '' ? await catalog.page(page, sort) : await catalog.search(query, page, sort)
+    let grid = current.items.length === 0 ? null : grids.get(current) ?? null
+    if (grid === null && current.items.length > 0) {
+      grid = app.eta.render('partials/catalog-grid.eta', { ...viewContext, catalog: current })
+      grids.set(current, grid)
+    }
+    return await reply.page('pages/catalog.eta', { title: query === '' ? 'Catalogue' : `Search: ${query.slice(0, 60)}`, catalog: current, grid })
+  })
+
+  app.get<{ Params: SlugParams }>('/content/:slug', { config: { pageCache: true }, schema: { params: slugParams } }, async (request, reply) => {
+    const content = await contentOr404(request, request.params.slug)
+    const user = request.user
+    // A signed-out visitor can buy straight away: the Buy form needs its CSRF token.
+    const guestCheckout = user === null && app.config.guestCheckout && content.published === 1 && !isFree(content)
+    const canDownload = user !== null && await catalog.canDownload(user, content)
+    return await reply.page('pages/content.eta', {
+      title: content.title,
+      content,
+      canDownload,
+      refunded: user !== null && !canDownload && await catalog.refunded(user.id, content.id),
+      versions: await catalog.versions(content.id),
+      guestCheckout,
+      buying: {
+        free: isFree(content),
+        amount: priceInput(content.currency),
+        suggested: toDecimal(content.price_cents, content.currency),
+        askEmail: guestCheckout && !payments.collectsEmail,
+        provider
+      }
+    }, { csrf: guestCheckout })
+  })
+
+  app.get<{ Params: SlugParams }>('/content/:slug/preview', { schema: { params: slugParams } }, async (request, reply) => {
+    const content = await contentOr404(request, request.params.slug)
+    await requireFile(request, content, content.preview_key, MISSING_PREVIEW)
+    // Keys are random and never reused, so a preview never changes under its URL.
+    if (files.kind === 's3') {
+      return await sendObject(request, reply, files, content.preview_key, { missing: MISSING_PREVIEW, headers: { 'cache-control': 'public, max-age=86400' } })
+    }
+    return await reply.sendFile(content.preview_key, files.dir, { maxAge: '1d', immutable: false })
+  })
+
+  app.get<{ Params: SlugParams, Querystring: { version?: string } }>('/content/:slug/download', {
+    schema: { params: slugParams, querystring: { type: 'object', properties: { version: { type: 'string', maxLength: 20 } } } }
+  }, async (request, reply) => {
+    const content = await contentOr404(request, request.params.slug)
+    const user = request.user
+    if (user === null) return reply.redirect(loginUrl(request.url))
+    const asked = request.query.version
+    if (asked !== undefined && !/^\d{1,9}$/.test(asked)) {
+      throw new HttpError(400, 'The version must be a whole number, like ?version=1. The item\'s page lists its versions.')
+    }
+    if (!await catalog.canDownload(user, content)) {
+      if (await catalog.refunded(user.id, content.id)) {
+        throw new HttpError(403, `Your purchase of "${content.title}" was refunded, so it can no longer be downloaded. You can buy it again from its page.`)
+      }
+      throw new HttpError(403, `You do not own "${content.title}" yet. Buy it from its page to download it.`)
+    }
+    // Without ?version the latest, which the content row points at.
+    let file = { key: content.file_key, version: await catalog.latestVersion(content.id), name: `${content.slug}.pdf`, size: content.file_size }
+    if (asked !== undefined && Number(asked) !== file.version) {
+      const earlier = await catalog.version(content.id, Number(asked))
+      if (earlier === undefined) throw new HttpError(404, `"${content.title}" has no version ${Number(asked)}. Its page lists the versions there are.`)
+      file = { key: earlier.file_key, version: earlier.version, name: `${content.slug}-v${earlier.version}.pdf`, size: earlier.file_size }
+    }
+    // DOWNLOAD_LIMIT counts per purchase: a paid item's library entry names its order. Admins
+    // and free items are not limited.
+    const orderId = await catalog.libraryOrder(user.id, content.id) ?? null
+    const limited = user.is_admin !== 1 && !isFree(content)
+    return await sendPdf(request, reply, content, file, {
+      orderId, userId: user.id, email: user.email, via: 'library', limit: limited ? config.downloadLimit : 0
+    })
+  })
+}
+export default catalogRoutes

@@ -1,0 +1,177 @@
+import { Readable } from 'node:stream'
+import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import type { OrderStatus } from '../../db/types.js'
+import { HttpError } from '../../http/errors.js'
+import { DomainError } from '../../lib/errors.js'
+import { formatAmount, priceInput, toDecimal } from '../../lib/money.js'
+import { salesChart } from './sales-chart.js'
+import { ORDER_STATUSES, type OrderDetail, type OrderFilter, parseCursor } from './sales.js'
+
+interface ListQuery { status?: OrderStatus, q?: string, before?: string, after?: string }
+const listQuery = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: [...ORDER_STATUSES, ''] },
+    q: { type: 'string', maxLength: 200 },
+    before: { type: 'string', maxLength: 200 },
+    after: { type: 'string', maxLength: 200 }
+  }
+} as const
+const orderParams = { type: 'object', properties: { id: { type: 'string', pattern: '^[\\w-]{1,100}$' } }, required: ['id'] } as const
+interface RefundBody { amount?: string, refunded?: string }
+const refundBody = {
+  type: 'object',
+  properties: { amount: { type: 'string', maxLength: 50 }, refunded: { type: 'string', maxLength: 50 } }
+} as const
+const NO_ORDER = 'There is no order with this number. It may have been removed by a flush of development data.'
+
+/** Query string of the list's filters (for the pager and the CSV link). */
+function filterQuery (filter: OrderFilter, extra: Record<string, string> = {}): string {
+  const params = new URLSearchParams()
+  if (filter.status !== undefined) params.set('status', filter.status)
+  if (filter.q !== undefined && filter.q !== '') params.set('q', filter.q)
+  for (const [k, v] of Object.entries(extra)) params.set(k, v)
+  const text = params.toString()
+  return text === '' ? '' : `?${text}`
+}
+
+function filterOf (query: ListQuery): OrderFilter {
+  return {
+    ...(query.status === undefined || (query.status as string) === '' ? {} : { status: query.status }),
+    ...(query.q === undefined || query.q.trim() === '' ? {} : { q: query.q.trim() })
+  }
+}
+
+/**
+ * The money side of the creator's desk: dashboard, orders (list, page, refund, CSV) and
+ * customers. Registered inside the admin routes, so their admin guard covers every route here.
+ */
+const adminSalesRoutes: FastifyPluginAsync = async (app) => {
+  const { config, sales, refunds, outbox } = app
+
+  /** The order's receipts: how many went out and how many wait (the resend button's neighbour). */
+  async function receiptsOf (orderId: string): Promise<{ enabled: boolean, sent: number, waiting: number, days: number }> {
+    const rows = (await outbox.rows.forOrder(orderId)).filter((row) => row.kind === 'receipt')
+    return { enabled: outbox.enabled, days: config.downloadLinkDays, sent: rows.filter((row) => row.sent_at !== null && row.subject !== null).length, waiting: rows.filter((row) => row.sent_at === null).length }
+  }
+
+  app.get('/', async (_request, reply) => {
+    const dashboard = await sales.dashboard()
+    return await reply.page('pages/admin-dashboard.eta', { title: 'Dashboard', dashboard, chart: salesChart(dashboard), flushable: !config.production })
+  })
+
+  if (!config.production) {
+    app.get('/flush', async (_request, reply) => await reply.page('pages/admin-flush.eta', { title: 'Flush development data' }))
+  }
+
+  app.get<{ Querystring: ListQuery }>('/orders', { schema: { querystring: listQuery } }, async (request, reply) => {
+    const filter = filterOf(request.query)
+    const before = parseCursor(request.query.before)
+    const after = before === undefined ? parseCursor(request.query.after) : undefined
+    const page = await sales.orders(filter, { before, after })
+    return await reply.page('pages/admin-orders.eta', {
+      title: 'Orders',
+      page,
+      filter,
+      statuses: ORDER_STATUSES,
+      csvHref: `/admin/orders.csv${filterQuery(filter)}`,
+      newerHref: page.newer === null ? null : `/admin/orders${filterQuery(filter, { after: page.newer })}`,
+      olderHref: page.older === null ? null : `/admin/orders${filterQuery(filter, { before: page.older })}`
+    })
+  })
+
+  app.get<{ Querystring: ListQuery }>('/orders.csv', { schema: { querystring: listQuery } }, async (request, reply) => {
+    const rows = sales.csv(filterOf(request.query))
+    return await reply
+      .type('text/csv; charset=utf-8')
+      .header('content-disposition', 'attachment; filename="orders.csv"')
+      .header('cache-control', 'no-store')
+      .send(Readable.from(rows))
+  })
+
+  async function orderPage (reply: FastifyReply, detail: OrderDetail, status = 200, problem?: string): Promise<FastifyReply> {
+    return await reply.page('pages/admin-order.eta', {
+      title: `Order ${detail.order.id.slice(0, 8)}`,
+      ...detail,
+      refundable: (detail.order.status === 'paid' || detail.order.status === 'review') && detail.order.refunded_cents < detail.order.paid_cents,
+      problem: problem ?? null,
+      receipts: await receiptsOf(detail.order.id)
+    }, { status })
+  }
+
+  app.get<{ Params: { id: string } }>('/orders/:id', { schema: { params: orderParams } }, async (request, reply) => {
+    const detail = await sales.order(request.params.id)
+    if (detail === undefined) throw new HttpError(404, NO_ORDER)
+    return await orderPage(reply, detail)
+  })
+
+  /** The refund's confirm page: what was paid and refunded, the amount to refund, and why not when it cannot be. */
+  async function refundPage (reply: FastifyReply, id: string, status = 200, problem: string | null = null, typed?: string): Promise<FastifyReply> {
+    const detail = await sales.order(id)
+    if (detail === undefined) throw new HttpError(404, NO_ORDER)
+    const quote = await refunds.quote(id)
+    return await reply.page('pages/admin-refund.eta', {
+      title: `Refund order ${detail.order.id.slice(0, 8)}`,
+      order: detail.order,
+      quote,
+      amount: typed ?? toDecimal(quote.remainingCents, quote.currency),
+      refunded: toDecimal(quote.refundedCents, quote.currency),
+      input: priceInput(quote.currency),
+      // A bad amount is the field's problem; anything else (not refundable, the provider) the page's.
+      problem: status === 400 ? null : problem,
+      amountProblem: status === 400 ? problem : null,
+      notify: outbox.enabled
+    }, { status })
+  }
+
+  app.get<{ Params: { id: string } }>('/orders/:id/refund', { schema: { params: orderParams } }, async (request, reply) =>
+    await refundPage(reply, request.params.id))
+
+  app.post<{ Params: { id: string }, Body: RefundBody }>('/orders/:id/refund', { schema: { params: orderParams, body: refundBody } }, async (request, reply) => {
+    const { id } = request.params
+    const { amount, refunded } = request.body ?? {}
+    let result
+    try {
+      result = await refunds.refund(id, { amount, refunded })
+    } catch (error) {
+      // A bad amount (400), not refundable (409) or the provider refused (502): the confirm page, unchanged, says why.
+      if (!(error instanceof DomainError) || !['invalid', 'conflict', 'upstream'].includes(error.kind)) throw error
+      request.log.warn({ orderId: id, err: { message: error.message, cause: error.cause } }, 'refund refused or failed')
+      return await refundPage(reply, id, error.statusCode, error.message, amount)
+    }
+    const order = (await sales.order(id))!.order
+    const buyer = order.buyer_email ?? 'the buyer'
+    request.flash('info', result.outcome === 'already_refunded'
+      ? (result.refundedCents >= order.paid_cents ? 'This order was already refunded; nothing changed.' : 'This refund was already made; nothing changed.')
+      : result.outcome === 'partially_refunded'
+        ? `Refunded ${formatAmount(result.amountCents, order.currency)} to ${buyer}. They keep the item; ${formatAmount(order.paid_cents - result.refundedCents, order.currency)} of the order is left to refund.`
+        : `Refunded ${formatAmount(result.amountCents, order.currency)} to ${buyer}. ${result.keptBy === null ? 'Their access to the item was removed.' : 'They keep the item through another paid order of it.'}`)
+    return await reply.redirect(`/admin/orders/${encodeURIComponent(id)}`, 303)
+  })
+
+  // A receipt again, through the outbox like the first (fresh link, retried until it goes out).
+  app.post<{ Params: { id: string } }>('/orders/:id/receipt', { schema: { params: orderParams } }, async (request, reply) => {
+    const { id } = request.params
+    const detail = await sales.order(id)
+    if (detail === undefined) throw new HttpError(404, NO_ORDER)
+    if (!outbox.enabled) {
+      return await orderPage(reply, detail, 409, 'Receipts are off because SMTP_URL is not set, so nothing was sent. Set SMTP_URL and restart to send receipts.')
+    }
+    if (detail.order.status !== 'paid') {
+      return await orderPage(reply, detail, 409, `This order is ${detail.order.status}, so it has no receipt to send: its download link would not work.`)
+    }
+    const queued = await outbox.queueReceipt(id)
+    if (queued === null) return await orderPage(reply, detail, 409, 'This order has no email address to send a receipt to.')
+    request.log.info({ orderId: id, outboxId: queued }, 'receipt resent by the admin')
+    request.flash('info', `A new receipt with a fresh download link is on its way to ${detail.order.buyer_email ?? 'the buyer'}.`)
+    return await reply.redirect(`/admin/orders/${encodeURIComponent(id)}`, 303)
+  })
+
+  app.get<{ Querystring: { page?: number } }>('/customers', {
+    schema: { querystring: { type: 'object', properties: { page: { type: 'integer', minimum: 1, maximum: 1_000_000 } } } }
+  }, async (request, reply) => {
+    const page = await sales.customers(request.query.page ?? 1)
+    return await reply.page('pages/admin-customers.eta', { title: 'Customers', page, currency: config.currency })
+  })
+}
+export default adminSalesRoutes

@@ -1,0 +1,130 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { uploadAllowanceMs } from '../../config.js'
+import type { Content } from '../../db/types.js'
+import { localPath } from '../../http/auth.js'
+import { HttpError, NOT_FOUND } from '../../http/errors.js'
+import type { EditForm } from '../../http/page.js'
+import { DomainError } from '../../lib/errors.js'
+import type { PaymentLinkLookup } from './items.js'
+import { priceInput, toDecimal } from '../../lib/money.js'
+import { itemPath } from '../../lib/slugs.js'
+import { MAX_PREVIEW_BYTES } from './uploads.js'
+import { allParts, readLeadingFields } from '../../http/multipart-form.js'
+import { type SlugParams, slugParams } from '../../http/schemas.js'
+
+/**
+ * The creator's items (under /admin, inside the admin routes: their guard and multipart apply):
+ * the list with sales, edit, publish and unpublish, delete.
+ */
+const adminItemRoutes: FastifyPluginAsync = async (app) => {
+  const { config, catalog, payments } = app
+  // Payment Links are Stripe's: with Mollie the edit form shows the field disabled and refuses a value.
+  const paymentLink: PaymentLinkLookup = payments.name === 'stripe' ? async (id) => await payments.paymentLink(id) : null
+  const uploadLimit = config.maxUploadBytes + MAX_PREVIEW_BYTES + 1024 * 1024
+
+  async function itemOr404 (slug: string): Promise<Content> {
+    const content = await catalog.find(slug)
+    if (content === undefined) throw new HttpError(404, NOT_FOUND.item)
+    return content
+  }
+
+  const editForm = async (content: Content, values?: EditForm['values'], problems: EditForm['problems'] = {}): Promise<EditForm & { title: string }> => ({
+    title: `Edit ${content.title}`,
+    content,
+    values: values ?? {
+      title: content.title,
+      description: content.description,
+      price: toDecimal(content.price_cents, content.currency),
+      changelog: '',
+      payment_link_id: content.payment_link_id ?? '',
+      pay_what_you_want: content.pay_what_you_want === 1 ? '1' : '',
+      min_price: toDecimal(content.min_price_cents, content.currency)
+    },
+    problems,
+    paymentLinks: paymentLink !== null,
+    maxUploadMb: config.maxUploadBytes / 1024 / 1024,
+    price: priceInput(content.currency),
+    latestVersion: await catalog.latestVersion(content.id)
+  })
+
+  /** Where a publish or unpublish form sends the admin back: the list or the item, nowhere else. */
+  function back (next: unknown, slug: string): string {
+    const path = localPath(next)
+    if (path === itemPath(slug) || path === '/admin/content' || (path !== undefined && /^\/admin\/content\?page=\d{1,7}$/.test(path))) return path
+    return '/admin/content'
+  }
+
+  app.get<{ Querystring: { page: number } }>('/content', {
+    schema: { querystring: { type: 'object', properties: { page: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 } } } }
+  }, async (request, reply) => {
+    return await reply.page('pages/admin-items.eta', { title: 'Your items', items: await catalog.items(request.query.page), refused: null })
+  })
+
+  app.get<{ Params: SlugParams }>('/content/:slug/edit', { schema: { params: slugParams } }, async (request, reply) => {
+    return await reply.page('pages/admin-edit.eta', await editForm(await itemOr404(request.params.slug)))
+  })
+
+  app.post<{ Params: SlugParams }>('/content/:slug', {
+    schema: { params: slugParams },
+    bodyLimit: uploadLimit,
+    config: { bodyDeadlineMs: uploadAllowanceMs(config) },
+    // As the upload: a form that says up front it is too large is refused before a byte is read.
+    onRequest: async (request, reply) => {
+      if (Number(request.headers['content-length'] ?? 0) <= uploadLimit) return
+      const content = await itemOr404((request.params as SlugParams).slug)
+      request.log.info({ contentLength: request.headers['content-length'] }, 'edit refused: declared larger than the limit')
+      reply.header('connection', 'close')
+      const problem = `The upload is larger than ${config.maxUploadBytes / 1024 / 1024} MB, so nothing was changed. Choose a smaller PDF.`
+      return await reply.page('pages/admin-edit.eta', await editForm(content, undefined, { file: problem }), { status: 400 })
+    },
+    preValidation: readLeadingFields
+  }, async (request, reply) => {
+    const content = await itemOr404(request.params.slug)
+    const upload = request.upload!
+    const result = await catalog.receiveEdit(content, allParts(upload), upload.fields, paymentLink)
+    if (result.content === undefined) {
+      return await reply.page('pages/admin-edit.eta', await editForm(content, result.values, result.problems), { status: result.status })
+    }
+    const { content: updated, version, leftover, notice } = result
+    if (leftover.length > 0) request.log.warn({ files: leftover }, 'the replaced cover could not be removed; the store sweep (at start and hourly) will quarantine it')
+    request.log.info({ slug: updated.slug, version, paymentLink: updated.payment_link_id }, 'content edited')
+    if (notice !== null) request.flash('error', notice)
+    request.flash('info', version === undefined
+      ? `"${updated.title}" was saved.`
+      : `"${updated.title}" was saved, and its new PDF is version ${version}. Buyers get it from now on.`)
+    return await reply.redirect(itemPath(updated.slug), 303)
+  })
+
+  type PublishRequest = FastifyRequest<{ Params: SlugParams, Body: { next?: string } | undefined }>
+  const publishing = (published: boolean) => async (request: PublishRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const content = await itemOr404(request.params.slug)
+    await catalog.setPublished(content.id, published)
+    request.log.info({ slug: content.slug, published }, published ? 'content published' : 'content unpublished')
+    request.flash('info', published
+      ? `"${content.title}" is published: it is in the catalogue and for sale.`
+      : `"${content.title}" is unpublished: it left the catalogue and cannot be bought. Its buyers keep it.`)
+    return await reply.redirect(back(request.body?.next, content.slug), 303)
+  }
+  app.post('/content/:slug/publish', { schema: { params: slugParams } }, publishing(true))
+  app.post('/content/:slug/unpublish', { schema: { params: slugParams } }, publishing(false))
+
+  app.post<{ Params: SlugParams }>('/content/:slug/delete', { schema: { params: slugParams } }, async (request, reply) => {
+    const content = await itemOr404(request.params.slug)
+    try {
+      const removed = await catalog.remove(content)
+      if (removed.leftover.length > 0) request.log.warn({ files: removed.leftover }, 'files of a deleted item could not be removed; the store sweep (at start and hourly) will quarantine them')
+      request.log.info({ slug: content.slug, files: removed.files }, 'content deleted')
+    } catch (error) {
+      if (!(error instanceof DomainError) || error.kind !== 'conflict') throw error
+      // Ordered: the list, with the reason and the unpublish button at hand.
+      return await reply.page('pages/admin-items.eta', {
+        title: 'Cannot delete',
+        items: await catalog.items(1),
+        refused: { message: error.message, slug: content.slug, published: content.published === 1 }
+      }, { status: 409 })
+    }
+    request.flash('info', `"${content.title}" was deleted, with its files.`)
+    return await reply.redirect('/admin', 303)
+  })
+}
+export default adminItemRoutes

@@ -1,0 +1,169 @@
+import type { Readable } from 'node:stream'
+import type { Kysely } from 'kysely'
+import type { Runner } from '../../db/runner.js'
+import type { Content, Database } from '../../db/types.js'
+import { DomainError } from '../../lib/errors.js'
+import { type FileStore, type PendingFile, sniffImage, sniffPdf } from '../../storage/folder-store.js'
+import { formatAmount, minimumCharge, parsePrice, priceRule } from '../../lib/money.js'
+import { slugify } from '../../lib/slugs.js'
+
+export const MAX_PREVIEW_BYTES = 5 * 1024 * 1024
+
+export interface ContentFields {
+  title: string
+  description: string
+  price: string
+}
+
+export interface ContentProblems {
+  title?: string
+  description?: string
+  price?: string
+  file?: string
+  preview?: string
+}
+
+/** One part of an upload form as the multipart parser hands it over. */
+export type UploadPart =
+  | { type: 'field', fieldname: string, value: unknown }
+  | { type: 'file', fieldname: string, filename: string, file: Readable }
+
+export type UploadResult =
+  | { content: Content }
+  | { content?: undefined, status: 400 | 409, values: ContentFields, problems: ContentProblems }
+
+/** Checks the text fields of an upload, the price in the store's currency; an empty object means they are fine. */
+export function checkFields (fields: ContentFields, currency: string): ContentProblems {
+  const problems: ContentProblems = {}
+  const title = fields.title.trim()
+  // Counted in characters, not UTF-16 units: a two-character Chinese title (論語) is a whole title.
+  const length = [...title].length
+  if (length === 0) problems.title = 'Give the item a title (up to 120 characters).'
+  else if (length > 120) problems.title = 'The title must be at most 120 characters long.'
+  else if (slugify(title) === '') problems.title = 'The title needs at least one letter or digit (of any alphabet): punctuation and emoji alone cannot make the item\'s address.'
+  if (fields.description.length > 5000) problems.description = 'The description must be at most 5,000 characters long.'
+  const price = parsePrice(fields.price, currency)
+  if (price === undefined) {
+    problems.price = priceRule(currency)
+  } else if (price > 0 && price < minimumCharge(currency)) {
+    // Stripe would refuse the checkout: better to say so now than to a buyer later.
+    problems.price = `The lowest price Stripe accepts in ${currency.toUpperCase()} is ${formatAmount(minimumCharge(currency), currency)}. Use 0 for a free item.`
+  }
+  return problems
+}
+
+/** The files a form chose, received under temporary names. */
+export interface ChosenFiles {
+  file?: PendingFile & { originalName: string }
+  preview?: PendingFile
+}
+
+/**
+ * Streams a form's files (`file`: a PDF, `preview`: a cover) into the store under temporary
+ * names, checking them as they pass, and collects the text fields that come after them. Every
+ * received file is pushed to `received` at once, so the caller can discard them whatever
+ * happens; a refused file becomes a sentence in `problems`.
+ */
+export function createFormReceiver (files: FileStore, maxUploadBytes: number) {
+  const receivePdf = async (stream: Readable): Promise<PendingFile> =>
+    await files.receive(stream, { label: 'PDF', maxBytes: maxUploadBytes, sniff: sniffPdf, wrongType: 'The file must be a PDF (it should start with %PDF-).' })
+
+  const receivePreview = async (stream: Readable): Promise<PendingFile> =>
+    await files.receive(stream, { label: 'preview image', maxBytes: MAX_PREVIEW_BYTES, sniff: sniffImage, wrongType: 'The preview must be a PNG, JPEG or WebP image.' })
+
+  return async function receiveForm (parts: AsyncIterable<UploadPart>, fields: Record<string, string>, received: PendingFile[], problems: ContentProblems): Promise<ChosenFiles> {
+    const chosen: ChosenFiles = {}
+    for await (const part of parts) {
+      if (part.type === 'field') { fields[part.fieldname] = String(part.value); continue }
+      const slot = part.fieldname === 'file' || part.fieldname === 'preview' ? part.fieldname : undefined
+      // A file input left empty is sent as a part with no file name and no bytes: nothing chosen.
+      if (slot === undefined || part.filename === '' || chosen[slot] !== undefined || problems[slot] !== undefined) {
+        part.file.resume() // not ours, none chosen, or a second one: read past it
+        continue
+      }
+      try {
+        const pending = await (slot === 'file' ? receivePdf(part.file) : receivePreview(part.file))
+        received.push(pending)
+        if (slot === 'file') chosen.file = { ...pending, originalName: part.filename }
+        else chosen.preview = pending
+      } catch (error) {
+        if (!(error instanceof DomainError)) throw error
+        problems[slot] = error.message
+      }
+    }
+    return chosen
+  }
+}
+
+/** New items, from an upload form's parts to a stored row and its files. */
+export function createUploads (deps: { db: Kysely<Database>, runner: Runner, files: FileStore, currency: string, maxUploadBytes: number }) {
+  const { db, runner, files, currency, maxUploadBytes } = deps
+  const bySlug = (slug: string) => db.selectFrom('content').selectAll().where('slug', '=', slug)
+  const receiveForm = createFormReceiver(files, maxUploadBytes)
+
+  /** Renames the files into place, then commits the row; the caller discards the files on failure. */
+  async function create (fields: ContentFields, pdf: PendingFile & { originalName: string }, preview: PendingFile): Promise<Content> {
+    const title = fields.title.trim()
+    const slug = slugify(title)
+    const taken = new DomainError('conflict', `An item with the address /content/${slug} already exists. Choose another title.`)
+    if (await runner.first(bySlug(slug)) !== undefined) throw taken
+    await files.commit(pdf)
+    await files.commit(preview)
+    const file = { file_key: pdf.key, file_name: pdf.originalName.slice(0, 255), file_size: pdf.size, sha256: pdf.sha256 }
+    try {
+      // The item and its version 1 together: no item is ever without the version it sells.
+      return await runner.transaction(async () => {
+        const content = (await runner.first(db.insertInto('content').values({
+          slug,
+          title,
+          description: fields.description.trim(),
+          price_cents: parsePrice(fields.price, currency)!,
+          currency,
+          ...file,
+          preview_key: preview.key
+        }).returningAll()))!
+        await runner.run(db.insertInto('content_versions').values({ content_id: content.id, version: 1, ...file, created_at: content.created_at }))
+        return content
+      })
+    } catch (error) {
+      // Two uploads with the same title at the same moment: the unique index decides.
+      // (SQLite's code, PostgreSQL's unique_violation.)
+      const code = (error as { code?: string }).code
+      if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505') throw taken
+      throw error
+    }
+  }
+
+  return {
+  /**
+   * An upload, from the form's parts to a stored item: the files are streamed to the store and
+   * checked as they pass, the fields validated, then the files are renamed into place and the
+   * row committed. Whatever fails, nothing received is left behind (this is the only cleanup).
+   */
+    async receiveUpload (parts: AsyncIterable<UploadPart>, fields: Record<string, string>): Promise<UploadResult> {
+      const problems: ContentProblems = {}
+      const received: PendingFile[] = []
+      let stored = false
+      try {
+        const chosen = await receiveForm(parts, fields, received, problems)
+        const values: ContentFields = { title: fields.title ?? '', description: fields.description ?? '', price: fields.price ?? '' }
+        Object.assign(problems, checkFields(values, currency))
+        if (chosen.file === undefined) problems.file ??= 'Choose a PDF to sell.'
+        if (chosen.preview === undefined) problems.preview ??= 'Choose a cover image (PNG, JPEG or WebP).'
+        if (Object.keys(problems).length > 0 || chosen.file === undefined || chosen.preview === undefined) {
+          return { status: 400, values, problems }
+        }
+        try {
+          const content = await create(values, chosen.file, chosen.preview)
+          stored = true
+          return { content }
+        } catch (error) {
+          if (!(error instanceof DomainError) || error.kind !== 'conflict') throw error
+          return { status: 409, values, problems: { title: error.message } }
+        }
+      } finally {
+        if (!stored) await Promise.all(received.map(async (file) => { await files.discard(file) }))
+      }
+    }
+  }
+}

@@ -1,0 +1,172 @@
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Kysely } from 'kysely'
+import type { Runner } from '../../db/runner.js'
+import type { Content, Database, Order, OrderStatus, User } from '../../db/types.js'
+import type { Orders } from './orders.js'
+import type { Payments } from './providers/index.js'
+import type { Settings } from '../settings/settings.js'
+
+/**
+ * How long a Buy holds its buyer and item across instances: longer than finding or opening a
+ * Checkout Session takes, so a second Buy elsewhere waits for the first rather than opening a
+ * second; a crashed instance's claim stops counting after it.
+ */
+const CLAIM_MS = 60_000
+const CLAIM_POLL_MS = 50
+
+export interface CheckoutStart {
+  /** Where to send the buyer: the provider's hosted page, or our own page for a checkout already done. */
+  url: string
+  orderId: string
+  resumed: boolean
+}
+
+/**
+ * What the buyer's return (GET /checkout/success) found: the order's state for the page
+ * ('processing' while a finished checkout's payment settles), the order as it is now, and the
+ * address the provider collected (null when it was not asked).
+ */
+export interface CheckoutReturn {
+  state: OrderStatus | 'processing'
+  order: Order
+  customerEmail: string | null
+}
+
+export interface CheckoutOptions {
+  /** A pay-what-you-want item's amount, already checked against its minimum (payWhatYouWant()). */
+  amount?: number
+  /** The buyer's address when we know it and the user record does not (a guest who typed it). */
+  email?: string | null
+}
+
+/**
+ * Starting a purchase: one open checkout per buyer and item. A second Buy (a double click, a
+ * second tab, Back from the payment page) while the first checkout is open goes to that same
+ * checkout, so the buyer can never pay twice for one item by accident.
+ */
+export function createCheckout (deps: { db: Kysely<Database>, runner: Runner, orders: Orders, payments: Payments, settings: Settings, publicUrl: string, log: FastifyBaseLogger }) {
+  const { db, runner, orders, payments, settings, publicUrl, log } = deps
+  // Clicks of one buyer on one item are taken one at a time, so two quick clicks cannot both
+  // miss the open order and create two.
+  const inFlight = new Map<string, Promise<unknown>>()
+  // On PostgreSQL the two clicks may land on two instances: each Buy also claims its buyer and
+  // item in the database for the time it takes (see claim()). On SQLite one process serves the
+  // file, and the map above is the whole guard.
+  const shared = runner.dialect === 'postgres'
+
+  /**
+   * Waits until this Buy holds its buyer and item across instances: a row in checkout_claims,
+   * taken by a conditional upsert that succeeds only when nobody holds it or the holder's claim
+   * ran out (a crashed instance's, after CLAIM_MS). Returns the token that releases it.
+   */
+  async function claim (userId: number, contentId: number): Promise<string> {
+    const holder = randomUUID()
+    for (;;) {
+      const now = new Date()
+      const until = new Date(now.getTime() + CLAIM_MS).toISOString()
+      const { changes } = await runner.run(db.insertInto('checkout_claims')
+        .values({ user_id: userId, content_id: contentId, holder, claimed_until: until })
+        .onConflict((oc) => oc.columns(['user_id', 'content_id'])
+          .doUpdateSet({ holder, claimed_until: until })
+          .where('checkout_claims.claimed_until', '<', now.toISOString())))
+      if (changes === 1) return holder
+      await sleep(CLAIM_POLL_MS)
+    }
+  }
+
+  async function release (userId: number, contentId: number, holder: string): Promise<void> {
+    await runner.run(db.deleteFrom('checkout_claims')
+      .where('user_id', '=', userId).where('content_id', '=', contentId).where('holder', '=', holder))
+  }
+
+  async function guarded (user: User, content: Content, options: CheckoutOptions): Promise<CheckoutStart> {
+    if (!shared) return await begin(user, content, options)
+    const holder = await claim(user.id, content.id)
+    try {
+      return await begin(user, content, options)
+    } finally {
+      // A release that fails leaves the claim to run out (CLAIM_MS); the buyer's answer stands.
+      await release(user.id, content.id, holder).catch((error: unknown) => { log.warn({ err: error }, 'could not release a checkout claim; it runs out by itself') })
+    }
+  }
+
+  async function resume (user: User, content: Content, amount: number): Promise<CheckoutStart | undefined> {
+    const open = await orders.openFor(user.id, content.id)
+    // Another amount named for a pay-what-you-want item is another checkout; so is one started
+    // before the store moved to another currency (npm run reprice), even at the same number.
+    if (open === undefined || open.amount_cents !== amount || open.currency !== content.currency) return undefined
+    const session = await payments.retrieve(open.stripe_session_id!)
+    if (session.checkoutStatus === 'open' && typeof session.url === 'string') {
+      return { url: session.url, orderId: open.id, resumed: true }
+    }
+    if (session.checkoutStatus === 'complete') {
+      // Paid, or a payment settling: the success page fulfils or shows its progress.
+      return { url: payments.returnUrl(open.id, session.id), orderId: open.id, resumed: true }
+    }
+    // Expired or failed at the provider (its webhook may still be on its way): a fresh checkout is needed.
+    await orders.expire(open.id)
+    return undefined
+  }
+
+  async function begin (user: User, content: Content, options: CheckoutOptions): Promise<CheckoutStart> {
+    const amount = options.amount ?? content.price_cents
+    const resumed = await resume(user, content, amount)
+    if (resumed !== undefined) return resumed
+    // The order exists, at our price, before the provider hears of it.
+    const order = await orders.create(user.id, content, amount)
+    try {
+      const session = await payments.createCheckout({
+        order,
+        title: content.title,
+        customerEmail: user.email ?? options.email ?? null,
+        // A code would take a pay-what-you-want item below the minimum the buyer was held to.
+        allowPromotionCodes: content.pay_what_you_want !== 1 && (await settings.fresh()).allowPromotionCodes,
+        cancelUrl: `${publicUrl}/checkout/cancel?slug=${encodeURIComponent(content.slug)}`
+      })
+      await orders.attachSession(order.id, session.id)
+      log.info({ orderId: order.id, sessionId: session.id }, 'checkout started')
+      return { url: session.url, orderId: order.id, resumed: false }
+    } catch (error) {
+      await orders.abandon(order.id)
+      log.error({ err: error, orderId: order.id }, 'could not create a checkout session')
+      throw error
+    }
+  }
+
+  return {
+    /**
+     * The buyer came back from the provider for this order (already matched to them). An order
+     * that is decided (paid, refunded, failed, expired, under review) is answered from our
+     * records: a reload of the thank-you page never reaches the provider, and nothing in it can
+     * change the order anyway. A pending one is asked of the provider and fulfilled if paid.
+     */
+    async returned (order: Order): Promise<CheckoutReturn> {
+      if (order.status !== 'pending') return { state: order.status, order, customerEmail: null }
+      const session = await payments.retrieve(order.stripe_session_id!)
+      const { outcome, order: current } = await orders.fulfil(session, { source: 'redirect' })
+      // Only a finished Checkout with a payment still settling is "processing"; a session the buyer
+      // never completed (the success URL opened by hand) says the payment did not go through.
+      const settling = outcome === 'processing' && session.checkoutStatus !== 'open' && session.checkoutStatus !== 'expired'
+      const state = outcome === 'granted' || outcome === 'already_paid'
+        ? 'paid'
+        : settling ? 'processing' : (current?.status ?? order.status)
+      return { state, order: current ?? order, customerEmail: session.customerEmail ?? null }
+    },
+
+    async start (user: User, content: Content, options: CheckoutOptions = {}): Promise<CheckoutStart> {
+      const key = `${user.id}:${content.id}`
+      const previous = inFlight.get(key) ?? Promise.resolve()
+      const current = previous.catch(() => {}).then(async () => await guarded(user, content, options))
+      inFlight.set(key, current)
+      try {
+        return await current
+      } finally {
+        if (inFlight.get(key) === current) inFlight.delete(key)
+      }
+    }
+  }
+}
+
+export type Checkout = ReturnType<typeof createCheckout>

@@ -1,0 +1,78 @@
+import type { Order, PaymentProviderName } from '../../../db/types.js'
+import type { PaymentEvent, SessionFacts } from '../orders.js'
+
+/** What opening a hosted payment page needs: our pending order, at the amount it is for. */
+export interface CheckoutRequest {
+  order: Order
+  /** The item's title: the line the buyer sees on the provider's page and statement. */
+  title: string
+  /** The buyer's address when we know it (signed in, or typed on our page); else the provider collects it. */
+  customerEmail: string | null
+  /** The store lets buyers type a promotion code (providers that have them). */
+  allowPromotionCodes: boolean
+  /** Where "back" on the provider's page goes. */
+  cancelUrl: string
+}
+
+/** A refund the desk asks of the provider. */
+export interface RefundRequest {
+  order: Order
+  /** How much to refund, in minor units; null: all that is left of the payment. */
+  amountCents: number | null
+  /** One per refund: the same refund asked again (a double click, a retry) is made once. */
+  idempotencyKey: string
+}
+
+/** A payment as a webhook tells of it: an id to record it under exactly once, and what to do. */
+export interface VerifiedEvent {
+  id: string
+  type: string
+  event: PaymentEvent | null
+}
+
+/** A Stripe Payment Link as an admin stores it on an item. */
+export interface PaymentLinkInfo {
+  id: string
+  url: string
+  active: boolean
+}
+
+/**
+ * The payment provider, as the routes, the checkout, the refunds and the desk see it. Stripe and
+ * Mollie stand behind it (src/modules/purchase/providers/stripe.ts, src/modules/purchase/providers/mollie.ts); nothing outside those
+ * two files knows either's shapes. Facts come back as SessionFacts, events as PaymentEvents.
+ */
+interface ProviderBase {
+  readonly name: PaymentProviderName
+  /** The provider's hosted page collects the buyer's email (Stripe Checkout does; Mollie does not). */
+  readonly collectsEmail: boolean
+  /** Origins the buyer's browser is sent to for paying (the CSP's form-action must allow them). */
+  readonly checkoutOrigins: string[]
+  /** Opens the hosted payment page for a pending order: its id (what the order records) and URL. */
+  createCheckout (request: CheckoutRequest): Promise<{ id: string, url: string }>
+  /** The payment as the provider has it now: the success redirect and a resumed Buy read it. */
+  retrieve (id: string): Promise<SessionFacts>
+  /** Our page the buyer comes back to after paying for this order through this checkout. */
+  returnUrl (orderId: string, checkoutId: string): string
+  /** A refund of the order's payment; refundId null when the provider says it was already refunded in full. */
+  refund (request: RefundRequest): Promise<{ refundId: string | null }>
+}
+
+export interface StripeProvider extends ProviderBase {
+  readonly name: 'stripe'
+  /** Verifies a webhook's signature and reduces the event to what we act on. */
+  verifyEvent (rawBody: Buffer, signature: string): VerifiedEvent
+  /** A Payment Link by id, to store on an item; undefined when Stripe does not know it. */
+  paymentLink (id: string): Promise<PaymentLinkInfo | undefined>
+}
+
+export interface MollieProvider extends ProviderBase {
+  readonly name: 'mollie'
+  /**
+   * Mollie's webhook carries only a payment id and no signature: the payment is fetched and its
+   * current state becomes the event. undefined for an id Mollie does not know (for this key).
+   */
+  eventFor (paymentId: string): Promise<VerifiedEvent | undefined>
+}
+
+export type Payments = StripeProvider | MollieProvider

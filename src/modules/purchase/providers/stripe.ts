@@ -1,0 +1,162 @@
+import Stripe from 'stripe'
+import type { StripeConfig } from '../../../config.js'
+import { DomainError } from '../../../lib/errors.js'
+import type { PaymentEvent, SessionFacts } from '../orders.js'
+import type { PaymentLinkInfo, StripeProvider } from './index.js'
+
+/**
+ * The only code that talks to Stripe (the official SDK): Checkout Sessions, refunds, Payment
+ * Links read for the desk, and webhook verification.
+ */
+export function createStripeProvider (config: StripeConfig, publicUrl: string): StripeProvider {
+  const options: Stripe.StripeConfig = { maxNetworkRetries: 2, timeout: 20_000, appInfo: { name: 'pdf-marketplace' } }
+  if (config.apiUrl !== undefined) {
+    // A Stripe-compatible server (stripe-mock, the demo emulator): same SDK, other host.
+    const url = new URL(config.apiUrl)
+    options.protocol = url.protocol === 'http:' ? 'http' : 'https'
+    options.host = url.hostname
+    options.port = url.port === '' ? (url.protocol === 'http:' ? 80 : 443) : Number(url.port)
+  }
+  const stripe = new Stripe(config.secretKey, options)
+  const successUrl = `${publicUrl}/checkout/success?session_id=`
+
+  return {
+    name: 'stripe',
+    collectsEmail: true,
+    checkoutOrigins: [config.apiUrl === undefined ? 'https://checkout.stripe.com' : new URL(config.apiUrl).origin],
+
+    async createCheckout ({ order, title, customerEmail, allowPromotionCodes, cancelUrl }) {
+      let session: Stripe.Checkout.Session
+      try {
+        session = await stripe.checkout.sessions.create({
+          mode: 'payment',
+          line_items: [{
+            quantity: 1,
+            price_data: { currency: order.currency, unit_amount: order.amount_cents, product_data: { name: title } }
+          }],
+          client_reference_id: order.id,
+          metadata: { order_id: order.id },
+          ...(customerEmail === null ? {} : { customer_email: customerEmail }),
+          ...(allowPromotionCodes ? { allow_promotion_codes: true } : {}),
+          success_url: `${successUrl}{CHECKOUT_SESSION_ID}`,
+          cancel_url: cancelUrl
+        }, { idempotencyKey: `checkout-${order.id}` })
+      } catch (error) {
+        throw upstream(error)
+      }
+      if (session.url === null) throw new DomainError('upstream', 'The payment provider did not return a checkout page. Nothing was charged.')
+      return { id: session.id, url: session.url }
+    },
+
+    async retrieve (id) {
+      try {
+        return sessionFacts(await stripe.checkout.sessions.retrieve(id))
+      } catch (error) {
+        if (error instanceof Stripe.errors.StripeInvalidRequestError && error.statusCode === 404) {
+          throw new DomainError('not_found', 'We could not find that checkout. If you paid, the purchase will appear in your library shortly.')
+        }
+        throw upstream(error, NOT_CONFIRMED)
+      }
+    },
+
+    returnUrl (_orderId, checkoutId) {
+      return successUrl + encodeURIComponent(checkoutId)
+    },
+
+    /**
+     * A refund of the order's payment, for the admin's Refund button: `amount` for part of it,
+     * none for all that is left. The idempotency key is the refund's, so a double click or a
+     * retry refunds once. `refundId` is null when Stripe says the charge was already refunded
+     * in full (from its dashboard, say): the money is back all the same.
+     */
+    async refund ({ order, amountCents, idempotencyKey }) {
+      if (order.payment_intent === null) throw new DomainError('conflict', 'This order has no payment at Stripe to refund.')
+      try {
+        const refund = await stripe.refunds.create({ payment_intent: order.payment_intent, ...(amountCents === null ? {} : { amount: amountCents }) }, { idempotencyKey })
+        return { refundId: refund.id }
+      } catch (error) {
+        if (error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'charge_already_refunded') return { refundId: null }
+        const said = error instanceof Stripe.errors.StripeError ? ` Stripe said: ${error.message}` : ''
+        throw Object.assign(new DomainError('upstream', `The refund did not go through, so nothing was changed.${said} Try again in a moment, or refund it from the Stripe dashboard.`), { cause: String(error) })
+      }
+    },
+
+    async paymentLink (id): Promise<PaymentLinkInfo | undefined> {
+      try {
+        const link = await stripe.paymentLinks.retrieve(id)
+        return { id: link.id, url: link.url, active: link.active }
+      } catch (error) {
+        if (error instanceof Stripe.errors.StripeInvalidRequestError && error.statusCode === 404) return undefined
+        throw upstream(error, 'Stripe could not be reached to check this Payment Link. Nothing was changed; try again in a moment.')
+      }
+    },
+
+    /** Verifies the signature (default 300 s tolerance) and reduces the event to what we act on. */
+    verifyEvent (rawBody, signature) {
+      const event = stripe.webhooks.constructEvent(rawBody, signature, config.webhookSecret) as unknown as Stripe.Event
+      // A correctly signed body that is not an event is still refused.
+      if (!isRecord(event) || typeof event.id !== 'string' || typeof event.type !== 'string' || !isRecord(event.data) || !isRecord(event.data.object)) {
+        throw new Error('the signed body is not a Stripe event')
+      }
+      return { id: event.id, type: event.type, event: paymentEvent(event) }
+    }
+  }
+}
+
+const NOT_CHARGED = 'The payment provider could not be reached. Nothing was charged; please try again in a moment.'
+// On the way back from Stripe the buyer has usually paid: saying "nothing was charged" would be false.
+export const NOT_CONFIRMED = 'We could not confirm your payment with the payment provider just now. Reload this page in a moment; if you paid, the purchase will also appear in your library by itself.'
+
+function upstream (error: unknown, forPerson = NOT_CHARGED): DomainError {
+  const message = error instanceof Stripe.errors.StripeError ? error.message : String(error)
+  return Object.assign(new DomainError('upstream', forPerson), { cause: message })
+}
+
+function checkoutStatus (status: string | null): SessionFacts['checkoutStatus'] {
+  return status === 'open' || status === 'complete' || status === 'expired' ? status : null
+}
+
+function isRecord (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function idOf (value: string | { id: string } | null | undefined): string | null {
+  if (value === null || value === undefined) return null
+  return typeof value === 'string' ? value : value.id
+}
+
+export function sessionFacts (session: Stripe.Checkout.Session): SessionFacts {
+  return {
+    id: session.id,
+    orderId: session.client_reference_id ?? session.metadata?.order_id ?? null,
+    paymentStatus: session.payment_status === 'paid' ? 'paid' : session.payment_status === 'no_payment_required' ? 'no_payment_required' : 'unpaid',
+    amountTotal: session.amount_total,
+    amountSubtotal: session.amount_subtotal ?? null,
+    amountDiscount: session.total_details?.amount_discount ?? 0,
+    currency: session.currency,
+    paymentIntent: idOf(session.payment_intent),
+    customerEmail: session.customer_details?.email ?? null,
+    checkoutStatus: checkoutStatus(session.status),
+    url: session.url ?? null,
+    paymentLink: idOf(session.payment_link)
+  }
+}
+
+function paymentEvent (event: Stripe.Event): PaymentEvent | null {
+  switch (event.type) {
+    case 'checkout.session.completed':
+    case 'checkout.session.async_payment_succeeded':
+      return { type: event.type, action: 'complete', session: sessionFacts(event.data.object) }
+    case 'checkout.session.async_payment_failed':
+      return { type: event.type, action: 'fail', session: sessionFacts(event.data.object) }
+    case 'checkout.session.expired':
+      return { type: event.type, action: 'expire', session: sessionFacts(event.data.object) }
+    case 'charge.refunded': {
+      const charge = event.data.object
+      const amountRefunded = Number.isSafeInteger(charge.amount_refunded) ? charge.amount_refunded : null
+      return { type: event.type, action: 'refund', paymentIntent: idOf(charge.payment_intent), refunded: charge.refunded === true, amountRefunded }
+    }
+    default:
+      return null
+  }
+}

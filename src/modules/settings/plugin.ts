@@ -1,0 +1,14 @@
+import fp from 'fastify-plugin'
+import { createSettings, type Settings } from './settings.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    settings: Settings
+  }
+}
+
+/** The store's name, tagline, contact and policy: read at start, kept in memory, replaced on save. */
+export default fp(async function settings (app) {
+  const { database } = app
+  app.decorate('settings', await createSettings({ db: database.db, runner: database.runner }))
+}, { name: 'settings', dependencies: ['database'] })
