@@ -5,7 +5,7 @@ import { migrateToLatest } from '../src/db/database.js'
 import { openConfiguredDatabase } from '../src/db/open.js'
 import { configFromEnvironment } from '../src/env.js'
 import { createCatalog } from '../src/modules/catalog/catalog.js'
-import { openStore } from '../src/storage/folder-store.js'
+import { openStore } from '../src/storage/open.js'
 import { bindStore } from '../src/storage/binding.js'
 
 const config = configFromEnvironment()

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import { ConfigError } from '../config.js'
 import type { Database } from '../db/types.js'
-import { type FileStore, isKey } from './folder-store.js'
+import { type FileStore, isKey } from './store.js'
 
 export type Binding = 'bound' | 'created' | 'adopted'
 

@@ -1,246 +1,22 @@
-import { createHash, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises'
 import { once } from 'node:events'
 import { join } from 'node:path'
-import { Transform, type Readable, type TransformCallback } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import type { StorageConfig } from '../config.js'
-import { DomainError } from '../lib/errors.js'
+import {
+  type FileStore, type FolderStore, Inspector, isKey, MARKER, type PendingFile, QUARANTINE, type ReceiveOptions,
+  SWEEP_MAX_AGE_MS, SWEEP_MIN_AGE_MS, type SweepResult, tooLarge
+} from './store.js'
 
-/** A received file, checked and hashed: commit() puts it into place before its row is committed. */
-export interface PendingFile {
-  key: string
-  /**
-   * The folder's temporary file that commit() renames to the key; null when receive() already
-   * wrote the key (an object store's object appears only once its upload completes, after the checks).
-   */
-  tempPath: string | null
-  size: number
-  sha256: string
-}
-
-export interface ReceiveOptions {
-  /** What the file is, for messages ("PDF", "preview image"). */
-  label: string
-  maxBytes: number
-  /** Looks at the first bytes; returns the extension to store under, or undefined to reject. */
-  sniff: (head: Buffer) => string | undefined
-  /** What to say when sniff rejects the file. */
-  wrongType: string
-}
-
+/** The prefix of files being received (and of a store id being written): keys() and sweep() skip them. */
 const TEMP_PREFIX = '.tmp-'
-/** The names receive() gives files: a random UUID and the sniffed extension, nothing else. */
-const KEY_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.(pdf|png|jpg|webp)$/
-const HEAD_BYTES = 16
-/** Holds the id of the store (see store-binding.ts); dot-named, so keys() and flush skip it. */
-const MARKER = '.store-id'
-/** Where the sweep moves files no row accounts for; dot-named, so keys() and flush skip it. */
-export const QUARANTINE = '.quarantine'
-/**
- * A file no row accounts for is a crash's leftover (renamed into place, row never committed)
- * only within this window. Younger, it may be another instance's upload about to commit its
- * row; older than a day, it is more likely something a person put there (a restored copy,
- * another store's file) than a crash of the last run, so it is left for that person.
- */
-export const SWEEP_MIN_AGE_MS = 60_000
-export const SWEEP_MAX_AGE_MS = 24 * 60 * 60 * 1000
 
-/** Whether a name is one this store gives its files (the folder may hold others). */
-export const isKey = (name: string): boolean => KEY_PATTERN.test(name)
-
-export const sniffPdf = (head: Buffer): string | undefined =>
-  head.subarray(0, 5).toString('latin1') === '%PDF-' ? 'pdf' : undefined
-
-export function sniffImage (head: Buffer): string | undefined {
-  if (head.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'png'
-  if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'jpg'
-  if (head.subarray(0, 4).toString('latin1') === 'RIFF' && head.subarray(8, 12).toString('latin1') === 'WEBP') return 'webp'
-  return undefined
-}
-
-/**
- * Counts, hashes and checks the magic bytes of a stream as it passes. A wrong or oversized file
- * stops being written the moment it is found out; the rest of it is read and dropped rather than
- * the stream destroyed, so the multipart parser can go on to the next part.
- */
-export class Inspector extends Transform {
-  size = 0
-  extension: string | undefined
-  problem: DomainError | undefined
-  readonly #hash = createHash('sha256')
-  #head: Buffer[] = []
-  #headLength = 0
-
-  constructor (private readonly options: ReceiveOptions) {
-    super()
-  }
-
-  override _transform (chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.problem !== undefined) { callback(); return }
-    this.size += chunk.length
-    if (this.size > this.options.maxBytes) {
-      this.#found(tooLarge(this.options))
-      callback()
-      return
-    }
-    this.#hash.update(chunk)
-    if (this.extension === undefined) {
-      this.#head.push(chunk)
-      this.#headLength += chunk.length
-      if (this.#headLength >= HEAD_BYTES && !this.#sniff()) { callback(); return }
-    }
-    callback(null, chunk)
-  }
-
-  override _flush (callback: TransformCallback): void {
-    if (this.problem === undefined) {
-      if (this.size === 0) this.#found(new DomainError('invalid', `The ${this.options.label} is empty.`))
-      else if (this.extension === undefined) this.#sniff()
-    }
-    callback()
-  }
-
-  #sniff (): boolean {
-    this.extension = this.options.sniff(Buffer.concat(this.#head))
-    this.#head = []
-    if (this.extension === undefined) this.#found(new DomainError('invalid', this.options.wrongType))
-    return this.problem === undefined
-  }
-
-  /** Emitted as 'problem' too: an object store aborts its upload at once rather than at the end. */
-  #found (problem: DomainError): void {
-    this.problem = problem
-    this.emit('problem', problem)
-  }
-
-  digest (): string {
-    return this.#hash.digest('hex')
-  }
-}
-
-export function tooLarge (options: ReceiveOptions): DomainError {
-  return new DomainError('invalid', `The ${options.label} is larger than ${Math.floor(options.maxBytes / 1024 / 1024)} MB.`)
-}
-
-/**
- * Where stored files live: a folder (CONTENT_DIR) or an S3-compatible bucket (STORAGE_URL). Every
- * method is async; the services see only this, the download routes look at `kind`.
- */
-export interface FileStore {
-  /** For messages and logs: the variable and its value ("CONTENT_DIR /srv/content", "STORAGE_URL s3://b/p"). */
-  readonly location: string
-  /** The variable a person fixes when the store is the wrong one. */
-  readonly variable: 'CONTENT_DIR' | 'STORAGE_URL'
-  /** Where sweep() moves files, for the log. */
-  readonly quarantineLocation: string
-  /** Streams the file in, checking and hashing it; rejects with a DomainError (and leaves nothing) on bad input. */
-  receive(stream: Readable, options: ReceiveOptions): Promise<PendingFile>
-  commit(file: PendingFile): Promise<void>
-  discard(file: PendingFile): Promise<void>
-  remove(key: string): Promise<void>
-  /** Every stored file's key (temporary files excluded). */
-  keys(): Promise<string[]>
-  /** Removes what interrupted uploads left behind (temporary files, unfinished multipart uploads). */
-  removeTemporary(): Promise<number>
-  /**
-   * Never deletes: files with this store's names that no row refers to (an upload renamed into
-   * place whose row was never committed) are moved into QUARANTINE when their age is inside
-   * the sweep window, and only reported otherwise. `referenced` is read after the listing, so a
-   * row committed before it is seen whatever the files listed. A file gone meanwhile is skipped.
-   */
-  sweep(referenced: () => Promise<ReadonlySet<string>>): Promise<SweepResult>
-  /** The store id written in the store, if any. */
-  readStoreId(): Promise<string | undefined>
-  /**
-   * Writes `id` as the store's id unless it already has one; returns the id the store holds
-   * afterwards (another instance may have written its own first).
-   */
-  claim(id: string): Promise<string>
-  /** Whether a stored file is there; a missing one is remembered in `missing`, a found one forgotten. */
-  exists(key: string): Promise<boolean>
-  /** What an If-Range is compared with (size, modification time, an object's ETag); undefined when the file is gone. */
-  validators(key: string): Promise<FileValidators | undefined>
-  /** Keys known to be missing from the store (at start-up or on a download): /healthz reports them. */
-  readonly missing: ReadonlySet<string>
-  /** Whether the store answers (/healthz); a folder always does. */
-  check(): Promise<boolean>
-  /** Lets go of connections. */
-  close(): Promise<void>
-}
-
-/** What a sweep did: the files moved into QUARANTINE, and those no row refers to that it left. */
-export interface SweepResult {
-  quarantined: string[]
-  left: string[]
-}
-
-/** A stored file's validators; the folder has no ETag of its own (each server derives one). */
-export interface FileValidators {
-  size: number
-  modified: Date
-  etag: string | null
-}
-
-/** The content folder: @fastify/send (or nginx) serves its files from `dir`. */
-export interface FolderStore extends FileStore {
-  readonly kind: 'folder'
-  readonly dir: string
-  path(key: string): string
-}
-
-/** Conditional and Range request headers, passed to the object store as they came. */
-export interface ReadConditions {
-  range?: string
-  ifRange?: string
-  ifMatch?: string
-  ifNoneMatch?: string
-  ifModifiedSince?: string
-  ifUnmodifiedSince?: string
-}
-
-/** An object store's answer to a read: the status and headers to pass on, and the body (none for HEAD, 304, 412, 416). */
-export interface ObjectRead {
-  status: 200 | 206 | 304 | 412 | 416
-  headers: Record<string, string>
-  body: Readable | null
-}
-
-/** An S3-compatible bucket (src/storage/s3-store.ts): the app streams its objects, or hands out presigned URLs. */
-export interface ObjectStore extends FileStore {
-  readonly kind: 's3'
-  /** GET (or HEAD with `head`) of an object with Range and conditions; 'missing' when it is gone. */
-  read(key: string, conditions: ReadConditions, head?: boolean): Promise<ObjectRead | 'missing'>
-  /** A presigned GET valid `seconds`, answered as an attachment named `fileName`. */
-  presign(key: string, options: { fileName: string, contentType: string, seconds: number }): Promise<string>
-}
-
-export type Store = FolderStore | ObjectStore
-
-/**
- * The store STORAGE_URL names; the AWS SDK is loaded only for a bucket. `notice` hears what an
- * operator should know about the store's software (a Node version the AWS SDK drops).
- */
-export async function openStore (storage: StorageConfig, options: { uploadAllowanceMs: number, notice?: (message: string) => void }): Promise<Store> {
-  if (storage.kind === 'folder') return createFileStore(storage.dir, storage.variable)
-  const { createS3Store } = await import('./s3-store.js')
-  return createS3Store(storage, options)
-}
-
+/** The content folder: files renamed into place, served by @fastify/send (or nginx) from `dir`. */
 export function createFileStore (dir: string, variable: FileStore['variable'] = 'CONTENT_DIR'): FolderStore {
   const path = (key: string): string => join(dir, key)
   const missing = new Set<string>()
-
-  async function readStoreId (): Promise<string | undefined> {
-    try {
-      return (await readFile(path(MARKER), 'utf8')).trim()
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw error
-    }
-  }
-
   return {
     kind: 'folder',
     dir,
@@ -248,123 +24,135 @@ export function createFileStore (dir: string, variable: FileStore['variable'] = 
     location: `${variable} ${dir}`,
     variable,
     quarantineLocation: join(dir, QUARANTINE),
-
-    async receive (stream, options) {
-      await mkdir(dir, { recursive: true })
-      const id = randomUUID()
-      const tempPath = path(`${TEMP_PREFIX}${id}`)
-      const inspector = new Inspector(options)
-      // flush: the bytes reach the disk before the file is renamed into place.
-      const out = createWriteStream(tempPath, { flags: 'wx', flush: true })
-      try {
-        await pipeline(stream, inspector, out)
-      } catch (error) {
-        // A body cut off at once can fail the pipeline while the file is still being opened: the
-        // open then creates the file after a removal would have run. Wait for it to close first.
-        if (!out.closed) await once(out, 'close').catch(() => {})
-        await rm(tempPath, { force: true })
-        throw error
-      }
-      // @fastify/multipart ends a file stream early, flagged truncated, at its size limit.
-      const problem = (stream as Readable & { truncated?: boolean }).truncated === true ? tooLarge(options) : inspector.problem
-      if (problem !== undefined) {
-        await rm(tempPath, { force: true })
-        throw problem
-      }
-      return { key: `${id}.${inspector.extension!}`, tempPath, size: inspector.size, sha256: inspector.digest() }
-    },
-
+    receive: async (stream, options) => await receive(dir, stream, options),
     async commit (file) {
       if (file.tempPath !== null) await rename(file.tempPath, path(file.key))
     },
-
     async discard (file) {
       if (file.tempPath !== null) await rm(file.tempPath, { force: true })
       await rm(path(file.key), { force: true })
     },
-
-    async remove (key) {
-      try {
-        await unlink(path(key))
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-      }
-    },
-
+    remove: async (key) => { await remove(path(key)) },
     async keys () {
-      const names = await readdir(dir).catch(() => [] as string[])
-      return names.filter((name) => !name.startsWith('.'))
+      return (await names(dir)).filter((name) => !name.startsWith('.'))
     },
-
     async removeTemporary () {
-      const names = await readdir(dir).catch(() => [] as string[])
-      const temporary = names.filter((name) => name.startsWith(TEMP_PREFIX))
+      const temporary = (await names(dir)).filter((name) => name.startsWith(TEMP_PREFIX))
       await Promise.all(temporary.map(async (name) => { await rm(path(name), { force: true }) }))
       return temporary.length
     },
-
-    async sweep (referenced) {
-      const names = (await readdir(dir).catch(() => [] as string[])).filter(isKey)
-      const known = await referenced()
-      const quarantined: string[] = []
-      const left: string[] = []
-      const now = Date.now()
-      for (const name of names.filter((n) => !known.has(n))) {
-        const modified = await stat(path(name)).then((s) => s.mtimeMs, () => undefined)
-        if (modified === undefined) continue // gone meanwhile
-        const age = now - modified
-        if (age > SWEEP_MIN_AGE_MS && age < SWEEP_MAX_AGE_MS) {
-          await mkdir(join(dir, QUARANTINE), { recursive: true })
-          const moved = await rename(path(name), join(dir, QUARANTINE, name)).then(() => true, (error: NodeJS.ErrnoException) => {
-            if (error.code === 'ENOENT') return false // removed meanwhile (an item deleted)
-            throw error
-          })
-          if (moved) quarantined.push(name)
-        } else {
-          left.push(name)
-        }
-      }
-      return { quarantined, left }
-    },
-
-    readStoreId,
-
-    async claim (id) {
-      await mkdir(dir, { recursive: true })
-      // Written whole under a temporary name, then linked: link() fails when the marker exists,
-      // so two instances starting at once cannot both win, and no one reads a half-written id.
-      const temp = path(`${TEMP_PREFIX}store-id-${randomUUID()}`)
-      await writeFile(temp, `${id}\n`, { flush: true })
-      try {
-        await link(temp, path(MARKER))
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-      } finally {
-        await rm(temp, { force: true })
-      }
-      return (await readStoreId())!
-    },
-
+    sweep: async (referenced) => await sweep(dir, referenced),
+    readStoreId: async () => await readStoreId(dir),
+    claim: async (id) => await claim(dir, id),
     async exists (key) {
-      const found = await stat(path(key)).then((s) => s.isFile(), (error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return false
-        throw error
-      })
+      const found = await isFile(path(key))
       if (found) missing.delete(key)
       else missing.add(key)
       return found
     },
-
     missing,
-
     async validators (key) {
       return await stat(path(key)).then((s) => ({ size: s.size, modified: s.mtime, etag: null }), () => undefined)
     },
-
     async check () {
       return true
     },
-
     async close () {}
   }
+}
+
+/** The folder's entries; none when it does not exist yet. */
+async function names (dir: string): Promise<string[]> {
+  return await readdir(dir).catch(() => [] as string[])
+}
+
+async function remove (file: string): Promise<void> {
+  try {
+    await unlink(file)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+  }
+}
+
+async function isFile (file: string): Promise<boolean> {
+  return await stat(file).then((s) => s.isFile(), (error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return false
+    throw error
+  })
+}
+
+/** Streams the file into a temporary file, checked and hashed on the way; commit() renames it. */
+async function receive (dir: string, stream: Readable, options: ReceiveOptions): Promise<PendingFile> {
+  await mkdir(dir, { recursive: true })
+  const id = randomUUID()
+  const tempPath = join(dir, `${TEMP_PREFIX}${id}`)
+  const inspector = new Inspector(options)
+  // flush: the bytes reach the disk before the file is renamed into place.
+  const out = createWriteStream(tempPath, { flags: 'wx', flush: true })
+  try {
+    await pipeline(stream, inspector, out)
+  } catch (error) {
+    // A body cut off at once can fail the pipeline while the file is still being opened: the
+    // open then creates the file after a removal would have run. Wait for it to close first.
+    if (!out.closed) await once(out, 'close').catch(() => {})
+    await rm(tempPath, { force: true })
+    throw error
+  }
+  // @fastify/multipart ends a file stream early, flagged truncated, at its size limit.
+  const problem = (stream as Readable & { truncated?: boolean }).truncated === true ? tooLarge(options) : inspector.problem
+  if (problem !== undefined) {
+    await rm(tempPath, { force: true })
+    throw problem
+  }
+  return { key: `${id}.${inspector.extension!}`, tempPath, size: inspector.size, sha256: inspector.digest() }
+}
+
+/** FileStore.sweep for a folder: a rename into QUARANTINE. */
+async function sweep (dir: string, referenced: () => Promise<ReadonlySet<string>>): Promise<SweepResult> {
+  const keys = (await names(dir)).filter(isKey)
+  const known = await referenced()
+  const quarantined: string[] = []
+  const left: string[] = []
+  const now = Date.now()
+  for (const name of keys.filter((n) => !known.has(n))) {
+    const modified = await stat(join(dir, name)).then((s) => s.mtimeMs, () => undefined)
+    if (modified === undefined) continue // gone meanwhile
+    const age = now - modified
+    if (age > SWEEP_MIN_AGE_MS && age < SWEEP_MAX_AGE_MS) {
+      await mkdir(join(dir, QUARANTINE), { recursive: true })
+      const moved = await rename(join(dir, name), join(dir, QUARANTINE, name)).then(() => true, (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return false // removed meanwhile (an item deleted)
+        throw error
+      })
+      if (moved) quarantined.push(name)
+    } else {
+      left.push(name)
+    }
+  }
+  return { quarantined, left }
+}
+
+async function readStoreId (dir: string): Promise<string | undefined> {
+  try {
+    return (await readFile(join(dir, MARKER), 'utf8')).trim()
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+}
+
+async function claim (dir: string, id: string): Promise<string> {
+  await mkdir(dir, { recursive: true })
+  // Written whole under a temporary name, then linked: link() fails when the marker exists,
+  // so two instances starting at once cannot both win, and no one reads a half-written id.
+  const temp = join(dir, `${TEMP_PREFIX}store-id-${randomUUID()}`)
+  await writeFile(temp, `${id}\n`, { flush: true })
+  try {
+    await link(temp, join(dir, MARKER))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+  } finally {
+    await rm(temp, { force: true })
+  }
+  return (await readStoreId(dir))!
 }

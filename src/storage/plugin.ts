@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { uploadAllowanceMs } from '../config.js'
-import { openStore, type Store } from './folder-store.js'
+import { openStore } from './open.js'
+import type { Store } from './store.js'
 import { bindStore } from './binding.js'
 
 declare module 'fastify' {

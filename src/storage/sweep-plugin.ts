@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import fp from 'fastify-plugin'
-import type { SweepResult } from './folder-store.js'
+import type { SweepResult } from './store.js'
 import { createSweep, SWEEP_INTERVAL_MS } from './sweep.js'
 
 export interface Sweeper {

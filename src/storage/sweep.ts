@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { Runner } from '../db/runner.js'
 import type { Database } from '../db/types.js'
-import type { FileStore, SweepResult } from './folder-store.js'
+import type { FileStore, SweepResult } from './store.js'
 
 /** How often each instance sweeps the store, besides once at start-up. */
 export const SWEEP_INTERVAL_MS = 60 * 60 * 1000

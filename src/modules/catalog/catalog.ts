@@ -4,7 +4,7 @@ import { type ExpressionBuilder, type Kysely, sql } from 'kysely'
 import { prepared } from '../../db/prepared.js'
 import type { Runner } from '../../db/runner.js'
 import type { Content, Database, User } from '../../db/types.js'
-import type { FileStore } from '../../storage/folder-store.js'
+import type { FileStore } from '../../storage/store.js'
 import { createItems } from '../items/items.js'
 import { createUploads } from '../items/uploads.js'
 

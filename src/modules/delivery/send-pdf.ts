@@ -3,7 +3,7 @@ import type { SendOptions } from '@fastify/static'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Content, DownloadVia } from '../../db/types.js'
 import { HttpError } from '../../http/errors.js'
-import type { FileValidators, ObjectStore } from '../../storage/folder-store.js'
+import type { FileValidators, ObjectStore } from '../../storage/store.js'
 import { attachment } from '../../lib/slugs.js'
 
 // A row whose file is gone (deleted by hand, an incomplete restore) is the shop's fault, not

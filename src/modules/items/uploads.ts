@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely'
 import type { Runner } from '../../db/runner.js'
 import type { Content, Database } from '../../db/types.js'
 import { DomainError } from '../../lib/errors.js'
-import { type FileStore, type PendingFile, sniffImage, sniffPdf } from '../../storage/folder-store.js'
+import { type FileStore, type PendingFile, sniffImage, sniffPdf } from '../../storage/store.js'
 import { formatAmount, minimumCharge, parsePrice, priceRule } from '../../lib/money.js'
 import { slugify } from '../../lib/slugs.js'
 
