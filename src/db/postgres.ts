@@ -12,7 +12,7 @@ import {
 import pg from 'pg'
 import { PARALLEL_NESTING, type Runner } from './runner.js'
 import { DomainError } from '../lib/errors.js'
-import { changeStamp } from '../modules/catalog/search-sql.js'
+import { changeStamp } from './change-stamp.js'
 import type { Database } from './types.js'
 
 // PostgreSQL underneath the same services: Kysely's PostgresDialect over a pg Pool, and the

@@ -7,14 +7,11 @@ import type { Content, Database, User } from '../../db/types.js'
 import type { FileStore } from '../../storage/store.js'
 import { createItems } from '../items/items.js'
 import { createUploads } from '../items/uploads.js'
+import type { CatalogItem, CatalogSort } from './types.js'
 
 export const PAGE_SIZE = 24
 
-export type CatalogItem = Pick<Content, 'id' | 'slug' | 'title' | 'price_cents' | 'currency' | 'created_at' | 'pay_what_you_want' | 'min_price_cents'>
-
-/** The orders a visitor can ask for (`?sort=`); without one, best match first for a search, else newest. */
-export const SORTS = ['new', 'price', 'title'] as const
-export type CatalogSort = typeof SORTS[number]
+export { type CatalogItem, type CatalogSort, SORTS } from './types.js'
 
 export interface CatalogPage {
   items: CatalogItem[]
