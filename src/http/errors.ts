@@ -1,8 +1,24 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { DomainError } from '../lib/errors.js'
+import { DomainError, type DomainErrorKind } from '../lib/errors.js'
 
-/** A 4xx whose message is written for the person who will read it. */
+/**
+ * The one place a domain error's kind becomes an HTTP status: the error handler below, and the
+ * few routes that answer a DomainError with a page of their own.
+ */
+const STATUS_OF_KIND: Record<DomainErrorKind, number> = {
+  invalid: 400,
+  conflict: 409,
+  not_found: 404,
+  forbidden: 403,
+  upstream: 502
+}
+export const statusOfKind = (kind: DomainErrorKind): number => STATUS_OF_KIND[kind]
+
+/**
+ * A 4xx whose message is written for the person who will read it: the http layer's own refusals
+ * (guards, routes). Services throw a DomainError instead.
+ */
 export class HttpError extends Error {
   constructor (readonly statusCode: number, message: string) {
     super(message)
@@ -61,14 +77,20 @@ function malformedMultipart (error: FastifyError): boolean {
 }
 const MALFORMED_UPLOAD = 'The upload was cut off or is not a well-formed form. Nothing was stored; please send the form again.'
 
+/** A DomainError's status by its kind; any other error's own 4xx or 5xx, else 500. */
+function statusOf (error: FastifyError): number {
+  if (error instanceof DomainError) return statusOfKind(error.kind)
+  return error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
+}
+
 /** The status and the sentence for the person, logged once with the request's context. */
 function describe (error: FastifyError, request: FastifyRequest): { status: number, message: string } {
   if (malformedMultipart(error)) {
     request.log.info({ err: { message: error.message }, statusCode: 400 }, 'request rejected')
     return { status: 400, message: MALFORMED_UPLOAD }
   }
-  const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
-  if (status >= 500) request.log.error({ err: error }, 'request failed')
+  const status = statusOf(error)
+  if (status >= 500) request.log.error({ err: error, statusCode: status }, 'request failed')
   else request.log.info({ err: { code: error.code, message: error.message }, statusCode: status }, 'request rejected')
   // HttpError and DomainError messages are written for the person (a 502 says nothing was charged).
   if (status >= 500 && !(error instanceof HttpError) && !(error instanceof DomainError)) {
