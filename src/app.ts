@@ -15,6 +15,7 @@ import payments from './modules/purchase/providers/plugin.js'
 import refunds from './modules/purchase/refunds-plugin.js'
 import sales from './modules/desk/plugin.js'
 import settings from './modules/settings/plugin.js'
+import { checkStoreCurrency } from './modules/settings/store-currency.js'
 import sweep from './storage/sweep-plugin.js'
 import users from './modules/accounts/plugin.js'
 import site from './site.js'
@@ -71,7 +72,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   })
 
   // The app's services, shared by both contexts.
-  await app.register(database)
+  // Before anything sells or a file is looked at: one currency per store.
+  await app.register(database, { checks: [async (handle) => { await checkStoreCurrency(handle, config.currency) }] })
   await app.register(files)
   await app.register(catalog)
   await app.register(sweep, { intervalMs: options.sweepIntervalMs })

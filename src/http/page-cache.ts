@@ -1,7 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import type { StoreSettings } from '../modules/settings/settings.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -19,9 +18,13 @@ declare module 'fastify' {
 
 /** A rendered page, kept for the next visitor it is the same for. */
 interface Entry {
-  /** The database's change stamp it was read under, and the store's settings it shows. */
+  /**
+   * The database's change stamp it was read under, and the store's settings it shows: the
+   * settings object in force (app.settings.current()), compared by identity only, so the http
+   * layer needs no knowledge of what it holds.
+   */
   stamp: string
-  settings: StoreSettings
+  settings: object
   /**
    * The HTML between the places of the CSRF token (one part: the page has none), encoded once:
    * Node encodes a string body on every write, slowly for a page with any non-Latin-1 character.
@@ -48,7 +51,7 @@ export interface PageCache {
    * Keeps a page rendered from data read after `stamp` (and with `settings`), if nothing was
    * written since: a kept page is never older than its stamp. Returns the entry to send.
    */
-  keep(key: string, stamp: string, settings: StoreSettings, html: string, token: boolean): Promise<Entry>
+  keep(key: string, stamp: string, settings: object, html: string, token: boolean): Promise<Entry>
   /** Sends a page (kept or about to be): a fresh CSRF token in it, or its bytes with ETag and 304. */
   send(request: FastifyRequest, reply: FastifyReply, entry: Entry): FastifyReply
 }

@@ -1,16 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Content } from '../db/types.js'
-import type { CaughtMail } from '../dev/mail-catcher/index.js'
-import type { CatalogPage, LibraryEntry } from '../modules/catalog/catalog.js'
-import type { SalesChart } from '../modules/desk/sales-chart.js'
-import type { RefundQuote } from '../modules/purchase/refunds.js'
-import type { CustomersPage, Dashboard, OrderDetail, OrderFilter, OrderRow, OrdersPage } from '../modules/desk/sales.js'
-import type { OrderStatus, PaymentProviderName } from '../db/types.js'
-import type { EditFields, EditProblems, ItemsPage, VersionSummary } from '../modules/items/items.js'
-import type { ContentFields, ContentProblems } from '../modules/items/uploads.js'
-import type { priceInput } from '../lib/money.js'
-import type { SettingsFields, SettingsProblems, StoreSettings } from '../modules/settings/settings.js'
 
 /** What the layout shows on every page. */
 export interface LayoutData {
@@ -27,104 +16,16 @@ export interface LayoutData {
   paymentsBy: string
 }
 
-export interface UploadForm {
-  values: ContentFields
-  problems: ContentProblems
-  maxUploadMb: number
-  price: ReturnType<typeof priceInput>
-}
-
-export interface EditForm {
-  content: Content
-  values: EditFields
-  problems: EditProblems
-  maxUploadMb: number
-  price: ReturnType<typeof priceInput>
-  latestVersion: number
-  /** The provider has Payment Links (Stripe); with Mollie the field is shown disabled. */
-  paymentLinks: boolean
-}
-
-export interface SettingsForm {
-  values: SettingsFields
-  problems: SettingsProblems
-  limits: { storeName: number, tagline: number, refundPolicy: number }
-  /** The payment provider in force: promotion codes are a Stripe Checkout feature. */
-  provider: PaymentProviderName
-}
-
-/** The refund's confirm page (GET and POST /admin/orders/<id>/refund). */
-export interface RefundForm {
-  order: OrderRow
-  quote: RefundQuote
-  /** The amount field: what remains to refund, or what the admin typed. */
-  amount: string
-  /** The amount already refunded as this page shows it (sent back with the form). */
-  refunded: string
-  input: ReturnType<typeof priceInput>
-  problem: string | null
-  amountProblem: string | null
-  /** The buyer is emailed a refund notice (SMTP configured). */
-  notify: boolean
-}
-
-/** What GET /d/<token> shows instead of the PDF. */
-export interface LinkPage {
-  status: number
-  state: 'invalid' | 'expired' | 'refunded' | 'unpaid' | 'limit'
-  itemTitle: string | null
-  expiredAt: string | null
-  /** DOWNLOAD_LIMIT, on the limit page. */
-  limit?: number
-  /** For the fresh-link form (POST /links), signed in or not. */
-  freshLinkCsrf: string
-  contactEmail: string
-  /** DOWNLOAD_LINK_DAYS. */
-  days: number
-}
-
-/** Each template and the data it is rendered with (besides the layout's). */
-export interface Pages {
-  'pages/catalog.eta': { catalog: CatalogPage, grid: string | null }
-  'pages/content.eta': { content: Content, canDownload: boolean, refunded: boolean, versions: VersionSummary[], guestCheckout: boolean, buying: BuyForm }
-  'pages/library.eta': { items: LibraryEntry[] }
-  'pages/admin-new.eta': UploadForm
-  'pages/admin-items.eta': { items: ItemsPage, refused: { message: string, slug: string, published: boolean } | null }
-  'pages/admin-edit.eta': EditForm
-  'pages/checkout-result.eta': { state: string, content: Content | undefined, guest: GuestResult | null }
-  'pages/checkout-cancel.eta': { content: Content | undefined }
+/**
+ * Each template and the data it is rendered with (besides the layout's). The http layer knows
+ * its own page; each module adds the pages it renders, by declaration merging in its pages.ts:
+ *
+ *     declare module '../../http/page.js' {
+ *       interface PageData { 'pages/library.eta': { items: LibraryEntry[] } }
+ *     }
+ */
+export interface PageData {
   'pages/error.eta': { status: number, message: string }
-  'pages/admin-dashboard.eta': { dashboard: Dashboard, chart: SalesChart, flushable: boolean }
-  'pages/admin-flush.eta': object
-  'pages/admin-orders.eta': { page: OrdersPage, filter: OrderFilter, statuses: readonly OrderStatus[], csvHref: string, newerHref: string | null, olderHref: string | null }
-  'pages/admin-order.eta': OrderDetail & { refundable: boolean, problem: string | null, receipts: { enabled: boolean, sent: number, waiting: number, days: number } }
-  'pages/admin-refund.eta': RefundForm
-  'pages/admin-customers.eta': { page: CustomersPage, currency: string }
-  'pages/settings.eta': SettingsForm
-  'pages/policies.eta': { settings: StoreSettings }
-  'pages/download-link.eta': LinkPage
-  'pages/links.eta': { values: { email: string }, problem: string | null, sent: boolean, days: number }
-  'pages/dev-mail.eta': { messages: CaughtMail[], selected: CaughtMail | null }
-}
-
-/** What the item page's Buy (and tip) form needs besides the item. */
-export interface BuyForm {
-  /** Free for signed-in readers (a price of 0, or pay what you want from 0). */
-  free: boolean
-  /** The amount field of a pay-what-you-want item, fitted to the currency. */
-  amount: ReturnType<typeof priceInput>
-  /** The amount filled in: the price, which a pay-what-you-want item suggests. */
-  suggested: string
-  /** The provider's page does not ask for the buyer's address (Mollie): a guest types it here. */
-  askEmail: boolean
-  /** Who takes the payment, as the buyer knows it: "Stripe", "Mollie". */
-  provider: string
-}
-
-/** The thank-you page of a guest checkout: the signed link, and where the receipt goes. */
-export interface GuestResult {
-  link: string | null
-  email: string | null
 }
 
 export interface PageOptions {
@@ -139,7 +40,7 @@ export interface PageOptions {
 declare module 'fastify' {
   interface FastifyReply {
     /** Renders a page in the layout (who is signed in, CSRF token, flash, demo banner, the store's name) and sends it. */
-    page<T extends keyof Pages>(template: T, data: Pages[T] & { title: string }, options?: PageOptions): Promise<FastifyReply>
+    page<T extends keyof PageData>(template: T, data: PageData[T] & { title: string }, options?: PageOptions): Promise<FastifyReply>
   }
 }
 
@@ -176,7 +77,7 @@ export default fp(async function page (app) {
     if (entry !== undefined) return pageCache.send(request, reply, entry)
   })
 
-  app.decorateReply('page', async function page (this: FastifyReply, template: keyof Pages, data: object, options: PageOptions = {}) {
+  app.decorateReply('page', async function page (this: FastifyReply, template: keyof PageData, data: object, options: PageOptions = {}) {
     const request = this.request
     const status = options.status ?? 200
     const user = request.user

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
-import type { LinkPage } from '../../http/page.js'
+import type { LinkPage } from './pages.js'
 import { DownloadLimitReached, pdfSender } from './send-pdf.js'
 
 /**

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { uploadAllowanceMs } from '../../config.js'
-import type { UploadForm } from '../../http/page.js'
+import type { UploadForm } from './pages.js'
 import multipart from '../../http/plugins/multipart.js'
 import { MAX_PREVIEW_BYTES } from '../items/uploads.js'
 import { priceInput } from '../../lib/money.js'
@@ -13,7 +13,7 @@ import settingsRoutes from '../settings/routes.js'
 const adminRoutes: FastifyPluginAsync = async (app) => {
   const { config, catalog } = app
   app.addHook('onRequest', app.requireAdmin)
-  await app.register(multipart)
+  await app.register(multipart, { maxFileBytes: Math.max(config.maxUploadBytes, MAX_PREVIEW_BYTES) })
   // Dashboard, orders, refunds, CSV and customers: inside this plugin, so behind the same guard.
   await app.register(adminSalesRoutes)
 

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
-import type { SettingsForm } from '../../http/page.js'
+import type { SettingsForm } from './pages.js'
 import { LIMITS, type SettingsFields, settingsFields } from './settings.js'
 
 const text = { type: 'string' } as const

@@ -1,0 +1,26 @@
+import type { Content } from '../../db/types.js'
+import type { priceInput } from '../../lib/money.js'
+import type { VersionSummary } from '../items/items.js'
+import type { CatalogPage } from './catalog.js'
+
+/** What the item page's Buy (and tip) form needs besides the item. */
+export interface BuyForm {
+  /** Free for signed-in readers (a price of 0, or pay what you want from 0). */
+  free: boolean
+  /** The amount field of a pay-what-you-want item, fitted to the currency. */
+  amount: ReturnType<typeof priceInput>
+  /** The amount filled in: the price, which a pay-what-you-want item suggests. */
+  suggested: string
+  /** The provider's page does not ask for the buyer's address (Mollie): a guest types it here. */
+  askEmail: boolean
+  /** Who takes the payment, as the buyer knows it: "Stripe", "Mollie". */
+  provider: string
+}
+
+// The pages this module renders, and their data (see PageData in src/http/page.ts).
+declare module '../../http/page.js' {
+  interface PageData {
+    'pages/catalog.eta': { catalog: CatalogPage, grid: string | null }
+    'pages/content.eta': { content: Content, canDownload: boolean, refunded: boolean, versions: VersionSummary[], guestCheckout: boolean, buying: BuyForm }
+  }
+}

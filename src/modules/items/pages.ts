@@ -1,0 +1,23 @@
+import type { Content } from '../../db/types.js'
+import type { priceInput } from '../../lib/money.js'
+import type { EditFields, EditProblems, ItemsPage } from './items.js'
+
+/** An item's edit form (GET and POST /admin/content/<slug>/edit). */
+export interface EditForm {
+  content: Content
+  values: EditFields
+  problems: EditProblems
+  maxUploadMb: number
+  price: ReturnType<typeof priceInput>
+  latestVersion: number
+  /** The provider has Payment Links (Stripe); with Mollie the field is shown disabled. */
+  paymentLinks: boolean
+}
+
+// The pages this module renders, and their data (see PageData in src/http/page.ts).
+declare module '../../http/page.js' {
+  interface PageData {
+    'pages/admin-items.eta': { items: ItemsPage, refused: { message: string, slug: string, published: boolean } | null }
+    'pages/admin-edit.eta': EditForm
+  }
+}
