@@ -9,10 +9,29 @@ import { postgresBinaries } from './helpers/postgres.js'
 
 /** The suites that hold the database and storage guarantees (backup.test.ts stays out: it snapshots a SQLite file; a PostgreSQL store is backed up with pg_dump). */
 const POSTGRES_S3_SUITES = [
-  'orders', 'webhooks', 'storm', 'crash', 'upload', 'download-log', 'download-links', 'versions',
-  'fulfilment', 'guest-checkout', 'mollie', 'promotions-links', 'receipts', 'search', 'admin-orders', 'fuzz', 'shutdown', 'page-cache', 'sweep', 'refunds',
-  'slugs', 'store-currency'
-].map((name) => `test/${name}.test.ts`)
+  'test/purchase/orders.test.ts',
+  'test/purchase/webhooks.test.ts',
+  'test/guarantees/storm.test.ts',
+  'test/guarantees/crash.test.ts',
+  'test/items/upload.test.ts',
+  'test/delivery/download-log.test.ts',
+  'test/delivery/download-links.test.ts',
+  'test/items/versions.test.ts',
+  'test/purchase/fulfilment.test.ts',
+  'test/purchase/guest-checkout.test.ts',
+  'test/purchase/mollie.test.ts',
+  'test/purchase/promotion-codes-and-payment-links.test.ts',
+  'test/mail/receipts.test.ts',
+  'test/catalog/search.test.ts',
+  'test/desk/admin-orders.test.ts',
+  'test/guarantees/fuzz.test.ts',
+  'test/guarantees/shutdown.test.ts',
+  'test/http/page-cache.test.ts',
+  'test/storage/sweep.test.ts',
+  'test/purchase/refunds.test.ts',
+  'test/lib/slugs.test.ts',
+  'test/settings/store-currency.test.ts'
+]
 
 const ROOT = join(import.meta.dirname, '..')
 // tap's command-line entry (its bin), run by this Node: no shell, the same on every platform.
