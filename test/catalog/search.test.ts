@@ -1,3 +1,4 @@
+// backends: sqlite, postgres-s3
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

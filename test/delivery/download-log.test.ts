@@ -1,3 +1,4 @@
+// backends: sqlite, postgres-s3
 import t, { type Test } from 'tap'
 import { ifRangeHolds } from '../../src/modules/delivery/send-pdf.js'
 import { rangeAsked } from '../../src/modules/delivery/downloads.js'

@@ -1,3 +1,4 @@
+// backends: sqlite, postgres-s3
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { ADMIN_EMAIL, build, type CookieJar, csrfFrom, type Harness } from '../helpers/build.js'

@@ -1,3 +1,4 @@
+// backends: sqlite, postgres-s3
 import { createHash, randomUUID } from 'node:crypto'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'

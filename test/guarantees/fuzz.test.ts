@@ -1,3 +1,4 @@
+// backends: sqlite, postgres-s3
 import { type AddressInfo, connect } from 'node:net'
 import fc from 'fast-check'
 import type { LightMyRequestResponse } from 'fastify'

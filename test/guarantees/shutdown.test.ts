@@ -1,3 +1,4 @@
+// backends: sqlite, postgres-s3
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { connect } from 'node:net'

@@ -1,3 +1,4 @@
+// backends: sqlite, postgres-s3
 import t from 'tap'
 import { build } from '../helpers/build.js'
 import { fuzzSeed, type Seed, seededRandom } from '../helpers/random.js'

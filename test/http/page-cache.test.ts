@@ -1,3 +1,4 @@
+// backends: sqlite, postgres-s3
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import { buildApp } from '../../src/app.js'

@@ -1,3 +1,4 @@
+// backends: sqlite, postgres-s3
 import { createHash } from 'node:crypto'
 import t from 'tap'
 import { readStored, storeNames } from '../helpers/backend.js'

@@ -1,3 +1,4 @@
+// backends: sqlite, postgres-s3
 import t from 'tap'
 import { attachment, MAX_SLUG_LENGTH, slugify } from '../../src/lib/slugs.js'
 import { ADMIN_EMAIL, build, csrfFrom } from '../helpers/build.js'

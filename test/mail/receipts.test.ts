@@ -1,3 +1,4 @@
+// backends: sqlite, postgres-s3
 import t from 'tap'
 import { openTestDatabase } from '../helpers/backend.js'
 import { ADMIN_EMAIL, uploadForm } from '../helpers/build.js'

@@ -1,3 +1,4 @@
+// backends: sqlite, postgres-s3
 import t from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import type { SessionFacts } from '../../src/modules/purchase/orders.js'

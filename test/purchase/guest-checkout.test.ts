@@ -1,3 +1,4 @@
+// backends: sqlite, postgres-s3
 import t from 'tap'
 import { CookieJar, csrfFrom, type Harness, setCookies } from '../helpers/build.js'
 import { lastEvent, libraryRows, order, orders, shop, type Shop, successPage } from '../helpers/purchase.js'

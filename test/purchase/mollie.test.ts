@@ -1,3 +1,4 @@
+// backends: sqlite, postgres-s3
 // Payments through Mollie (PAYMENT_PROVIDER=mollie): the same exactly-once guarantees as Stripe's
 // (test/purchase/orders.test.ts, webhooks.test.ts, test/guarantees/storm.test.ts), through the official @mollie/api-client
 // against an independent fake (test/helpers/fake-mollie.ts) that speaks Mollie's wire format.

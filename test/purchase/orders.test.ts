@@ -1,3 +1,4 @@
+// backends: sqlite, postgres-s3
 import t from 'tap'
 import { CookieJar, providerCallback } from '../helpers/build.js'
 import { buy, checkout, libraryRows, order, orders, session, shop, startCheckout, successPage } from '../helpers/purchase.js'

@@ -1,3 +1,4 @@
+// backends: sqlite, postgres-s3
 // Promotion codes and Payment Links through Stripe: the grant checks amount_subtotal against the
 // order and amount_total against it less the discount; a Payment Link's session is matched to
 // the item that stores its id, checked against that item's price and granted to the address

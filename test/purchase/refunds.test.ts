@@ -1,3 +1,4 @@
+// backends: sqlite, postgres-s3
 // Refunds from the desk, confirmed, whole or in part (DESIGN.md, "Trust (round 3)"), and what the
 // buyer meets after one: the refund notice, the refused download, the item page. Mollie's partial
 // refunds are in mollie.test.ts.

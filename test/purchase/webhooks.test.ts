@@ -1,3 +1,4 @@
+// backends: sqlite, postgres-s3
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { randomUUID } from 'node:crypto'
 import t from 'tap'

@@ -1,3 +1,4 @@
+// backends: sqlite, postgres-s3
 import { execFile, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
