@@ -1,5 +1,5 @@
 // Debian's nginx for the download scenarios, run as any user with everything under one folder
-// (as test/x-accel.test.ts runs it): `/files/` serves a folder as static files (the ceiling the
+// (as test/delivery/x-accel.test.ts runs it): `/files/` serves a folder as static files (the ceiling the
 // downloads are compared with), `/` proxies to the app started with
 // DOWNLOAD_OFFLOAD=x-accel, and `/protected/` is the internal location its X-Accel-Redirect
 // names (the README's configuration). sendfile is on, as in Debian's default nginx.conf.

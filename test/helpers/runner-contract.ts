@@ -22,7 +22,7 @@ function gate (): { opened: Promise<void>, open: () => void } {
 
 /**
  * The cases of the Runner contract (src/db/runner.ts), for any engine: SQLite's runner
- * (test/runner.test.ts) and PostgreSQL's run the same ones. Each case works in a table of its
+ * (test/db/runner.test.ts) and PostgreSQL's run the same ones. Each case works in a table of its
  * own. Where the engines differ by design (SQLite holds queries of other contexts back while a
  * transaction is open; PostgreSQL runs them on another connection, where they see only what is
  * committed), the case checks what both promise and then what this dialect adds.

@@ -1,0 +1,53 @@
+// Pages: the catalogue and a content page, anonymous and signed in, against bare Fastify serving
+// a string as long as the catalogue page; every configuration and the yardstick in one round robin.
+import { AFTER, backends, configOf, type PageTarget, recordGoal, rows, RUNS, SECONDS, YARDSTICK } from '../context.js'
+import { cannon, fmt, log, median } from '../lib.js'
+
+/** `base`: the yardstick server (bench/baseline-server.ts). */
+export async function pages (base: string): Promise<void> {
+  // One round robin for every configuration and build: the machine's noise falls on all of them alike.
+  const pageTargets: PageTarget[] = [{ label: 'baseline', url: `${base}/html` }]
+  for (const backend of backends) {
+    for (const instance of backend.apps) {
+      const item = `${instance.url}/content/bench-item-5000`
+      const build = instance.build
+      pageTargets.push(
+        { label: 'catalogue anonymous', url: `${instance.url}/`, backend, build },
+        { label: 'catalogue signed in', url: `${instance.url}/`, headers: backend.signedIn, backend, build },
+        { label: 'content page anonymous', url: item, backend, build },
+        { label: 'content page signed in', url: item, headers: backend.signedIn, backend, build }
+      )
+      // The before build is measured where a goal is (the run's time).
+      if (build !== AFTER) pageTargets.splice(pageTargets.length - 2, 1)
+    }
+  }
+  const key = (t: PageTarget): string => `${t.backend === undefined ? YARDSTICK : configOf(t.backend, t.build!)}: ${t.label}`
+  const pageRps = new Map<string, number[]>(pageTargets.map((t) => [key(t), []]))
+  const pageP99 = new Map<string, number[]>(pageTargets.map((t) => [key(t), []]))
+  log('warming up page routes')
+  for (const target of pageTargets) await cannon({ url: target.url, headers: target.headers, connections: 16, duration: 1 })
+  for (let run = 1; run <= RUNS; run++) {
+    for (const target of pageTargets) {
+      const result = await cannon({ url: target.url, headers: target.headers, connections: 16, duration: SECONDS })
+      if (result.non2xx > 0 || result.errors > 0) throw new Error(`${key(target)}: ${result.non2xx} non-2xx, ${result.errors} errors`)
+      pageRps.get(key(target))!.push(result.requests.average)
+      pageP99.get(key(target))!.push(result.latency.p99)
+      log(`run ${run} ${key(target)}: ${fmt(result.requests.average)} req/s, p99 ${result.latency.p99} ms`)
+    }
+  }
+  const baselineRps = median(pageRps.get(key(pageTargets[0]!))!)
+  rows.push({ config: YARDSTICK, scenario: 'bare Fastify, fixed HTML string of the catalogue page size', metric: 'req/s', app: '-', baseline: fmt(baselineRps), ratio: '1.00', goal: '', runs: pageRps.get(key(pageTargets[0]!))!.map((v) => fmt(v)).join(' / ') })
+  const pageGoals: Record<string, [number, string, number]> = {
+    'catalogue anonymous': [1, 'catalogue, 10,000 items, anonymous, vs bare Fastify serving the same bytes', 0.7],
+    'catalogue signed in': [2, 'catalogue, signed in, vs bare Fastify', 0.5],
+    'content page signed in': [3, 'content page, signed in, vs bare Fastify', 0.5]
+  }
+  for (const target of pageTargets.slice(1)) {
+    const rps = median(pageRps.get(key(target))!)
+    const ratio = rps / baselineRps
+    const pageGoal = pageGoals[target.label]
+    const what = target.label.startsWith('catalogue') ? '10,000 items, first page of 24' : 'one paid item, buy form'
+    rows.push({ config: configOf(target.backend!, target.build!), scenario: `${target.label} (${what}), p99 ${fmt(median(pageP99.get(key(target))!), 1)} ms`, metric: 'req/s', app: fmt(rps), baseline: fmt(baselineRps), ratio: ratio.toFixed(2), goal: pageGoal === undefined ? '' : `≥ ${pageGoal[2].toFixed(2)}`, runs: pageRps.get(key(target))!.map((v) => fmt(v)).join(' / ') })
+    if (pageGoal !== undefined) recordGoal(pageGoal[0], `${pageGoal[1]} (${target.backend!.label})`, `≥ ${pageGoal[2]}`, target.build!, ratio.toFixed(2), ratio >= pageGoal[2])
+  }
+}
