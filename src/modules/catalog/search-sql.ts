@@ -1,26 +1,10 @@
 import { type Compilable, type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely'
 import type { Database } from '../../db/types.js'
-import type { CatalogItem, CatalogSort } from './catalog.js'
+import { type CatalogItem, type CatalogSort, searchWords } from './search-words.js'
 
 // The catalogue's queries that PostgreSQL writes differently from SQLite: the search (FTS5
 // there, a GIN index over a tsvector expression here, migration 0009) and the stamp that tells
 // the page caches the database changed.
-
-/** Same limits as catalog.ts's ftsQuery: nobody types more, and each word costs a lookup. */
-const MAX_QUERY_WORDS = 16
-const MAX_QUERY_CHARS = 1000
-
-/**
- * The visitor's words, as catalog.ts's ftsQuery takes them: split on white space and control
- * characters (PostgreSQL's text holds no NUL), words without a letter or digit dropped, at most
- * 16. Undefined: nothing to search for.
- */
-export function searchWords (input: string): string[] | undefined {
-  const words = input.slice(0, MAX_QUERY_CHARS).split(/[\s\p{Cc}]+/u)
-    .filter((word) => /[\p{L}\p{N}]/u.test(word))
-    .slice(0, MAX_QUERY_WORDS)
-  return words.length === 0 ? undefined : words
-}
 
 /**
  * The indexed document: title above description. Written exactly as migration 0009's

@@ -1,6 +1,8 @@
 import fp from 'fastify-plugin'
 import { createSettings, type Settings } from './settings.js'
 
+export { EMAIL, type Settings, type StoreSettings } from './settings.js'
+
 declare module 'fastify' {
   interface FastifyInstance {
     settings: Settings
