@@ -115,21 +115,55 @@ function checkEdit (content: Content, values: EditFields, fields: Record<string,
 const linkTaken = (title: string): EditProblems =>
   ({ payment_link_id: `This Payment Link already sells "${title}". A link sells one item: create another link in Stripe for this one.` })
 
+interface EditDeps { db: Kysely<Database>, runner: Runner, files: FileStore, maxUploadBytes: number }
+
+/** Another item already sold through this Payment Link. */
+async function itemWithLink ({ db, runner }: EditDeps, linkId: string, exceptId: number): Promise<Pick<Content, 'id' | 'title'> | undefined> {
+  return await runner.first(db.selectFrom('content').select(['id', 'title']).where('payment_link_id', '=', linkId).where('id', '!=', exceptId))
+}
+
+/** The row and, with a new PDF, its next version, in one transaction; the files are in place by then. */
+async function save (deps: EditDeps, content: Content, values: EditFields, chosen: ChosenFiles, link: PaymentLink | undefined) {
+  const { db, runner } = deps
+  const { latestVersion } = createVersions(deps)
+  return await runner.transaction(async () => {
+    const current = await runner.first(db.selectFrom('content').selectAll().where('id', '=', content.id))
+    if (current === undefined) throw new DomainError('not_found', NO_LONGER_THERE)
+    // Checked again here: another edit may have taken the link while Stripe was asked.
+    const taken = link === undefined ? undefined : (await itemWithLink(deps, link.id, content.id))?.title
+    if (taken !== undefined) throw new DomainError('conflict', taken)
+    const file = chosen.file === undefined
+      ? {}
+      : { file_key: chosen.file.key, file_name: chosen.file.originalName.slice(0, 255), file_size: chosen.file.size, sha256: chosen.file.sha256 }
+    const updated = (await runner.first(db.updateTable('content').set({
+      title: values.title.trim(),
+      description: values.description.trim(),
+      price_cents: parsePrice(values.price, current.currency)!,
+      pay_what_you_want: values.pay_what_you_want === '1' ? 1 : 0,
+      min_price_cents: values.pay_what_you_want === '1' ? parsePrice(values.min_price, current.currency)! : 0,
+      ...(values.payment_link_id === '' ? { payment_link_id: null, payment_link_url: null } : {}),
+      ...(link === undefined ? {} : { payment_link_id: link.id, payment_link_url: link.url }),
+      ...file,
+      ...(chosen.preview === undefined ? {} : { preview_key: chosen.preview.key })
+    }).where('id', '=', current.id).returningAll()))!
+    let version: number | undefined
+    if (chosen.file !== undefined) {
+      version = (await latestVersion(current.id)) + 1
+      await runner.run(db.insertInto('content_versions').values({ content_id: current.id, version, ...file as Required<typeof file>, changelog: values.changelog }))
+    }
+    return { updated, version, replacedPreview: chosen.preview === undefined ? undefined : current.preview_key }
+  })
+}
+
 /**
  * Edits of an item: a new cover, a new PDF as a new version, its price and Payment Link. Files
  * go through the store as uploads do: received under a temporary name, renamed into place, then
  * the row committed; a file a row no longer points at is removed only after that commit, so a
  * crash leaves at worst an orphan the store sweep quarantines, never a row pointing at nothing.
  */
-export function createEdits (deps: { db: Kysely<Database>, runner: Runner, files: FileStore, maxUploadBytes: number }) {
-  const { db, runner, files, maxUploadBytes } = deps
+export function createEdits (deps: EditDeps) {
+  const { files, maxUploadBytes } = deps
   const receiveForm = createFormReceiver(files, maxUploadBytes)
-  const { latestVersion } = createVersions(deps)
-
-  /** Another item already sold through this Payment Link. */
-  async function itemWithLink (linkId: string, exceptId: number): Promise<Pick<Content, 'id' | 'title'> | undefined> {
-    return await runner.first(db.selectFrom('content').select(['id', 'title']).where('payment_link_id', '=', linkId).where('id', '!=', exceptId))
-  }
 
   /**
    * A new link, checked with Stripe before anything is stored; an unchanged one is not (an edit
@@ -137,7 +171,7 @@ export function createEdits (deps: { db: Kysely<Database>, runner: Runner, files
    */
   async function checkLink (content: Content, linkId: string, lookup: PaymentLinkLookup): Promise<{ link?: PaymentLink } | { kind: 'conflict' | 'upstream' | 'invalid', problems: EditProblems }> {
     if (linkId === '' || linkId === content.payment_link_id) return {}
-    const usedBy = await itemWithLink(linkId, content.id)
+    const usedBy = await itemWithLink(deps, linkId, content.id)
     if (usedBy !== undefined) return { kind: 'conflict', problems: linkTaken(usedBy.title) }
     let link: PaymentLink | undefined
     try {
@@ -150,44 +184,13 @@ export function createEdits (deps: { db: Kysely<Database>, runner: Runner, files
     return { link }
   }
 
-  /** The row and, with a new PDF, its next version, in one transaction; the files are in place by then. */
-  async function save (content: Content, values: EditFields, chosen: ChosenFiles, link: PaymentLink | undefined) {
-    return await runner.transaction(async () => {
-      const current = await runner.first(db.selectFrom('content').selectAll().where('id', '=', content.id))
-      if (current === undefined) throw new DomainError('not_found', NO_LONGER_THERE)
-      // Checked again here: another edit may have taken the link while Stripe was asked.
-      const taken = link === undefined ? undefined : (await itemWithLink(link.id, content.id))?.title
-      if (taken !== undefined) throw new DomainError('conflict', taken)
-      const file = chosen.file === undefined
-        ? {}
-        : { file_key: chosen.file.key, file_name: chosen.file.originalName.slice(0, 255), file_size: chosen.file.size, sha256: chosen.file.sha256 }
-      const updated = (await runner.first(db.updateTable('content').set({
-        title: values.title.trim(),
-        description: values.description.trim(),
-        price_cents: parsePrice(values.price, current.currency)!,
-        pay_what_you_want: values.pay_what_you_want === '1' ? 1 : 0,
-        min_price_cents: values.pay_what_you_want === '1' ? parsePrice(values.min_price, current.currency)! : 0,
-        ...(values.payment_link_id === '' ? { payment_link_id: null, payment_link_url: null } : {}),
-        ...(link === undefined ? {} : { payment_link_id: link.id, payment_link_url: link.url }),
-        ...file,
-        ...(chosen.preview === undefined ? {} : { preview_key: chosen.preview.key })
-      }).where('id', '=', current.id).returningAll()))!
-      let version: number | undefined
-      if (chosen.file !== undefined) {
-        version = (await latestVersion(current.id)) + 1
-        await runner.run(db.insertInto('content_versions').values({ content_id: current.id, version, ...file as Required<typeof file>, changelog: values.changelog }))
-      }
-      return { updated, version, replacedPreview: chosen.preview === undefined ? undefined : current.preview_key }
-    })
-  }
-
   /** Renames the chosen files into place and saves; a link taken meanwhile is a refusal, not an error. */
   async function store (content: Content, values: EditFields, chosen: ChosenFiles, link: PaymentLink | undefined): Promise<EditResult> {
     if (chosen.file !== undefined) await files.commit(chosen.file)
     if (chosen.preview !== undefined) await files.commit(chosen.preview)
     let saved: Awaited<ReturnType<typeof save>>
     try {
-      saved = await save(content, values, chosen, link)
+      saved = await save(deps, content, values, chosen, link)
     } catch (error) {
       if (link !== undefined && error instanceof DomainError && error.kind === 'conflict') return { ok: false, kind: 'conflict', values, problems: linkTaken(error.message) }
       throw error
