@@ -2,7 +2,7 @@ import { Readable } from 'node:stream'
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import type { OrderStatus } from '../../db/types.js'
 import { HttpError } from '../../http/errors.js'
-import { DomainError } from '../../lib/errors.js'
+import { DomainError, statusOfKind } from '../../lib/errors.js'
 import { formatAmount, priceInput, toDecimal } from '../../lib/money.js'
 import { salesChart } from './sales-chart.js'
 import { ORDER_STATUSES, type OrderDetail, type OrderFilter, parseCursor } from './sales.js'
@@ -137,7 +137,7 @@ const adminSalesRoutes: FastifyPluginAsync = async (app) => {
       // A bad amount (400), not refundable (409) or the provider refused (502): the confirm page, unchanged, says why.
       if (!(error instanceof DomainError) || !['invalid', 'conflict', 'upstream'].includes(error.kind)) throw error
       request.log.warn({ orderId: id, err: { message: error.message, cause: error.cause } }, 'refund refused or failed')
-      return await refundPage(reply, id, error.statusCode, error.message, amount)
+      return await refundPage(reply, id, statusOfKind[error.kind], error.message, amount)
     }
     const order = (await sales.order(id))!.order
     const buyer = order.buyer_email ?? 'the buyer'
