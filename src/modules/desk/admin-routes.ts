@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import multipart from '../../http/plugins/multipart.js'
-import adminItemRoutes from '../items/routes.js'
-import settingsRoutes from '../settings/routes.js'
+import { adminItemRoutes } from '../items/plugin.js'
+import { settingsRoutes } from '../settings/plugin.js'
 import adminSalesRoutes from './routes.js'
 
 /** Everything under /admin: one guard (admins only) and multipart for the upload forms. */

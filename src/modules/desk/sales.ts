@@ -3,7 +3,7 @@ import type { Runner } from '../../db/runner.js'
 import type { Database, OrderStatus, PaymentProviderName } from '../../db/types.js'
 import { csvLine } from '../../lib/csv.js'
 import { type DownloadLogRow, downloadsOfOrder } from '../delivery/plugin.js'
-import { saleFigures } from '../items/plugin.js'
+import { saleFigures } from './sale-figures.js'
 import { toDecimal } from '../../lib/money.js'
 
 export const ORDER_STATUSES: readonly OrderStatus[] = ['pending', 'paid', 'failed', 'expired', 'refunded', 'review']

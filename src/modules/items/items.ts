@@ -4,7 +4,7 @@ import type { Content, Database } from '../../db/types.js'
 import { DomainError } from '../../lib/errors.js'
 import type { FileStore } from '../../storage/folder-store.js'
 import { createEdits } from './edit.js'
-import { saleFigures } from './sale-figures.js'
+import { saleFigures } from '../desk/plugin.js'
 import { createUploads } from './uploads.js'
 import { createVersions } from './versions.js'
 

@@ -3,7 +3,8 @@ import { createItems, type Items } from './items.js'
 
 export type { EditFields, EditProblems, EditResult, PaymentLink, PaymentLinkLookup } from './edit.js'
 export type { Items, ItemsPage, ItemSummary, Reconciliation } from './items.js'
-export { saleFigures } from './sale-figures.js'
+/** The items' admin pages (upload, list, edit, publish, delete): registered under /admin, behind its guard. */
+export { default as adminItemRoutes } from './routes.js'
 export { type ContentFields, type ContentProblems, type FormEntry, MAX_PREVIEW_BYTES, type UploadResult } from './uploads.js'
 export type { VersionSummary } from './versions.js'
 
