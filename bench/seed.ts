@@ -13,7 +13,8 @@ import { createFileStore } from '../src/storage/folder-store.js'
 import type { Store } from '../src/storage/store.js'
 import { createOrders } from '../src/modules/purchase/orders.js'
 import { createS3Store } from '../src/storage/s3-store.js'
-import type { UploadPart } from '../src/modules/items/uploads.js'
+import type { FormEntry } from '../src/modules/items/uploads.js'
+import { createItems } from '../src/modules/items/items.js'
 import { createUsers } from '../src/modules/accounts/users.js'
 import { pngBytes } from '../test/helpers/fixtures.js'
 import { startPostgres } from '../test/helpers/postgres.js'
@@ -59,7 +60,8 @@ export async function setUp (name: BackendName): Promise<Backend | undefined> {
   const { handle, files } = opened
   await migrateToLatest(handle.db)
   const { db, runner } = handle
-  const catalog = createCatalog({ db, runner, changeStamp: handle.changeStamp, files, currency: 'usd', maxUploadBytes: 600 * MB })
+  const catalog = createCatalog({ db, runner, changeStamp: handle.changeStamp })
+  const items = createItems({ db, runner, files, currency: 'usd', maxUploadBytes: 600 * MB })
   const orders = createOrders({ db, runner, log: silent, provider: 'stripe' })
   const users = createUsers({ db, runner, adminEmails: [], sessionDays: 30 })
   // Closed in cleanup() even if seeding fails.
@@ -72,12 +74,12 @@ export async function setUp (name: BackendName): Promise<Backend | undefined> {
   // scenario's small catalogue), 10,000 for the others.
   log(`${label}: seeding ${fmt(SMALL_ITEMS)} items, a 50 MB and a 500 MB PDF`)
   const upload = async (title: string, size: number, price: string): Promise<Content> => {
-    async function * parts (): AsyncGenerator<UploadPart> {
-      yield { type: 'file', fieldname: 'file', filename: 'bench.pdf', file: Readable.from(pdfStream(size)) }
-      yield { type: 'file', fieldname: 'preview', filename: 'cover.png', file: Readable.from([pngBytes()]) }
+    async function * entries (): AsyncGenerator<FormEntry> {
+      yield { name: 'file', fileName: 'bench.pdf', stream: Readable.from(pdfStream(size)) }
+      yield { name: 'preview', fileName: 'cover.png', stream: Readable.from([pngBytes()]) }
     }
-    const result = await catalog.receiveUpload(parts(), { title, description: `A ${size / MB} MB benchmark file.`, price })
-    if (result.content === undefined) throw new Error(`seeding ${title}: ${JSON.stringify(result.problems)}`)
+    const result = await items.receiveUpload(entries(), { title, description: `A ${size / MB} MB benchmark file.`, price })
+    if (!result.ok) throw new Error(`seeding ${title}: ${JSON.stringify(result.problems)}`)
     return result.content
   }
   const huge = await upload('Bench huge 500 MB', HUGE, '9.00')

@@ -4,7 +4,7 @@ import { ConfigError, uploadAllowanceMs } from '../src/config.js'
 import { migrateToLatest } from '../src/db/database.js'
 import { openConfiguredDatabase } from '../src/db/open.js'
 import { configFromEnvironment } from '../src/env.js'
-import { createCatalog } from '../src/modules/catalog/catalog.js'
+import { createItems } from '../src/modules/items/items.js'
 import { openStore } from '../src/storage/open.js'
 import { bindStore } from '../src/storage/binding.js'
 
@@ -22,8 +22,8 @@ try {
   refused = await bindStore({ db: database.db, files, databasePath: name })
     .then(() => undefined, (error: unknown) => { if (error instanceof ConfigError) return error; throw error })
   if (refused === undefined) {
-    const catalog = createCatalog({ ...database, files, currency: config.currency, maxUploadBytes: config.maxUploadBytes })
-    const removed = await catalog.flush()
+    const items = createItems({ ...database, files, currency: config.currency, maxUploadBytes: config.maxUploadBytes })
+    const removed = await items.flush()
     console.log(`Flushed ${removed.content} items and ${removed.files} files from ${name}; users kept.`)
   }
 } finally {

@@ -6,9 +6,10 @@ import machine from './machine.js'
 import catalog from './modules/catalog/plugin.js'
 import checkout from './modules/purchase/checkout-plugin.js'
 import database from './db/plugin.js'
-import downloads from './modules/delivery/downloads-plugin.js'
+import delivery from './modules/delivery/plugin.js'
 import files from './storage/plugin.js'
-import links from './modules/delivery/links-plugin.js'
+import items from './modules/items/plugin.js'
+import library from './modules/library/plugin.js'
 import mailer from './modules/mail/plugin.js'
 import orders from './modules/purchase/orders-plugin.js'
 import payments from './modules/purchase/providers/plugin.js'
@@ -76,14 +77,15 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(database, { checks: [async (handle) => { await checkStoreCurrency(handle, config.currency) }] })
   await app.register(files)
   await app.register(catalog)
+  await app.register(items)
+  await app.register(library)
   await app.register(sweep, { intervalMs: options.sweepIntervalMs })
   await app.register(users)
   await app.register(orders)
   await app.register(payments)
   await app.register(settings)
   await app.register(checkout)
-  await app.register(links)
-  await app.register(downloads)
+  await app.register(delivery)
   await app.register(refunds)
   await app.register(sales)
   await app.register(mailer)

@@ -17,7 +17,7 @@ import authRoutes from './modules/accounts/routes.js'
 import catalogRoutes from './modules/catalog/routes.js'
 import checkoutRoutes from './modules/purchase/checkout-routes.js'
 import devMailRoutes from './modules/mail/dev-mail-routes.js'
-import downloadLinkRoutes from './modules/delivery/link-routes.js'
+import downloadRoutes from './modules/delivery/routes.js'
 import libraryRoutes from './modules/library/routes.js'
 import linksRoutes from './modules/delivery/links-request-routes.js'
 import policiesRoutes from './modules/settings/policies-routes.js'
@@ -48,7 +48,7 @@ const site: FastifyPluginAsync = async (app) => {
   await app.register(authRoutes)
   await app.register(catalogRoutes)
   await app.register(libraryRoutes)
-  await app.register(downloadLinkRoutes)
+  await app.register(downloadRoutes)
   await app.register(policiesRoutes)
   await app.register(linksRoutes)
   // The demo's mail catcher: only in development, only while it runs (404 otherwise).

@@ -22,13 +22,13 @@ declare module 'fastify' {
  * instance's upload about to commit) is dealt with by a later sweep, not at the next restart.
  */
 export default fp<{ intervalMs?: number }>(async function sweep (app, options) {
-  const { database, files, catalog, log } = app
+  const { database, files, items, log } = app
   const service = createSweep({
     db: database.db,
     runner: database.runner,
     files,
     // Every version's file counts, not only the latest: earlier ones are still downloaded.
-    referenced: async () => new Set((await catalog.referencedKeys()).keys()),
+    referenced: async () => new Set((await items.referencedKeys()).keys()),
     holder: `${hostname()}/${process.pid}.${randomBytes(4).toString('hex')}`
   })
 
@@ -64,4 +64,4 @@ export default fp<{ intervalMs?: number }>(async function sweep (app, options) {
   })
 
   app.decorate<Sweeper>('sweep', { run })
-}, { name: 'sweep', dependencies: ['database', 'files', 'catalog'] })
+}, { name: 'sweep', dependencies: ['database', 'files', 'items'] })

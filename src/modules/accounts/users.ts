@@ -24,37 +24,18 @@ export function isAdminEmail (profile: Pick<SignInProfile, 'email' | 'emailVerif
 /** Signed-in visitors whose user row is kept between their requests (a map emptied when full). */
 const MAX_CACHED_SESSIONS = 10_000
 
-/**
- * With `changeStamp` (see DatabaseHandle), the user of a sign-in is kept until the database
- * changes, whoever changed it (a sign-out, a deleted row, a new sign-in refreshing the profile,
- * another instance, a script), and never past the sign-in's expiry: a page of a signed-in visitor
- * costs one stamp read instead of a join.
- */
-export function createUsers (deps: { db: Kysely<Database>, runner: Runner, adminEmails: readonly string[], sessionDays: number, changeStamp?: () => Promise<string> }) {
-  const { db, runner, adminEmails, sessionDays, changeStamp } = deps
+interface UsersDeps { db: Kysely<Database>, runner: Runner, adminEmails: readonly string[], sessionDays: number, changeStamp?: () => Promise<string> }
 
-  const sessionUser = prepared<[string, string], User & { session_expires_at: string }>((arg) => db.selectFrom('sessions')
-    .innerJoin('users', 'users.id', 'sessions.user_id')
-    .selectAll('users')
-    .select('sessions.expires_at as session_expires_at')
-    .where('sessions.id', '=', arg<string>(0))
-    .where('sessions.expires_at', '>', arg<string>(1)))
-  /** sign-in id -> its user, when the sign-in ends, and the stamp they were read under. */
-  const sessions = new Map<string, { user: User | undefined, expiresAt: string, stamp: string }>()
-  /** The newest stamp a user was kept under: those kept under older ones are dropped. */
-  let newest = ''
+/** Admin status follows the ADMIN_EMAILS in force now, not the one at sign-in. */
+function withCurrentRights (user: User, adminEmails: readonly string[]): User {
+  const isAdmin = isAdminEmail({ email: user.email, emailVerified: user.email_verified === 1 }, adminEmails) ? 1 : 0
+  return user.is_admin === isAdmin ? user : { ...user, is_admin: isAdmin }
+}
 
-  /** Admin status follows the ADMIN_EMAILS in force now, not the one at sign-in. */
-  const withCurrentRights = (user: User): User => {
-    const isAdmin = isAdminEmail({ email: user.email, emailVerified: user.email_verified === 1 }, adminEmails) ? 1 : 0
-    return user.is_admin === isAdmin ? user : { ...user, is_admin: isAdmin }
-  }
-
-  const withoutExpiry = ({ session_expires_at: _expires, ...user }: User & { session_expires_at: string }): User => user
-  async function read (sessionId: string, at: string): Promise<User | undefined> {
-    const row = await runner.first(sessionUser(sessionId, at))
-    return row === undefined ? undefined : withCurrentRights(withoutExpiry(row))
-  }
+/** Users: who signs in (upsert), their sign-ins (start, end, look up) and their guest purchases. */
+export function createUsers (deps: UsersDeps) {
+  const { db, runner, adminEmails, sessionDays } = deps
+  const signedIn = createSignedInUsers(deps)
 
   return {
     /** Finds or creates the user by (provider, subject) and refreshes what the provider says of them. */
@@ -110,6 +91,41 @@ export function createUsers (deps: { db: Kysely<Database>, runner: Runner, admin
     /** Signing out ends the sign-in on the server: every copy of its cookie is signed out. */
     async endSession (sessionId: string): Promise<void> {
       await runner.run(db.deleteFrom('sessions').where('id', '=', sessionId))
+      signedIn.forget(sessionId)
+    },
+
+    bySession: signedIn.bySession
+  }
+}
+
+export type Users = ReturnType<typeof createUsers>
+
+/**
+ * The user of a sign-in, read on every request of a signed-in visitor. With `changeStamp` (see
+ * DatabaseHandle), the user of a sign-in is kept until the database changes, whoever changed it
+ * (a sign-out, a deleted row, a new sign-in refreshing the profile, another instance, a script),
+ * and never past the sign-in's expiry: a page of a signed-in visitor costs one stamp read instead
+ * of a join.
+ */
+function createSignedInUsers ({ db, runner, adminEmails, changeStamp }: UsersDeps) {
+  const sessionUser = prepared<[string, string], User & { session_expires_at: string }>((arg) => db.selectFrom('sessions')
+    .innerJoin('users', 'users.id', 'sessions.user_id')
+    .selectAll('users')
+    .select('sessions.expires_at as session_expires_at')
+    .where('sessions.id', '=', arg<string>(0))
+    .where('sessions.expires_at', '>', arg<string>(1)))
+  /** sign-in id -> its user, when the sign-in ends, and the stamp they were read under. */
+  const sessions = new Map<string, { user: User | undefined, expiresAt: string, stamp: string }>()
+  /** The newest stamp a user was kept under: those kept under older ones are dropped. */
+  let newest = ''
+
+  const withoutExpiry = ({ session_expires_at: _expires, ...user }: User & { session_expires_at: string }): User => user
+  const userOf = (row: (User & { session_expires_at: string }) | undefined): User | undefined =>
+    row === undefined ? undefined : withCurrentRights(withoutExpiry(row), adminEmails)
+
+  return {
+    /** A signed-out sign-in is not kept. */
+    forget (sessionId: string): void {
       sessions.delete(sessionId)
     },
 
@@ -119,13 +135,13 @@ export function createUsers (deps: { db: Kysely<Database>, runner: Runner, admin
      */
     async bySession (sessionId: string, now = new Date(), stampAtStart?: string): Promise<User | undefined> {
       const at = now.toISOString()
-      if (changeStamp === undefined) return await read(sessionId, at)
+      if (changeStamp === undefined) return userOf(await runner.first(sessionUser(sessionId, at)))
       // A stamp the caller read before this call will do: what is kept under it was current then.
       const stamp = stampAtStart ?? await changeStamp()
       const kept = sessions.get(sessionId)
       if (kept !== undefined && kept.stamp === stamp && at < kept.expiresAt) return kept.user
       const row = await runner.first(sessionUser(sessionId, at))
-      const user = row === undefined ? undefined : withCurrentRights(withoutExpiry(row))
+      const user = userOf(row)
       // Kept only if nothing was written since the stamp: never older than it. A sign-in that is
       // not there is not kept (it has no expiry to keep it by).
       if (row !== undefined) {
@@ -140,5 +156,3 @@ export function createUsers (deps: { db: Kysely<Database>, runner: Runner, admin
     }
   }
 }
-
-export type Users = ReturnType<typeof createUsers>

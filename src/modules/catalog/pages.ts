@@ -1,6 +1,6 @@
 import type { Content } from '../../db/types.js'
 import type { priceInput } from '../../lib/money.js'
-import type { VersionSummary } from '../items/items.js'
+import type { VersionSummary } from '../items/plugin.js'
 import type { CatalogPage } from './catalog.js'
 
 /** What the item page's Buy (and tip) form needs besides the item. */

@@ -1,22 +1,20 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { Content } from '../../db/types.js'
-import { loginUrl } from '../../http/auth.js'
 import { HttpError, NOT_FOUND } from '../../http/errors.js'
 import { viewContext } from '../../http/plugins/view.js'
 import { type CatalogPage, SORTS } from './catalog.js'
 import { priceInput, toDecimal } from '../../lib/money.js'
 import { isFree } from '../../lib/pricing.js'
 import { type SlugParams, slugParams } from '../../http/schemas.js'
-import { pdfSender, sendObject } from '../delivery/send-pdf.js'
+import { sendObject } from '../delivery/plugin.js'
 
 // A row whose file is gone (deleted by hand, an incomplete restore) is the shop's fault, not
 // the visitor's: a 503 page that says so and what to do, while /healthz reports it.
 const MISSING_PREVIEW = 'This item\'s preview image is missing from the store. The shop has been told; please try again later or contact the shop.'
 
 const catalogRoutes: FastifyPluginAsync = async (app) => {
-  const { catalog, files, config, payments } = app
+  const { catalog, items, files, payments } = app
   const provider = payments.name === 'mollie' ? 'Mollie' : 'Stripe'
-  const sendPdf = pdfSender(app)
   const grids = new WeakMap<CatalogPage, string>()
 
   /** The item, if this visitor may see it: an unpublished one is not there for strangers. */
@@ -76,7 +74,7 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
       content,
       canDownload,
       refunded: user !== null && !canDownload && await catalog.refunded(user.id, content.id),
-      versions: await catalog.versions(content.id),
+      versions: await items.versions(content.id),
       guestCheckout,
       buying: {
         free: isFree(content),
@@ -96,38 +94,6 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
       return await sendObject(request, reply, files, content.preview_key, { missing: MISSING_PREVIEW, headers: { 'cache-control': 'public, max-age=86400' } })
     }
     return await reply.sendFile(content.preview_key, files.dir, { maxAge: '1d', immutable: false })
-  })
-
-  app.get<{ Params: SlugParams, Querystring: { version?: string } }>('/content/:slug/download', {
-    schema: { params: slugParams, querystring: { type: 'object', properties: { version: { type: 'string', maxLength: 20 } } } }
-  }, async (request, reply) => {
-    const content = await contentOr404(request, request.params.slug)
-    const user = request.user
-    if (user === null) return reply.redirect(loginUrl(request.url))
-    const asked = request.query.version
-    if (asked !== undefined && !/^\d{1,9}$/.test(asked)) {
-      throw new HttpError(400, 'The version must be a whole number, like ?version=1. The item\'s page lists its versions.')
-    }
-    if (!await catalog.canDownload(user, content)) {
-      if (await catalog.refunded(user.id, content.id)) {
-        throw new HttpError(403, `Your purchase of "${content.title}" was refunded, so it can no longer be downloaded. You can buy it again from its page.`)
-      }
-      throw new HttpError(403, `You do not own "${content.title}" yet. Buy it from its page to download it.`)
-    }
-    // Without ?version the latest, which the content row points at.
-    let file = { key: content.file_key, version: await catalog.latestVersion(content.id), name: `${content.slug}.pdf`, size: content.file_size }
-    if (asked !== undefined && Number(asked) !== file.version) {
-      const earlier = await catalog.version(content.id, Number(asked))
-      if (earlier === undefined) throw new HttpError(404, `"${content.title}" has no version ${Number(asked)}. Its page lists the versions there are.`)
-      file = { key: earlier.file_key, version: earlier.version, name: `${content.slug}-v${earlier.version}.pdf`, size: earlier.file_size }
-    }
-    // DOWNLOAD_LIMIT counts per purchase: a paid item's library entry names its order. Admins
-    // and free items are not limited.
-    const orderId = await catalog.libraryOrder(user.id, content.id) ?? null
-    const limited = user.is_admin !== 1 && !isFree(content)
-    return await sendPdf(request, reply, content, file, {
-      orderId, userId: user.id, email: user.email, via: 'library', limit: limited ? config.downloadLimit : 0
-    })
   })
 }
 export default catalogRoutes

@@ -1,26 +1,10 @@
 import { type Compilable, type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely'
 import type { Database } from '../../db/types.js'
-import type { CatalogItem, CatalogSort } from './types.js'
+import { type CatalogItem, type CatalogSort, searchWords } from './search-words.js'
 
-// The catalogue's query that PostgreSQL writes differently from SQLite: the search (FTS5
-// there, a GIN index over a tsvector expression here, migration 0009). The stamp that tells
-// the page caches the database changed is in src/db/change-stamp.ts.
-
-/** Same limits as catalog.ts's ftsQuery: nobody types more, and each word costs a lookup. */
-const MAX_QUERY_WORDS = 16
-const MAX_QUERY_CHARS = 1000
-
-/**
- * The visitor's words, as catalog.ts's ftsQuery takes them: split on white space and control
- * characters (PostgreSQL's text holds no NUL), words without a letter or digit dropped, at most
- * 16. Undefined: nothing to search for.
- */
-export function searchWords (input: string): string[] | undefined {
-  const words = input.slice(0, MAX_QUERY_CHARS).split(/[\s\p{Cc}]+/u)
-    .filter((word) => /[\p{L}\p{N}]/u.test(word))
-    .slice(0, MAX_QUERY_WORDS)
-  return words.length === 0 ? undefined : words
-}
+// The catalogue's queries that PostgreSQL writes differently from SQLite: the search (FTS5
+// there, a GIN index over a tsvector expression here, migration 0009) and the stamp that tells
+// the page caches the database changed.
 
 /**
  * The indexed document: title above description. Written exactly as migration 0009's
@@ -74,4 +58,18 @@ export function postgresSearch (db: Kysely<Database>, input: string, sort: Catal
       return page.limit(limit).offset(offset)
     }
   }
+}
+
+/**
+ * What the catalogue's page caches compare to know the database changed, in any instance.
+ * SQLite: this connection's total_changes() and data_version (another connection's commit).
+ * PostgreSQL: the current snapshot (xmin:xmax:in-progress ids). Every writing transaction
+ * takes a transaction id, so any commit since (by any instance) changes it, and reads alone do
+ * not: a page read after a stamp never predates it. One round trip, no table, no trigger.
+ */
+export function changeStamp (db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): Compilable<{ stamp: string }> {
+  const query = dialect === 'postgres'
+    ? sql<{ stamp: string }>`SELECT pg_current_snapshot()::text AS stamp`.compile(db)
+    : sql<{ stamp: string }>`SELECT total_changes() || ':' || (SELECT data_version FROM pragma_data_version) AS stamp`.compile(db)
+  return { compile: () => query }
 }

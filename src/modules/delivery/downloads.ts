@@ -90,6 +90,51 @@ export function rangeAsked (header: string | undefined, size: number): { start: 
 }
 
 /**
+ * A Range request after byte 0 continues the same purchase's download by the same client of the
+ * same version started within `window`: its bytes and request are added there. The download's
+ * id, or undefined when there is none to continue.
+ */
+async function continueRecent (db: Kysely<Database>, runner: Runner, request: DownloadRequest, at: Date, window: number, bytes: number): Promise<number | undefined> {
+  let same = db.selectFrom('downloads').select('id')
+    .where('content_id', '=', request.content.id).where('version', '=', request.version)
+    .where('client_address', '=', request.address).where('user_agent', '=', request.userAgent)
+    .where('downloaded_at', '>=', new Date(at.getTime() - window).toISOString())
+  same = request.via === 'link' && request.orderId !== null
+    ? same.where('order_id', '=', request.orderId)
+    : same.where('user_id', '=', request.userId)
+  const current = await runner.first(same.orderBy('downloaded_at', 'desc').limit(1))
+  if (current === undefined) return undefined
+  await runner.run(db.updateTable('downloads')
+    .set((eb) => ({ bytes: eb('bytes', '+', bytes), requests: eb('requests', '+', 1), last_request_at: at.toISOString() }))
+    .where('id', '=', current.id))
+  return current.id
+}
+
+/** A new download in the log (the one DOWNLOAD_LIMIT counts); a free item read from the library joins it. Its id. */
+async function startDownload (db: Kysely<Database>, runner: Runner, request: DownloadRequest, at: Date, bytes: number): Promise<number> {
+  const iso = at.toISOString()
+  const inserted = (await runner.first(db.insertInto('downloads').values({
+    user_id: request.userId,
+    content_id: request.content.id,
+    version: request.version,
+    order_id: request.orderId,
+    email: request.email,
+    via: request.via,
+    bytes,
+    client_address: request.address,
+    user_agent: request.userAgent,
+    downloaded_at: iso,
+    last_request_at: iso
+  }).returning('id')))!
+  // A free item downloaded by a signed-in reader joins their library.
+  if (request.via === 'library' && isFree(request.content)) {
+    await runner.run(db.insertInto('free_library').values({ user_id: request.userId, content_id: request.content.id })
+      .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
+  }
+  return inserted.id
+}
+
+/**
  * The download log and its counting rule. One download is every request of one purchase (a
  * link's order, or a user's item from the library) by one client (address and user agent) for
  * one file version, continued by Range requests starting after byte 0 within `window`
@@ -132,49 +177,18 @@ export function createDownloads (deps: { db: Kysely<Database>, runner: Runner, n
         return { allowed: true, counted: false, id: null, bytes: 0 }
       }
       const at = now()
-      const iso = at.toISOString()
       const bytes = asked === 'whole' ? request.size : asked.bytes
       const continues = asked !== 'whole' && asked.start > 0
       return await runner.transaction(async (): Promise<DownloadOutcome> => {
         if (continues) {
-          let same = db.selectFrom('downloads').select('id')
-            .where('content_id', '=', request.content.id).where('version', '=', request.version)
-            .where('client_address', '=', request.address).where('user_agent', '=', request.userAgent)
-            .where('downloaded_at', '>=', new Date(at.getTime() - window).toISOString())
-          same = request.via === 'link' && request.orderId !== null
-            ? same.where('order_id', '=', request.orderId)
-            : same.where('user_id', '=', request.userId)
-          const current = await runner.first(same.orderBy('downloaded_at', 'desc').limit(1))
-          if (current !== undefined) {
-            await runner.run(db.updateTable('downloads')
-              .set((eb) => ({ bytes: eb('bytes', '+', bytes), requests: eb('requests', '+', 1), last_request_at: iso }))
-              .where('id', '=', current.id))
-            return { allowed: true, counted: false, id: current.id, bytes }
-          }
+          const continued = await continueRecent(db, runner, request, at, window, bytes)
+          if (continued !== undefined) return { allowed: true, counted: false, id: continued, bytes }
         }
         if (request.limit > 0 && request.orderId !== null) {
           const count = await countOf(request.orderId)
           if (count >= request.limit) return { allowed: false, count }
         }
-        const inserted = (await runner.first(db.insertInto('downloads').values({
-          user_id: request.userId,
-          content_id: request.content.id,
-          version: request.version,
-          order_id: request.orderId,
-          email: request.email,
-          via: request.via,
-          bytes,
-          client_address: request.address,
-          user_agent: request.userAgent,
-          downloaded_at: iso,
-          last_request_at: iso
-        }).returning('id')))!
-        // A free item downloaded by a signed-in reader joins their library.
-        if (request.via === 'library' && isFree(request.content)) {
-          await runner.run(db.insertInto('free_library').values({ user_id: request.userId, content_id: request.content.id })
-            .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
-        }
-        return { allowed: true, counted: true, id: inserted.id, bytes }
+        return { allowed: true, counted: true, id: await startDownload(db, runner, request, at, bytes), bytes }
       })
     },
 

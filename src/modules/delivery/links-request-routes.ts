@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { EMAIL } from '../settings/settings.js'
+import { EMAIL } from '../settings/plugin.js'
 
 const MAX_EMAIL = 254
 

@@ -1,17 +1,8 @@
 import type { OrderStatus } from '../../db/types.js'
 import type { priceInput } from '../../lib/money.js'
-import type { ContentFields, ContentProblems } from '../items/uploads.js'
 import type { RefundQuote } from '../purchase/refunds.js'
 import type { SalesChart } from './sales-chart.js'
 import type { CustomersPage, Dashboard, OrderDetail, OrderFilter, OrderRow, OrdersPage } from './sales.js'
-
-/** The new item's form (GET and POST /admin/content/new). */
-export interface UploadForm {
-  values: ContentFields
-  problems: ContentProblems
-  maxUploadMb: number
-  price: ReturnType<typeof priceInput>
-}
 
 /** The refund's confirm page (GET and POST /admin/orders/<id>/refund). */
 export interface RefundForm {
@@ -31,7 +22,6 @@ export interface RefundForm {
 // The pages this module renders, and their data (see PageData in src/http/page.ts).
 declare module '../../http/page.js' {
   interface PageData {
-    'pages/admin-new.eta': UploadForm
     'pages/admin-dashboard.eta': { dashboard: Dashboard, chart: SalesChart, flushable: boolean }
     'pages/admin-flush.eta': object
     'pages/admin-orders.eta': { page: OrdersPage, filter: OrderFilter, statuses: readonly OrderStatus[], csvHref: string, newerHref: string | null, olderHref: string | null }

@@ -1,6 +1,8 @@
 import fp from 'fastify-plugin'
 import { createSales, type Sales } from './sales.js'
 
+export { saleFigures } from './sale-figures.js'
+
 declare module 'fastify' {
   interface FastifyInstance {
     sales: Sales

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream'
-import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify'
 import type { OrderStatus } from '../../db/types.js'
 import { HttpError, statusOfKind } from '../../http/errors.js'
 import { DomainError } from '../../lib/errors.js'
@@ -47,13 +47,14 @@ function filterOf (query: ListQuery): OrderFilter {
  * customers. Registered inside the admin routes, so their admin guard covers every route here.
  */
 const adminSalesRoutes: FastifyPluginAsync = async (app) => {
-  const { config, sales, refunds, outbox } = app
+  listRoutes(app)
+  orderRoutes(app)
+}
+export default adminSalesRoutes
 
-  /** The order's receipts: how many went out and how many wait (the resend button's neighbour). */
-  async function receiptsOf (orderId: string): Promise<{ enabled: boolean, sent: number, waiting: number, days: number }> {
-    const rows = (await outbox.rows.forOrder(orderId)).filter((row) => row.kind === 'receipt')
-    return { enabled: outbox.enabled, days: config.downloadLinkDays, sent: rows.filter((row) => row.sent_at !== null && row.subject !== null).length, waiting: rows.filter((row) => row.sent_at === null).length }
-  }
+/** The dashboard, the order list (and its CSV) and the customers. */
+function listRoutes (app: FastifyInstance): void {
+  const { config, sales } = app
 
   app.get('/', async (_request, reply) => {
     const dashboard = await sales.dashboard()
@@ -88,6 +89,24 @@ const adminSalesRoutes: FastifyPluginAsync = async (app) => {
       .header('cache-control', 'no-store')
       .send(Readable.from(rows))
   })
+
+  app.get<{ Querystring: { page?: number } }>('/customers', {
+    schema: { querystring: { type: 'object', properties: { page: { type: 'integer', minimum: 1, maximum: 1_000_000 } } } }
+  }, async (request, reply) => {
+    const page = await sales.customers(request.query.page ?? 1)
+    return await reply.page('pages/admin-customers.eta', { title: 'Customers', page, currency: config.currency })
+  })
+}
+
+/** One order: its page, its refund (confirm page and refund) and its receipt sent again. */
+function orderRoutes (app: FastifyInstance): void {
+  const { config, sales, refunds, outbox } = app
+
+  /** The order's receipts: how many went out and how many wait (the resend button's neighbour). */
+  async function receiptsOf (orderId: string): Promise<{ enabled: boolean, sent: number, waiting: number, days: number }> {
+    const rows = (await outbox.rows.forOrder(orderId)).filter((row) => row.kind === 'receipt')
+    return { enabled: outbox.enabled, days: config.downloadLinkDays, sent: rows.filter((row) => row.sent_at !== null && row.subject !== null).length, waiting: rows.filter((row) => row.sent_at === null).length }
+  }
 
   async function orderPage (reply: FastifyReply, detail: OrderDetail, status = 200, problem?: string): Promise<FastifyReply> {
     return await reply.page('pages/admin-order.eta', {
@@ -139,13 +158,7 @@ const adminSalesRoutes: FastifyPluginAsync = async (app) => {
       request.log.warn({ orderId: id, err: { message: error.message, cause: error.cause } }, 'refund refused or failed')
       return await refundPage(reply, id, statusOfKind(error.kind), error.message, amount)
     }
-    const order = (await sales.order(id))!.order
-    const buyer = order.buyer_email ?? 'the buyer'
-    request.flash('info', result.outcome === 'already_refunded'
-      ? (result.refundedCents >= order.paid_cents ? 'This order was already refunded; nothing changed.' : 'This refund was already made; nothing changed.')
-      : result.outcome === 'partially_refunded'
-        ? `Refunded ${formatAmount(result.amountCents, order.currency)} to ${buyer}. They keep the item; ${formatAmount(order.paid_cents - result.refundedCents, order.currency)} of the order is left to refund.`
-        : `Refunded ${formatAmount(result.amountCents, order.currency)} to ${buyer}. ${result.keptBy === null ? 'Their access to the item was removed.' : 'They keep the item through another paid order of it.'}`)
+    request.flash('info', refundNotice(result, (await sales.order(id))!.order))
     return await reply.redirect(`/admin/orders/${encodeURIComponent(id)}`, 303)
   })
 
@@ -166,12 +179,18 @@ const adminSalesRoutes: FastifyPluginAsync = async (app) => {
     request.flash('info', `A new receipt with a fresh download link is on its way to ${detail.order.buyer_email ?? 'the buyer'}.`)
     return await reply.redirect(`/admin/orders/${encodeURIComponent(id)}`, 303)
   })
-
-  app.get<{ Querystring: { page?: number } }>('/customers', {
-    schema: { querystring: { type: 'object', properties: { page: { type: 'integer', minimum: 1, maximum: 1_000_000 } } } }
-  }, async (request, reply) => {
-    const page = await sales.customers(request.query.page ?? 1)
-    return await reply.page('pages/admin-customers.eta', { title: 'Customers', page, currency: config.currency })
-  })
 }
-export default adminSalesRoutes
+
+type RefundResult = Awaited<ReturnType<FastifyInstance['refunds']['refund']>>
+
+/** What the admin is told after a refund: what moved, to whom, and whether the buyer keeps the item. */
+function refundNotice (result: RefundResult, order: OrderDetail['order']): string {
+  const buyer = order.buyer_email ?? 'the buyer'
+  if (result.outcome === 'already_refunded') {
+    return result.refundedCents >= order.paid_cents ? 'This order was already refunded; nothing changed.' : 'This refund was already made; nothing changed.'
+  }
+  if (result.outcome === 'partially_refunded') {
+    return `Refunded ${formatAmount(result.amountCents, order.currency)} to ${buyer}. They keep the item; ${formatAmount(order.paid_cents - result.refundedCents, order.currency)} of the order is left to refund.`
+  }
+  return `Refunded ${formatAmount(result.amountCents, order.currency)} to ${buyer}. ${result.keptBy === null ? 'Their access to the item was removed.' : 'They keep the item through another paid order of it.'}`
+}

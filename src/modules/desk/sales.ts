@@ -2,7 +2,8 @@ import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql
 import type { Runner } from '../../db/runner.js'
 import type { Database, OrderStatus, PaymentProviderName } from '../../db/types.js'
 import { csvLine } from '../../lib/csv.js'
-import { type DownloadLogRow, downloadsOfOrder } from '../delivery/downloads.js'
+import { type DownloadLogRow, downloadsOfOrder } from '../delivery/plugin.js'
+import { saleFigures } from './sale-figures.js'
 import { toDecimal } from '../../lib/money.js'
 
 export const ORDER_STATUSES: readonly OrderStatus[] = ['pending', 'paid', 'failed', 'expired', 'refunded', 'review']
@@ -93,19 +94,6 @@ export interface Customer {
 
 export interface CustomersPage { customers: Customer[], page: number, pages: number, total: number }
 
-/**
- * The one definition of a sale, for every page that counts them (the dashboard, the Items
- * page): an order that was paid (paid_at set), whatever became of it since. Refunds count
- * against their sale rather than unmaking it: `refunds` is how many sales had money go back
- * (all or part of it), `net` what the sales kept (paid, less promotion discounts and refunds).
- * Conditional aggregates over `orders`, so a query that counts other orders too can use them.
- */
-export const saleFigures = {
-  sales: () => sql<number>`coalesce(sum(case when orders.paid_at is not null then 1 else 0 end), 0)`.as('sales'),
-  refunds: () => sql<number>`coalesce(sum(case when orders.paid_at is not null and orders.refunded_cents > 0 then 1 else 0 end), 0)`.as('refunds'),
-  net: () => sql<number>`coalesce(sum(case when orders.paid_at is not null then orders.amount_cents - orders.discount_cents - orders.refunded_cents else 0 end), 0)`.as('net')
-}
-
 /** `before`/`after` links carry a row's place as "created_at|id". */
 export function parseCursor (value: string | undefined): Cursor | undefined {
   const match = value === undefined ? null : /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z)\|([\w-]{1,100})$/.exec(value)
@@ -125,40 +113,43 @@ function dayStart (now: Date, days: number): Date {
   return new Date(start.getTime() - days * DAY_MS)
 }
 
-/** The creator's view of the money: revenue, the order list and pages, customers, the CSV export. */
-export function createSales (deps: { db: Kysely<Database>, runner: Runner, currency: string }) {
-  const { db, runner, currency } = deps
+type Deps = { db: Kysely<Database>, runner: Runner, currency: string }
 
-  const orderRows = () => db.selectFrom('orders')
-    .innerJoin('users', 'users.id', 'orders.user_id')
-    .innerJoin('content', 'content.id', 'orders.content_id')
-    .select([
-      'orders.id', 'orders.created_at', 'orders.paid_at', 'orders.status', 'orders.amount_cents', 'orders.discount_cents',
-      sql<number>`orders.amount_cents - orders.discount_cents`.as('paid_cents'), 'orders.refunded_cents', 'orders.currency', 'orders.provider',
-      'orders.payment_intent', 'orders.stripe_session_id', 'orders.user_id', 'users.email as buyer_email', 'users.name as buyer_name',
-      'orders.content_id', 'content.slug as item_slug', 'content.title as item_title'
-    ])
+/** Orders with their buyer and item, as the list, the order page and the export show them. */
+const orderRows = (db: Kysely<Database>) => db.selectFrom('orders')
+  .innerJoin('users', 'users.id', 'orders.user_id')
+  .innerJoin('content', 'content.id', 'orders.content_id')
+  .select([
+    'orders.id', 'orders.created_at', 'orders.paid_at', 'orders.status', 'orders.amount_cents', 'orders.discount_cents',
+    sql<number>`orders.amount_cents - orders.discount_cents`.as('paid_cents'), 'orders.refunded_cents', 'orders.currency', 'orders.provider',
+    'orders.payment_intent', 'orders.stripe_session_id', 'orders.user_id', 'users.email as buyer_email', 'users.name as buyer_name',
+    'orders.content_id', 'content.slug as item_slug', 'content.title as item_title'
+  ])
 
-  /**
-   * The filter as conditions on orders alone: the search is resolved through the (small) users
-   * and content tables once, so the list still walks the orders index newest first.
-   */
-  function filtered (eb: ExpressionBuilder<Database, 'orders'>, filter: OrderFilter): Expression<SqlBool> {
-    const conditions: Array<Expression<SqlBool>> = []
-    if (filter.status !== undefined) conditions.push(eb('orders.status', '=', filter.status))
-    const q = filter.q?.trim()
-    if (q !== undefined && q !== '') {
-      conditions.push(eb.or([
-        eb('orders.user_id', 'in', eb.selectFrom('users').select('users.id').where(contains('users.email', q))),
-        eb('orders.content_id', 'in', eb.selectFrom('content').select('content.id').where((c) => c.or([contains('content.title', q), contains('content.slug', q)])))
-      ]))
-    }
-    return eb.and(conditions)
+/**
+ * The filter as conditions on orders alone: the search is resolved through the (small) users
+ * and content tables once, so the list still walks the orders index newest first.
+ */
+function filtered (eb: ExpressionBuilder<Database, 'orders'>, filter: OrderFilter): Expression<SqlBool> {
+  const conditions: Array<Expression<SqlBool>> = []
+  if (filter.status !== undefined) conditions.push(eb('orders.status', '=', filter.status))
+  const q = filter.q?.trim()
+  if (q !== undefined && q !== '') {
+    conditions.push(eb.or([
+      eb('orders.user_id', 'in', eb.selectFrom('users').select('users.id').where(contains('users.email', q))),
+      eb('orders.content_id', 'in', eb.selectFrom('content').select('content.id').where((c) => c.or([contains('content.title', q), contains('content.slug', q)])))
+    ]))
   }
+  return eb.and(conditions)
+}
+
+/** The order list: one page at a time by keyset, one order with its timeline, the CSV export. */
+function createOrderList (deps: Deps) {
+  const { db, runner } = deps
 
   /** Newest first from `before` (exclusive), or oldest first from `after` (exclusive). */
   async function slice (filter: OrderFilter, limit: number, place: { before?: Cursor, after?: Cursor } = {}): Promise<OrderRow[]> {
-    let query = orderRows().where((eb) => filtered(eb, filter))
+    let query = orderRows(db).where((eb) => filtered(eb, filter))
     if (place.after !== undefined) {
       const { createdAt, id } = place.after
       query = query.where((eb) => eb(eb.refTuple('orders.created_at', 'orders.id'), '>', eb.tuple(createdAt, id)))
@@ -176,6 +167,71 @@ export function createSales (deps: { db: Kysely<Database>, runner: Runner, curre
   async function count (filter: OrderFilter): Promise<number> {
     return (await runner.first(db.selectFrom('orders').select((eb) => eb.fn.countAll<number>().as('n')).where((eb) => filtered(eb, filter))))!.n
   }
+
+  return {
+    slice,
+
+    /** One page of the order list, newest first, by keyset: as fast on the last page as the first. */
+    async orders (filter: OrderFilter, place: { before?: Cursor, after?: Cursor } = {}, size = ORDERS_PAGE_SIZE): Promise<OrdersPage> {
+      const fetched = await slice(filter, size + 1, place)
+      const more = fetched.length > size
+      const rows = fetched.slice(0, size)
+      if (place.after !== undefined) rows.reverse()
+      const first = rows[0]
+      const last = rows[rows.length - 1]
+      // Walking back (after) we know there are older rows; walking forward (before), newer ones.
+      const hasNewer = place.after !== undefined ? more : place.before !== undefined
+      const hasOlder = place.after !== undefined ? true : more
+      return {
+        rows,
+        total: await count(filter),
+        newer: hasNewer && first !== undefined ? cursorOf(first) : null,
+        older: hasOlder && last !== undefined ? cursorOf(last) : null
+      }
+    },
+
+    /** The order with its buyer and item, and its timeline with the buyer's downloads of the item. */
+    async order (orderId: string, maxDownloads = 100): Promise<OrderDetail | undefined> {
+      const order = await runner.first(orderRows(db).where('orders.id', '=', orderId)) as OrderRow | undefined
+      if (order === undefined) return undefined
+      const events = await runner.all(db.selectFrom('order_events').select(['at', 'kind', 'detail'])
+        .where('order_id', '=', orderId).orderBy('at').orderBy('id'))
+      const { rows: downloads, total: totalDownloads } = await downloadsOfOrder(db, runner, order, maxDownloads)
+      const timeline: TimelineEntry[] = [
+        ...events.map((event) => ({ at: event.at, kind: event.kind as TimelineEntry['kind'], detail: event.detail })),
+        ...downloads.map((download) => ({ at: download.downloaded_at, kind: 'download' as const, detail: `version ${download.version}${download.via === 'link' ? ', by emailed link' : ''}` }))
+      ].sort((a, b) => a.at.localeCompare(b.at))
+      return { order, timeline, downloads, moreDownloads: totalDownloads - downloads.length }
+    },
+
+    /**
+     * The CSV export, a batch of rows at a time by keyset (never the whole table in memory):
+     * pulled by a Readable, so a slow client slows the reading, and other requests run between
+     * batches.
+     */
+    async * csv (filter: OrderFilter, batch = CSV_BATCH): AsyncGenerator<string> {
+      yield csvLine(CSV_HEADER)
+      let before: Cursor | undefined
+      for (;;) {
+        const rows = await slice(filter, batch, { before })
+        if (rows.length === 0) return
+        yield rows.map((row) => csvLine([
+          row.id, row.created_at, row.paid_at, row.status, row.item_slug, row.item_title, row.buyer_email,
+          // What the buyer paid: the order's amount less a promotion's discount.
+          toDecimal(row.paid_cents, row.currency), row.currency, row.payment_intent
+        ])).join('')
+        if (rows.length < batch) return
+        const last = rows[rows.length - 1]!
+        before = { createdAt: last.created_at, id: last.id }
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    }
+  }
+}
+
+/** The figures: revenue by window and by day, the best-selling items, the customers. */
+function createFigures (deps: Deps, slice: ReturnType<typeof createOrderList>['slice']) {
+  const { db, runner, currency } = deps
 
   /**
    * Revenue in the store's currency, counted by the day a sale was paid (UTC days), each order
@@ -202,8 +258,6 @@ export function createSales (deps: { db: Kysely<Database>, runner: Runner, curre
   }
 
   return {
-    currency,
-
     async dashboard (now = new Date()): Promise<Dashboard> {
       const monthStart = dayStart(now, 29)
       const byDay = new Map((await runner.all(db.selectFrom('orders')
@@ -228,39 +282,6 @@ export function createSales (deps: { db: Kysely<Database>, runner: Runner, curre
       }
     },
 
-    /** One page of the order list, newest first, by keyset: as fast on the last page as the first. */
-    async orders (filter: OrderFilter, place: { before?: Cursor, after?: Cursor } = {}, size = ORDERS_PAGE_SIZE): Promise<OrdersPage> {
-      const fetched = await slice(filter, size + 1, place)
-      const more = fetched.length > size
-      const rows = fetched.slice(0, size)
-      if (place.after !== undefined) rows.reverse()
-      const first = rows[0]
-      const last = rows[rows.length - 1]
-      // Walking back (after) we know there are older rows; walking forward (before), newer ones.
-      const hasNewer = place.after !== undefined ? more : place.before !== undefined
-      const hasOlder = place.after !== undefined ? true : more
-      return {
-        rows,
-        total: await count(filter),
-        newer: hasNewer && first !== undefined ? cursorOf(first) : null,
-        older: hasOlder && last !== undefined ? cursorOf(last) : null
-      }
-    },
-
-    /** The order with its buyer and item, and its timeline with the buyer's downloads of the item. */
-    async order (orderId: string, maxDownloads = 100): Promise<OrderDetail | undefined> {
-      const order = await runner.first(orderRows().where('orders.id', '=', orderId)) as OrderRow | undefined
-      if (order === undefined) return undefined
-      const events = await runner.all(db.selectFrom('order_events').select(['at', 'kind', 'detail'])
-        .where('order_id', '=', orderId).orderBy('at').orderBy('id'))
-      const { rows: downloads, total: totalDownloads } = await downloadsOfOrder(db, runner, order, maxDownloads)
-      const timeline: TimelineEntry[] = [
-        ...events.map((event) => ({ at: event.at, kind: event.kind as TimelineEntry['kind'], detail: event.detail })),
-        ...downloads.map((download) => ({ at: download.downloaded_at, kind: 'download' as const, detail: `version ${download.version}${download.via === 'link' ? ', by emailed link' : ''}` }))
-      ].sort((a, b) => a.at.localeCompare(b.at))
-      return { order, timeline, downloads, moreDownloads: totalDownloads - downloads.length }
-    },
-
     /** Buyers (users with at least one order), the latest purchase first. */
     async customers (page: number): Promise<CustomersPage> {
       const total = (await runner.first(db.selectFrom('orders').select(sql<number>`count(distinct user_id)`.as('n'))))!.n
@@ -280,31 +301,14 @@ export function createSales (deps: { db: Kysely<Database>, runner: Runner, curre
         .orderBy(sql`max(orders.paid_at) is null`).orderBy('last_purchase', 'desc').orderBy('users.id', 'desc')
         .limit(CUSTOMERS_PAGE_SIZE).offset((current - 1) * CUSTOMERS_PAGE_SIZE))
       return { customers, page: current, pages, total }
-    },
-
-    /**
-     * The CSV export, a batch of rows at a time by keyset (never the whole table in memory):
-     * pulled by a Readable, so a slow client slows the reading, and other requests run between
-     * batches.
-     */
-    async * csv (filter: OrderFilter, batch = CSV_BATCH): AsyncGenerator<string> {
-      yield csvLine(CSV_HEADER)
-      let before: Cursor | undefined
-      for (;;) {
-        const rows = await slice(filter, batch, { before })
-        if (rows.length === 0) return
-        yield rows.map((row) => csvLine([
-          row.id, row.created_at, row.paid_at, row.status, row.item_slug, row.item_title, row.buyer_email,
-          // What the buyer paid: the order's amount less a promotion's discount.
-          toDecimal(row.paid_cents, row.currency), row.currency, row.payment_intent
-        ])).join('')
-        if (rows.length < batch) return
-        const last = rows[rows.length - 1]!
-        before = { createdAt: last.created_at, id: last.id }
-        await new Promise((resolve) => setImmediate(resolve))
-      }
     }
   }
+}
+
+/** The creator's view of the money: revenue, the order list and pages, customers, the CSV export. */
+export function createSales (deps: Deps) {
+  const { slice, ...list } = createOrderList(deps)
+  return { currency: deps.currency, ...createFigures(deps, slice), ...list }
 }
 
 export type Sales = ReturnType<typeof createSales>

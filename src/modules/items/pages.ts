@@ -1,6 +1,16 @@
 import type { Content } from '../../db/types.js'
 import type { priceInput } from '../../lib/money.js'
-import type { EditFields, EditProblems, ItemsPage } from './items.js'
+import type { EditFields, EditProblems } from './edit.js'
+import type { ItemsPage } from './items.js'
+import type { ContentFields, ContentProblems } from './uploads.js'
+
+/** The new item's form (GET and POST /admin/content/new). */
+export interface UploadForm {
+  values: ContentFields
+  problems: ContentProblems
+  maxUploadMb: number
+  price: ReturnType<typeof priceInput>
+}
 
 /** An item's edit form (GET and POST /admin/content/<slug>/edit). */
 export interface EditForm {
@@ -19,5 +29,6 @@ declare module '../../http/page.js' {
   interface PageData {
     'pages/admin-items.eta': { items: ItemsPage, refused: { message: string, slug: string, published: boolean } | null }
     'pages/admin-edit.eta': EditForm
+    'pages/admin-new.eta': UploadForm
   }
 }

@@ -1,32 +1,74 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { uploadAllowanceMs } from '../../config.js'
 import type { Content } from '../../db/types.js'
 import { localPath } from '../../http/auth.js'
-import { HttpError, NOT_FOUND } from '../../http/errors.js'
-import type { EditForm } from './pages.js'
+import { HttpError, NOT_FOUND, statusOfKind } from '../../http/errors.js'
+import { allParts, readLeadingFields, type UploadStream } from '../../http/multipart-form.js'
+import type { EditForm, UploadForm } from './pages.js'
+import { type SlugParams, slugParams } from '../../http/schemas.js'
 import { DomainError } from '../../lib/errors.js'
-import type { PaymentLinkLookup } from './items.js'
 import { priceInput, toDecimal } from '../../lib/money.js'
 import { itemPath } from '../../lib/slugs.js'
-import { MAX_PREVIEW_BYTES } from './uploads.js'
-import { allParts, readLeadingFields } from '../../http/multipart-form.js'
-import { type SlugParams, slugParams } from '../../http/schemas.js'
+import type { PaymentLinkLookup } from './edit.js'
+import { type FormEntry, MAX_PREVIEW_BYTES } from './uploads.js'
 
-/**
- * The creator's items (under /admin, inside the admin routes: their guard and multipart apply):
- * the list with sales, edit, publish and unpublish, delete.
- */
-const adminItemRoutes: FastifyPluginAsync = async (app) => {
-  const { config, catalog, payments } = app
+/** The multipart parser's parts, from the form's first file on, as the services take them. */
+async function * formEntries (upload: UploadStream): AsyncGenerator<FormEntry> {
+  for await (const part of allParts(upload)) {
+    if (part.type === 'field') yield { name: part.fieldname, value: String(part.value) }
+    else yield { name: part.fieldname, fileName: part.filename, stream: part.file }
+  }
+}
+
+/** The largest form the upload and edit routes read: the PDF, the cover and the text fields. */
+const uploadLimitOf = (app: FastifyInstance): number => app.config.maxUploadBytes + MAX_PREVIEW_BYTES + 1024 * 1024
+
+async function itemOr404 (app: FastifyInstance, slug: string): Promise<Content> {
+  const content = await app.catalog.find(slug)
+  if (content === undefined) throw new HttpError(404, NOT_FOUND.item)
+  return content
+}
+
+/** A new item: the form, and its upload (streamed to the store; refused whole when declared too large). */
+async function uploadRoutes (app: FastifyInstance): Promise<void> {
+  const { config, items } = app
+  const uploadLimit = uploadLimitOf(app)
+  const form = (values: UploadForm['values'] = { title: '', description: '', price: '' }, problems: UploadForm['problems'] = {}) => ({
+    title: 'Upload a PDF', values, problems, maxUploadMb: config.maxUploadBytes / 1024 / 1024, price: priceInput(config.currency)
+  })
+
+  app.get('/content/new', async (_request, reply) => await reply.page('pages/admin-new.eta', form()))
+
+  app.post('/content', {
+    bodyLimit: uploadLimit,
+    config: { bodyDeadlineMs: uploadAllowanceMs(config) },
+    // A form that says up front it is too large is refused before a byte is read.
+    onRequest: async (request, reply) => {
+      if (Number(request.headers['content-length'] ?? 0) <= uploadLimit) return
+      request.log.info({ contentLength: request.headers['content-length'] }, 'upload refused: declared larger than the limit')
+      reply.header('connection', 'close')
+      const problem = `The upload is larger than ${config.maxUploadBytes / 1024 / 1024} MB, so nothing was stored. Choose a smaller PDF.`
+      return await reply.page('pages/admin-new.eta', form(undefined, { file: problem }), { status: 400 })
+    },
+    preValidation: readLeadingFields
+  }, async (request, reply) => {
+    const upload = request.upload!
+    const result = await items.receiveUpload(formEntries(upload), upload.fields)
+    if (!result.ok) {
+      return await reply.page('pages/admin-new.eta', form(result.values, result.problems), { status: statusOfKind(result.kind) })
+    }
+    request.log.info({ slug: result.content.slug, size: result.content.file_size }, 'content uploaded')
+    request.flash('info', `"${result.content.title}" is now in the catalogue.`)
+    return await reply.redirect(itemPath(result.content.slug), 303)
+  })
+}
+
+/** An item's edit: the form, and the save (a new cover, a new PDF as the next version). */
+async function editRoutes (app: FastifyInstance): Promise<void> {
+  const { config, items, payments } = app
   // Payment Links are Stripe's: with Mollie the edit form shows the field disabled and refuses a value.
   const paymentLink: PaymentLinkLookup = payments.name === 'stripe' ? async (id) => await payments.paymentLink(id) : null
-  const uploadLimit = config.maxUploadBytes + MAX_PREVIEW_BYTES + 1024 * 1024
-
-  async function itemOr404 (slug: string): Promise<Content> {
-    const content = await catalog.find(slug)
-    if (content === undefined) throw new HttpError(404, NOT_FOUND.item)
-    return content
-  }
+  const uploadLimit = uploadLimitOf(app)
 
   const editForm = async (content: Content, values?: EditForm['values'], problems: EditForm['problems'] = {}): Promise<EditForm & { title: string }> => ({
     title: `Edit ${content.title}`,
@@ -44,24 +86,11 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
     paymentLinks: paymentLink !== null,
     maxUploadMb: config.maxUploadBytes / 1024 / 1024,
     price: priceInput(content.currency),
-    latestVersion: await catalog.latestVersion(content.id)
-  })
-
-  /** Where a publish or unpublish form sends the admin back: the list or the item, nowhere else. */
-  function back (next: unknown, slug: string): string {
-    const path = localPath(next)
-    if (path === itemPath(slug) || path === '/admin/content' || (path !== undefined && /^\/admin\/content\?page=\d{1,7}$/.test(path))) return path
-    return '/admin/content'
-  }
-
-  app.get<{ Querystring: { page: number } }>('/content', {
-    schema: { querystring: { type: 'object', properties: { page: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 } } } }
-  }, async (request, reply) => {
-    return await reply.page('pages/admin-items.eta', { title: 'Your items', items: await catalog.items(request.query.page), refused: null })
+    latestVersion: await items.latestVersion(content.id)
   })
 
   app.get<{ Params: SlugParams }>('/content/:slug/edit', { schema: { params: slugParams } }, async (request, reply) => {
-    return await reply.page('pages/admin-edit.eta', await editForm(await itemOr404(request.params.slug)))
+    return await reply.page('pages/admin-edit.eta', await editForm(await itemOr404(app, request.params.slug)))
   })
 
   app.post<{ Params: SlugParams }>('/content/:slug', {
@@ -71,7 +100,7 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
     // As the upload: a form that says up front it is too large is refused before a byte is read.
     onRequest: async (request, reply) => {
       if (Number(request.headers['content-length'] ?? 0) <= uploadLimit) return
-      const content = await itemOr404((request.params as SlugParams).slug)
+      const content = await itemOr404(app, (request.params as SlugParams).slug)
       request.log.info({ contentLength: request.headers['content-length'] }, 'edit refused: declared larger than the limit')
       reply.header('connection', 'close')
       const problem = `The upload is larger than ${config.maxUploadBytes / 1024 / 1024} MB, so nothing was changed. Choose a smaller PDF.`
@@ -79,11 +108,11 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
     },
     preValidation: readLeadingFields
   }, async (request, reply) => {
-    const content = await itemOr404(request.params.slug)
+    const content = await itemOr404(app, request.params.slug)
     const upload = request.upload!
-    const result = await catalog.receiveEdit(content, allParts(upload), upload.fields, paymentLink)
-    if (result.content === undefined) {
-      return await reply.page('pages/admin-edit.eta', await editForm(content, result.values, result.problems), { status: result.status })
+    const result = await items.receiveEdit(content, formEntries(upload), upload.fields, paymentLink)
+    if (!result.ok) {
+      return await reply.page('pages/admin-edit.eta', await editForm(content, result.values, result.problems), { status: statusOfKind(result.kind) })
     }
     const { content: updated, version, leftover, notice } = result
     if (leftover.length > 0) request.log.warn({ files: leftover }, 'the replaced cover could not be removed; the store sweep (at start and hourly) will quarantine it')
@@ -94,11 +123,29 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
       : `"${updated.title}" was saved, and its new PDF is version ${version}. Buyers get it from now on.`)
     return await reply.redirect(itemPath(updated.slug), 303)
   })
+}
+
+/** Where a publish or unpublish form sends the admin back: the list or the item, nowhere else. */
+function back (next: unknown, slug: string): string {
+  const path = localPath(next)
+  if (path === itemPath(slug) || path === '/admin/content' || (path !== undefined && /^\/admin\/content\?page=\d{1,7}$/.test(path))) return path
+  return '/admin/content'
+}
+
+/** The list with sales, publishing and unpublishing, deleting (and, in development, flushing everything). */
+async function listRoutes (app: FastifyInstance): Promise<void> {
+  const { config, items } = app
+
+  app.get<{ Querystring: { page: number } }>('/content', {
+    schema: { querystring: { type: 'object', properties: { page: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 } } } }
+  }, async (request, reply) => {
+    return await reply.page('pages/admin-items.eta', { title: 'Your items', items: await items.list(request.query.page), refused: null })
+  })
 
   type PublishRequest = FastifyRequest<{ Params: SlugParams, Body: { next?: string } | undefined }>
   const publishing = (published: boolean) => async (request: PublishRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    const content = await itemOr404(request.params.slug)
-    await catalog.setPublished(content.id, published)
+    const content = await itemOr404(app, request.params.slug)
+    await items.setPublished(content.id, published)
     request.log.info({ slug: content.slug, published }, published ? 'content published' : 'content unpublished')
     request.flash('info', published
       ? `"${content.title}" is published: it is in the catalogue and for sale.`
@@ -109,9 +156,9 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
   app.post('/content/:slug/unpublish', { schema: { params: slugParams } }, publishing(false))
 
   app.post<{ Params: SlugParams }>('/content/:slug/delete', { schema: { params: slugParams } }, async (request, reply) => {
-    const content = await itemOr404(request.params.slug)
+    const content = await itemOr404(app, request.params.slug)
     try {
-      const removed = await catalog.remove(content)
+      const removed = await items.remove(content)
       if (removed.leftover.length > 0) request.log.warn({ files: removed.leftover }, 'files of a deleted item could not be removed; the store sweep (at start and hourly) will quarantine them')
       request.log.info({ slug: content.slug, files: removed.files }, 'content deleted')
     } catch (error) {
@@ -119,12 +166,31 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
       // Ordered: the list, with the reason and the unpublish button at hand.
       return await reply.page('pages/admin-items.eta', {
         title: 'Cannot delete',
-        items: await catalog.items(1),
+        items: await items.list(1),
         refused: { message: error.message, slug: content.slug, published: content.published === 1 }
       }, { status: 409 })
     }
     request.flash('info', `"${content.title}" was deleted, with its files.`)
     return await reply.redirect('/admin', 303)
   })
+
+  if (!config.production) {
+    app.post('/flush', async (request, reply) => {
+      const removed = await items.flush()
+      request.log.warn(removed, 'development data flushed')
+      request.flash('info', `Flushed ${removed.content} items and ${removed.files} files. Users were kept.`)
+      return await reply.redirect('/', 303)
+    })
+  }
+}
+
+/**
+ * The creator's items (under /admin, inside the admin routes: their guard and multipart apply):
+ * upload, the list with sales, edit, publish and unpublish, delete.
+ */
+const adminItemRoutes: FastifyPluginAsync = async (app) => {
+  await listRoutes(app)
+  await uploadRoutes(app)
+  await editRoutes(app)
 }
 export default adminItemRoutes

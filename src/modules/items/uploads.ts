@@ -23,14 +23,18 @@ export interface ContentProblems {
   preview?: string
 }
 
-/** One part of an upload form as the multipart parser hands it over. */
-export type UploadPart =
-  | { type: 'field', fieldname: string, value: unknown }
-  | { type: 'file', fieldname: string, filename: string, file: Readable }
+/**
+ * One entry of a form, in the order it was sent: a text field, or a file as a stream with the
+ * name the browser gave it (empty when the input was left empty).
+ */
+export type FormEntry =
+  | { name: string, value: string }
+  | { name: string, fileName: string, stream: Readable }
 
+/** Why a form was refused: its fields or files (`invalid`), or another item in the way (`conflict`). */
 export type UploadResult =
-  | { content: Content }
-  | { content?: undefined, status: 400 | 409, values: ContentFields, problems: ContentProblems }
+  | { ok: true, content: Content }
+  | { ok: false, kind: 'invalid' | 'conflict', values: ContentFields, problems: ContentProblems }
 
 /** Checks the text fields of an upload, the price in the store's currency; an empty object means they are fine. */
 export function checkFields (fields: ContentFields, currency: string): ContentProblems {
@@ -71,20 +75,20 @@ export function createFormReceiver (files: FileStore, maxUploadBytes: number) {
   const receivePreview = async (stream: Readable): Promise<PendingFile> =>
     await files.receive(stream, { label: 'preview image', maxBytes: MAX_PREVIEW_BYTES, sniff: sniffImage, wrongType: 'The preview must be a PNG, JPEG or WebP image.' })
 
-  return async function receiveForm (parts: AsyncIterable<UploadPart>, fields: Record<string, string>, received: PendingFile[], problems: ContentProblems): Promise<ChosenFiles> {
+  return async function receiveForm (entries: AsyncIterable<FormEntry>, fields: Record<string, string>, received: PendingFile[], problems: ContentProblems): Promise<ChosenFiles> {
     const chosen: ChosenFiles = {}
-    for await (const part of parts) {
-      if (part.type === 'field') { fields[part.fieldname] = String(part.value); continue }
-      const slot = part.fieldname === 'file' || part.fieldname === 'preview' ? part.fieldname : undefined
+    for await (const entry of entries) {
+      if ('value' in entry) { fields[entry.name] = entry.value; continue }
+      const slot = entry.name === 'file' || entry.name === 'preview' ? entry.name : undefined
       // A file input left empty is sent as a part with no file name and no bytes: nothing chosen.
-      if (slot === undefined || part.filename === '' || chosen[slot] !== undefined || problems[slot] !== undefined) {
-        part.file.resume() // not ours, none chosen, or a second one: read past it
+      if (slot === undefined || entry.fileName === '' || chosen[slot] !== undefined || problems[slot] !== undefined) {
+        entry.stream.resume() // not ours, none chosen, or a second one: read past it
         continue
       }
       try {
-        const pending = await (slot === 'file' ? receivePdf(part.file) : receivePreview(part.file))
+        const pending = await (slot === 'file' ? receivePdf(entry.stream) : receivePreview(entry.stream))
         received.push(pending)
-        if (slot === 'file') chosen.file = { ...pending, originalName: part.filename }
+        if (slot === 'file') chosen.file = { ...pending, originalName: entry.fileName }
         else chosen.preview = pending
       } catch (error) {
         if (!(error instanceof DomainError)) throw error
@@ -95,7 +99,7 @@ export function createFormReceiver (files: FileStore, maxUploadBytes: number) {
   }
 }
 
-/** New items, from an upload form's parts to a stored row and its files. */
+/** New items, from an upload form's entries to a stored row and its files. */
 export function createUploads (deps: { db: Kysely<Database>, runner: Runner, files: FileStore, currency: string, maxUploadBytes: number }) {
   const { db, runner, files, currency, maxUploadBytes } = deps
   const bySlug = (slug: string) => db.selectFrom('content').selectAll().where('slug', '=', slug)
@@ -135,31 +139,31 @@ export function createUploads (deps: { db: Kysely<Database>, runner: Runner, fil
   }
 
   return {
-  /**
-   * An upload, from the form's parts to a stored item: the files are streamed to the store and
-   * checked as they pass, the fields validated, then the files are renamed into place and the
-   * row committed. Whatever fails, nothing received is left behind (this is the only cleanup).
-   */
-    async receiveUpload (parts: AsyncIterable<UploadPart>, fields: Record<string, string>): Promise<UploadResult> {
+    /**
+     * An upload, from the form's entries to a stored item: the files are streamed to the store and
+     * checked as they pass, the fields validated, then the files are renamed into place and the
+     * row committed. Whatever fails, nothing received is left behind (this is the only cleanup).
+     */
+    async receiveUpload (entries: AsyncIterable<FormEntry>, fields: Record<string, string>): Promise<UploadResult> {
       const problems: ContentProblems = {}
       const received: PendingFile[] = []
       let stored = false
       try {
-        const chosen = await receiveForm(parts, fields, received, problems)
+        const chosen = await receiveForm(entries, fields, received, problems)
         const values: ContentFields = { title: fields.title ?? '', description: fields.description ?? '', price: fields.price ?? '' }
         Object.assign(problems, checkFields(values, currency))
         if (chosen.file === undefined) problems.file ??= 'Choose a PDF to sell.'
         if (chosen.preview === undefined) problems.preview ??= 'Choose a cover image (PNG, JPEG or WebP).'
         if (Object.keys(problems).length > 0 || chosen.file === undefined || chosen.preview === undefined) {
-          return { status: 400, values, problems }
+          return { ok: false, kind: 'invalid', values, problems }
         }
         try {
           const content = await create(values, chosen.file, chosen.preview)
           stored = true
-          return { content }
+          return { ok: true, content }
         } catch (error) {
           if (!(error instanceof DomainError) || error.kind !== 'conflict') throw error
-          return { status: 409, values, problems: { title: error.message } }
+          return { ok: false, kind: 'conflict', values, problems: { title: error.message } }
         }
       } finally {
         if (!stored) await Promise.all(received.map(async (file) => { await files.discard(file) }))

@@ -1,4 +1,4 @@
-import type { LibraryEntry } from '../catalog/catalog.js'
+import type { LibraryEntry } from './library.js'
 
 // The pages this module renders, and their data (see PageData in src/http/page.ts).
 declare module '../../http/page.js' {

@@ -15,14 +15,22 @@ export function headerText (text: string): string {
   return text.replace(/[\r\n\u2028\u2029]+/g, ' ').replace(/\s{2,}/g, ' ').trim()
 }
 
+interface OutboxDeps { db: Kysely<Database>, runner: Runner }
+
+const iso = (date: Date): string => date.toISOString()
+
 /**
  * The outbox's rows: written by whoever causes a mail (in their transaction), read and marked by
  * the sender. Every function runs only queries, so it can run inside a caller's transaction.
  */
-export function createOutbox (deps: { db: Kysely<Database>, runner: Runner }) {
-  const { db, runner } = deps
-  const iso = (date: Date): string => date.toISOString()
+export function createOutbox (deps: OutboxDeps) {
+  return { ...createOutboxQueue(deps), ...createOutboxLookups(deps) }
+}
 
+export type Outbox = ReturnType<typeof createOutbox>
+
+/** The rows' life: added, claimed by a sender, then marked sent or failed (and tried again later). */
+function createOutboxQueue ({ db, runner }: OutboxDeps) {
   async function due (now = new Date(), limit = 20): Promise<OutboxRow[]> {
     return await runner.all(db.selectFrom('outbox').selectAll()
       .where('sent_at', 'is', null).where('next_attempt_at', '<=', iso(now))
@@ -105,8 +113,13 @@ export function createOutbox (deps: { db: Kysely<Database>, runner: Runner }) {
       const next = new Date(now.getTime() + backoffMs(attempts))
       await runner.run(db.updateTable('outbox').set({ attempts, last_error: error.slice(0, 500), next_attempt_at: iso(next), claimed_by: null, claimed_until: null }).where('id', '=', id))
       return next
-    },
+    }
+  }
+}
 
+/** What the outbox is asked about: by address, by order, and the facts a receipt states. */
+function createOutboxLookups ({ db, runner }: OutboxDeps) {
+  return {
     /** Mails of a kind queued for an address since a time (the per-address limit of /links). */
     async countSince (kind: OutboxKind, to: string, since: Date): Promise<number> {
       const row = await runner.first(db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n'))
@@ -149,5 +162,3 @@ export function createOutbox (deps: { db: Kysely<Database>, runner: Runner }) {
     }
   }
 }
-
-export type Outbox = ReturnType<typeof createOutbox>

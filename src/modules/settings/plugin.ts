@@ -1,6 +1,10 @@
 import fp from 'fastify-plugin'
 import { createSettings, type Settings } from './settings.js'
 
+/** The settings form: registered under /admin, behind its guard. */
+export { default as settingsRoutes } from './routes.js'
+export { EMAIL, type Settings, type StoreSettings } from './settings.js'
+
 declare module 'fastify' {
   interface FastifyInstance {
     settings: Settings

@@ -1,0 +1,109 @@
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify'
+import { loginUrl } from '../../http/auth.js'
+import { HttpError, NOT_FOUND } from '../../http/errors.js'
+import type { LinkPage } from './pages.js'
+import { type SlugParams, slugParams } from '../../http/schemas.js'
+import { isFree } from '../../lib/pricing.js'
+import { DownloadLimitReached, pdfSender } from './send-pdf.js'
+
+/**
+ * GET /content/<slug>/download: a signed-in reader's download from their library (or an admin's,
+ * or anyone's of a free published item), the latest version or one asked for by ?version=.
+ */
+function libraryDownloadRoute (app: FastifyInstance): void {
+  const { catalog, items, config } = app
+  const sendPdf = pdfSender(app)
+  app.get<{ Params: SlugParams, Querystring: { version?: string } }>('/content/:slug/download', {
+    schema: { params: slugParams, querystring: { type: 'object', properties: { version: { type: 'string', maxLength: 20 } } } }
+  }, async (request, reply) => {
+    const content = await catalog.find(request.params.slug)
+    // An unpublished item is not there for strangers.
+    if (content === undefined || !await catalog.canView(request.user, content)) throw new HttpError(404, NOT_FOUND.item)
+    const user = request.user
+    if (user === null) return reply.redirect(loginUrl(request.url))
+    const asked = request.query.version
+    if (asked !== undefined && !/^\d{1,9}$/.test(asked)) {
+      throw new HttpError(400, 'The version must be a whole number, like ?version=1. The item\'s page lists its versions.')
+    }
+    if (!await catalog.canDownload(user, content)) {
+      if (await catalog.refunded(user.id, content.id)) {
+        throw new HttpError(403, `Your purchase of "${content.title}" was refunded, so it can no longer be downloaded. You can buy it again from its page.`)
+      }
+      throw new HttpError(403, `You do not own "${content.title}" yet. Buy it from its page to download it.`)
+    }
+    let file = { key: content.file_key, version: await items.latestVersion(content.id), name: `${content.slug}.pdf`, size: content.file_size }
+    if (asked !== undefined && Number(asked) !== file.version) {
+      const earlier = await items.version(content.id, Number(asked))
+      if (earlier === undefined) throw new HttpError(404, `"${content.title}" has no version ${Number(asked)}. Its page lists the versions there are.`)
+      file = { key: earlier.file_key, version: earlier.version, name: `${content.slug}-v${earlier.version}.pdf`, size: earlier.file_size }
+    }
+    const orderId = await catalog.libraryOrder(user.id, content.id) ?? null
+    const limited = user.is_admin !== 1 && !isFree(content)
+    return await sendPdf(request, reply, content, file, {
+      orderId, userId: user.id, email: user.email, via: 'library', limit: limited ? config.downloadLimit : 0
+    })
+  })
+}
+
+/**
+ * GET /d/<token>: the emailed download link. No sign-in: holding a link we signed is enough
+ * until it expires, while its order is paid, up to DOWNLOAD_LIMIT downloads. An item unpublished
+ * since still reaches its buyer; the latest version is sent.
+ */
+function emailedLinkRoute (app: FastifyInstance): void {
+  const { links, downloads, catalog, items, config, settings } = app
+  const sendPdf = pdfSender(app)
+
+  const titles: Record<LinkPage['state'], string> = {
+    invalid: 'This download link does not work',
+    expired: 'This download link has expired',
+    refunded: 'This purchase was refunded',
+    unpaid: 'This order was not paid',
+    limit: 'Download limit reached'
+  }
+
+  /** The page in place of the PDF; the fresh-link form works for visitors who are not signed in too. */
+  async function linkPage (reply: FastifyReply, status: number, page: Omit<LinkPage, 'status' | 'freshLinkCsrf' | 'contactEmail' | 'days'>): Promise<FastifyReply> {
+    return await reply.page('pages/download-link.eta', {
+      title: titles[page.state],
+      status,
+      ...page,
+      // Starts a session for a signed-out visitor, so POST /links can check the token.
+      freshLinkCsrf: reply.generateCsrf(),
+      contactEmail: (await settings.fresh()).contactEmail,
+      days: links.days
+    }, { status })
+  }
+
+  app.get<{ Params: { token: string } }>('/d/:token', {
+    schema: { params: { type: 'object', properties: { token: { type: 'string', maxLength: 300 } }, required: ['token'] } }
+  }, async (request, reply) => {
+    const check = links.verify(request.params.token)
+    if (!check.ok && check.reason === 'invalid') return await linkPage(reply, 404, { state: 'invalid', itemTitle: null, expiredAt: null })
+    const order = await downloads.linkOrder(check.orderId)
+    const content = order === undefined ? undefined : await catalog.findById(order.content_id)
+    // Signed by us, but the order or its item is gone (a development flush): nothing to serve.
+    if (order === undefined || content === undefined) return await linkPage(reply, 404, { state: 'invalid', itemTitle: null, expiredAt: null })
+    const itemTitle = content.title
+    // Refunded first: a fresh link would not help a refunded order.
+    if (order.status === 'refunded') return await linkPage(reply, 410, { state: 'refunded', itemTitle, expiredAt: null })
+    if (order.status !== 'paid') return await linkPage(reply, 410, { state: 'unpaid', itemTitle, expiredAt: null })
+    if (!check.ok) return await linkPage(reply, 410, { state: 'expired', itemTitle, expiredAt: check.expiresAt.toISOString() })
+    const file = { key: content.file_key, version: await items.latestVersion(content.id), name: `${content.slug}.pdf`, size: content.file_size }
+    try {
+      return await sendPdf(request, reply, content, file, {
+        orderId: order.id, userId: order.user_id, email: order.email, via: 'link', limit: config.downloadLimit
+      })
+    } catch (error) {
+      if (!(error instanceof DownloadLimitReached)) throw error
+      return await linkPage(reply, 403, { state: 'limit', itemTitle, expiredAt: null, limit: error.limit })
+    }
+  })
+}
+
+/** The downloads: from the library, and by emailed link. */
+const downloadRoutes: FastifyPluginAsync = async (app) => {
+  libraryDownloadRoute(app)
+  emailedLinkRoute(app)
+}
+export default downloadRoutes
