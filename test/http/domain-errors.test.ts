@@ -1,7 +1,7 @@
 import Fastify from 'fastify'
 import t from 'tap'
-import { HttpError, jsonErrors, statusOfKind } from '../src/http/errors.js'
-import { DomainError, type DomainErrorKind } from '../src/lib/errors.js'
+import { HttpError, jsonErrors, statusOfKind } from '../../src/http/errors.js'
+import { DomainError, type DomainErrorKind } from '../../src/lib/errors.js'
 
 const KINDS: Record<DomainErrorKind, number> = { invalid: 400, conflict: 409, not_found: 404, forbidden: 403, upstream: 502 }
 
