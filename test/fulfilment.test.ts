@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
-import type { SessionFacts } from '../src/modules/purchase/orders.js'
+import type { SessionFacts } from '../src/modules/purchase/providers/contract.js'
 import {
   buy, lastEvent, libraryRows, order, paidAtStripe, paymentState, sessionEvent, shop, startCheckout, successPage, userId
 } from './helpers/purchase.js'

@@ -5,7 +5,7 @@ import type { Kysely } from 'kysely'
 import type { Runner } from '../../db/runner.js'
 import type { Content, Database, Order, OrderStatus, User } from '../../db/types.js'
 import type { Orders } from './orders.js'
-import type { Payments } from './providers/index.js'
+import type { Payments } from './providers/contract.js'
 import type { Settings } from '../settings/settings.js'
 
 /**

@@ -6,38 +6,7 @@ import type { Runner } from '../../db/runner.js'
 import type { Content, Database, Order, OrderEvent, PaymentProviderName } from '../../db/types.js'
 import { GUEST_SESSION_PROVIDER, guestAddress, guestEmailUser } from './guests.js'
 import { formatAmount } from '../../lib/money.js'
-
-/**
- * What we need to know of a checkout (a Stripe Checkout Session, a Mollie payment), whichever
- * path (redirect or webhook) brought it. The providers (src/modules/purchase/providers/stripe.ts, mollie.ts) make it.
- */
-export interface SessionFacts {
-  id: string
-  /** Our order id: client_reference_id, or metadata.order_id. */
-  orderId: string | null
-  paymentStatus: 'paid' | 'unpaid' | 'no_payment_required'
-  amountTotal: number | null
-  /** Before discounts: what the order is for. Absent: equal to amountTotal. */
-  amountSubtotal?: number | null
-  /** What a promotion code took off (Stripe's total_details.amount_discount). */
-  amountDiscount?: number
-  currency: string | null
-  paymentIntent: string | null
-  /** The buyer's address as Stripe collected it (customer_details.email): a guest's only name. */
-  customerEmail?: string | null
-  /** 'complete' once the buyer finished Checkout; 'open' while they have not (yet). */
-  checkoutStatus?: 'open' | 'complete' | 'expired' | null
-  /** The hosted Checkout page, while the session is open. */
-  url?: string | null
-  /** The Stripe Payment Link that made the session (then it has no order id of ours). */
-  paymentLink?: string | null
-  /** The payment was refunded in full (Mollie's amountRefunded equals its amount). */
-  refunded?: boolean
-  /** How much of the payment has been refunded so far, in minor units (Mollie's amountRefunded). */
-  amountRefunded?: number
-  /** The payment ended unpaid: failed (or canceled), or expired. */
-  ended?: 'failed' | 'expired' | null
-}
+import type { PaymentEvent, RefundEvent, SessionFacts } from './providers/contract.js'
 
 export type FulfilOutcome =
   | 'granted' // this call moved the order to paid and put the item in the library
@@ -51,23 +20,6 @@ export interface FulfilResult {
   outcome: FulfilOutcome
   order: Order | undefined
 }
-
-/**
- * What a provider's event asks of an order (anything else is acknowledged and ignored); `type`
- * is the provider's own name for it, for the timeline.
- */
-export type PaymentEvent =
-  | { type: string, action: 'complete', session: SessionFacts }
-  | { type: string, action: 'fail' | 'expire', session: SessionFacts }
-  | { type: string, action: 'refund', paymentIntent: string | null, refunded: boolean, amountRefunded?: number | null, session?: SessionFacts }
-
-/**
- * A refund as the provider tells of it: `refunded` when all of the payment went back;
- * `amountRefunded`, how much has gone back in all (Stripe's amount_refunded, Mollie's
- * amountRefunded), when it says; `session`, the payment as a checkout when the provider's refund
- * event is also all there is to learn that it was paid (Mollie's payment is both).
- */
-export type RefundEvent = Extract<PaymentEvent, { action: 'refund' }>
 
 export type EventOutcome = FulfilOutcome | 'duplicate' | 'failed' | 'expired' | 'refunded' | 'already_refunded' | 'partial_refund' | 'ignored'
 

@@ -3,7 +3,7 @@ import type { Order } from '../../db/types.js'
 import { DomainError } from '../../lib/errors.js'
 import { decimals, formatAmount, parsePrice, toDecimal } from '../../lib/money.js'
 import { type Orders, paidOf } from './orders.js'
-import type { Payments } from './providers/index.js'
+import type { Payments } from './providers/contract.js'
 
 /** What the desk asks: an amount typed on the confirm page, and what the page said was refunded. */
 export interface RefundInput {

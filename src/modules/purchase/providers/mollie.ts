@@ -2,8 +2,7 @@ import { createMollieClient, MollieApiError, type Payment } from '@mollie/api-cl
 import type { MollieConfig } from '../../../config.js'
 import { DomainError } from '../../../lib/errors.js'
 import { parseAmount, toDecimal } from '../../../lib/money.js'
-import type { PaymentEvent, SessionFacts } from '../orders.js'
-import type { MollieProvider } from './index.js'
+import type { MollieProvider, PaymentEvent, SessionFacts } from './contract.js'
 import { NOT_CONFIRMED } from './stripe.js'
 
 /**

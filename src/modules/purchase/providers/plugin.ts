@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { Payments } from './index.js'
+import type { Payments } from './contract.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,8 +1,7 @@
 import Stripe from 'stripe'
 import type { StripeConfig } from '../../../config.js'
 import { DomainError } from '../../../lib/errors.js'
-import type { PaymentEvent, SessionFacts } from '../orders.js'
-import type { PaymentLinkInfo, StripeProvider } from './index.js'
+import type { PaymentEvent, PaymentLinkInfo, SessionFacts, StripeProvider } from './contract.js'
 
 /**
  * The only code that talks to Stripe (the official SDK): Checkout Sessions, refunds, Payment
