@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { InsertResult, Kysely, SelectQueryBuilder, SqlBool } from 'kysely'
+import { groupCommit } from '../../db/group-commit.js'
 import { prepared } from '../../db/prepared.js'
 import type { Runner } from '../../db/runner.js'
 import type { Content, Database, Order, OrderEvent, PaymentProviderName } from '../../db/types.js'
@@ -78,159 +79,6 @@ const now = (): string => new Date().toISOString()
 /** What the buyer paid for an order: its amount less a promotion's discount. */
 export const paidOf = (order: Pick<Order, 'amount_cents' | 'discount_cents'>): number => order.amount_cents - order.discount_cents
 const CHECKOUT_LIFETIME_MS = 24 * 60 * 60 * 1000
-
-/**
- * Group commit. A commit is the dearest part of a webhook event (BEGIN IMMEDIATE, WAL append,
- * COMMIT; on PostgreSQL a round trip per statement); items that arrive while the previous batch
- * commits (or in the same turn of the event loop) are applied in one transaction, so every event
- * is still recorded together with its effect. Nothing is answered before the commit that holds it.
- *
- * Items rarely fail, so a batch is first applied without savepoints (each costs two statements,
- * on PostgreSQL two round trips, per item). If one item fails, that whole attempt is rolled back
- * and the batch is applied again with each item in its own savepoint (`runner.transaction`
- * nested), so the failing item undoes only itself and the others commit: the same outcome as
- * savepoints from the start.
- *
- * One batch at a time per instance, its items in `order` (by event id): on PostgreSQL two
- * batches of one instance never wait for each other's locks. Another instance's batch still can,
- * and a cycle of waits (a redelivery of event e in one batch while the other holds e and waits
- * for an order this one has locked) is broken by PostgreSQL ending one statement with a
- * deadlock error. A savepoint's rollback keeps the locks of the items before it, so the whole
- * batch is rolled back and applied again, releasing everything it held.
- */
-function groupCommit<I, R> (runner: Runner, apply: (item: I) => Promise<R>, order: (a: I, b: I) => number, independence: (item: I) => string[] | null): (item: I) => Promise<R> {
-  interface Queued { item: I, resolve: (result: R) => void, reject: (error: unknown) => void }
-  type Result = { ok: true, value: R } | { ok: false, error: unknown }
-  let queue: Queued[] = []
-  let draining = false
-
-  /**
-   * The batch in runs of consecutive items that are independent of each other: no two share a
-   * key (see `independence`), and an item without keys runs alone.
-   */
-  function runs (batch: Queued[]): Queued[][] {
-    const result: Queued[][] = []
-    let current: Queued[] = []
-    let taken = new Set<string>()
-    for (const queued of batch) {
-      const keys = independence(queued.item)
-      if (keys === null || keys.some((key) => taken.has(key))) {
-        if (current.length > 0) result.push(current)
-        current = []
-        taken = new Set()
-      }
-      current.push(queued)
-      if (keys === null) {
-        result.push(current)
-        current = []
-      } else {
-        for (const key of keys) taken.add(key)
-      }
-    }
-    if (current.length > 0) result.push(current)
-    return result
-  }
-
-  /**
-   * Every item in one transaction, no savepoints: any failure rolls back the whole attempt. The
-   * items of a run are applied side by side (runner.parallel: on PostgreSQL their statements
-   * share the round trips), the runs one after another.
-   */
-  async function applyTogether (batch: Queued[]): Promise<Result[]> {
-    return await runner.transaction(async () => {
-      const results: Result[] = []
-      for (const run of runs(batch)) {
-        if (run.length === 1) {
-          results.push({ ok: true, value: await apply(run[0]!.item) })
-          continue
-        }
-        const settled = await runner.parallel(run.map((queued) => async () => await apply(queued.item)))
-        const failed = settled.filter((result): result is PromiseRejectedResult => result.status === 'rejected')
-        // A deadlock first: the batch is then tried again as it was.
-        if (failed.length > 0) throw (failed.find((result) => retryable(result.reason)) ?? failed[0]!).reason
-        for (const result of settled) results.push({ ok: true, value: (result as PromiseFulfilledResult<R>).value })
-      }
-      return results
-    })
-  }
-
-  /** Each item in its own savepoint: a failing one undoes only itself. */
-  async function applyApart (batch: Queued[], lastAttempt: boolean): Promise<Result[]> {
-    return await runner.transaction(async () => {
-      const results: Result[] = []
-      for (const queued of batch) {
-        try {
-          results.push({ ok: true, value: await runner.transaction(async () => await apply(queued.item)) })
-        } catch (error) {
-          if (!lastAttempt && retryable(error)) throw error
-          results.push({ ok: false, error })
-        }
-      }
-      return results
-    })
-  }
-
-  async function applyQueued (): Promise<void> {
-    const batch = queue.sort((a, b) => order(a.item, b.item))
-    queue = []
-    let results: Result[] | undefined
-    let together = true
-    for (let attempt = 1; ; attempt++) {
-      try {
-        results = together ? await applyTogether(batch) : await applyApart(batch, attempt === BATCH_ATTEMPTS)
-        break
-      } catch (error) {
-        if (together && batch.length === 1 && !retryable(error)) {
-          // The one item failed and its transaction was rolled back: undone, as its savepoint would be.
-          results = [{ ok: false, error }]
-          break
-        }
-        if (attempt < BATCH_ATTEMPTS) {
-          // Apart for a moment, so the two batches do not meet again in the same step.
-          if (retryable(error)) await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt))
-          // An item failed (or the commit did): once more with each item in its own savepoint. A
-          // deadlock is tried again as it was, except that the last attempt is always apart.
-          together = together && retryable(error) && attempt + 1 < BATCH_ATTEMPTS
-          continue
-        }
-        // The commit itself failed: nothing of the batch is stored, every sender will retry.
-        for (const queued of batch) queued.reject(error)
-        return
-      }
-    }
-    batch.forEach((queued, index) => {
-      const result = results[index]!
-      if (result.ok) queued.resolve(result.value)
-      else queued.reject(result.error)
-    })
-  }
-
-  async function drain (): Promise<void> {
-    try {
-      while (queue.length > 0) await applyQueued()
-    } finally {
-      draining = false
-    }
-  }
-
-  return async (item) => await new Promise((resolve, reject) => {
-    queue.push({ item, resolve, reject })
-    if (draining) return
-    draining = true
-    setImmediate(() => { drain().catch(reject) })
-  })
-}
-
-const BATCH_ATTEMPTS = 5
-
-/**
- * PostgreSQL ended a statement to break a deadlock (40P01) or a serialization conflict
- * (40001): its transaction, rolled back and done again, succeeds.
- */
-function retryable (error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code
-  return code === '40P01' || code === '40001'
-}
 
 export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log: FastifyBaseLogger, provider: PaymentProviderName }) {
   const { db, runner, log, provider } = deps
@@ -609,10 +457,11 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
   // other (their own event row, order, library row, timeline and receipt) and may be applied
   // side by side; everything else (refunds, failures, Payment Link sessions) runs alone, in
   // event-id order, so that a refund and the completion it races are never interleaved.
-  const handleEventSoon = groupCommit(runner,
-    async ({ eventId, event }: { eventId: string, event: PaymentEvent }) => await handleEventIn(eventId, event),
-    (a, b) => a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0,
-    ({ eventId, event }) => event.action === 'complete' && event.session.orderId !== null ? [`event:${eventId}`, `order:${event.session.orderId}`] : null)
+  const handleEventSoon = groupCommit(runner, {
+    apply: async ({ eventId, event }: { eventId: string, event: PaymentEvent }) => await handleEventIn(eventId, event),
+    order: (a, b) => a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0,
+    independence: ({ eventId, event }) => event.action === 'complete' && event.session.orderId !== null ? [`event:${eventId}`, `order:${event.session.orderId}`] : null
+  })
 
   return {
     /**
