@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely'
 import type { Runner } from '../../db/runner.js'
 import type { Content, Database, Order, OrderStatus, User } from '../../db/types.js'
 import type { Orders } from './orders.js'
+import { promotionCodesAllowed } from './promotion-codes.js'
 import type { Payments } from './providers/contract.js'
 import type { Settings } from '../settings/settings.js'
 
@@ -121,8 +122,7 @@ export function createCheckout (deps: { db: Kysely<Database>, runner: Runner, or
         order,
         title: content.title,
         customerEmail: user.email ?? options.email ?? null,
-        // A code would take a pay-what-you-want item below the minimum the buyer was held to.
-        allowPromotionCodes: content.pay_what_you_want !== 1 && (await settings.fresh()).allowPromotionCodes,
+        allowPromotionCodes: promotionCodesAllowed(content, (await settings.fresh()).allowPromotionCodes),
         cancelUrl: `${publicUrl}/checkout/cancel?slug=${encodeURIComponent(content.slug)}`
       })
       await orders.attachSession(order.id, session.id)
