@@ -300,7 +300,7 @@ async function setUp (name: BackendName): Promise<Backend | undefined> {
   // The reader owns both big PDFs: an order fulfilled by the app's one fulfilment function.
   for (const item of [big, huge]) {
     const order = await orders.create(readerRow.id, item)
-    await orders.attachSession(order.id, `cs_seed_${order.id}`)
+    await orders.attachCheckout(order.id, `cs_seed_${order.id}`)
     const result = await orders.fulfil({ id: `cs_seed_${order.id}`, orderId: order.id, paymentStatus: 'paid', amountTotal: item.price_cents, currency: item.currency, paymentIntent: null })
     if (result.outcome !== 'granted') throw new Error(`seeding ownership: ${result.outcome}`)
   }
@@ -739,7 +739,7 @@ async function webhooks (): Promise<void> {
           const bodies = await runner.transaction(async () => await Promise.all(items.map(async ({ id }, index) => {
             const order = await backend.orders.create(buyer.id, (await backend.catalog.findById(id))!)
             const sessionId = `cs_bench_${instance.build.name}_${run}_${index}_${order.id.slice(0, 8)}`
-            await backend.orders.attachSession(order.id, sessionId)
+            await backend.orders.attachCheckout(order.id, sessionId)
             const event = stripe.buildEvent('checkout.session.completed', {
               id: sessionId,
               object: 'checkout.session',

@@ -42,7 +42,7 @@ t.test('npm run backup takes a consistent snapshot under write load; a new app o
     next++
     const order = await h.app.orders.create(buyer.user.id, item)
     const sessionId = `cs_test_backup_${next}`
-    await h.app.orders.attachSession(order.id, sessionId)
+    await h.app.orders.attachCheckout(order.id, sessionId)
     const response = await h.webhook(h.stripe.buildEvent('checkout.session.completed', {
       id: sessionId,
       object: 'checkout.session',

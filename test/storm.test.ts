@@ -35,7 +35,7 @@ t.test('a shuffled storm of 5,000 webhook events and success redirects grants ea
     const session = await h.app.payments.createCheckout({
       order, title: item.title, customerEmail: user.email, allowPromotionCodes: false, cancelUrl: `${h.config.publicUrl}/checkout/cancel`
     })
-    await h.app.orders.attachSession(order.id, session.id)
+    await h.app.orders.attachCheckout(order.id, session.id)
     return { orderId: order.id, userIndex, sessionId: session.id, session: {} }
   })), 25)
   t.equal(purchases.length, PAID_ORDERS, 'every order has its Checkout Session')
@@ -74,7 +74,7 @@ t.test('a shuffled storm of 5,000 webhook events and success redirects grants ea
   for (const [index, item] of spoilerItems.entries()) {
     const order = await h.app.orders.create(buyers[0]!.user.id, item)
     const sessionId = `cs_test_spoiler_${index}`
-    await h.app.orders.attachSession(order.id, sessionId)
+    await h.app.orders.attachCheckout(order.id, sessionId)
     const session = { id: sessionId, object: 'checkout.session', client_reference_id: order.id, metadata: { order_id: order.id }, amount_total: item.price_cents, currency: 'usd', payment_status: 'unpaid', payment_intent: null }
     if (index % 3 === 0) {
       push(h.stripe.buildEvent('checkout.session.expired', session)); spoilers.push({ orderId: order.id, expected: 'expired' })

@@ -187,7 +187,7 @@ async function begin (deps: CheckoutDeps, user: User, content: Content, options:
       allowPromotionCodes: promotionCodesAllowed(content, (await settings.fresh()).allowPromotionCodes),
       cancelUrl: `${publicUrl}/checkout/cancel?slug=${encodeURIComponent(content.slug)}`
     })
-    await orders.attachSession(order.id, session.id)
+    await orders.attachCheckout(order.id, session.id)
     log.info({ orderId: order.id, sessionId: session.id }, 'checkout started')
     return { url: session.url, orderId: order.id, resumed: false }
   } catch (error) {
@@ -210,7 +210,7 @@ async function confirm (deps: CheckoutDeps, request: ConfirmRequest): Promise<Co
   }
   // Stripe names its Checkout Session in the return address; Mollie returns to our order's.
   const order = checkoutId !== ''
-    ? (SESSION_ID.test(checkoutId) ? await orders.bySession(checkoutId) : undefined)
+    ? (SESSION_ID.test(checkoutId) ? await orders.byCheckoutId(checkoutId) : undefined)
     : (ORDER_ID.test(orderId) ? await orders.find(orderId) : undefined)
   const guestHere = order !== undefined && guestOrderIds.includes(order.id)
   if (userId === null && !guestHere) {

@@ -47,9 +47,11 @@ export function createOrders (deps: { db: Kysely<Database>, runner: Runner, log:
       ctx.refundListeners.push(listener)
     },
 
+    // The rule for the transaction boundary: a name alone opens its own transaction
+    // (fulfil, applyEvent); ...InTransaction runs in the caller's; queueEvent shares a group commit.
     fulfil: fulfilment.fulfil,
-    handleEvent: events.applyEvent,
-    handleEventSoon: events.queueEvent,
+    applyEvent: events.applyEvent,
+    queueEvent: events.queueEvent,
     recordRefund: async (orderId: string, refundId: string | null, totalCents?: number) => await recordRefund(ctx, orderId, refundId, totalCents),
     events: ctx.timeline.events,
     ...createOrderRecords(ctx)
@@ -83,9 +85,9 @@ function createOrderRecords ({ db, runner, provider, timeline }: OrdersContext) 
     },
 
     /** The provider's checkout for the order: a Stripe Checkout Session, a Mollie payment. */
-    async attachSession (orderId: string, sessionId: string): Promise<void> {
+    async attachCheckout (orderId: string, checkoutId: string): Promise<void> {
       await runner.transaction(async () => {
-        if ((await runner.run(db.updateTable('orders').set({ stripe_session_id: sessionId }).where('id', '=', orderId))).changes > 0) await timeline.note(orderId, 'session', sessionId)
+        if ((await runner.run(db.updateTable('orders').set({ stripe_session_id: checkoutId }).where('id', '=', orderId))).changes > 0) await timeline.note(orderId, 'session', checkoutId)
       })
     },
 
@@ -103,8 +105,9 @@ function createOrderRecords ({ db, runner, provider, timeline }: OrdersContext) 
       return await runner.first(orderById(db, orderId))
     },
 
-    async bySession (sessionId: string): Promise<Order | undefined> {
-      return await runner.first(db.selectFrom('orders').selectAll().where('stripe_session_id', '=', sessionId))
+    /** The order of the provider's checkout (a Checkout Session, a Mollie payment). */
+    async byCheckoutId (checkoutId: string): Promise<Order | undefined> {
+      return await runner.first(db.selectFrom('orders').selectAll().where('stripe_session_id', '=', checkoutId))
     },
 
     /**
