@@ -4,7 +4,7 @@ import type { Content, ContentVersion, Database } from '../../db/types.js'
 import { DomainError } from '../../lib/errors.js'
 import type { FileStore, PendingFile } from '../../storage/folder-store.js'
 import { formatAmount, howToType, minimumCharge, parsePrice, toDecimal } from '../../lib/money.js'
-import type { PaymentLinkInfo } from '../purchase/providers/contract.js'
+import type { PaymentLinkInfo } from '../purchase/plugin.js'
 import { saleFigures } from '../desk/sales.js'
 import { checkFields, type ContentFields, type ContentProblems, createFormReceiver, type UploadPart } from './uploads.js'
 

@@ -273,4 +273,4 @@ export default fp(async function mailer (app) {
     await running
     transport?.close()
   })
-}, { name: 'mailer', dependencies: ['database', 'orders', 'links', 'settings'] })
+}, { name: 'mailer', dependencies: ['database', 'purchase', 'links', 'settings'] })
