@@ -127,9 +127,9 @@ async function buyAsGuest (app: FastifyInstance, request: FastifyRequest<{ Body:
   const amount = amountOf(content, request.body ?? {})
   if (amount === 0) return reply.redirect(itemPath(content.slug), 303)
   const bought = (await Promise.all(guestOrders(request).map(async (id) => await orders.find(id))))
-    .find((order) => order?.content_id === content.id && order.status === 'paid' && order.stripe_session_id !== null)
+    .find((order) => order?.content_id === content.id && order.status === 'paid' && order.provider_checkout_id !== null)
   if (bought !== undefined) {
-    const thanks = new URL(payments.returnUrl(bought.id, bought.stripe_session_id!))
+    const thanks = new URL(payments.returnUrl(bought.id, bought.provider_checkout_id!))
     return reply.redirect(thanks.pathname + thanks.search, 303)
   }
   // A provider whose page does not ask for an address (Mollie): the guest typed it on ours.

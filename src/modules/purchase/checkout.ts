@@ -159,7 +159,7 @@ async function resume ({ orders, payments }: CheckoutDeps, user: User, content: 
   // Another amount named for a pay-what-you-want item is another checkout; so is one started
   // before the store moved to another currency (npm run reprice), even at the same number.
   if (open === undefined || open.amount_cents !== amount || open.currency !== content.currency) return undefined
-  const session = await payments.retrieve(open.stripe_session_id!)
+  const session = await payments.retrieve(open.provider_checkout_id!)
   if (session.checkoutStatus === 'open' && typeof session.url === 'string') {
     return { url: session.url, orderId: open.id, resumed: true }
   }
@@ -218,7 +218,7 @@ async function confirm (deps: CheckoutDeps, request: ConfirmRequest): Promise<Co
     if (owner === undefined || !isGuest(owner)) return { kind: 'sign_in' }
     throw new DomainError('forbidden', 'This checkout was started in another browser. The receipt we emailed has the download link; or sign in with the address you paid with.')
   }
-  if (order === undefined || order.stripe_session_id === null) {
+  if (order === undefined || order.provider_checkout_id === null) {
     throw new DomainError('not_found', 'We could not match this checkout to an order. If you paid, contact us with your receipt.')
   }
   if (!guestHere && order.user_id !== userId) throw new DomainError('forbidden', 'This checkout belongs to another account.')
@@ -238,7 +238,7 @@ async function confirm (deps: CheckoutDeps, request: ConfirmRequest): Promise<Co
  */
 async function returned ({ orders, payments }: CheckoutDeps, order: Order): Promise<CheckoutReturn> {
   if (order.status !== 'pending') return { state: order.status, order, customerEmail: null }
-  const session = await payments.retrieve(order.stripe_session_id!)
+  const session = await payments.retrieve(order.provider_checkout_id!)
   const { outcome, order: current } = await orders.fulfil(session, { source: 'redirect' })
   // Only a finished Checkout with a payment still settling is "processing"; a session the buyer
   // never completed (the success URL opened by hand) says the payment did not go through.

@@ -49,7 +49,7 @@ function statements ({ db, runner }: OrdersContext) {
       .where('orders.id', '=', arg<string>(0)))),
     grantOrder: prepared<[id: string, paidAt: string, paymentIntent: string | null, sessionId: string, owner: number, discount: number], Order>((arg) =>
       db.updateTable('orders')
-        .set({ status: 'paid', paid_at: arg<string>(1), payment_intent: arg<string | null>(2), stripe_session_id: arg<string>(3), user_id: arg<number>(4), discount_cents: arg<number>(5) })
+        .set({ status: 'paid', paid_at: arg<string>(1), provider_payment_id: arg<string | null>(2), provider_checkout_id: arg<string>(3), user_id: arg<number>(4), discount_cents: arg<number>(5) })
         .where('id', '=', arg<string>(0)).where('status', '=', 'pending')
         .returningAll()),
     addToLibrary: prepared<[userId: number, contentId: number, orderId: string, grantedAt: string], InsertResult>((arg) =>
@@ -91,7 +91,7 @@ async function orderOf (ctx: OrdersContext, q: Statements, session: SessionFacts
 async function fulfilSession (ctx: OrdersContext, q: Statements, session: SessionFacts): Promise<FulfilResult> {
   const found = await orderOf(ctx, q, session)
   const order = found.order
-  if (order === undefined || (order.stripe_session_id !== null && order.stripe_session_id !== session.id)) {
+  if (order === undefined || (order.provider_checkout_id !== null && order.provider_checkout_id !== session.id)) {
     ctx.log.warn({ sessionId: session.id, orderId: session.orderId }, 'checkout session does not belong to a known order')
     return { outcome: 'unknown_order', order }
   }
@@ -113,15 +113,15 @@ async function refusal (ctx: OrdersContext, order: Order, session: SessionFacts,
   // A promotion code that takes the whole price off: Stripe completes the session without a payment.
   const settled = session.paymentStatus === 'paid' || (session.paymentStatus === 'no_payment_required' && session.amountTotal === 0)
   if (!settled) {
-    if (session.paymentIntent !== null && order.payment_intent === null) {
-      await runner.run(pending.set({ payment_intent: session.paymentIntent, stripe_session_id: session.id }))
+    if (session.paymentIntent !== null && order.provider_payment_id === null) {
+      await runner.run(pending.set({ provider_payment_id: session.paymentIntent, provider_checkout_id: session.id }))
     }
     return { outcome: 'processing', order }
   }
   const refundedFirst = found.refundedFirst ?? (session.paymentIntent !== null && await runner.first(refundOf(db, session.paymentIntent)) !== undefined)
   if (session.refunded === true || refundedFirst) {
     // The refund overtook this event: the money went back, so nothing is granted.
-    await runner.run(pending.set({ status: 'refunded', refunded_cents: order.amount_cents - (session.amountDiscount ?? 0), payment_intent: session.paymentIntent, stripe_session_id: session.id }))
+    await runner.run(pending.set({ status: 'refunded', refunded_cents: order.amount_cents - (session.amountDiscount ?? 0), provider_payment_id: session.paymentIntent, provider_checkout_id: session.id }))
     log.warn({ orderId: order.id, paymentIntent: session.paymentIntent }, 'payment was refunded before it was fulfilled: nothing granted')
     return { outcome: 'not_payable', order: await now() }
   }
@@ -132,7 +132,7 @@ async function refusal (ctx: OrdersContext, order: Order, session: SessionFacts,
       expected: { amount: order.amount_cents, currency: order.currency },
       received: { amount: session.amountTotal, subtotal: session.amountSubtotal, discount: session.amountDiscount, currency: session.currency }
     }, 'paid amount or currency differs from the order: nothing granted, order held for review')
-    await runner.run(pending.set({ status: 'review', payment_intent: session.paymentIntent }))
+    await runner.run(pending.set({ status: 'review', provider_payment_id: session.paymentIntent }))
     return { outcome: 'mismatch', order: await now() }
   }
   // A discount (a promotion code) must not take a pay-what-you-want item below its minimum.
@@ -141,7 +141,7 @@ async function refusal (ctx: OrdersContext, order: Order, session: SessionFacts,
     log.warn({
       orderId: order.id, sessionId: session.id, minimum, received: { amount: session.amountTotal, subtotal: session.amountSubtotal, discount: session.amountDiscount }
     }, 'paid total is below the pay-what-you-want minimum: nothing granted, order held for review')
-    await runner.run(pending.set({ status: 'review', payment_intent: session.paymentIntent }))
+    await runner.run(pending.set({ status: 'review', provider_payment_id: session.paymentIntent }))
     return { outcome: 'mismatch', order: await now() }
   }
   return undefined

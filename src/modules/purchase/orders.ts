@@ -87,7 +87,7 @@ function createOrderRecords ({ db, runner, provider, timeline }: OrdersContext) 
     /** The provider's checkout for the order: a Stripe Checkout Session, a Mollie payment. */
     async attachCheckout (orderId: string, checkoutId: string): Promise<void> {
       await runner.transaction(async () => {
-        if ((await runner.run(db.updateTable('orders').set({ stripe_session_id: checkoutId }).where('id', '=', orderId))).changes > 0) await timeline.note(orderId, 'session', checkoutId)
+        if ((await runner.run(db.updateTable('orders').set({ provider_checkout_id: checkoutId }).where('id', '=', orderId))).changes > 0) await timeline.note(orderId, 'session', checkoutId)
       })
     },
 
@@ -107,7 +107,7 @@ function createOrderRecords ({ db, runner, provider, timeline }: OrdersContext) 
 
     /** The order of the provider's checkout (a Checkout Session, a Mollie payment). */
     async byCheckoutId (checkoutId: string): Promise<Order | undefined> {
-      return await runner.first(db.selectFrom('orders').selectAll().where('stripe_session_id', '=', checkoutId))
+      return await runner.first(db.selectFrom('orders').selectAll().where('provider_checkout_id', '=', checkoutId))
     },
 
     /**
@@ -117,7 +117,7 @@ function createOrderRecords ({ db, runner, provider, timeline }: OrdersContext) 
     async openFor (userId: number, contentId: number, now = new Date()): Promise<Order | undefined> {
       return await runner.first(db.selectFrom('orders').selectAll()
         .where('user_id', '=', userId).where('content_id', '=', contentId)
-        .where('status', '=', 'pending').where('stripe_session_id', 'is not', null)
+        .where('status', '=', 'pending').where('provider_checkout_id', 'is not', null)
         .where('created_at', '>', new Date(now.getTime() - CHECKOUT_LIFETIME_MS).toISOString())
         .orderBy('created_at', 'desc').limit(1))
     }

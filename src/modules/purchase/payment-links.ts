@@ -12,7 +12,7 @@ import type { SessionFacts } from './providers/contract.js'
  */
 export async function paymentLinkOrderInTransaction (ctx: OrdersContext, session: SessionFacts): Promise<Order | undefined> {
   const { db, runner, log } = ctx
-  const existing = await runner.first(db.selectFrom('orders').selectAll().where('stripe_session_id', '=', session.id))
+  const existing = await runner.first(db.selectFrom('orders').selectAll().where('provider_checkout_id', '=', session.id))
   if (existing !== undefined) return existing
   const content = await runner.first(db.selectFrom('content').selectAll().where('payment_link_id', '=', session.paymentLink!))
   if (content === undefined) {
@@ -30,7 +30,7 @@ export async function paymentLinkOrderInTransaction (ctx: OrdersContext, session
     content_id: content.id,
     amount_cents: content.price_cents,
     currency: content.currency,
-    stripe_session_id: session.id,
+    provider_checkout_id: session.id,
     provider: 'stripe'
   }).returningAll()))!
   await ctx.timeline.note(order.id, 'created', `from Payment Link ${session.paymentLink!}`)

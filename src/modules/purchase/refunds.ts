@@ -94,7 +94,7 @@ async function applyRefund (ctx: OrdersContext, order: Order, total: number): Pr
   let keptBy: string | null = null
   if (full) {
     // Remembered by payment, as a refund learnt from the provider is: a late completed event grants nothing.
-    if (order.payment_intent !== null) await rememberRefund(ctx, order.payment_intent)
+    if (order.provider_payment_id !== null) await rememberRefund(ctx, order.provider_payment_id)
     keptBy = await revokeAccess(ctx, order)
   }
   const granted = order.status === 'paid'
@@ -154,8 +154,8 @@ export async function applyRefundEventInTransaction (ctx: OrdersContext, fulfilm
   const { paymentIntent, refunded } = event
   if (paymentIntent === null) return { outcome: refunded ? 'ignored' : 'partial_refund' }
   // Mollie's payment id is both: a payment refunded before its order learnt it was paid.
-  let order = await runner.first(locked(runner, db.selectFrom('orders').selectAll().where('payment_intent', '=', paymentIntent))) ??
-    await runner.first(locked(runner, db.selectFrom('orders').selectAll().where('stripe_session_id', '=', paymentIntent)))
+  let order = await runner.first(locked(runner, db.selectFrom('orders').selectAll().where('provider_payment_id', '=', paymentIntent))) ??
+    await runner.first(locked(runner, db.selectFrom('orders').selectAll().where('provider_checkout_id', '=', paymentIntent)))
   // Remembered even for a payment we do not know yet: its completed event may come later.
   if (refunded) await rememberRefund(ctx, paymentIntent)
   if (order === undefined) {

@@ -22,7 +22,7 @@ export interface WebhookEvents {
 export function createWebhookEvents (ctx: OrdersContext, fulfilment: Fulfilment): WebhookEvents {
   const { db, runner } = ctx
   const recordEvent = prepared<[id: string, type: string], InsertResult>((arg) =>
-    db.insertInto('stripe_events').values({ id: arg<string>(0), type: arg<string>(1) }).onConflict((oc) => oc.column('id').doNothing()))
+    db.insertInto('payment_events').values({ id: arg<string>(0), type: arg<string>(1) }).onConflict((oc) => oc.column('id').doNothing()))
 
   async function applyEventInTransaction (eventId: string, event: PaymentEvent): Promise<EventOutcome> {
     const recorded = (await runner.run(recordEvent(eventId, event.type))).changes
@@ -74,9 +74,9 @@ async function settlePending (ctx: OrdersContext, orderId: string | null, sessio
   const query = db.updateTable('orders').set({ status }).where('status', '=', 'pending')
   const { changes } = await runner.run(orderId !== null
     ? query.where('id', '=', orderId)
-    : query.where('stripe_session_id', '=', sessionId))
+    : query.where('provider_checkout_id', '=', sessionId))
   const order = await runner.first(orderId !== null
     ? db.selectFrom('orders').select('id').where('id', '=', orderId)
-    : db.selectFrom('orders').select('id').where('stripe_session_id', '=', sessionId))
+    : db.selectFrom('orders').select('id').where('provider_checkout_id', '=', sessionId))
   return { changes, orderId: order?.id }
 }

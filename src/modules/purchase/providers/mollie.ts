@@ -66,7 +66,7 @@ export function createMollieProvider (config: MollieConfig, publicUrl: string): 
      * full (from Mollie's dashboard, say): refundId null, the money is back all the same.
      */
     async refund ({ order, amountCents, idempotencyKey }) {
-      const id = order.payment_intent ?? order.stripe_session_id
+      const id = order.provider_payment_id ?? order.provider_checkout_id
       if (id === null) throw new DomainError('conflict', 'This order has no payment at Mollie to refund.')
       const payment = await fetchPayment(id)
       if (payment === undefined) throw new DomainError('conflict', 'Mollie does not know this order\'s payment, so there is nothing to refund there.')
