@@ -20,7 +20,7 @@ try {
     for (let i = 0; i < 2000; i++) user.run(`u${i}`, `buyer${i}@example.com`)
     const item = sqlite.prepare("INSERT INTO content (slug, title, price_cents, currency, file_key, file_name, file_size, sha256, preview_key) VALUES (?, ?, 500, 'usd', 'k', 'f.pdf', 1, 'x', 'p')")
     for (let i = 0; i < 200; i++) item.run(`item-${i}`, `Item ${i}: a title of a typical length`)
-    const order = sqlite.prepare('INSERT INTO orders (id, user_id, content_id, amount_cents, currency, status, payment_intent, created_at, paid_at) VALUES (?, ?, ?, ?, \'usd\', ?, ?, ?, ?)')
+    const order = sqlite.prepare('INSERT INTO orders (id, user_id, content_id, amount_cents, currency, status, provider_payment_id, created_at, paid_at) VALUES (?, ?, ?, ?, \'usd\', ?, ?, ?, ?)')
     const start = Date.now() - 365 * 24 * 60 * 60 * 1000
     for (let i = 0; i < ORDERS; i++) {
       const at = new Date(start + i * 315_000).toISOString()

@@ -104,7 +104,7 @@ export async function setUp (name: BackendName): Promise<Backend | undefined> {
   // The reader owns both big PDFs: an order fulfilled by the app's one fulfilment function.
   for (const item of [big, huge]) {
     const order = await orders.create(readerRow.id, item)
-    await orders.attachSession(order.id, `cs_seed_${order.id}`)
+    await orders.attachCheckout(order.id, `cs_seed_${order.id}`)
     const result = await orders.fulfil({ id: `cs_seed_${order.id}`, orderId: order.id, paymentStatus: 'paid', amountTotal: item.price_cents, currency: item.currency, paymentIntent: null })
     if (result.outcome !== 'granted') throw new Error(`seeding ownership: ${result.outcome}`)
   }

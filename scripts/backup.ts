@@ -64,7 +64,7 @@ try {
   const check = copy.pragma('integrity_check', { simple: true })
   if (check !== 'ok') throw new Error(`integrity check of the copy failed: ${String(check)}`)
   const count = (table: string): number => (copy.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n
-  summary = ['users', 'content', 'orders', 'library', 'stripe_events'].map((table) => `${count(table)} ${table}`).join(', ')
+  summary = ['users', 'content', 'orders', 'library', 'payment_events'].map((table) => `${count(table)} ${table}`).join(', ')
   // A standalone file: no -wal beside it is needed to read it.
   copy.pragma('journal_mode = DELETE')
 } catch (error) {

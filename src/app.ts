@@ -4,16 +4,13 @@ import type { MailCatcher } from './dev/mail-catcher/index.js'
 import { isDemo, uploadAllowanceMs } from './config.js'
 import machine from './machine.js'
 import catalog from './modules/catalog/plugin.js'
-import checkout from './modules/purchase/checkout-plugin.js'
 import database from './db/plugin.js'
 import delivery from './modules/delivery/plugin.js'
 import files from './storage/plugin.js'
 import items from './modules/items/plugin.js'
 import library from './modules/library/plugin.js'
 import mailer from './modules/mail/plugin.js'
-import orders from './modules/purchase/orders-plugin.js'
-import payments from './modules/purchase/providers/plugin.js'
-import refunds from './modules/purchase/refunds-plugin.js'
+import purchase from './modules/purchase/plugin.js'
 import sales from './modules/desk/plugin.js'
 import settings from './modules/settings/plugin.js'
 import { checkStoreCurrency } from './modules/settings/store-currency.js'
@@ -81,12 +78,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(library)
   await app.register(sweep, { intervalMs: options.sweepIntervalMs })
   await app.register(users)
-  await app.register(orders)
-  await app.register(payments)
   await app.register(settings)
-  await app.register(checkout)
+  await app.register(purchase)
   await app.register(delivery)
-  await app.register(refunds)
   await app.register(sales)
   await app.register(mailer)
 

@@ -60,7 +60,7 @@ export async function successRedirect (): Promise<void> {
         }]
       })
       if (result['2xx'] !== sessionIds.length || serverMs.length !== sessionIds.length) throw new Error(`success: ${result['2xx']} 2xx, ${serverMs.length} timings of ${sessionIds.length}`)
-      const granted = (await runner.first(db.selectFrom('orders').select((eb) => eb.fn.countAll<number>().as('n')).where('stripe_session_id', 'in', sessionIds).where('status', '=', 'paid')))!.n
+      const granted = (await runner.first(db.selectFrom('orders').select((eb) => eb.fn.countAll<number>().as('n')).where('provider_checkout_id', 'in', sessionIds).where('status', '=', 'paid')))!.n
       if (granted !== sessionIds.length) throw new Error(`success: ${granted} of ${sessionIds.length} orders paid`)
       context.serverMs.push(serverMs)
       context.clientMs.push([result.latency.p50, result.latency.p99])

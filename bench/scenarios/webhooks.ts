@@ -52,7 +52,7 @@ export async function webhooks (): Promise<void> {
           const bodies = await runner.transaction(async () => await Promise.all(items.map(async ({ id }, index) => {
             const order = await backend.orders.create(buyer.id, (await backend.catalog.findById(id))!)
             const sessionId = `cs_bench_${instance.build.name}_${run}_${index}_${order.id.slice(0, 8)}`
-            await backend.orders.attachSession(order.id, sessionId)
+            await backend.orders.attachCheckout(order.id, sessionId)
             const event = stripe.buildEvent('checkout.session.completed', {
               id: sessionId,
               object: 'checkout.session',

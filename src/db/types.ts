@@ -50,8 +50,10 @@ export interface OrdersTable {
   amount_cents: number
   currency: string
   status: Generated<OrderStatus>
-  stripe_session_id: string | null
-  payment_intent: string | null
+  /** The provider's checkout (a Stripe Checkout Session, a Mollie payment), see migrations/0016. */
+  provider_checkout_id: string | null
+  /** The payment refunds go back through (a Stripe PaymentIntent, the Mollie payment). */
+  provider_payment_id: string | null
   created_at: Generated<string>
   paid_at: string | null
   /** What a promotion code took off amount_cents; the buyer paid amount_cents - discount_cents. */
@@ -76,7 +78,7 @@ export interface LibraryTable {
   granted_at: Generated<string>
 }
 
-export interface StripeEventsTable {
+export interface PaymentEventsTable {
   id: string
   type: string
   received_at: Generated<string>
@@ -214,7 +216,7 @@ export interface Database {
   content: ContentTable
   orders: OrdersTable
   library: LibraryTable
-  stripe_events: StripeEventsTable
+  payment_events: PaymentEventsTable
   refunds: RefundsTable
   meta: MetaTable
   sessions: SessionsTable

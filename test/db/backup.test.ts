@@ -42,7 +42,7 @@ t.test('npm run backup takes a consistent snapshot under write load; a new app o
     next++
     const order = await h.app.orders.create(buyer.user.id, item)
     const sessionId = `cs_test_backup_${next}`
-    await h.app.orders.attachSession(order.id, sessionId)
+    await h.app.orders.attachCheckout(order.id, sessionId)
     const response = await h.webhook(h.stripe.buildEvent('checkout.session.completed', {
       id: sessionId,
       object: 'checkout.session',
@@ -97,7 +97,7 @@ t.test('npm run backup takes a consistent snapshot under write load; a new app o
   // Consistent: each paid order has its grant and its event, never one without the other.
   const granted = new Set(library.map((row) => row.order_id))
   t.ok(orders.every((o) => (o.status === 'paid') === granted.has(o.id)), 'every paid order in the copy has its library entry and no other has')
-  const events = await restored.db.selectFrom('stripe_events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+  const events = await restored.db.selectFrom('payment_events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
   t.equal(events.n, granted.size, 'one recorded event per grant')
   t.ok(orders.length >= before.size && orders.length <= before.size + written, 'the copy is one moment of the database')
 

@@ -121,9 +121,9 @@ t.test('npm run migrate migrates a PostgreSQL DATABASE_URL and never prints its 
 
 t.test('the runner on PostgreSQL', { skip }, async (t) => {
   const { db, runner } = await open(t)
-  const event = (id: string) => db.insertInto('stripe_events').values({ id, type: 'test' })
-  const events = async (): Promise<string[]> => (await runner.all(db.selectFrom('stripe_events').select('id').orderBy('id'))).map((row) => row.id)
-  t.beforeEach(async () => { await runner.run(db.deleteFrom('stripe_events')) })
+  const event = (id: string) => db.insertInto('payment_events').values({ id, type: 'test' })
+  const events = async (): Promise<string[]> => (await runner.all(db.selectFrom('payment_events').select('id').orderBy('id'))).map((row) => row.id)
+  t.beforeEach(async () => { await runner.run(db.deleteFrom('payment_events')) })
 
   t.equal(runner.dialect, 'postgres')
 
@@ -162,7 +162,7 @@ t.test('the runner on PostgreSQL', { skip }, async (t) => {
   t.test('parallel parts share the connection, pipelined: each gets its own answer, a failing one fails the transaction\'s rest', async (t) => {
     const settled = await runner.transaction(async () => await runner.parallel(['evt_p1', 'evt_p2', 'evt_p3'].map((id) => async () => {
       await runner.run(event(id))
-      return (await runner.all(db.selectFrom('stripe_events').select('id').where('id', '=', id))).map((row) => row.id)
+      return (await runner.all(db.selectFrom('payment_events').select('id').where('id', '=', id))).map((row) => row.id)
     })))
     t.same(settled, [1, 2, 3].map((n) => ({ status: 'fulfilled', value: [`evt_p${n}`] })))
     t.same(await events(), ['evt_p1', 'evt_p2', 'evt_p3'])
@@ -185,7 +185,7 @@ t.test('the runner on PostgreSQL', { skip }, async (t) => {
       await runner.run(event('evt_x'))
       inside = await events()
       // A query run with Kysely's own execute() in the same context uses the same connection.
-      throughDb = (await db.selectFrom('stripe_events').select('id').execute()).map((row) => row.id)
+      throughDb = (await db.selectFrom('payment_events').select('id').execute()).map((row) => row.id)
       written.open()
       await hold.promise
     })
@@ -228,7 +228,7 @@ t.test('the runner on PostgreSQL', { skip }, async (t) => {
 
   t.test("Kysely's own db.transaction() inside runner.transaction() is refused (it would commit the outer one)", async (t) => {
     await t.rejects(runner.transaction(async () => {
-      await db.transaction().execute(async (trx) => { await trx.insertInto('stripe_events').values({ id: 'evt_k', type: 'x' }).execute() })
+      await db.transaction().execute(async (trx) => { await trx.insertInto('payment_events').values({ id: 'evt_k', type: 'x' }).execute() })
     }), /runner\.transaction\(\)/)
     t.same(await events(), [])
   })

@@ -66,8 +66,8 @@ t.test('a token whose order id is swapped for another paid order\'s, with the sa
   // A second buyer's paid order: a link to it would be served, so only the signature can refuse.
   const other = await s.h.signIn({ email: 'other@example.com', sub: 'other' })
   const { order: theirs } = await startCheckout(s.h, other, s.slug)
-  await s.h.stripe.pay(theirs.stripe_session_id!)
-  t.equal((await successPage(s.h, other, theirs.stripe_session_id!)).statusCode, 200)
+  await s.h.stripe.pay(theirs.provider_checkout_id!)
+  t.equal((await successPage(s.h, other, theirs.provider_checkout_id!)).statusCode, 200)
   t.equal((await order(s.h, theirs.id)).status, 'paid')
   t.equal((await fetchLink(s, { token: s.h.app.links.create(theirs.id).token })).statusCode, 200, 'their own link works')
 

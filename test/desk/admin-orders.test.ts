@@ -31,7 +31,7 @@ async function seedOrders (h: Harness, seeds: Seed[]): Promise<string[]> {
       refunded_cents: status === 'refunded' ? s.amount ?? 500 : 0,
       currency: s.currency ?? 'usd',
       status: status as 'paid',
-      payment_intent: s.paymentIntent === undefined ? `pi_seed_${randomUUID().slice(0, 8)}` : s.paymentIntent,
+      provider_payment_id: s.paymentIntent === undefined ? `pi_seed_${randomUUID().slice(0, 8)}` : s.paymentIntent,
       created_at: (s.createdAt ?? paidAt ?? new Date()).toISOString(),
       paid_at: paidAt === null ? null : paidAt.toISOString()
     }
@@ -193,7 +193,7 @@ t.test('the order page: details and a timeline with the redirect, the webhook ev
   t.match(body, 'A Field Guide to Testing')
   t.match(body, '$5.00')
   t.match(body, sessionId, 'the Checkout Session id')
-  t.match(body, paid.payment_intent!, 'the payment intent')
+  t.match(body, paid.provider_payment_id!, 'the payment intent')
   const timeline = body.slice(body.indexOf('<ol class="timeline">'))
   const expected = ['Order created', 'Checkout attached', 'Success redirect', 'Webhook event', 'Downloaded']
   let at = 0
@@ -223,7 +223,7 @@ t.test('refund through Stripe: order refunded, access gone, one POST /v1/refunds
   const calls = refundCalls(h)
   t.equal(calls.length, 1, 'one refund call')
   t.equal(calls[0]!.headers['idempotency-key'], `refund-${pending.id}-0`, 'the order and the amount refunded before')
-  t.same(calls[0]!.body, { payment_intent: paid.payment_intent })
+  t.same(calls[0]!.body, { payment_intent: paid.provider_payment_id })
 
   const page = await h.request(s.admin, { url: `/admin/orders/${pending.id}` })
   t.match(page.body, 'Refunded $5.00 to reader@example.com. Their access to the item was removed.', 'the flash')
@@ -485,7 +485,7 @@ t.test('Stripe\'s charge.refunded arriving before its refund answer: the refund 
   const { order: pending } = await buy(s)
   const paid = await order(h, pending.id)
   // The event is applied first (as a fast webhook would), then Stripe's answer is recorded.
-  const event = h.stripe.buildEvent('charge.refunded', { id: 'ch_fast', object: 'charge', payment_intent: paid.payment_intent, refunded: true })
+  const event = h.stripe.buildEvent('charge.refunded', { id: 'ch_fast', object: 'charge', payment_intent: paid.provider_payment_id, refunded: true })
   t.equal(JSON.parse((await h.webhook(event)).body).outcome, 'refunded')
   t.same(await h.app.orders.recordRefund(pending.id, 're_fast'), { outcome: 'refunded', keptBy: null, refundedCents: 500 })
   t.same(await h.app.orders.recordRefund(pending.id, 're_fast'), { outcome: 'already_refunded', keptBy: null, refundedCents: 500 }, 'the same answer again changes nothing')

@@ -117,13 +117,13 @@ t.test('flush in development deletes content, orders, library, events and files,
   const reader = await h.signIn({ email: 'buyer@example.com' })
   const checkout = await h.request(reader, { method: 'POST', url: '/checkout/paid-book', form: { _csrf: await h.csrf(reader) } })
   t.equal(checkout.statusCode, 303, 'an order exists to be flushed')
-  await h.app.db.insertInto('stripe_events').values({ id: 'evt_flush', type: 'checkout.session.completed' }).execute()
+  await h.app.db.insertInto('payment_events').values({ id: 'evt_flush', type: 'checkout.session.completed' }).execute()
   const users = (await h.app.db.selectFrom('users').select('id').execute()).length
 
   const response = await h.request(admin, { method: 'POST', url: '/admin/flush', form: { _csrf: await h.csrf(admin) } })
   t.equal(response.statusCode, 303)
   t.equal(response.headers.location, '/')
-  for (const table of ['content', 'orders', 'library', 'stripe_events'] as const) {
+  for (const table of ['content', 'orders', 'library', 'payment_events'] as const) {
     t.equal((await h.app.db.selectFrom(table).selectAll().execute()).length, 0, `${table} is empty`)
   }
   t.equal((await h.app.db.selectFrom('users').select('id').execute()).length, users, 'users are kept')

@@ -109,7 +109,7 @@ t.test('SIGKILL during 20 uploads and during a webhook storm: after restart noth
   }))).execute()
   const buyers = await database.db.selectFrom('users').select('id').where('provider', '=', 'seed').execute()
   const orders = buyers.flatMap((buyer) => items.slice(0, 4).map((item) => ({
-    id: randomUUID(), user_id: buyer.id, content_id: item.id, amount_cents: item.price_cents, currency: item.currency, stripe_session_id: `cs_crash_${randomUUID()}`
+    id: randomUUID(), user_id: buyer.id, content_id: item.id, amount_cents: item.price_cents, currency: item.currency, provider_checkout_id: `cs_crash_${randomUUID()}`
   })))
   for (let i = 0; i < orders.length; i += 200) await database.db.insertInto('orders').values(orders.slice(i, i + 200)).execute()
   await database.close()
@@ -117,7 +117,7 @@ t.test('SIGKILL during 20 uploads and during a webhook storm: after restart noth
   // Each order: one completed event sent twice (a redelivery) and once more under a new id.
   const payloads = orders.flatMap((order, index) => {
     const session = {
-      id: order.stripe_session_id,
+      id: order.provider_checkout_id,
       object: 'checkout.session',
       client_reference_id: order.id,
       metadata: { order_id: order.id },
@@ -168,9 +168,9 @@ t.test('SIGKILL during 20 uploads and during a webhook storm: after restart noth
   }))
   t.same([...redeliveryStatuses], [200], `${unanswered.length} redelivered events all answered 200`)
 
-  const finalOrders = await check.db.selectFrom('orders').select(['id', 'status']).where('stripe_session_id', 'like', 'cs_crash_%').execute()
+  const finalOrders = await check.db.selectFrom('orders').select(['id', 'status']).where('provider_checkout_id', 'like', 'cs_crash_%').execute()
   const library = await check.db.selectFrom('library').select(['order_id']).execute()
-  const events = await check.db.selectFrom('stripe_events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+  const events = await check.db.selectFrom('payment_events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
   await check.close()
   t.equal(finalOrders.filter((o) => o.status === 'paid').length, orders.length, `all ${orders.length} orders are paid`)
   t.equal(library.length, orders.length, `exactly ${orders.length} grants, one per order`)

@@ -200,7 +200,7 @@ t.test('two instances on one PostgreSQL and one bucket: a storm split across bot
   const library = await check.runner.all(check.db.selectFrom('library').select('order_id'))
   t.equal(library.length, ORDERS, `exactly ${ORDERS} grants`)
   t.equal(new Set(library.map((row) => row.order_id)).size, ORDERS, `no order granted twice, ${note}`)
-  const events = await check.runner.first(check.db.selectFrom('stripe_events').select((eb) => eb.fn.countAll<number>().as('n')))
+  const events = await check.runner.first(check.db.selectFrom('payment_events').select((eb) => eb.fn.countAll<number>().as('n')))
   t.equal(events?.n, eventIds.size, `every distinct event id recorded once (${eventIds.size}), none lost`)
   // The grant is logged inside its transaction: the killed instance may have logged grants whose
   // commit the kill cut off (another instance granted them again), so only the survivors count.

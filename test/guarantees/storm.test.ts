@@ -36,7 +36,7 @@ t.test('a shuffled storm of 5,000 webhook events and success redirects grants ea
     const session = await h.app.payments.createCheckout({
       order, title: item.title, customerEmail: user.email, allowPromotionCodes: false, cancelUrl: `${h.config.publicUrl}/checkout/cancel`
     })
-    await h.app.orders.attachSession(order.id, session.id)
+    await h.app.orders.attachCheckout(order.id, session.id)
     return { orderId: order.id, userIndex, sessionId: session.id, session: {} }
   })), 25)
   t.equal(purchases.length, PAID_ORDERS, 'every order has its Checkout Session')
@@ -75,7 +75,7 @@ t.test('a shuffled storm of 5,000 webhook events and success redirects grants ea
   for (const [index, item] of spoilerItems.entries()) {
     const order = await h.app.orders.create(buyers[0]!.user.id, item)
     const sessionId = `cs_test_spoiler_${index}`
-    await h.app.orders.attachSession(order.id, sessionId)
+    await h.app.orders.attachCheckout(order.id, sessionId)
     const session = { id: sessionId, object: 'checkout.session', client_reference_id: order.id, metadata: { order_id: order.id }, amount_total: item.price_cents, currency: 'usd', payment_status: 'unpaid', payment_intent: null }
     if (index % 3 === 0) {
       push(h.stripe.buildEvent('checkout.session.expired', session)); spoilers.push({ orderId: order.id, expected: 'expired' })
@@ -104,13 +104,13 @@ t.test('a shuffled storm of 5,000 webhook events and success redirects grants ea
   t.equal(thanked, deliveries.length - eventCount, `every returning buyer sees the thank-you page, ${note}`)
   const library = await h.app.db.selectFrom('library').selectAll().execute()
   t.equal(library.length, PAID_ORDERS, `exactly 1,000 grants, ${note}`)
-  const orders = await h.app.db.selectFrom('orders').select(['id', 'status', 'payment_intent']).execute()
+  const orders = await h.app.db.selectFrom('orders').select(['id', 'status', 'provider_payment_id']).execute()
   const byId = new Map(orders.map((order) => [order.id, order]))
-  const wrong = purchases.filter((purchase, index) => byId.get(purchase.orderId)?.status !== 'paid' || byId.get(purchase.orderId)?.payment_intent !== `pi_storm_${index}`)
+  const wrong = purchases.filter((purchase, index) => byId.get(purchase.orderId)?.status !== 'paid' || byId.get(purchase.orderId)?.provider_payment_id !== `pi_storm_${index}`)
   t.equal(wrong.length, 0, `every paid order is paid with its payment intent, ${note}`)
   t.same(new Set(library.map((row) => row.order_id)), new Set(purchases.map((purchase) => purchase.orderId)), `each grant belongs to its own paid order, ${note}`)
   t.same(spoilers.map((s) => byId.get(s.orderId)?.status), spoilers.map((s) => s.expected), `expired, failed and mismatched orders are not granted, ${note}`)
-  const events = await h.app.db.selectFrom('stripe_events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+  const events = await h.app.db.selectFrom('payment_events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
   const unique = new Set(deliveries.flatMap((d) => d.kind === 'event' ? [(d.event as { id: string }).id] : [])).size
   t.equal(events.n, unique, `every distinct event id is recorded once, ${note}`)
   t.comment(`figures: events=${eventCount} orders=${PAID_ORDERS} grants=${library.length} in ${Date.now() - started} ms`)

@@ -45,7 +45,7 @@ export async function startCheckout (h: Harness, jar: CookieJar, slug: string): 
     throw new Error(`checkout answered ${response.statusCode} ${String(location)}: ${response.body.slice(0, 300)}`)
   }
   const sessionId = location.slice(`${h.stripe.url}/pay/`.length)
-  const order = await h.app.db.selectFrom('orders').selectAll().where('stripe_session_id', '=', sessionId).executeTakeFirstOrThrow()
+  const order = await h.app.db.selectFrom('orders').selectAll().where('provider_checkout_id', '=', sessionId).executeTakeFirstOrThrow()
   return { sessionId, order }
 }
 
@@ -95,7 +95,7 @@ export async function paymentState (h: Harness): Promise<unknown> {
   return {
     orders: await h.app.db.selectFrom('orders').selectAll().orderBy('id').execute(),
     library: await h.app.db.selectFrom('library').selectAll().orderBy('order_id').execute(),
-    events: await h.app.db.selectFrom('stripe_events').select(['id', 'type']).orderBy('id').execute()
+    events: await h.app.db.selectFrom('payment_events').select(['id', 'type']).orderBy('id').execute()
   }
 }
 

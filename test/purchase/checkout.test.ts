@@ -18,7 +18,7 @@ t.test('checkout creates a pending order at our price, then a Checkout Session w
   t.equal(created.amount_cents, 500)
   t.equal(created.currency, 'usd')
   t.equal(created.user_id, s.readerId)
-  t.equal(created.stripe_session_id, sessionId, 'the session id is stored on the order')
+  t.equal(created.provider_checkout_id, sessionId, 'the session id is stored on the order')
   t.equal(created.paid_at, null)
 
   const creates = h.stripe.requests.filter((r) => r.method === 'POST' && r.path === '/v1/checkout/sessions')
@@ -108,7 +108,7 @@ t.test('a Stripe API error shows a 502 page saying nothing was charged, and the 
   const all = await orders(s.h)
   t.equal(all.length, 1)
   t.equal(all[0]!.status, 'failed')
-  t.equal(all[0]!.stripe_session_id, null)
+  t.equal(all[0]!.provider_checkout_id, null)
 
   // A retry works: a fresh order, a fresh session.
   const retry = await startCheckout(s.h, s.reader, s.slug)
@@ -139,7 +139,7 @@ t.test('the success redirect fulfils a paid session for the buyer: thank-you pag
   const paid = await order(h, pending.id)
   t.equal(paid.status, 'paid')
   t.ok(paid.paid_at)
-  t.equal(paid.payment_intent, h.stripe.sessions.get(sessionId)!.payment_intent)
+  t.equal(paid.provider_payment_id, h.stripe.sessions.get(sessionId)!.payment_intent)
   t.same(await libraryRows(h), [{ user_id: s.readerId, content_id: pending.content_id, order_id: pending.id }])
 
   // The one API read on the way back: GET the session, no expand.

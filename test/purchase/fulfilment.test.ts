@@ -1,7 +1,7 @@
 // backends: sqlite, postgres-s3
 import t from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
-import type { SessionFacts } from '../../src/modules/purchase/orders.js'
+import type { SessionFacts } from '../../src/modules/purchase/providers/contract.js'
 import {
   buy, lastEvent, libraryRows, order, paidAtStripe, paymentState, sessionEvent, shop, startCheckout, successPage, userId
 } from '../helpers/purchase.js'
@@ -182,7 +182,7 @@ t.test(`${ROUNDS} rounds of ${CALLS_PER_ROUND} concurrent success redirects and 
     const granted = infos().filter((c) => messages([c])[0] === 'order paid and granted')
     t.equal(granted.length, 1, `round ${round}: one 'order paid and granted' line`)
     t.equal(fieldsOf(granted[0]!).orderId, pending.id)
-    const recorded = await h.app.db.selectFrom('stripe_events').select('id').where('id', 'like', `evt_race_${round}_%`).execute()
+    const recorded = await h.app.db.selectFrom('payment_events').select('id').where('id', 'like', `evt_race_${round}_%`).execute()
     t.equal(recorded.length, responses.length - pages.length, `round ${round}: each distinct event recorded once`)
   }
   t.same(warnings(), [], 'no warnings')

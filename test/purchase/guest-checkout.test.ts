@@ -11,7 +11,7 @@ async function guestBuy (h: Harness, jar: CookieJar, slug: string): Promise<{ lo
   const location = String(buy.headers.location)
   if (buy.statusCode !== 303 || !location.startsWith(`${h.stripe.url}/pay/`)) throw new Error(`guest Buy answered ${buy.statusCode} ${location}: ${buy.body.slice(0, 300)}`)
   const sessionId = location.slice(`${h.stripe.url}/pay/`.length)
-  const row = await h.app.db.selectFrom('orders').select('id').where('stripe_session_id', '=', sessionId).executeTakeFirstOrThrow()
+  const row = await h.app.db.selectFrom('orders').select('id').where('provider_checkout_id', '=', sessionId).executeTakeFirstOrThrow()
   return { location, sessionId, orderId: row.id }
 }
 

@@ -18,7 +18,7 @@ t.test('a Mollie purchase: payment created before the redirect, granted by the w
   t.equal(payment.redirectUrl, `${s.h.config.publicUrl}/checkout/success?order_id=${orderId}`)
   t.equal(payment.webhookUrl, `${s.h.config.publicUrl}/webhooks/mollie`)
   t.equal((await order(s.h, orderId)).provider, 'mollie')
-  t.equal((await order(s.h, orderId)).stripe_session_id, paymentId)
+  t.equal((await order(s.h, orderId)).provider_checkout_id, paymentId)
   const create = s.mollie.requests.find((r) => r.method === 'POST' && r.path === '/v2/payments')!
   t.ok(create.idempotencyKey?.includes(orderId), 'an idempotency key per order')
 

@@ -82,7 +82,7 @@ t.test('two paid orders for one item: both fulfil, refunding one keeps access, r
   const user = (await h.app.db.selectFrom('users').selectAll().where('id', '=', s.readerId).executeTakeFirstOrThrow())
   const pay = async (n: number) => {
     const created = await h.app.orders.create(user.id, content)
-    await h.app.orders.attachSession(created.id, `cs_test_twice_${n}`)
+    await h.app.orders.attachCheckout(created.id, `cs_test_twice_${n}`)
     return { created, result: await h.app.orders.fulfil({ id: `cs_test_twice_${n}`, orderId: created.id, paymentStatus: 'paid', amountTotal: content.price_cents, currency: content.currency, paymentIntent: `pi_twice_${n}` }) }
   }
   const first = await pay(1)

@@ -109,7 +109,7 @@ t.test('a Payment Link purchase: matched to the item, granted to the collected e
   t.equal(response.json().outcome, 'granted')
   const all = await orders(s.h)
   t.equal(all.length, 1, 'an order made for the link session')
-  t.equal(all[0]!.stripe_session_id, session.id)
+  t.equal(all[0]!.provider_checkout_id, session.id)
   t.equal(all[0]!.amount_cents, 500)
   const owner = await s.h.app.db.selectFrom('users').select('email').where('id', '=', all[0]!.user_id).executeTakeFirstOrThrow()
   t.equal(owner.email, 'linked@example.com')

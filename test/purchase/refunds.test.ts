@@ -76,7 +76,7 @@ t.test('a partial refund keeps access: Stripe is asked for that amount, the orde
   t.equal(response.headers.location, `/admin/orders/${bought.id}`)
   const calls = refundCalls(h)
   t.equal(calls.length, 1)
-  t.same(calls[0]!.body, { payment_intent: (await order(h, bought.id)).payment_intent, amount: '200' }, 'payment_intent and amount')
+  t.same(calls[0]!.body, { payment_intent: (await order(h, bought.id)).provider_payment_id, amount: '200' }, 'payment_intent and amount')
   t.equal(calls[0]!.headers['idempotency-key'], `refund-${bought.id}-0`)
   const after = await order(h, bought.id)
   t.equal(after.status, 'paid', 'still paid')
@@ -180,7 +180,7 @@ t.test('bad amounts are answered 400 on the confirm page and refund nothing', as
   t.same(await paymentState(h), before, 'nothing changed')
 
   // The page was out of date: more was refunded since (Stripe's dashboard), so nothing goes now.
-  await h.stripe.refund((await order(h, bought.id)).stripe_session_id!, 100)
+  await h.stripe.refund((await order(h, bought.id)).provider_checkout_id!, 100)
   t.equal((await h.webhook(lastEvent(h, 'charge.refunded'))).statusCode, 200)
   const stale = await submit(h, s.admin, bought.id, { amount: '2.00', refunded: '0.00' })
   t.equal(stale.statusCode, 409)

@@ -15,7 +15,7 @@ async function deliverRaw (h: Harness, payload: string, signature: string | null
   return await h.app.inject({ method: 'POST', url: '/webhooks/stripe', headers, payload })
 }
 
-const eventCount = async (h: Harness): Promise<number> => (await h.app.db.selectFrom('stripe_events').select('id').execute()).length
+const eventCount = async (h: Harness): Promise<number> => (await h.app.db.selectFrom('payment_events').select('id').execute()).length
 
 /** An order's timeline lines (order_events), oldest first. */
 const timeline = async (h: Harness, orderId: string): Promise<Array<{ kind: string, detail: string | null }>> =>
@@ -33,7 +33,7 @@ t.test('checkout.session.completed (paid) grants the item without the success re
   const paid = await order(h, pending.id)
   t.equal(paid.status, 'paid')
   t.ok(paid.paid_at)
-  t.equal(paid.payment_intent, event.data.object.payment_intent)
+  t.equal(paid.provider_payment_id, event.data.object.payment_intent)
   t.same(await libraryRows(h), [{ user_id: s.readerId, content_id: pending.content_id, order_id: pending.id }])
   t.equal(await eventCount(h), 1, 'the event is recorded by id')
 
@@ -229,7 +229,7 @@ t.test('checkout.session.async_payment_failed marks the order failed and grants 
   const { sessionId, order: pending } = await paidAtStripe(s, 'bank_transfer')
   t.equal((await h.webhook(lastEvent(h, 'checkout.session.completed'))).statusCode, 200)
   t.equal((await order(h, pending.id)).status, 'pending', 'unpaid completed: still settling')
-  t.equal((await order(h, pending.id)).payment_intent, session(h, sessionId).payment_intent, 'the payment intent is kept for a later refund')
+  t.equal((await order(h, pending.id)).provider_payment_id, session(h, sessionId).payment_intent, 'the payment intent is kept for a later refund')
   await h.stripe.settle(sessionId, 'failed')
   t.equal((await h.webhook(lastEvent(h, 'checkout.session.async_payment_failed'))).statusCode, 200)
   t.equal((await order(h, pending.id)).status, 'failed')
@@ -372,17 +372,17 @@ t.test('a full refund that arrives before checkout.session.completed: the late c
 async function injectFault (h: Harness, id: string): Promise<void> {
   const sqlite = h.app.database.sqlite
   if (sqlite !== undefined) {
-    sqlite.exec(`CREATE TRIGGER fail_one BEFORE INSERT ON stripe_events WHEN NEW.id = '${id}' BEGIN SELECT RAISE(ABORT, 'injected fault'); END`)
+    sqlite.exec(`CREATE TRIGGER fail_one BEFORE INSERT ON payment_events WHEN NEW.id = '${id}' BEGIN SELECT RAISE(ABORT, 'injected fault'); END`)
     return
   }
   await sql.raw(`CREATE FUNCTION fail_one() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.id = '${id}' THEN RAISE EXCEPTION 'injected fault'; END IF; RETURN NEW; END $$`).execute(h.app.db)
-  await sql.raw('CREATE TRIGGER fail_one BEFORE INSERT ON stripe_events FOR EACH ROW EXECUTE FUNCTION fail_one()').execute(h.app.db)
+  await sql.raw('CREATE TRIGGER fail_one BEFORE INSERT ON payment_events FOR EACH ROW EXECUTE FUNCTION fail_one()').execute(h.app.db)
 }
 
 async function removeFault (h: Harness): Promise<void> {
   const sqlite = h.app.database.sqlite
   if (sqlite !== undefined) { sqlite.exec('DROP TRIGGER fail_one'); return }
-  await sql.raw('DROP TRIGGER fail_one ON stripe_events').execute(h.app.db)
+  await sql.raw('DROP TRIGGER fail_one ON payment_events').execute(h.app.db)
   await sql.raw('DROP FUNCTION fail_one()').execute(h.app.db)
 }
 

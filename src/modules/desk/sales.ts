@@ -38,7 +38,7 @@ export interface OrderRow {
   /** The provider that took the money ('stripe', 'mollie'). */
   provider: PaymentProviderName
   payment_intent: string | null
-  stripe_session_id: string | null
+  provider_checkout_id: string | null
   user_id: number
   buyer_email: string | null
   buyer_name: string | null
@@ -122,7 +122,7 @@ const orderRows = (db: Kysely<Database>) => db.selectFrom('orders')
   .select([
     'orders.id', 'orders.created_at', 'orders.paid_at', 'orders.status', 'orders.amount_cents', 'orders.discount_cents',
     sql<number>`orders.amount_cents - orders.discount_cents`.as('paid_cents'), 'orders.refunded_cents', 'orders.currency', 'orders.provider',
-    'orders.payment_intent', 'orders.stripe_session_id', 'orders.user_id', 'users.email as buyer_email', 'users.name as buyer_name',
+    'orders.provider_payment_id as payment_intent', 'orders.provider_checkout_id', 'orders.user_id', 'users.email as buyer_email', 'users.name as buyer_name',
     'orders.content_id', 'content.slug as item_slug', 'content.title as item_title'
   ])
 

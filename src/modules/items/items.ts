@@ -116,7 +116,7 @@ async function flush ({ db, runner, files }: Deps): Promise<{ content: number, f
   const removed = await runner.transaction(async () => {
     await runner.run(db.deleteFrom('library'))
     await runner.run(db.deleteFrom('orders'))
-    await runner.run(db.deleteFrom('stripe_events'))
+    await runner.run(db.deleteFrom('payment_events'))
     await runner.run(db.deleteFrom('refunds'))
     await runner.run(db.deleteFrom('content_versions'))
     return (await runner.run(db.deleteFrom('content'))).changes

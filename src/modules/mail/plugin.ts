@@ -86,4 +86,4 @@ export default fp(async function mailer (app) {
 
   // A send under way finishes (or fails and is rescheduled) before the database closes.
   app.addHook('onClose', sender.stop)
-}, { name: 'mailer', dependencies: ['database', 'orders', 'delivery', 'settings'] })
+}, { name: 'mailer', dependencies: ['database', 'purchase', 'delivery', 'settings'] })

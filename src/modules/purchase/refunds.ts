@@ -2,8 +2,14 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Order } from '../../db/types.js'
 import { DomainError } from '../../lib/errors.js'
 import { decimals, formatAmount, parsePrice, toDecimal } from '../../lib/money.js'
-import { type Orders, paidOf } from './orders.js'
-import type { Payments } from './providers/index.js'
+import type { Fulfilment } from './fulfil.js'
+import { type EventOutcome, locked, orderById, type OrdersContext, paidOf, type RefundFacts, type RefundRecord } from './model.js'
+import type { Payments, RefundEvent } from './providers/contract.js'
+
+/**
+ * Refunds: what a refund does to an order (below: the refunded amount, and access revoked when
+ * all of it went back) and the admin's refund service for the desk (createRefunds).
+ */
 
 /** What the desk asks: an amount typed on the confirm page, and what the page said was refunded. */
 export interface RefundInput {
@@ -37,10 +43,157 @@ export interface RefundQuote {
   refusal: string | null
 }
 
+/*
+ * Refund revokes access. A refund, whether the desk made it (recordRefund) or the provider told
+ * of it (applyRefundEventInTransaction), brings the order's refunded amount up to what went back;
+ * all of what was paid makes the order refunded and takes the item out of the buyer's library at
+ * once (revokeAccess), unless another paid order of theirs for the same item keeps it.
+ */
+
+/**
+ * The order becomes refunded and its buyer loses access at once, unless another paid order of
+ * theirs for the same item keeps it (its id is returned). Run inside the caller's transaction.
+ */
+export async function revokeAccess (ctx: OrdersContext, order: Order): Promise<string | null> {
+  const { db, runner, log } = ctx
+  await runner.run(db.updateTable('orders').set({ status: 'refunded', refunded_cents: paidOf(order) }).where('id', '=', order.id).where('status', 'in', ['pending', 'paid', 'review']))
+  // Bought twice (two tabs, say) and one refunded: the other purchase still gives access.
+  const other = await runner.first(db.selectFrom('orders').select('id')
+    .where('user_id', '=', order.user_id).where('content_id', '=', order.content_id)
+    .where('status', '=', 'paid').where('id', '!=', order.id))
+  if (other !== undefined) {
+    await runner.run(db.updateTable('library').set({ order_id: other.id }).where('order_id', '=', order.id))
+    log.info({ orderId: order.id, keptBy: other.id }, 'order refunded; access kept by another paid order')
+    return other.id
+  }
+  await runner.run(db.deleteFrom('library').where('order_id', '=', order.id))
+  log.info({ orderId: order.id }, 'order refunded and access revoked')
+  return null
+}
+
+/** Remembered by payment: a completed event for it that comes later grants nothing. */
+async function rememberRefund (ctx: OrdersContext, paymentId: string): Promise<void> {
+  await ctx.runner.run(ctx.db.insertInto('refunds').values({ payment_intent: paymentId }).onConflict((oc) => oc.column('payment_intent').doNothing()))
+}
+
+/**
+ * Brings the order's refunded amount up to `total` (never down: a refund learnt twice, or a
+ * provider's older total arriving late, changes nothing). All of what was paid makes the order
+ * refunded and revokes access (revokeAccess); less keeps it. A refund that returned money is
+ * told to the refund listeners (a notice into the outbox) in this transaction. Runs inside the
+ * caller's transaction, on the order's locked row; null when nothing changed.
+ */
+async function applyRefund (ctx: OrdersContext, order: Order, total: number): Promise<RefundFacts | null> {
+  const { db, runner } = ctx
+  const paid = paidOf(order)
+  const refundedCents = Math.min(Math.max(total, order.refunded_cents), paid)
+  const amountCents = refundedCents - order.refunded_cents
+  const full = refundedCents >= paid
+  if (order.status === 'refunded' || (amountCents === 0 && !full)) return null
+  if (amountCents > 0) await runner.run(db.updateTable('orders').set({ refunded_cents: refundedCents }).where('id', '=', order.id))
+  let keptBy: string | null = null
+  if (full) {
+    // Remembered by payment, as a refund learnt from the provider is: a late completed event grants nothing.
+    if (order.provider_payment_id !== null) await rememberRefund(ctx, order.provider_payment_id)
+    keptBy = await revokeAccess(ctx, order)
+  }
+  const granted = order.status === 'paid'
+  const holds = granted && await runner.first(db.selectFrom('library').select('order_id')
+    .where('user_id', '=', order.user_id).where('content_id', '=', order.content_id)) !== undefined
+  const facts: RefundFacts = { amountCents, refundedCents, full, accessKept: granted ? holds : null, keptBy }
+  if (amountCents > 0) {
+    const now = { ...order, refunded_cents: refundedCents, status: full ? 'refunded' as const : order.status }
+    for (const listener of ctx.refundListeners) await listener(now, facts)
+  }
+  return facts
+}
+
+/**
+ * The payment provider made the admin's refund (refundId: its refund, null when it said the
+ * payment was already refunded in full), bringing what is refunded of the order to
+ * `totalCents` (absent: all of it). One transaction: the order's refunded amount grows to
+ * that total (never shrinks); all of it makes the order refunded, remembers the refund by
+ * payment (the provider's later event changes nothing more) and revokes access at once (kept
+ * by another paid order of the same item); the timeline says so. A second call for the same
+ * refund (a double click, the idempotent replay) changes nothing.
+ */
+export async function recordRefund (ctx: OrdersContext, orderId: string, refundId: string | null, totalCents?: number): Promise<RefundRecord> {
+  const { db, runner, timeline } = ctx
+  return await runner.transaction(async () => {
+    const order = await runner.first(locked(runner, orderById(db, orderId)))
+    if (order === undefined) return { outcome: 'unknown_order', keptBy: null, refundedCents: 0 }
+    const paid = paidOf(order)
+    const total = refundId === null || totalCents === undefined ? paid : Math.min(totalCents, paid)
+    const amount = formatAmount(Math.max(total - order.refunded_cents, 0), order.currency)
+    const applied = await applyRefund(ctx, order, total)
+    const outcome = (full: boolean): RefundRecord['outcome'] => full ? 'refunded' : 'partially_refunded'
+    if (applied === null) {
+      // The provider's event for this very refund can overtake its answer (the demo's
+      // emulator delivers at once): the refund is still the admin's, on the timeline once.
+      const detail = refundId === null ? 'by the admin (Stripe had already refunded the charge)' : `by the admin (${refundId})`
+      const noted = await runner.first(db.selectFrom('order_events').select('id')
+        .where('order_id', '=', order.id).where('kind', '=', 'refund').where('detail', 'like', `%${detail}`))
+      const done = { keptBy: null, refundedCents: order.refunded_cents }
+      if (refundId === null || noted !== undefined) return { outcome: 'already_refunded', ...done }
+      await timeline.note(order.id, 'refund', detail)
+      return { outcome: outcome(order.status === 'refunded'), ...done }
+    }
+    await timeline.note(order.id, 'refund', refundId === null ? `${amount} by the admin (Stripe had already refunded the charge)` : `${amount} by the admin (${refundId})`)
+    return { outcome: outcome(applied.full), keptBy: applied.keptBy, refundedCents: applied.refundedCents }
+  })
+}
+
+/**
+ * A refund the provider tells of (Stripe's charge.refunded, a Mollie payment's amountRefunded),
+ * inside the caller's transaction (the event's): the order's refunded amount follows the
+ * provider's total; all of it revokes access, part of it keeps it. Made from the desk first, it
+ * changes nothing more.
+ */
+export async function applyRefundEventInTransaction (ctx: OrdersContext, fulfilment: Fulfilment, event: RefundEvent): Promise<{ outcome: EventOutcome, orderId?: string }> {
+  const { db, runner, log } = ctx
+  const { paymentIntent, refunded } = event
+  if (paymentIntent === null) return { outcome: refunded ? 'ignored' : 'partial_refund' }
+  // Mollie's payment id is both: a payment refunded before its order learnt it was paid.
+  let order = await runner.first(locked(runner, db.selectFrom('orders').selectAll().where('provider_payment_id', '=', paymentIntent))) ??
+    await runner.first(locked(runner, db.selectFrom('orders').selectAll().where('provider_checkout_id', '=', paymentIntent)))
+  // Remembered even for a payment we do not know yet: its completed event may come later.
+  if (refunded) await rememberRefund(ctx, paymentIntent)
+  if (order === undefined) {
+    if (refunded) log.warn({ paymentIntent }, 'refund for a payment we do not know yet: recorded, so it is never granted')
+    return { outcome: refunded ? 'refunded' : 'partial_refund' }
+  }
+  // Refunded from the desk before the provider's event came: that refund already did everything.
+  if (order.status === 'refunded') return { outcome: 'already_refunded', orderId: order.id }
+  if (order.status === 'pending') {
+    if (refunded) {
+      await revokeAccess(ctx, order)
+      return { outcome: 'refunded', orderId: order.id }
+    }
+    // Part of a payment refunded before we heard it was paid: the payment, as the provider
+    // has it now, is granted first (Mollie's later notifications carry this state only).
+    if (event.session === undefined) return { outcome: 'partial_refund', orderId: order.id }
+    const fulfilled = await fulfilment.fulfilInTransaction(event.session, null)
+    if (fulfilled.order === undefined || fulfilled.order.id !== order.id) return { outcome: 'partial_refund', orderId: order.id }
+    order = fulfilled.order
+  }
+  if (order.status !== 'paid' && order.status !== 'review') return { outcome: 'ignored', orderId: order.id }
+  // A partial refund whose total the provider did not say: nothing to record.
+  if (!refunded && event.amountRefunded == null) return { outcome: 'partial_refund', orderId: order.id }
+  const applied = await applyRefund(ctx, order, refunded ? paidOf(order) : event.amountRefunded!)
+  if (applied === null) return { outcome: 'already_refunded', orderId: order.id }
+  return { outcome: applied.full ? 'refunded' : 'partial_refund', orderId: order.id }
+}
+
 /** Orders the admin may refund: paid ones, and paid ones held for review (amount mismatch). */
 const REFUNDABLE = new Set(['paid', 'review'])
 
 const NO_ORDER = 'There is no order with this number.'
+
+/** What the desk's refunds need of the orders: find one, record a refund the provider made. */
+export interface RefundLedger {
+  find: (orderId: string) => Promise<Order | undefined>
+  recordRefund: (orderId: string, refundId: string | null, totalCents?: number) => Promise<RefundRecord>
+}
 
 /**
  * The admin's refunds, top to bottom: our order first (what is left to refund, the amount
@@ -48,7 +201,7 @@ const NO_ORDER = 'There is no order with this number.'
  * refunded before it), then one transaction that records it, tells the buyer (the outbox) and,
  * for the last cent, revokes access at once. The provider failing changes nothing here.
  */
-export function createRefunds (deps: { orders: Orders, payments: Payments, log: FastifyBaseLogger }) {
+export function createRefunds (deps: { orders: RefundLedger, payments: Payments, log: FastifyBaseLogger }) {
   const { orders, payments, log } = deps
   // Refunds under way on this instance, by idempotency key: the second of two clicks at once
   // waits for the first instead of asking the provider again (across instances, the key does it).

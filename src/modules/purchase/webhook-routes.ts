@@ -31,7 +31,7 @@ const webhookRoutes: FastifyPluginAsync<{ now?: () => number }> = async (app, op
         request.log.debug({ eventId: verified.id, type: verified.type }, 'webhook event ignored')
         return { received: true, ignored: true }
       }
-      const outcome = await orders.handleEventSoon(verified.id, verified.event)
+      const outcome = await orders.queueEvent(verified.id, verified.event)
       request.log.info({ eventId: verified.id, type: verified.type, outcome }, 'webhook event handled')
       return { received: true, outcome }
     })
@@ -39,7 +39,7 @@ const webhookRoutes: FastifyPluginAsync<{ now?: () => number }> = async (app, op
 
   if (payments.name === 'mollie') {
     // How often a notification may make us ask Mollie (see src/modules/purchase/mollie-webhooks.ts).
-    const gate = createMollieWebhookGate({ isOurs: async (id) => await orders.bySession(id) !== undefined, now: options.now })
+    const gate = createMollieWebhookGate({ isOurs: async (id) => await orders.byCheckoutId(id) !== undefined, now: options.now })
 
     /**
      * Mollie posts `id=tr_...` and nothing else, unsigned: nothing in the body is believed. The
@@ -78,7 +78,7 @@ const webhookRoutes: FastifyPluginAsync<{ now?: () => number }> = async (app, op
           request.log.warn({ paymentId: id }, 'Mollie webhook for a payment Mollie does not know: ignored')
           return { received: true, ignored: true }
         }
-        const outcome = await orders.handleEventSoon(verified.id, verified.event)
+        const outcome = await orders.queueEvent(verified.id, verified.event)
         request.log.info({ eventId: verified.id, type: verified.type, outcome }, 'webhook event handled')
         return { received: true, outcome }
       } finally {

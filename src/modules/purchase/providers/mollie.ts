@@ -2,8 +2,7 @@ import { createMollieClient, MollieApiError, type Payment } from '@mollie/api-cl
 import type { MollieConfig } from '../../../config.js'
 import { DomainError } from '../../../lib/errors.js'
 import { parseAmount, toDecimal } from '../../../lib/money.js'
-import type { PaymentEvent, SessionFacts } from '../orders.js'
-import type { MollieProvider } from './index.js'
+import type { MollieProvider, PaymentEvent, SessionFacts } from './contract.js'
 import { NOT_CONFIRMED } from './stripe.js'
 
 /**
@@ -67,7 +66,7 @@ export function createMollieProvider (config: MollieConfig, publicUrl: string): 
      * full (from Mollie's dashboard, say): refundId null, the money is back all the same.
      */
     async refund ({ order, amountCents, idempotencyKey }) {
-      const id = order.payment_intent ?? order.stripe_session_id
+      const id = order.provider_payment_id ?? order.provider_checkout_id
       if (id === null) throw new DomainError('conflict', 'This order has no payment at Mollie to refund.')
       const payment = await fetchPayment(id)
       if (payment === undefined) throw new DomainError('conflict', 'Mollie does not know this order\'s payment, so there is nothing to refund there.')

@@ -1,8 +1,7 @@
 import Stripe from 'stripe'
 import type { StripeConfig } from '../../../config.js'
 import { DomainError } from '../../../lib/errors.js'
-import type { PaymentEvent, SessionFacts } from '../orders.js'
-import type { PaymentLinkInfo, StripeProvider } from './index.js'
+import type { PaymentEvent, PaymentLinkInfo, SessionFacts, StripeProvider } from './contract.js'
 
 /**
  * The only code that talks to Stripe (the official SDK): Checkout Sessions, refunds, Payment
@@ -70,9 +69,9 @@ export function createStripeProvider (config: StripeConfig, publicUrl: string): 
      * in full (from its dashboard, say): the money is back all the same.
      */
     async refund ({ order, amountCents, idempotencyKey }) {
-      if (order.payment_intent === null) throw new DomainError('conflict', 'This order has no payment at Stripe to refund.')
+      if (order.provider_payment_id === null) throw new DomainError('conflict', 'This order has no payment at Stripe to refund.')
       try {
-        const refund = await stripe.refunds.create({ payment_intent: order.payment_intent, ...(amountCents === null ? {} : { amount: amountCents }) }, { idempotencyKey })
+        const refund = await stripe.refunds.create({ payment_intent: order.provider_payment_id, ...(amountCents === null ? {} : { amount: amountCents }) }, { idempotencyKey })
         return { refundId: refund.id }
       } catch (error) {
         if (error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'charge_already_refunded') return { refundId: null }

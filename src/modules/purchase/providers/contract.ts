@@ -1,5 +1,58 @@
+/**
+ * The provider contract: what the purchase module asks of a payment provider and the
+ * provider-neutral facts and events it gets back. Stripe and Mollie implement it (stripe.ts,
+ * mollie.ts); the rest of the module reads only these types.
+ */
 import type { Order, PaymentProviderName } from '../../../db/types.js'
-import type { PaymentEvent, SessionFacts } from '../orders.js'
+
+/**
+ * What we need to know of a checkout (a Stripe Checkout Session, a Mollie payment), whichever
+ * path (redirect or webhook) brought it. The providers (stripe.ts, mollie.ts beside this file) make it.
+ */
+export interface SessionFacts {
+  id: string
+  /** Our order id: client_reference_id, or metadata.order_id. */
+  orderId: string | null
+  paymentStatus: 'paid' | 'unpaid' | 'no_payment_required'
+  amountTotal: number | null
+  /** Before discounts: what the order is for. Absent: equal to amountTotal. */
+  amountSubtotal?: number | null
+  /** What a promotion code took off (Stripe's total_details.amount_discount). */
+  amountDiscount?: number
+  currency: string | null
+  paymentIntent: string | null
+  /** The buyer's address as Stripe collected it (customer_details.email): a guest's only name. */
+  customerEmail?: string | null
+  /** 'complete' once the buyer finished Checkout; 'open' while they have not (yet). */
+  checkoutStatus?: 'open' | 'complete' | 'expired' | null
+  /** The hosted Checkout page, while the session is open. */
+  url?: string | null
+  /** The Stripe Payment Link that made the session (then it has no order id of ours). */
+  paymentLink?: string | null
+  /** The payment was refunded in full (Mollie's amountRefunded equals its amount). */
+  refunded?: boolean
+  /** How much of the payment has been refunded so far, in minor units (Mollie's amountRefunded). */
+  amountRefunded?: number
+  /** The payment ended unpaid: failed (or canceled), or expired. */
+  ended?: 'failed' | 'expired' | null
+}
+
+/**
+ * What a provider's event asks of an order (anything else is acknowledged and ignored); `type`
+ * is the provider's own name for it, for the timeline.
+ */
+export type PaymentEvent =
+  | { type: string, action: 'complete', session: SessionFacts }
+  | { type: string, action: 'fail' | 'expire', session: SessionFacts }
+  | { type: string, action: 'refund', paymentIntent: string | null, refunded: boolean, amountRefunded?: number | null, session?: SessionFacts }
+
+/**
+ * A refund as the provider tells of it: `refunded` when all of the payment went back;
+ * `amountRefunded`, how much has gone back in all (Stripe's amount_refunded, Mollie's
+ * amountRefunded), when it says; `session`, the payment as a checkout when the provider's refund
+ * event is also all there is to learn that it was paid (Mollie's payment is both).
+ */
+export type RefundEvent = Extract<PaymentEvent, { action: 'refund' }>
 
 /** What opening a hosted payment page needs: our pending order, at the amount it is for. */
 export interface CheckoutRequest {
@@ -39,7 +92,7 @@ export interface PaymentLinkInfo {
 
 /**
  * The payment provider, as the routes, the checkout, the refunds and the desk see it. Stripe and
- * Mollie stand behind it (src/modules/purchase/providers/stripe.ts, src/modules/purchase/providers/mollie.ts); nothing outside those
+ * Mollie stand behind it (stripe.ts, mollie.ts); nothing outside those
  * two files knows either's shapes. Facts come back as SessionFacts, events as PaymentEvents.
  */
 interface ProviderBase {

@@ -1,0 +1,44 @@
+import fp from 'fastify-plugin'
+import { type Checkout, createCheckout } from './checkout.js'
+import { createOrders, type Orders } from './orders.js'
+import type { Payments } from './providers/contract.js'
+import { createRefunds, type Refunds } from './refunds.js'
+
+export type { Checkout, CheckoutStart, Confirmation } from './checkout.js'
+export type { EventOutcome, FulfilResult, OrderEventKind, Orders, RefundFacts } from './orders.js'
+export type { PaymentLinkInfo, Payments, SessionFacts } from './providers/contract.js'
+export type { RefundQuote, RefundResult, Refunds } from './refunds.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The payment provider PAYMENT_PROVIDER names: Stripe Checkout or Mollie, one interface (providers/contract.ts). */
+    payments: Payments
+    /** Orders: the one fulfilment path, webhook events applied once, refunds that revoke access, the timeline. */
+    orders: Orders
+    /** Starting a purchase (one open checkout per buyer and item) and confirming it on the buyer's return. */
+    checkout: Checkout
+    /** The admin's refunds: the provider first, then our order, access and timeline in one transaction. */
+    refunds: Refunds
+  }
+}
+
+/**
+ * The purchase module: the payment provider, the orders, the checkout and the desk's refunds.
+ * Only the chosen provider's client is loaded.
+ */
+export default fp(async function purchase (app) {
+  const { config, database: { db, runner }, settings, users, log } = app
+  let payments: Payments
+  if (config.paymentProvider === 'mollie') {
+    const { createMollieProvider } = await import('./providers/mollie.js')
+    payments = createMollieProvider(config.mollie!, config.publicUrl)
+  } else {
+    const { createStripeProvider } = await import('./providers/stripe.js')
+    payments = createStripeProvider(config.stripe!, config.publicUrl)
+  }
+  const orders = createOrders({ db, runner, log, provider: config.paymentProvider })
+  app.decorate<Payments>('payments', payments)
+  app.decorate('orders', orders)
+  app.decorate('checkout', createCheckout({ db, runner, orders, payments, settings, findUser: users.find, publicUrl: config.publicUrl, log }))
+  app.decorate('refunds', createRefunds({ orders, payments, log }))
+}, { name: 'purchase', dependencies: ['database', 'settings', 'users'] })
