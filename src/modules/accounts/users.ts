@@ -4,7 +4,7 @@ import { prepared } from '../../db/prepared.js'
 import type { Runner } from '../../db/runner.js'
 import type { Database, User } from '../../db/types.js'
 import { normalizeEmail } from '../../lib/email.js'
-import { claimGuestPurchases, guestSessionUser } from '../purchase/guests.js'
+import { claimGuestPurchases, guestSessionUser } from '../purchase/plugin.js'
 
 export interface SignInProfile {
   provider: string

@@ -1,6 +1,6 @@
 import type { OrderStatus } from '../../db/types.js'
 import type { priceInput } from '../../lib/money.js'
-import type { RefundQuote } from '../purchase/refunds.js'
+import type { RefundQuote } from '../purchase/plugin.js'
 import type { SalesChart } from './sales-chart.js'
 import type { CustomersPage, Dashboard, OrderDetail, OrderFilter, OrderRow, OrdersPage } from './sales.js'
 

@@ -5,7 +5,7 @@ import { HttpError, NOT_FOUND } from '../../http/errors.js'
 import type { GuestResult } from './pages.js'
 import { guestAddress } from './guests.js'
 import { chosenAmount, isFree } from '../../lib/pricing.js'
-import { EMAIL } from '../settings/settings.js'
+import { EMAIL } from '../settings/plugin.js'
 import { itemPath } from '../../lib/slugs.js'
 import { type SlugParams, slugParams } from '../../http/schemas.js'
 

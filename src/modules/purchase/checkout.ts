@@ -9,7 +9,7 @@ import { isGuest } from './guests.js'
 import type { Orders } from './orders.js'
 import { promotionCodesAllowed } from './promotion-codes.js'
 import type { Payments } from './providers/contract.js'
-import type { Settings } from '../settings/settings.js'
+import type { Settings } from '../settings/plugin.js'
 
 /** Checkout Session ids as Stripe makes them (cs_test_..., cs_live_...). */
 const SESSION_ID = /^cs_[A-Za-z0-9_]{1,250}$/

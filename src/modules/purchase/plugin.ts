@@ -8,6 +8,7 @@ export type { Checkout, CheckoutStart, Confirmation } from './checkout.js'
 export type { EventOutcome, FulfilResult, OrderEventKind, Orders, RefundFacts } from './orders.js'
 export type { PaymentLinkInfo, Payments, SessionFacts } from './providers/contract.js'
 export type { RefundQuote, RefundResult, Refunds } from './refunds.js'
+export { claimGuestPurchases, guestSessionUser } from './guests.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

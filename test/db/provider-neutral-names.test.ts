@@ -1,10 +1,10 @@
 import { type Kysely, Migrator, sql } from 'kysely'
 import t, { type Test } from 'tap'
-import { migrations } from '../migrations/index.js'
-import { migrateToLatest, openDatabase } from '../src/db/database.js'
-import { openPostgres } from '../src/db/postgres.js'
-import type { Database } from '../src/db/types.js'
-import { startPostgres } from './helpers/postgres.js'
+import { migrations } from '../../migrations/index.js'
+import { migrateToLatest, openDatabase } from '../../src/db/database.js'
+import { openPostgres } from '../../src/db/postgres.js'
+import type { Database } from '../../src/db/types.js'
+import { startPostgres } from '../helpers/postgres.js'
 
 const cluster = await startPostgres(t)
 
