@@ -40,11 +40,13 @@ export interface RunningApp {
 
 /**
  * Starts `src/server.ts` in demo mode (no Stripe, Mollie or OAuth settings) and waits for
- * /healthz; `env` adds settings such as PAYMENT_PROVIDER.
+ * /healthz; `env` adds settings such as PAYMENT_PROVIDER. HOST in `extra` is where it listens
+ * and PUBLIC_URL's host (127.0.0.2 proves the demo needs no page on a loopback port of its own).
  */
-export async function startApp (dir: string, extra: Record<string, string> = {}): Promise<RunningApp> {
-  const port = await freePort()
-  const url = `http://127.0.0.1:${port}`
+export async function startApp (dir: string, extra: Record<string, string> = {}, port?: number): Promise<RunningApp> {
+  port ??= await freePort()
+  const host = extra.HOST ?? '127.0.0.1'
+  const url = `http://${host}:${port}`
   const env: NodeJS.ProcessEnv = {}
   for (const [key, value] of Object.entries(process.env)) {
     if (/^(STRIPE_|MOLLIE_|OAUTH_|OIDC_|TAP|PAYMENT_PROVIDER$|STORE_CURRENCY$|NODE_OPTIONS$|NODE_ENV$|NODE_TLS_REJECT_UNAUTHORIZED$|ADMIN_EMAILS$|SESSION_SECRET$)/.test(key)) continue
@@ -52,7 +54,7 @@ export async function startApp (dir: string, extra: Record<string, string> = {})
   }
   Object.assign(env, {
     PORT: String(port),
-    HOST: '127.0.0.1',
+    HOST: host,
     PUBLIC_URL: url,
     DATABASE_URL: join(dir, 'market.db'),
     CONTENT_DIR: join(dir, 'content'),
