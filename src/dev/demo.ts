@@ -32,6 +32,8 @@ interface Parts {
   closers: Array<() => Promise<void>>
   mounts: Array<{ prefix: string, plugin: FastifyPluginAsync }>
   standIns: Array<{ what: string, toGoLive: string }>
+  /** The loopback APIs only the app (or a developer's script) calls, for the console. */
+  apis: string[]
 }
 
 async function identityProvider (config: Config, parts: Parts): Promise<OAuthConfig> {
@@ -74,6 +76,7 @@ async function stripeEmulator (config: Config, appUrl: () => string | undefined,
   parts.mounts.push({ prefix: DEMO_PATHS.stripe, plugin: emulator.pages })
   emulator.createPromotionCode({ code: DEMO_PROMOTION_CODE, percentOff: 20 })
   parts.standIns.push({ what: 'Stripe', toGoLive: 'STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET' })
+  parts.apis.push(`Stripe emulator API (for scripts, e.g. a Payment Link): ${emulator.url}/v1 with key sk_test_demo`)
   return { secretKey: 'sk_test_demo', webhookSecret, apiUrl: emulator.url }
 }
 
@@ -90,6 +93,7 @@ async function mollieEmulator (config: Config, parts: Parts): Promise<Config['mo
   parts.closers.push(emulator.close)
   parts.mounts.push({ prefix: DEMO_PATHS.mollie, plugin: emulator.pages })
   parts.standIns.push({ what: 'Mollie', toGoLive: 'MOLLIE_API_KEY' })
+  parts.apis.push(`Mollie emulator API (for scripts): ${emulator.apiEndpoint} (self-signed certificate)`)
   return { apiKey: 'test_demodemodemodemodemodemodemo', apiUrl: emulator.apiEndpoint, checkoutOrigin: new URL(config.publicUrl).origin }
 }
 
@@ -110,13 +114,14 @@ function listed (words: string[]): string {
   return words.length <= 1 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words[words.length - 1]!}`
 }
 
-function consoleLines (config: AppConfig, standIns: Parts['standIns'], hint: string): string[] {
+function consoleLines (config: AppConfig, { standIns, apis }: Parts, hint: string): string[] {
   const admin = config.adminEmails[0] ?? 'admin@example.com'
   const signIn = standIns.some((s) => s.what === 'sign-in') ? `Sign in as ${admin} to upload. ` : ''
   return [
     `DEMO MODE: ${listed(standIns.map((s) => s.what))} ${standIns.length === 1 ? 'is a local stand-in' : 'are local stand-ins'}; to go live, set ${standIns.map((s) => s.toGoLive).join('; ')}.`,
     `PDF Market (demo mode) is running: open ${config.publicUrl}`,
-    `${signIn}${hint}`
+    `${signIn}${hint}`,
+    ...apis
   ]
 }
 
@@ -126,7 +131,7 @@ function consoleLines (config: AppConfig, standIns: Parts['standIns'], hint: str
  * stand-ins' browser pages for the app to serve on its own origin. Never loaded in production.
  */
 export async function startDemo (config: Config, appUrl: () => string | undefined): Promise<Demo> {
-  const parts: Parts = { closers: [], mounts: [], standIns: [] }
+  const parts: Parts = { closers: [], mounts: [], standIns: [], apis: [] }
   let { oauth, stripe, mollie, smtpUrl } = config
   let mailCatcher: MailCatcher | null = null
 
@@ -162,7 +167,7 @@ export async function startDemo (config: Config, appUrl: () => string | undefine
       // own inline styles, as the real providers' pages do on their own origins).
       for (const { prefix, plugin } of parts.mounts) await app.register(plugin, { prefix })
     },
-    consoleLines: consoleLines(appConfig, parts.standIns, pay.hint),
+    consoleLines: consoleLines(appConfig, parts, pay.hint),
     close: async () => { await Promise.all(parts.closers.map(async (close) => { await close() })) }
   }
 }
