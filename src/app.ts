@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions, type RequestPayload } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type FastifyServerOptions, type RequestPayload } from 'fastify'
 import type { AppConfig, Config } from './config.js'
 import type { MailCatcher } from './dev/mail-catcher/index.js'
 import { isDemo, uploadAllowanceMs } from './config.js'
@@ -49,17 +49,22 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   // only in demo mode, so production never imports src/dev/.
   let appConfig: AppConfig
   let mailCatcher: MailCatcher | null = null
+  let demoRoutes: FastifyPluginAsync | null = null
+  let demoConsole: string[] | null = null
   if (isDemo(config)) {
     const { startDemo } = await import('./dev/demo.js')
     const demo = await startDemo(config, () => listeningUrl(app))
     app.addHook('onClose', demo.close)
     appConfig = demo.config
     mailCatcher = demo.mailCatcher
+    demoRoutes = demo.routes
+    demoConsole = demo.consoleLines
   } else {
     appConfig = { ...config, oauth: config.oauth!, demo: null }
   }
   app.decorate('config', appConfig)
   app.decorate('mailCatcher', mailCatcher)
+  app.decorate('demoConsole', demoConsole)
   app.addHook('preParsing', bodyDeadline)
 
   // How long the server itself took, for browsers' developer tools and the benchmark
@@ -87,6 +92,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   // Two sibling contexts: machine endpoints (JSON, raw bodies) and the site (session, pages).
   await app.register(machine, { now: options.now })
   await app.register(site)
+  // Demo mode: the stand-ins' pages under /dev/ on the app's own origin (their own context).
+  if (demoRoutes !== null) await app.register(demoRoutes)
 
   return app
 }
@@ -129,6 +136,8 @@ declare module 'fastify' {
     config: AppConfig
     /** Demo mode without SMTP_URL: the loopback SMTP server whose mail /dev/mail shows. */
     mailCatcher: MailCatcher | null
+    /** Demo mode: what the console says once the app listens (what is stood in, how to pay, how to go live). */
+    demoConsole: string[] | null
   }
   interface FastifyContextConfig {
     /** How long the body may take to arrive (default 30 s). */

@@ -46,7 +46,9 @@ try {
   process.exit(1)
 }
 
-if (app.config.demo !== null) {
-  app.log.warn('DEMO MODE: sign-in and Stripe are local stand-ins; configure OAUTH_* and STRIPE_* to go live')
-  console.log(`\n  PDF Market (demo mode) is running: open ${config.publicUrl}\n  Sign in as admin@example.com to upload; pay with card 4242 4242 4242 4242.\n`)
+if (app.demoConsole !== null) {
+  // What is stood in and how to go live, then how to use the demo (src/dev/demo.ts says which).
+  const [warning, ...lines] = app.demoConsole
+  app.log.warn(warning)
+  console.log(`\n${lines.map((line) => `  ${line}`).join('\n')}\n`)
 }

@@ -19,12 +19,21 @@ export interface Identity {
 export interface IdentityProvider {
   /** The issuer URL (discovery at /.well-known/openid-configuration). */
   url: string
+  /** Where discovery sends a browser to sign in: `${url}/authorize`, or under `authorizeBase`. */
+  authorizeUrl: string
   close(): Promise<void>
 }
 
 export interface IdentityProviderOptions {
   /** Prefilled in the sign-in form. */
   defaultEmail?: string
+  /**
+   * Where a browser reaches this provider's pages, when not on its own loopback origin: demo mode
+   * passes `${PUBLIC_URL}/dev/idp` and forwards GET /dev/idp/authorize here. Discovery then names
+   * `${authorizeBase}/authorize` as the authorization endpoint; the token, userinfo and key
+   * endpoints (which only the app calls) stay on loopback.
+   */
+  authorizeBase?: string
 }
 
 /** The identity chosen on the form travels as extra query parameters of the authorize request. */
@@ -70,7 +79,7 @@ function signInPage (query: URLSearchParams, defaultEmail: string, problem?: str
   <h1>Sign in as…</h1>
   <p>Type any name and email. The email in ADMIN_EMAILS signs you in as an admin; any other is a reader.</p>
   ${problem === undefined ? '' : `<p class="problem" role="alert">${escapeHtml(problem)}</p>`}
-  <form method="get" action="/authorize">
+  <form method="get" action="authorize">
     ${hidden}
     <label for="login_name">Name</label>
     <input id="login_name" name="login_name" type="text" autocomplete="name" value="${escapeHtml(query.get('login_name') ?? '')}" placeholder="Ada Lovelace">
@@ -81,6 +90,28 @@ function signInPage (query: URLSearchParams, defaultEmail: string, problem?: str
     <button type="submit">Continue</button>
   </form>
 </main></body></html>`
+}
+
+/** oauth2-mock-server's discovery document, with the browser's authorization endpoint moved. */
+function discovery (issuer: string, authorizationEndpoint: string): Record<string, unknown> {
+  return {
+    issuer,
+    token_endpoint: `${issuer}/token`,
+    authorization_endpoint: authorizationEndpoint,
+    userinfo_endpoint: `${issuer}/userinfo`,
+    token_endpoint_auth_methods_supported: ['none'],
+    jwks_uri: `${issuer}/jwks`,
+    response_types_supported: ['code'],
+    grant_types_supported: ['client_credentials', 'authorization_code', 'password'],
+    token_endpoint_auth_signing_alg_values_supported: ['RS256'],
+    response_modes_supported: ['query'],
+    id_token_signing_alg_values_supported: ['RS256'],
+    revocation_endpoint: `${issuer}/revoke`,
+    subject_types_supported: ['public'],
+    end_session_endpoint: `${issuer}/endsession`,
+    introspection_endpoint: `${issuer}/introspect`,
+    code_challenge_methods_supported: ['plain', 'S256']
+  }
 }
 
 export async function startIdentityProvider (options: IdentityProviderOptions = {}): Promise<IdentityProvider> {
@@ -122,6 +153,11 @@ export async function startIdentityProvider (options: IdentityProviderOptions = 
   const handler = service.requestHandler as (req: IncomingMessage, res: ServerResponse) => void
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost')
+    if (req.method === 'GET' && url.pathname === '/.well-known/openid-configuration' && options.authorizeBase !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
+      res.end(JSON.stringify(discovery(issuer.url!, `${options.authorizeBase}/authorize`)))
+      return
+    }
     if (req.method === 'GET' && url.pathname === '/authorize' && identityFromQuery(url.searchParams) === undefined) {
       const problem = url.searchParams.has('login_submitted') ? 'Please enter a valid email address.' : undefined
       res.writeHead(problem === undefined ? 200 : 400, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
@@ -139,6 +175,7 @@ export async function startIdentityProvider (options: IdentityProviderOptions = 
 
   return {
     url: issuer.url,
+    authorizeUrl: `${options.authorizeBase ?? issuer.url}/authorize`,
     close: async () => {
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))

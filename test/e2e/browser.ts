@@ -40,11 +40,13 @@ export interface RunningApp {
 
 /**
  * Starts `src/server.ts` in demo mode (no Stripe, Mollie or OAuth settings) and waits for
- * /healthz; `env` adds settings such as PAYMENT_PROVIDER.
+ * /healthz; `env` adds settings such as PAYMENT_PROVIDER. HOST in `extra` is where it listens
+ * and PUBLIC_URL's host (127.0.0.2 proves the demo needs no page on a loopback port of its own).
  */
-export async function startApp (dir: string, extra: Record<string, string> = {}): Promise<RunningApp> {
-  const port = await freePort()
-  const url = `http://127.0.0.1:${port}`
+export async function startApp (dir: string, extra: Record<string, string> = {}, port?: number): Promise<RunningApp> {
+  port ??= await freePort()
+  const host = extra.HOST ?? '127.0.0.1'
+  const url = `http://${host}:${port}`
   const env: NodeJS.ProcessEnv = {}
   for (const [key, value] of Object.entries(process.env)) {
     if (/^(STRIPE_|MOLLIE_|OAUTH_|OIDC_|TAP|PAYMENT_PROVIDER$|STORE_CURRENCY$|NODE_OPTIONS$|NODE_ENV$|NODE_TLS_REJECT_UNAUTHORIZED$|ADMIN_EMAILS$|SESSION_SECRET$)/.test(key)) continue
@@ -52,7 +54,7 @@ export async function startApp (dir: string, extra: Record<string, string> = {})
   }
   Object.assign(env, {
     PORT: String(port),
-    HOST: '127.0.0.1',
+    HOST: host,
     PUBLIC_URL: url,
     DATABASE_URL: join(dir, 'market.db'),
     CONTENT_DIR: join(dir, 'content'),
@@ -97,6 +99,21 @@ export async function startApp (dir: string, extra: Record<string, string> = {})
   }
 }
 
+/**
+ * When JOURNEY_SCREENSHOTS names a folder (`JOURNEY_SCREENSHOTS=docs/images`), saves what the page
+ * shows there as `<name>.png`, once every image in view has loaded: the README's pictures.
+ */
+export async function showcase (page: Page, name: string): Promise<void> {
+  const folder = process.env.JOURNEY_SCREENSHOTS
+  if (folder === undefined || folder === '') return
+  await page.waitForLoadState('networkidle')
+  // (A string: this project's types have no DOM.)
+  const inViewLoaded = '[...document.images].every((img) => img.getBoundingClientRect().top > window.innerHeight || (img.complete && img.naturalWidth > 0))'
+  await eventually(async () => await page.evaluate(inViewLoaded) === true, (loaded) => loaded)
+  await mkdir(resolve(ROOT, folder), { recursive: true })
+  await page.screenshot({ path: join(resolve(ROOT, folder), `${name}.png`) })
+}
+
 interface AxeViolation { id: string, impact: string | null, help: string, nodes: Array<{ target: string[] }> }
 
 export interface Journey {
@@ -107,7 +124,7 @@ export interface Journey {
   readonly cspViolations: string[]
   /** Script errors and CSP errors on the app's own pages. */
   readonly consoleProblems: string[]
-  /** A browser context is one person: the app and the demo IdP share the host 127.0.0.1, so cookies must not mix. */
+  /** A browser context is one person: the app and the demo IdP's pages share the app's origin, so cookies must not mix. */
   person: (viewport?: { width: number, height: number }) => Promise<Page>
   /** Checks the screen with axe (no serious or critical violation) and saves it at both widths. */
   screen: (tt: Test, page: Page, name: string, options?: { axe?: boolean }) => Promise<void>

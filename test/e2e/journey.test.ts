@@ -9,7 +9,7 @@ import type { Page } from 'playwright-core'
 import t from 'tap'
 import { pdfBytes } from '../helpers/fixtures.js'
 import { sleep } from '../helpers/net.js'
-import { CHROMIUM, eventually, journeyKit, PHONE, ROOT, type RunningApp } from './browser.js'
+import { CHROMIUM, DESKTOP, eventually, journeyKit, PHONE, ROOT, type RunningApp, showcase } from './browser.js'
 import { type CoverDesign, coverPng } from './covers.js'
 
 const SHOTS = join(ROOT, 'test-output', 'screenshots')
@@ -79,7 +79,9 @@ const [GARDEN, TRAINS, KITCHEN, KNOTS] = ITEMS as [Item, Item, Item, Item]
 const TRAINS_V2 = pdfBytes('Night Trains of Europe, second edition')
 
 function journey (): void {
-  const kit = journeyKit(t, { shots: SHOTS })
+  // On 127.0.0.2: every page the browser meets (sign-in, checkout, dashboards, mail) must be on
+  // PUBLIC_URL, not on a loopback port of the server's own.
+  const kit = journeyKit(t, { shots: SHOTS, env: { HOST: '127.0.0.2' } })
   const { person, screen, shotPath, focusIsVisible, signIn, receipt, step, cspViolations, consoleProblems } = kit
   let app: RunningApp
   let emulatorUrl = ''
@@ -87,6 +89,9 @@ function journey (): void {
 
   t.before(async () => {
     app = kit.app
+    // The Stripe emulator's API stays on loopback (only the app calls it); the console names it.
+    const output = await eventually(async () => app.output(), (text) => text.includes('Stripe emulator API'))
+    emulatorUrl = /Stripe emulator API[^:]*: (http:\/\/[^/\s]+)\/v1/.exec(output)?.[1] ?? ''
     for (const item of ITEMS) covers.set(item.slug, await coverPng(kit.browser, item))
   })
 
@@ -121,7 +126,7 @@ function journey (): void {
     await page.goto(`${app.url}/content/${item.slug}`)
     await page.getByRole('button', { name: `Buy for ${item.priceLabel}` }).click()
     await page.waitForURL(/\/pay\//)
-    if (emulatorUrl === '') emulatorUrl = new URL(page.url()).origin
+    t.equal(new URL(page.url()).origin, app.url, 'the checkout page is on PUBLIC_URL')
   }
 
   async function libraryTitles (page: Page): Promise<string[]> {
@@ -225,6 +230,10 @@ function journey (): void {
       t.equal(width, 600, `${item.title} shows its cover`)
     }
     await screen(t, page, 'catalogue')
+    // The README's picture of the shop: the catalogue as a signed-out visitor sees it.
+    const visitor = await person(DESKTOP)
+    await visitor.goto(`${app.url}/`)
+    await showcase(visitor, 'catalog-desktop')
   })
 
   step('a signed-out reader on a phone buys as a guest, gets the receipt by mail, downloads by its link, and finds the purchase in the library after signing in', async (t) => {
@@ -235,12 +244,13 @@ function journey (): void {
     await page.getByRole('link', { name: new RegExp(GARDEN.title) }).click()
     await page.waitForURL(`${app.url}/content/${GARDEN.slug}`)
     await screen(t, page, 'content-signed-out')
+    await showcase(page, 'item-phone')
     await focusIsVisible(t, page, 'content page', 8)
 
     // Guest checkout (the default): Buy goes straight to Checkout, which asks for the email.
     await page.getByRole('button', { name: `Buy for ${GARDEN.priceLabel}` }).click()
     await page.waitForURL(/\/pay\//)
-    emulatorUrl = new URL(page.url()).origin
+    t.equal(new URL(page.url()).origin, app.url, 'the checkout page is on PUBLIC_URL')
     await page.getByLabel('Email', { exact: true }).fill('grace@example.com')
     await payByCard(page, '4242 4242 4242 4242')
     await screen(t, page, 'checkout')
@@ -407,6 +417,12 @@ function journey (): void {
     // Orders: refund the kitchen book's bank transfer from its order page.
     await desk.goto(`${app.url}/admin/orders?status=paid`)
     await screen(t, desk, 'admin-orders')
+    // The README's picture of the creator's desk, on a desktop.
+    const wide = await person(DESKTOP)
+    await signIn(wide, 'Ada Admin', 'admin@example.com')
+    await wide.goto(`${app.url}/admin`)
+    await showcase(wide, 'desk-desktop')
+    await wide.close()
     await desk.locator('tr', { hasText: KITCHEN.title }).first().getByRole('link').first().click()
     await desk.getByRole('link', { name: 'Refund…' }).waitFor()
     await screen(t, desk, 'admin-order')

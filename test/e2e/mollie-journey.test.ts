@@ -29,7 +29,7 @@ const ITEM = {
 }
 
 function mollieJourney (): void {
-  const kit = journeyKit(t, { shots: SHOTS, env: { PAYMENT_PROVIDER: 'mollie', STORE_CURRENCY: 'eur' } })
+  const kit = journeyKit(t, { shots: SHOTS, env: { PAYMENT_PROVIDER: 'mollie', STORE_CURRENCY: 'eur', HOST: '127.0.0.2' } })
   const { person, screen, signIn, receipt, step, cspViolations, consoleProblems } = kit
   let app: RunningApp
   let cover: Buffer
@@ -85,7 +85,9 @@ function mollieJourney (): void {
 
     await buyAsGuest(page, email)
     const mollie = new URL(page.url())
-    t.not(mollie.origin, new URL(app.url).origin, `the payment page is Mollie's, not the store's (${mollie.origin})`)
+    // The demo serves the stand-in's page on the store's origin (PUBLIC_URL), under /dev/mollie/.
+    t.equal(mollie.origin, new URL(app.url).origin, 'the demo\'s Mollie page is on PUBLIC_URL')
+    t.match(mollie.pathname, /^\/dev\/mollie\/checkout\/tr_/, 'under /dev/mollie/')
     t.match(await page.locator('.price').innerText(), ITEM.priceLabel, 'Mollie\'s page shows the price')
     t.match(await page.locator('.merchant').innerText(), ITEM.title, 'and names the item')
     await screen(t, page, 'mollie-checkout')

@@ -10,13 +10,14 @@
 // state.ts holds payments and refunds, webhooks.ts calls webhookUrl with retries.
 // Never imported in production: only demo mode (src/dev/demo.ts) and tests.
 import { isIP } from 'node:net'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import selfsigned from 'selfsigned'
+import { savedState } from '../saved-state.js'
 import { Lifetime } from '../stripe-emulator/lifetime.js'
 import api from './api.js'
 import { mollieErrorHandler } from './errors.js'
 import pages from './pages.js'
-import { type MolliePayment, type Outcome, Payments } from './state.js'
+import { type MolliePayment, type Outcome, Payments, type PaymentsSnapshot } from './state.js'
 import { DEFAULT_RETRY_DELAYS_MS, type Delivery, Webhooks } from './webhooks.js'
 
 export type { MollieErrorBody } from './errors.js'
@@ -35,6 +36,13 @@ export interface MollieEmulatorOptions {
   /** Waits between webhook attempts after a failed one; its length bounds the retries. */
   retryDelaysMs?: number[]
   log?: (msg: string) => void
+  /**
+   * Where a browser finds the checkout page and the dashboard, when not on the pages server's
+   * own origin: demo mode mounts `pages` in the app and passes `${PUBLIC_URL}/dev/mollie`.
+   */
+  pagesUrl?: string
+  /** A JSON file keeping the payments and refunds across restarts (read at start, written on change). */
+  stateFile?: string
 }
 
 export interface MollieEmulator {
@@ -44,6 +52,8 @@ export interface MollieEmulator {
   apiEndpoint: string
   /** The http origin of the checkout page and the dashboard (`/dashboard/payments`). */
   pagesUrl: string
+  /** The checkout page and the dashboard, to register in another Fastify app under a prefix. */
+  pages: FastifyPluginAsync
   close(): Promise<void>
   /** Every payment, by id, as the API answers it (changing one changes what the next GET says). */
   payments: Map<string, MolliePayment>
@@ -82,7 +92,9 @@ export async function startMollieEmulator (opts: MollieEmulatorOptions = {}): Pr
   let apiUrl = ''
   let pagesUrl = ''
   const webhooks = new Webhooks({ retryDelaysMs: opts.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS, lifetime, log })
-  const payments = new Payments({ webhooks, apiUrl: () => apiUrl, pagesUrl: () => pagesUrl, log })
+  const saved = opts.stateFile === undefined ? null : savedState(opts.stateFile, 1, (): PaymentsSnapshot => payments.snapshot(), log)
+  const payments: Payments = new Payments({ webhooks, apiUrl: () => apiUrl, pagesUrl: () => opts.pagesUrl ?? pagesUrl, log, changed: saved?.save })
+  if (saved?.loaded !== undefined) payments.restore(saved.loaded)
 
   // No logger and no HEAD routes; close() drops the client's keep-alive sockets at once.
   const apiServer = Fastify({ logger: false, exposeHeadRoutes: false, forceCloseConnections: true, https: await certificate(host) })
@@ -113,7 +125,8 @@ export async function startMollieEmulator (opts: MollieEmulatorOptions = {}): Pr
   return {
     url: apiUrl,
     apiEndpoint: `${apiUrl}/v2/`,
-    pagesUrl,
+    pagesUrl: opts.pagesUrl ?? pagesUrl,
+    pages: async (app) => { await app.register(pages, { payments, log }) },
     close,
     payments: payments.payments,
     complete: async (paymentId, outcome) => { await payments.complete(paymentId, outcome) },

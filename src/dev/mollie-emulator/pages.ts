@@ -31,6 +31,14 @@ const shown = (amount: { currency: string, value: string }): string => {
   return minor === undefined ? `${amount.currency} ${amount.value}` : formatAmount(minor, amount.currency)
 }
 
+/**
+ * The path the pages are mounted under: '' on the emulator's own server, `/dev/mollie` inside the
+ * demo app (so a browser stays on the app's origin). Every link and redirect starts with it.
+ */
+function under (reply: FastifyReply): string {
+  return reply.server.prefix
+}
+
 // What each template reads (views/dev/mollie-emulator/).
 interface MessageView { title: string, message: string, links: Array<{ href: string, label: string }> }
 interface CheckoutView { title: string, description: string, price: string, method: string, action: string, outcomes: Array<{ value: Outcome, label: string, hint: string }> }
@@ -73,7 +81,7 @@ async function checkoutPage (reply: FastifyReply, payment: MolliePayment): Promi
     description: payment.description,
     price,
     method: payment.method === null ? 'Any method' : (METHOD_NAMES[payment.method] ?? payment.method),
-    action: `/checkout/${encodeURIComponent(payment.id)}`,
+    action: `${under(reply)}/checkout/${encodeURIComponent(payment.id)}`,
     outcomes: OUTCOMES.map((value) => ({ value, ...OUTCOME_LABELS[value] }))
   })
 }
@@ -85,10 +93,10 @@ async function notOpenPage (reply: FastifyReply, payment: MolliePayment): Promis
 }
 
 async function missingPage (reply: FastifyReply, id: string): Promise<FastifyReply> {
-  return await messagePage(reply, 404, 'Payment not found', `There is no payment with id ${id}.`, [{ href: '/dashboard/payments', label: 'Payments' }])
+  return await messagePage(reply, 404, 'Payment not found', `There is no payment with id ${id}.`, [{ href: `${under(reply)}/dashboard/payments`, label: 'Payments' }])
 }
 
-function dashboardRows (payments: Payments): DashboardRowView[] {
+function dashboardRows (base: string, payments: Payments): DashboardRowView[] {
   return payments.list().map((p) => {
     const refunded = p.amountRefunded === undefined ? 0 : (parseAmount(p.amountRefunded.value, p.amountRefunded.currency) ?? 0)
     const refundable = p.status === 'paid' && p.amountRemaining !== undefined && (parseAmount(p.amountRemaining.value, p.amountRemaining.currency) ?? 0) > 0
@@ -99,15 +107,15 @@ function dashboardRows (payments: Payments): DashboardRowView[] {
       amount: shown(p.amount),
       status: p.status,
       refunded: refunded > 0 && p.amountRefunded !== undefined ? shown(p.amountRefunded) : '—',
-      checkoutPath: p.status === 'open' ? `/checkout/${encodeURIComponent(p.id)}` : null,
-      refundPath: refundable ? `/dashboard/payments/${encodeURIComponent(p.id)}/refund` : null,
+      checkoutPath: p.status === 'open' ? `${base}/checkout/${encodeURIComponent(p.id)}` : null,
+      refundPath: refundable ? `${base}/dashboard/payments/${encodeURIComponent(p.id)}/refund` : null,
       remaining: p.amountRemaining?.value ?? ''
     }
   })
 }
 
 async function dashboardPage (reply: FastifyReply, payments: Payments, status = 200, error?: string): Promise<FastifyReply> {
-  return await page(reply, status, 'dashboard.eta', { title: 'Payments (Mollie emulator)', rows: dashboardRows(payments), error })
+  return await page(reply, status, 'dashboard.eta', { title: 'Payments (Mollie emulator)', rows: dashboardRows(under(reply), payments), error })
 }
 
 const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, log }) => {
@@ -118,7 +126,7 @@ const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, log }) =
     production: true
   })
 
-  app.get('/', async (_request, reply) => await reply.redirect('/dashboard/payments', 303))
+  app.get('/', async (_request, reply) => await reply.redirect(`${under(reply)}/dashboard/payments`, 303))
 
   app.get<IdParams>('/checkout/:id', async (request, reply) => {
     const payment = payments.payments.get(request.params.id)
@@ -135,7 +143,7 @@ const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, log }) =
     if (payment.status !== 'open') return await notOpenPage(reply, payment)
     const choice = field(request.body, 'status')
     const outcome = OUTCOMES.find((o) => o === choice)
-    if (outcome === undefined) return await messagePage(reply, 400, 'Choose a status', 'Pick one of the buttons on the checkout page.', [{ href: `/checkout/${encodeURIComponent(payment.id)}`, label: '← Back to the checkout' }])
+    if (outcome === undefined) return await messagePage(reply, 400, 'Choose a status', 'Pick one of the buttons on the checkout page.', [{ href: `${under(reply)}/checkout/${encodeURIComponent(payment.id)}`, label: '← Back to the checkout' }])
     try {
       await payments.complete(payment.id, outcome)
     } catch (err) {
@@ -147,7 +155,7 @@ const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, log }) =
   app.get('/dashboard/payments', async (_request, reply) => await dashboardPage(reply, payments))
   // _links.dashboard of a payment: its row in the list.
   app.get<IdParams>('/dashboard/payments/:id', async (request, reply) =>
-    await reply.redirect(`/dashboard/payments#${encodeURIComponent(request.params.id)}`, 303))
+    await reply.redirect(`${under(reply)}/dashboard/payments#${encodeURIComponent(request.params.id)}`, 303))
 
   app.post<IdParams & { Body: Form | undefined }>('/dashboard/payments/:id/refund', async (request, reply) => {
     const payment = payments.payments.get(request.params.id)
@@ -160,11 +168,11 @@ const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, log }) =
       const message = err instanceof MollieError ? `${err.detail}${err.field === 'amount.value' ? ` (${refundHint(payment)})` : ''}.` : String(err)
       return await dashboardPage(reply, payments, 400, `Could not refund ${payment.id}: ${message}`)
     }
-    return await reply.redirect('/dashboard/payments', 303)
+    return await reply.redirect(`${under(reply)}/dashboard/payments`, 303)
   })
 
   app.setNotFoundHandler(async (request, reply) =>
-    await messagePage(reply, 404, 'Not found', `Nothing at ${request.url.split('?')[0]}.`, [{ href: '/dashboard/payments', label: 'Payments' }]))
+    await messagePage(reply, 404, 'Not found', `Nothing at ${request.url.split('?')[0]}.`, [{ href: `${under(reply)}/dashboard/payments`, label: 'Payments' }]))
 }
 
 /** What can still be refunded, said with the decimals the amount needs. */

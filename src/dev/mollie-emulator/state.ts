@@ -72,6 +72,14 @@ export interface PaymentsOptions {
   apiUrl: () => string
   pagesUrl: () => string
   log: (msg: string) => void
+  /** Called after every change (the demo writes its state file). */
+  changed?: () => void
+}
+
+/** What a restarted emulator needs to go on: every payment and its refunds. */
+export interface PaymentsSnapshot {
+  payments: MolliePayment[]
+  refunds: Array<[string, MollieRefund[]]>
 }
 
 // Mollie writes times to the second with an explicit offset: 2024-03-20T09:13:37+00:00.
@@ -101,6 +109,16 @@ export class Payments {
 
   constructor (private readonly options: PaymentsOptions) {}
 
+  snapshot (): PaymentsSnapshot {
+    return { payments: [...this.payments.values()], refunds: [...this.refunds] }
+  }
+
+  /** Takes back a snapshot (before any payment exists). */
+  restore (snapshot: PaymentsSnapshot): void {
+    for (const payment of snapshot.payments) this.payments.set(payment.id, payment)
+    for (const [id, refunds] of snapshot.refunds) this.refunds.set(id, refunds)
+  }
+
   create (params: CreatePaymentParams, mode: 'test' | 'live'): MolliePayment {
     const id = randomId('tr_', 10)
     const now = new Date()
@@ -124,6 +142,7 @@ export class Payments {
       _links: this.links(id, 'open', false)
     }
     this.payments.set(id, payment)
+    this.options.changed?.()
     return payment
   }
 
@@ -244,6 +263,7 @@ export class Payments {
     const target = payment as unknown as Record<string, unknown>
     for (const key of Object.keys(target)) Reflect.deleteProperty(target, key)
     for (const key of order) if (next[key] !== undefined) target[key] = next[key]
+    this.options.changed?.()
   }
 
   private async notify (payment: MolliePayment): Promise<void> {

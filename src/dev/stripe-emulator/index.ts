@@ -13,14 +13,15 @@
 //   pages.ts           the hosted checkout page, Payment Link pages and the payments dashboard
 //                      (views/dev/stripe-emulator/)
 // Never imported in production: only src/dev/demo.ts (loaded by src/app.ts in demo mode) and tests.
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
+import { savedState } from '../saved-state.js'
 import api, { ApiRecord, type RecordedRequest, stripeErrorHandler } from './api.js'
 import { Catalog } from './catalog.js'
 import { Lifetime } from './lifetime.js'
 import { parseCreateCoupon, parseCreatePaymentLink, parseCreatePrice, parseCreatePromotionCode } from './catalog-params.js'
 import pages from './pages.js'
 import type { StripeErrorBody } from './params.js'
-import { type CheckoutSession, Payments } from './state.js'
+import { type CheckoutSession, Payments, type PaymentsSnapshot } from './state.js'
 import { DEFAULT_RETRY_DELAYS_MS, type Delivery, type StripeEvent, Webhooks } from './webhooks.js'
 
 export type { FormObject, FormValue, StripeErrorBody } from './params.js'
@@ -37,12 +38,22 @@ export interface StripeEmulatorOptions {
   settleDelayMs?: number
   retryDelaysMs?: number[]
   log?: (msg: string) => void
+  /**
+   * Where a browser finds the hosted pages, when not on the emulator's own origin: demo mode
+   * mounts `pages` in the app and passes `${PUBLIC_URL}/dev/stripe`. Checkout and Payment Link
+   * URLs start with it.
+   */
+  pagesUrl?: string
+  /** A JSON file keeping the sessions, charges and refunds across restarts (read at start, written on change). */
+  stateFile?: string
 }
 
 export interface StripeEmulator {
   // What demo mode uses, and what a person does on the hosted pages.
   url: string
   close(): Promise<void>
+  /** The hosted pages and dashboard, to register in another Fastify app under a prefix. */
+  pages: FastifyPluginAsync
   sessions: Map<string, CheckoutSession>
   /**
    * Pays a session as a buyer would on the checkout page (typing the email when none was given,
@@ -120,10 +131,11 @@ function createPaymentLink (catalog: Catalog, input: { name: string, unitAmount:
   return { id: link.id, url: link.url }
 }
 
-function emulatorHandle (url: string, close: () => Promise<void>, { payments, catalog, webhooks, record }: Parts): StripeEmulator {
+function emulatorHandle (url: string, close: () => Promise<void>, { payments, catalog, webhooks, record }: Parts, log: (msg: string) => void): StripeEmulator {
   return {
     url,
     close,
+    pages: async (app) => { await app.register(pages, { payments, catalog, log }) },
     sessions: payments.sessions,
     pay: async (sessionId, method = 'card', details = {}) => { await payments.complete(sessionId, method, details) },
     createPromotionCode: (input) => createPromotionCode(catalog, input),
@@ -159,8 +171,11 @@ export async function startStripeEmulator (opts: StripeEmulatorOptions): Promise
   const lifetime = new Lifetime()
   let baseUrl = ''
   const webhooks = new Webhooks({ secret: opts.webhookSecret, url: opts.webhookUrl, retryDelaysMs: opts.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS, lifetime, log })
-  const catalog = new Catalog(() => baseUrl)
-  const payments = new Payments({ webhooks, catalog, lifetime, settleDelayMs: opts.settleDelayMs ?? 4000, log, baseUrl: () => baseUrl })
+  const pagesUrl = (): string => opts.pagesUrl ?? baseUrl
+  const catalog = new Catalog(pagesUrl)
+  const saved = opts.stateFile === undefined ? null : savedState(opts.stateFile, 1, (): PaymentsSnapshot => payments.snapshot(), log)
+  const payments: Payments = new Payments({ webhooks, catalog, lifetime, settleDelayMs: opts.settleDelayMs ?? 4000, log, baseUrl: pagesUrl, changed: saved?.save })
+  if (saved?.loaded !== undefined) payments.restore(saved.loaded)
   const parts: Parts = { payments, catalog, webhooks, record: new ApiRecord() }
   const app = buildServer(parts, log)
   await app.listen({ port: opts.port ?? 0, host })
@@ -176,5 +191,5 @@ export async function startStripeEmulator (opts: StripeEmulatorOptions): Promise
     })()
     await closing
   }
-  return emulatorHandle(baseUrl, close, parts)
+  return emulatorHandle(baseUrl, close, parts, log)
 }

@@ -32,10 +32,18 @@ function field (form: Form | undefined, name: string): string | undefined {
  * Where the buyer goes once the session is complete: its success_url, or for a Payment Link with
  * Stripe's default `after_completion` (no success_url), the emulator's own confirmation page.
  */
-const successUrlFor = (session: CheckoutSession): string =>
+const successUrlFor = (reply: FastifyReply, session: CheckoutSession): string =>
   session.success_url === null
-    ? `/pay/${encodeURIComponent(session.id)}/confirmation`
+    ? `${under(reply)}/pay/${encodeURIComponent(session.id)}/confirmation`
     : session.success_url.replaceAll('{CHECKOUT_SESSION_ID}', session.id)
+
+/**
+ * The path the pages are mounted under: '' on the emulator's own server, `/dev/stripe` inside the
+ * demo app (so a browser stays on the app's origin). Every link and redirect starts with it.
+ */
+function under (reply: FastifyReply): string {
+  return reply.server.prefix
+}
 
 // What each template reads (views/dev/stripe-emulator/).
 interface MessageView { title: string, message: string, links: Array<{ href: string, label: string }> }
@@ -97,7 +105,7 @@ interface CheckoutErrors { payment?: string, promotion?: string }
 /** The checkout form, empty or as the buyer sent it with what went wrong. */
 async function checkoutPage (reply: FastifyReply, status: number, session: CheckoutSession, state: SessionState, errors: CheckoutErrors = {}, form?: Form): Promise<FastifyReply> {
   const price = formatAmount(session.amount_total, session.currency)
-  const sessionPath = `/pay/${encodeURIComponent(session.id)}`
+  const sessionPath = `${under(reply)}/pay/${encodeURIComponent(session.id)}`
   const discounted = session.total_details.amount_discount > 0 || session.discounts.length > 0
   return await page(reply, status, 'checkout.eta', {
     title: `Pay ${price}`,
@@ -133,10 +141,10 @@ function refusal (method: PaymentMethod, email: string, cardNumber: string, free
   return null
 }
 
-function dashboardRows (payments: Payments): DashboardRowView[] {
+function dashboardRows (base: string, payments: Payments): DashboardRowView[] {
   return payments.list().map(({ session: s, state }) => {
     const fullyRefunded = state.amountRefunded >= s.amount_total && s.amount_total > 0
-    const action = (verb: string): string => `/payments/${encodeURIComponent(s.id)}/${verb}`
+    const action = (verb: string): string => `${base}/payments/${encodeURIComponent(s.id)}/${verb}`
     return {
       id: s.id,
       created: new Date(s.created * 1000).toLocaleString('en-US'),
@@ -150,13 +158,13 @@ function dashboardRows (payments: Payments): DashboardRowView[] {
       refunded: state.amountRefunded > 0 ? formatAmount(state.amountRefunded, s.currency) : '—',
       open: s.status === 'open',
       refundable: s.payment_status === 'paid' && state.amountRefunded < s.amount_total,
-      paths: { pay: `/pay/${encodeURIComponent(s.id)}`, expire: action('expire'), settle: action('settle'), refund: action('refund') }
+      paths: { pay: `${base}/pay/${encodeURIComponent(s.id)}`, expire: action('expire'), settle: action('settle'), refund: action('refund') }
     }
   })
 }
 
 async function dashboardPage (reply: FastifyReply, payments: Payments, status = 200, error?: string): Promise<FastifyReply> {
-  return await page(reply, status, 'dashboard.eta', { title: 'Payments (Stripe emulator)', rows: dashboardRows(payments), error })
+  return await page(reply, status, 'dashboard.eta', { title: 'Payments (Stripe emulator)', rows: dashboardRows(under(reply), payments), error })
 }
 
 /** A refund amount typed on the dashboard ("1.50"), in minor units; undefined (empty) refunds the rest. */
@@ -198,7 +206,7 @@ const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, catalog,
     // Redirect first: a real browser lands on the success page before (or while)
     // the webhook arrives, and the app must cope with that ordering.
     delivered.catch((err: unknown) => { log(`stripe-emulator: delivery error: ${String(err)}`) })
-    return await reply.redirect(successUrlFor(session), 303)
+    return await reply.redirect(successUrlFor(reply, session), 303)
   })
 
   // The "Add promotion code" field: applies (or removes) a code and shows the new totals.
@@ -210,12 +218,12 @@ const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, catalog,
     const form = request.body ?? {}
     if (field(form, 'remove') !== undefined) {
       payments.removePromotionCode(session.id)
-      return await reply.redirect(`/pay/${encodeURIComponent(session.id)}`, 303)
+      return await reply.redirect(`${under(reply)}/pay/${encodeURIComponent(session.id)}`, 303)
     }
     const code = (field(form, 'promotion_code') ?? '').trim()
     const applied = code === '' ? { ok: false as const, message: 'Enter a promotion code.' } : payments.applyPromotionCode(session.id, code)
     if (!applied.ok) return await checkoutPage(reply, 400, session, state, { promotion: applied.message }, form)
-    return await reply.redirect(`/pay/${encodeURIComponent(session.id)}`, 303)
+    return await reply.redirect(`${under(reply)}/pay/${encodeURIComponent(session.id)}`, 303)
   })
 
   // Where a completed Payment Link session without a redirect ends: Stripe's hosted confirmation.
@@ -223,7 +231,7 @@ const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, catalog,
     const found = payments.find(request.params.id)
     if (found === undefined) return await missingSession(reply, request.params.id)
     const { session, state } = found
-    if (session.status !== 'complete') return await reply.redirect(`/pay/${encodeURIComponent(session.id)}`, 303)
+    if (session.status !== 'complete') return await reply.redirect(`${under(reply)}/pay/${encodeURIComponent(session.id)}`, 303)
     const link = session.payment_link === null ? undefined : catalog.paymentLinks.get(session.payment_link)
     const pending = session.payment_status === 'unpaid'
     return await page(reply, 200, 'confirmation.eta', {
@@ -245,7 +253,7 @@ const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, catalog,
         ? await messagePage(reply, 404, 'Link not found', 'This payment link does not exist. Check the address you were given.')
         : await messagePage(reply, 410, 'This link is no longer available', 'The seller has deactivated this payment link. Contact them for a new one.')
     }
-    return await reply.redirect(`/pay/${encodeURIComponent(opened.session.id)}`, 303)
+    return await reply.redirect(`${under(reply)}/pay/${encodeURIComponent(opened.session.id)}`, 303)
   })
 
   app.get('/payments', async (_request, reply) => await dashboardPage(reply, payments))
@@ -260,7 +268,7 @@ const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, catalog,
     await act(reply, payments, request.params.id, async (s) => { await payments.settle(s.id, field(request.body, 'outcome') === 'failed' ? 'failed' : 'succeeded') }))
 
   app.setNotFoundHandler(async (request, reply) =>
-    await messagePage(reply, 404, 'Not found', `Nothing at ${request.url.split('?')[0]}.`, [{ href: '/payments', label: 'Payments' }]))
+    await messagePage(reply, 404, 'Not found', `Nothing at ${request.url.split('?')[0]}.`, [{ href: `${under(reply)}/payments`, label: 'Payments' }]))
 }
 
 /** Runs a dashboard action and goes back to the dashboard; a refusal (not paid, too much) is shown above the table. */
@@ -269,7 +277,7 @@ async function act (reply: FastifyReply, payments: Payments, id: string, run: (s
     const session = payments.sessions.get(id)
     if (session === undefined) throw new Error(`No such checkout session: ${id}`)
     await run(session)
-    return await reply.redirect('/payments', 303)
+    return await reply.redirect(`${under(reply)}/payments`, 303)
   } catch (err) {
     return await dashboardPage(reply, payments, 400, err instanceof Error ? err.message : String(err))
   }
@@ -281,7 +289,7 @@ async function missingSession (reply: FastifyReply, id: string): Promise<Fastify
 
 async function closedSession (reply: FastifyReply, session: CheckoutSession): Promise<FastifyReply> {
   const links = session.status === 'complete'
-    ? [{ href: successUrlFor(session), label: 'Continue to your order' }]
+    ? [{ href: successUrlFor(reply, session), label: 'Continue to your order' }]
     : session.cancel_url === null ? [] : [{ href: session.cancel_url, label: '← Back' }]
   return await messagePage(reply, 410, 'This checkout session is no longer active', `Its status is ${session.status}.`, links)
 }

@@ -75,6 +75,12 @@ export interface NewSession {
 
 export type PaymentMethod = 'card' | 'bank_transfer'
 
+/** What a restarted emulator needs to go on: every session and what Stripe keeps beside it. */
+export interface PaymentsSnapshot {
+  sessions: CheckoutSession[]
+  states: Array<[string, Omit<SessionState, 'settleTimer'>]>
+}
+
 export interface PaymentsOptions {
   webhooks: Webhooks
   catalog: Catalog
@@ -83,6 +89,8 @@ export interface PaymentsOptions {
   log: (msg: string) => void
   /** The emulator's own URL, known once it listens: a session's hosted page is under it. */
   baseUrl: () => string
+  /** Called after every change (the demo writes its state file). */
+  changed?: () => void
 }
 
 const SESSION_TTL_SEC = 24 * 60 * 60
@@ -96,6 +104,22 @@ export class Payments {
   readonly #states = new Map<string, SessionState>()
 
   constructor (private readonly options: PaymentsOptions) {}
+
+  snapshot (): PaymentsSnapshot {
+    return {
+      sessions: [...this.sessions.values()],
+      states: [...this.#states].map(([id, { settleTimer: _timer, ...state }]) => [id, state])
+    }
+  }
+
+  /**
+   * Takes back a snapshot (before any session exists). A bank transfer that was pending stays
+   * pending: the dashboard's Settle button settles it.
+   */
+  restore (snapshot: PaymentsSnapshot): void {
+    for (const session of snapshot.sessions) this.sessions.set(session.id, session)
+    for (const [id, state] of snapshot.states) this.#states.set(id, { ...state, settleTimer: null })
+  }
 
   create (input: NewSession): CheckoutSession {
     const id = randomId('cs_test_', 58)
@@ -127,6 +151,7 @@ export class Payments {
     }
     this.sessions.set(id, session)
     this.#states.set(id, { productName: input.productName, promotionCode: null, chargeId: null, amountRefunded: 0, awaitingSettlement: false, settleTimer: null })
+    this.options.changed?.()
     return session
   }
 
@@ -180,6 +205,7 @@ export class Payments {
     session.total_details.amount_discount = discount.amount
     session.amount_total = session.amount_subtotal - discount.amount
     state.promotionCode = discount.promotionCode.code
+    this.options.changed?.()
     return { ok: true }
   }
 
@@ -190,6 +216,7 @@ export class Payments {
     session.total_details.amount_discount = 0
     session.amount_total = session.amount_subtotal
     state.promotionCode = null
+    this.options.changed?.()
   }
 
   /**
@@ -302,6 +329,7 @@ export class Payments {
       metadata: {},
       created: nowSec()
     }
+    this.options.changed?.()
     const delivered = this.options.webhooks.emit('charge.refunded', {
       id: state.chargeId,
       object: 'charge',
@@ -331,6 +359,7 @@ export class Payments {
   }
 
   private async sessionEvent (type: string, session: CheckoutSession): Promise<void> {
+    this.options.changed?.()
     await this.options.webhooks.emit(type, { ...session })
   }
 }
