@@ -2,7 +2,7 @@ import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { ConfigError } from './config.js'
-import { configFromEnvironment } from './env.js'
+import { configFromEnvironment, printConfigError } from './env.js'
 import { loggerOptions } from './logging.js'
 
 const config = configFromEnvironment()
@@ -12,7 +12,7 @@ try {
 } catch (error) {
   // Found at start-up (a database beside another store's files): one line, like env.ts's.
   if (error instanceof ConfigError) {
-    console.error(`Configuration error: ${error.message}`)
+    printConfigError(error)
     process.exit(1)
   }
   throw error
