@@ -3,12 +3,12 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { ConfigError } from './config.js'
 import { configFromEnvironment, printConfigError } from './env.js'
-import { loggerOptions } from './logging.js'
+import { loggerOptions, prettyLogs } from './logging.js'
 
 const config = configFromEnvironment()
 let app: FastifyInstance
 try {
-  app = await buildApp(config, { logger: loggerOptions(config.logLevel) })
+  app = await buildApp(config, { logger: loggerOptions(config.logLevel, { pretty: prettyLogs(process.stdout, config.production) }) })
 } catch (error) {
   // Found at start-up (a database beside another store's files): one line, like env.ts's.
   if (error instanceof ConfigError) {
