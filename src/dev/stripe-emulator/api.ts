@@ -269,6 +269,18 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, { payments, catalog, rec
   app.post<Id>('/payment_links/:id', async (request, reply) =>
     respond(request, reply, catalogCall(() => catalog.updatePaymentLink(request.params.id, parseUpdatePaymentLink(bodyOf(request))))))
 
+  // Webhook endpoints, as `npm run doctor` lists and creates them: kept in memory, never called.
+  const endpoints: Array<{ id: string, object: 'webhook_endpoint', url: string, enabled_events: string[], status: 'enabled', livemode: false }> = []
+  app.get('/webhook_endpoints', async (request, reply) =>
+    respond(request, reply, { object: 'list', data: endpoints, has_more: false, url: '/v1/webhook_endpoints' }))
+  app.post('/webhook_endpoints', async (request, reply) => {
+    const { url, enabled_events: events } = bodyOf(request)
+    if (typeof url !== 'string' || !Array.isArray(events) || events.length === 0) throw invalid('A webhook endpoint needs a url and enabled_events.')
+    const endpoint = { id: randomId('we_', 24), object: 'webhook_endpoint' as const, url, enabled_events: events.map(String), status: 'enabled' as const, livemode: false as const }
+    endpoints.push(endpoint)
+    return respond(request, reply, { ...endpoint, secret: randomId('whsec_', 32) })
+  })
+
   app.setNotFoundHandler(async (request) => {
     throw new ApiError(404, {
       type: 'invalid_request_error',
