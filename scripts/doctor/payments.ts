@@ -70,6 +70,7 @@ async function createWebhook (stripe: Stripe, url: string, report: Report): Prom
   } catch (error) {
     return report.problem('STRIPE_WEBHOOK_SECRET', `could not create the webhook endpoint for ${url}: ${reason(error)}`)
   }
+  report.createdWebhook = true
   report.notice(`Created the webhook endpoint ${created.id} for ${url} with the events ${STRIPE_EVENTS.join(', ')}.`)
   report.notice(`Its signing secret (shown only now): ${created.secret ?? '(not returned)'}`)
   report.problem('STRIPE_WEBHOOK_SECRET', 'set it to the signing secret above, then restart the app')

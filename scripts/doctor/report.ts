@@ -6,6 +6,8 @@ export class Report {
   readonly fine: string[] = []
   /** Extra lines printed as they are (the signing secret --create-webhook made). */
   readonly notices: string[] = []
+  /** Set by --create-webhook once it created the endpoint: the one change the doctor ever makes. */
+  createdWebhook = false
 
   problem (variable: string, text: string): void { this.problems.push(`${variable}: ${text}`) }
   warn (text: string): void { this.warnings.push(text) }
@@ -17,7 +19,7 @@ export class Report {
     const lines = [...this.notices, ...this.warnings.map((warning) => `warning: ${warning}`)]
     if (this.problems.length > 0) {
       const count = this.problems.length
-      return { lines: [...lines, ...this.problems, `${count} problem${count === 1 ? '' : 's'} found; nothing was changed.`], code: 1 }
+      return { lines: [...lines, ...this.problems, `${count} problem${count === 1 ? '' : 's'} found; ${this.createdWebhook ? 'only the webhook endpoint above was created' : 'nothing was changed'}.`], code: 1 }
     }
     return { lines: [...lines, ...this.fine.map((line) => `ok  ${line}`), 'No problems found.'], code: 0 }
   }
