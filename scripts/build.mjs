@@ -45,7 +45,13 @@ function built () {
 
 // Taken before compiling: a file saved while tsc runs makes the next start build again.
 const inputs = fingerprint()
-if (process.argv.includes('--force') || built() !== inputs) {
+const previous = built()
+if (process.argv.includes('--force') || previous !== inputs) {
+  // tsc takes a while on a small machine: say so, or the first start looks hung. On stderr, so
+  // a script's output (npm run doctor, migrate) stays its own.
+  console.error(previous === undefined
+    ? 'building the app into dist/ (first start only, about 20 seconds) ...'
+    : 'building the app into dist/ (the sources changed since the last build) ...')
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
   const { status } = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' })
   if (status !== 0) process.exit(status ?? 1)

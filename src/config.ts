@@ -7,7 +7,7 @@ import { isMollieCurrency, isSupportedCurrency } from './lib/money.js'
 import { type Env, flag, integer, read, url } from './config/read.js'
 import { mailFrom, mollieConfig, oauthConfig, paymentProvider, smtpUrl, stripeConfig } from './config/services.js'
 import { databaseConfig, DEFAULT_DATABASE, downloadOffload, storageConfig, xAccelPrefix } from './config/stores.js'
-import { type Config, ConfigError } from './config/types.js'
+import { type Config, ConfigError, type DownloadOffload, type PaymentProviderName, type StorageConfig } from './config/types.js'
 
 // The environment turned into a typed config: the variables in src/config/ (read.ts the
 // shapes, services.ts the providers and mail, stores.ts the database and files), put together
@@ -55,54 +55,88 @@ function trustProxy (env: Env): Config['trustProxy'] {
   return entries
 }
 
-/** Turns the environment into a typed config, or throws a ConfigError naming the variable. */
-export function loadConfig (env: Env = process.env): Config {
+function adminEmails (env: Env): string[] {
+  const emails = (read(env, 'ADMIN_EMAILS') ?? '')
+    .split(',').map((email) => normalizeEmail(email.trim())).filter((email) => email !== '')
+  for (const email of emails) {
+    if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw new ConfigError('ADMIN_EMAILS', `"${email}" is not an email address`)
+  }
+  return emails
+}
+
+/** What readConfig found: the config (with a stand-in value wherever a setting was refused) and every refusal. */
+export interface ConfigReading {
+  config: Config
+  problems: ConfigError[]
+}
+
+/**
+ * Reads every setting, collecting each refusal instead of stopping at the first, so a person
+ * sees them all at once. `demoSecret: false` (npm run doctor) never writes demo mode's session
+ * secret: the config then holds an empty one.
+ */
+export function readConfig (env: Env = process.env, options: { demoSecret?: boolean } = {}): ConfigReading {
+  const problems: ConfigError[] = []
+  /** The setting `run` reads, or `fallback` when it is refused (the refusal kept). */
+  const take = <T>(fallback: T, run: () => T): T => {
+    try {
+      return run()
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error
+      problems.push(...error.problems)
+      return fallback
+    }
+  }
+  const refuse = (variable: string, problem: string): void => { problems.push(new ConfigError(variable, problem)) }
+
   const nodeEnv = read(env, 'NODE_ENV')
   // A typo such as NODE_ENV=prod must never quietly mean demo mode.
-  if (nodeEnv !== undefined && !NODE_ENVS.includes(nodeEnv)) {
-    throw new ConfigError('NODE_ENV', `must be production, development, test or unset, got "${nodeEnv}"`)
-  }
+  if (nodeEnv !== undefined && !NODE_ENVS.includes(nodeEnv)) refuse('NODE_ENV', `must be production, development, test or unset, got "${nodeEnv}"`)
   const production = nodeEnv === 'production'
-  const logLevel = read(env, 'LOG_LEVEL') ?? 'info'
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
+  let logLevel = read(env, 'LOG_LEVEL') ?? 'info'
+  if (!LOG_LEVELS.includes(logLevel)) {
+    refuse('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
+    logLevel = 'info'
+  }
 
-  const port = integer(env, 'PORT', 3000, 0, 65535)
+  const port = take(3000, () => integer(env, 'PORT', 3000, 0, 65535))
   const host = read(env, 'HOST') ?? '127.0.0.1'
   const rawPublicUrl = read(env, 'PUBLIC_URL')
-  if (rawPublicUrl === undefined && production) throw new ConfigError('PUBLIC_URL', 'is required in production')
-  const publicUrl = url('PUBLIC_URL', rawPublicUrl ?? `http://localhost:${port}`)
+  if (rawPublicUrl === undefined && production) refuse('PUBLIC_URL', 'is required in production')
+  const publicUrl = take(`http://localhost:${port}`, () => url('PUBLIC_URL', rawPublicUrl ?? `http://localhost:${port}`))
 
-  const databaseSetting = databaseConfig(env)
+  const before = problems.length
+  const databaseSetting = take<Config['database']>({ kind: 'sqlite', path: resolve(DEFAULT_DATABASE) }, () => databaseConfig(env))
+  const databaseRefused = problems.length > before
   const database = databaseSetting.kind === 'sqlite' ? databaseSetting.path : resolve(DEFAULT_DATABASE)
-  const storage = storageConfig(env, resolve(read(env, 'CONTENT_DIR') ?? 'content'))
+  const defaultContent = resolve(read(env, 'CONTENT_DIR') ?? 'content')
+  const beforeStorage = problems.length
+  const storage = take<StorageConfig>({ kind: 'folder', dir: defaultContent, variable: 'CONTENT_DIR' }, () => storageConfig(env, defaultContent))
+  const storageRefused = problems.length > beforeStorage
   // The folder a file store keeps its files in (STORAGE_URL=file:... names it too).
-  const contentDir = storage.kind === 'folder' ? storage.dir : resolve(read(env, 'CONTENT_DIR') ?? 'content')
+  const contentDir = storage.kind === 'folder' ? storage.dir : defaultContent
 
   let sessionSecret = read(env, 'SESSION_SECRET')
   if (sessionSecret !== undefined && sessionSecret.length < 32) {
-    throw new ConfigError('SESSION_SECRET', `must be at least 32 characters, got ${sessionSecret.length}`)
-  }
-  if (sessionSecret === undefined) {
-    if (production) throw new ConfigError('SESSION_SECRET', 'is required in production (at least 32 random characters)')
+    refuse('SESSION_SECRET', `must be at least 32 characters, got ${sessionSecret.length}`)
+  } else if (sessionSecret === undefined && production) {
+    refuse('SESSION_SECRET', 'is required in production (at least 32 random characters)')
+  } else if (sessionSecret === undefined && !databaseRefused && options.demoSecret !== false) {
     sessionSecret = demoSessionSecret(database === ':memory:' ? resolve(DEFAULT_DATABASE) : database)
   }
 
-  const provider = paymentProvider(env)
+  const beforeProvider = problems.length
+  const provider = take<PaymentProviderName>('stripe', () => paymentProvider(env))
+  const providerRefused = problems.length > beforeProvider
   const currency = (read(env, 'STORE_CURRENCY') ?? 'usd').toLowerCase()
-  if (provider === 'stripe' && !isSupportedCurrency(currency)) throw new ConfigError('STORE_CURRENCY', `must be an ISO currency code Stripe can charge in (usd, eur, jpy, ...), got "${currency}"`)
-  if (provider === 'mollie' && !isMollieCurrency(currency)) throw new ConfigError('STORE_CURRENCY', `must be a currency Mollie can charge in (eur, usd, gbp, ...), got "${currency}"`)
+  if (!providerRefused && provider === 'stripe' && !isSupportedCurrency(currency)) refuse('STORE_CURRENCY', `must be an ISO currency code Stripe can charge in (usd, eur, jpy, ...), got "${currency}"`)
+  if (!providerRefused && provider === 'mollie' && !isMollieCurrency(currency)) refuse('STORE_CURRENCY', `must be a currency Mollie can charge in (eur, usd, gbp, ...), got "${currency}"`)
   // Only a local stand-in with a self-signed certificate needs this; a live store never may.
   if (production && read(env, 'NODE_TLS_REJECT_UNAUTHORIZED') === '0') {
-    throw new ConfigError('NODE_TLS_REJECT_UNAUTHORIZED', 'must not be 0 in production: it turns off certificate checks for Stripe, Mollie, SMTP and OAuth')
+    refuse('NODE_TLS_REJECT_UNAUTHORIZED', 'must not be 0 in production: it turns off certificate checks for Stripe, Mollie, SMTP and OAuth')
   }
 
-  const adminEmails = (read(env, 'ADMIN_EMAILS') ?? '')
-    .split(',').map((email) => normalizeEmail(email.trim())).filter((email) => email !== '')
-  for (const email of adminEmails) {
-    if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw new ConfigError('ADMIN_EMAILS', `"${email}" is not an email address`)
-  }
-
-  return {
+  const config: Config = {
     port,
     host,
     publicUrl,
@@ -110,27 +144,40 @@ export function loadConfig (env: Env = process.env): Config {
     databasePath: database,
     database: databaseSetting,
     contentDir,
-    sessionSecret,
+    sessionSecret: sessionSecret ?? '',
     paymentProvider: provider,
-    stripe: stripeConfig(env, production && provider === 'stripe'),
-    mollie: mollieConfig(env, production && provider === 'mollie'),
+    // A refused PAYMENT_PROVIDER says nothing about which keys are needed: those wait for it.
+    stripe: providerRefused ? null : take(null, () => stripeConfig(env, production && provider === 'stripe')),
+    mollie: providerRefused ? null : take(null, () => mollieConfig(env, production && provider === 'mollie')),
     currency,
-    oauth: oauthConfig(env, production),
-    adminEmails,
-    maxUploadBytes: integer(env, 'MAX_UPLOAD_MB', 100, 1, 10_000) * 1024 * 1024,
-    rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 60, 0, 1_000_000),
+    oauth: take(null, () => oauthConfig(env, production)),
+    adminEmails: take([], () => adminEmails(env)),
+    maxUploadBytes: take(100, () => integer(env, 'MAX_UPLOAD_MB', 100, 1, 10_000)) * 1024 * 1024,
+    rateLimitPerMinute: take(60, () => integer(env, 'RATE_LIMIT_PER_MINUTE', 60, 0, 1_000_000)),
     logLevel,
-    trustProxy: trustProxy(env),
-    sessionDays: integer(env, 'SESSION_DAYS', 30, 1, 3650),
-    guestCheckout: flag(env, 'GUEST_CHECKOUT', true),
-    smtpUrl: smtpUrl(env),
-    mailFrom: mailFrom(env),
-    downloadLinkDays: integer(env, 'DOWNLOAD_LINK_DAYS', 7, 1, 365),
-    downloadLimit: integer(env, 'DOWNLOAD_LIMIT', 0, 0, 1_000_000),
+    trustProxy: take(false, () => trustProxy(env)),
+    sessionDays: take(30, () => integer(env, 'SESSION_DAYS', 30, 1, 3650)),
+    guestCheckout: take(true, () => flag(env, 'GUEST_CHECKOUT', true)),
+    smtpUrl: take(null, () => smtpUrl(env)),
+    mailFrom: take(null, () => mailFrom(env)),
+    downloadLinkDays: take(7, () => integer(env, 'DOWNLOAD_LINK_DAYS', 7, 1, 365)),
+    downloadLimit: take(0, () => integer(env, 'DOWNLOAD_LIMIT', 0, 0, 1_000_000)),
     storage,
-    downloadOffload: downloadOffload(env, storage),
-    xAccelPrefix: xAccelPrefix(env)
+    // Checked against the storage only when that was accepted: else the refusal would be a guess.
+    downloadOffload: storageRefused ? 'none' : take<DownloadOffload>('none', () => downloadOffload(env, storage)),
+    xAccelPrefix: take('/protected/', () => xAccelPrefix(env))
   }
+  return { config, problems }
+}
+
+/**
+ * Turns the environment into a typed config, or throws one ConfigError listing every refused
+ * setting (`problems`, one per line in its message), each naming its variable.
+ */
+export function loadConfig (env: Env = process.env): Config {
+  const { config, problems } = readConfig(env)
+  if (problems.length > 0) throw ConfigError.of(problems)
+  return config
 }
 
 /** Time for the largest upload at a slow 100 KB/s, at least 2 minutes. */

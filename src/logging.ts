@@ -124,11 +124,24 @@ function log (object: Record<string, unknown>): Record<string, unknown> {
   return copy ?? object
 }
 
-export function loggerOptions (level: string): LoggerOptions {
+/**
+ * Human-readable lines (pino-pretty) only for a person at a terminal: stdout a TTY and not
+ * production. Anywhere else (a service, a pipe, a file) the log stays JSON lines.
+ */
+export function prettyLogs (stdout: { isTTY?: boolean }, production: boolean): boolean {
+  return stdout.isTTY === true && !production
+}
+
+export function loggerOptions (level: string, options: { pretty?: boolean } = {}): LoggerOptions {
   return {
     level,
     // Never write secrets or session cookies to the log, wherever a plugin puts the headers.
     serializers: { err, req },
-    formatters: { log }
+    formatters: { log },
+    // The serializers and formatters run here, before a line reaches the transport's thread: the
+    // pretty lines hold only what the JSON lines would.
+    ...(options.pretty === true
+      ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', singleLine: true } } }
+      : {})
   }
 }

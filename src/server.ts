@@ -2,17 +2,17 @@ import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { ConfigError } from './config.js'
-import { configFromEnvironment } from './env.js'
-import { loggerOptions } from './logging.js'
+import { configFromEnvironment, printConfigError } from './env.js'
+import { loggerOptions, prettyLogs } from './logging.js'
 
 const config = configFromEnvironment()
 let app: FastifyInstance
 try {
-  app = await buildApp(config, { logger: loggerOptions(config.logLevel) })
+  app = await buildApp(config, { logger: loggerOptions(config.logLevel, { pretty: prettyLogs(process.stdout, config.production) }) })
 } catch (error) {
   // Found at start-up (a database beside another store's files): one line, like env.ts's.
   if (error instanceof ConfigError) {
-    console.error(`Configuration error: ${error.message}`)
+    printConfigError(error)
     process.exit(1)
   }
   throw error

@@ -127,8 +127,18 @@ export interface AppConfig extends Config {
 }
 
 export class ConfigError extends Error {
-  constructor (readonly variable: string, problem: string) {
-    super(`${variable}: ${problem}`)
+  /** Every problem found (this one alone, or each of a list): one line each, each naming its variable. */
+  readonly problems: readonly ConfigError[]
+
+  constructor (readonly variable: string, problem: string, problems?: readonly ConfigError[]) {
+    super(problems === undefined ? `${variable}: ${problem}` : problems.map((each) => each.message).join('\n'))
     this.name = 'ConfigError'
+    this.problems = problems ?? [this]
+  }
+
+  /** One error for all of `problems` (at least one): the first's variable, every message on its own line. */
+  static of (problems: readonly ConfigError[]): ConfigError {
+    if (problems.length === 1) return problems[0]!
+    return new ConfigError(problems[0]!.variable, '', problems.flatMap((each) => each.problems))
   }
 }

@@ -1,6 +1,6 @@
 // The /v1 routes the official `stripe` SDK calls, answered in Stripe's wire format: form-encoded
 // requests with bracket nesting, Bearer keys, JSON answers and errors, idempotency keys.
-import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import qs from 'qs'
 import { type Catalog, CatalogError, promotionCodeForVersion } from './catalog.js'
 import { parseCreateCoupon, parseCreatePaymentLink, parseCreatePrice, parseCreatePromotionCode, parseUpdatePaymentLink, parseUpdatePromotionCode } from './catalog-params.js'
@@ -179,6 +179,22 @@ function missing (kind: string, id: string): ApiError {
   return new ApiError(404, { type: 'invalid_request_error', code: 'resource_missing', param: 'id', message: `No such ${kind}: '${id}'` })
 }
 
+type Respond = (request: FastifyRequest, reply: FastifyReply, object: object) => FastifyReply
+
+/** Webhook endpoints, as `npm run doctor` lists and creates them: kept in memory, never called. */
+function webhookEndpointRoutes (app: FastifyInstance, respond: Respond): void {
+  const endpoints: Array<{ id: string, object: 'webhook_endpoint', url: string, enabled_events: string[], status: 'enabled', livemode: false }> = []
+  app.get('/webhook_endpoints', async (request, reply) =>
+    respond(request, reply, { object: 'list', data: endpoints, has_more: false, url: '/v1/webhook_endpoints' }))
+  app.post('/webhook_endpoints', async (request, reply) => {
+    const { url, enabled_events: events } = (request.body as FormObject | undefined) ?? {}
+    if (typeof url !== 'string' || !Array.isArray(events) || events.length === 0) throw invalid('A webhook endpoint needs a url and enabled_events.')
+    const endpoint = { id: randomId('we_', 24), object: 'webhook_endpoint' as const, url, enabled_events: events.map(String), status: 'enabled' as const, livemode: false as const }
+    endpoints.push(endpoint)
+    return respond(request, reply, { ...endpoint, secret: randomId('whsec_', 32) })
+  })
+}
+
 const api: FastifyPluginAsync<ApiOptions> = async (app, { payments, catalog, record, log }) => {
   // Like the SDK's requests, every body is read as a form in Stripe's bracket encoding; the raw
   // text is kept for the idempotency check and the recorded request.
@@ -268,6 +284,8 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, { payments, catalog, rec
   })
   app.post<Id>('/payment_links/:id', async (request, reply) =>
     respond(request, reply, catalogCall(() => catalog.updatePaymentLink(request.params.id, parseUpdatePaymentLink(bodyOf(request))))))
+
+  webhookEndpointRoutes(app, respond)
 
   app.setNotFoundHandler(async (request) => {
     throw new ApiError(404, {
