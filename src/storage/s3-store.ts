@@ -2,9 +2,8 @@ import { randomUUID } from 'node:crypto'
 import { PassThrough, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import {
-  AbortMultipartUploadCommand, CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand,
-  HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, type _Object,
-  type GetObjectCommandOutput, type HeadObjectCommandOutput
+  AbortMultipartUploadCommand, CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand,
+  ListObjectsV2Command, PutObjectCommand, S3Client, type _Object, type GetObjectCommandOutput, type HeadObjectCommandOutput
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
@@ -152,12 +151,13 @@ async function remove (b: Bucket, key: string): Promise<void> {
 }
 
 async function readStoreId (b: Bucket): Promise<string | undefined> {
-  try {
-    const object = await b.client.send(new GetObjectCommand({ Bucket: b.bucket, Key: objectKey(b, MARKER) }))
-    return (await object.Body!.transformToString('utf8')).trim()
-  } catch (error) {
-    if (statusOf(error) === 404) return undefined
-    throw error
+  // An empty marker is being written by another instance (s3rver's writes are not atomic).
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const id = (await (await b.client.send(new GetObjectCommand({ Bucket: b.bucket, Key: objectKey(b, MARKER) }))).Body!.transformToString('utf8')).trim()
+      if (id !== '' || attempt >= 20) return id === '' ? undefined : id
+    } catch (error) { if (statusOf(error) === 404) return undefined; throw error }
+    await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
 
