@@ -1,6 +1,6 @@
 // npm run doctor: reads the configuration as npm start does (the environment, and .env), checks
 // every value and every configured service (database, storage, SMTP, the payment provider's key
-// and Stripe's webhook endpoint, the identity provider), and prints every problem at once, one
+// and Stripe's webhook endpoint, the identity provider), says whether /metrics is on, and prints every problem at once, one
 // line each naming its variable: exit 1 when there is any, else a short summary and exit 0. It
 // changes nothing; `--create-webhook` creates a missing Stripe webhook endpoint and prints its
 // signing secret.
@@ -38,6 +38,11 @@ if (config.paymentProvider === 'stripe' && config.stripe !== null) {
 }
 if (config.paymentProvider === 'mollie') await checkMollie(config, report)
 await checkSignIn(config, report)
+if (!refused.has('METRICS_TOKEN')) {
+  report.ok(config.metricsToken === null
+    ? 'metrics: off (set METRICS_TOKEN to serve GET /metrics to Prometheus, see docs/metrics.md)'
+    : 'metrics: on, GET /metrics answers Prometheus with METRICS_TOKEN as its bearer token')
+}
 
 const { lines, code } = report.render()
 for (const line of lines) console.log(line)

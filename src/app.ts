@@ -10,6 +10,7 @@ import files from './storage/plugin.js'
 import items from './modules/items/plugin.js'
 import library from './modules/library/plugin.js'
 import mailer from './modules/mail/plugin.js'
+import metrics from './modules/metrics/plugin.js'
 import purchase from './modules/purchase/plugin.js'
 import sales from './modules/desk/plugin.js'
 import settings from './modules/settings/plugin.js'
@@ -88,6 +89,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(delivery)
   await app.register(sales)
   await app.register(mailer)
+  // Before the contexts: its hook times every route of both.
+  await app.register(metrics)
 
   // Two sibling contexts: machine endpoints (JSON, raw bodies) and the site (session, pages).
   await app.register(machine, { now: options.now })

@@ -64,6 +64,14 @@ function adminEmails (env: Env): string[] {
   return emails
 }
 
+/** METRICS_TOKEN: unset means no /metrics; a short one would be guessable, so it is refused. */
+function metricsToken (env: Env): string | null {
+  const token = read(env, 'METRICS_TOKEN')
+  if (token === undefined) return null
+  if (token.length < 16) throw new ConfigError('METRICS_TOKEN', `must be at least 16 characters, got ${token.length}`)
+  return token
+}
+
 /** What readConfig found: the config (with a stand-in value wherever a setting was refused) and every refusal. */
 export interface ConfigReading {
   config: Config
@@ -165,7 +173,8 @@ export function readConfig (env: Env = process.env, options: { demoSecret?: bool
     storage,
     // Checked against the storage only when that was accepted: else the refusal would be a guess.
     downloadOffload: storageRefused ? 'none' : take<DownloadOffload>('none', () => downloadOffload(env, storage)),
-    xAccelPrefix: take('/protected/', () => xAccelPrefix(env))
+    xAccelPrefix: take('/protected/', () => xAccelPrefix(env)),
+    metricsToken: take(null, () => metricsToken(env))
   }
   return { config, problems }
 }

@@ -97,6 +97,8 @@ export interface Config {
   downloadOffload: DownloadOffload
   /** X_ACCEL_PREFIX: nginx's `internal` location that serves the content folder. */
   xAccelPrefix: string
+  /** METRICS_TOKEN: the bearer token GET /metrics asks for; null = no /metrics (404). */
+  metricsToken: string | null
 }
 
 export type StorageConfig =

@@ -84,7 +84,7 @@ t.test('npm run doctor: green against working stand-ins, red naming every bad va
   t.match(post, { path: '/v1/webhook_endpoints', body: { url: `${PUBLIC}/webhooks/stripe`, enabled_events: [...STRIPE_EVENTS] } })
 
   const secret = /whsec_\w+/.exec(created.lines[1]!)![0]
-  const green = await doctor({ ...env, STRIPE_WEBHOOK_SECRET: secret })
+  const green = await doctor({ ...env, STRIPE_WEBHOOK_SECRET: secret, METRICS_TOKEN: 'a-metrics-token-of-some-length' })
   t.equal(green.status, 0, 'all well: exit 0')
   t.match(green.lines, [
     'warning: STRIPE_SECRET_KEY is a test key in production: no real payment will be taken',
@@ -94,22 +94,24 @@ t.test('npm run doctor: green against working stand-ins, red naming every bad va
     /^ok {2}mail: smtp:\/\/127\.0\.0\.1:\d+ accepted the connection$/,
     new RegExp(`^ok {2}payments: Stripe accepted the key \\(test mode\\); webhook endpoint we_\\w+ for ${PUBLIC}/webhooks/stripe sends the 5 events$`),
     `ok  sign-in: oidc at ${idp.url} (discovery found)`,
+    'ok  metrics: on, GET /metrics answers Prometheus with METRICS_TOKEN as its bearer token',
     'No problems found.'
   ])
-  t.equal(green.lines.length, 8)
+  t.equal(green.lines.length, 9)
   t.equal(smtp.messages().length, 0, 'the relay was checked, no mail sent')
 
   const closed = await closedSmtp()
-  const red = await doctor({ ...env, STRIPE_WEBHOOK_SECRET: secret, STORE_CURRENCY: 'dollars', SESSION_SECRET: 'too-short', SMTP_URL: closed.url, STORE_CURENCY: 'eur' })
+  const red = await doctor({ ...env, STRIPE_WEBHOOK_SECRET: secret, STORE_CURRENCY: 'dollars', SESSION_SECRET: 'too-short', SMTP_URL: closed.url, STORE_CURENCY: 'eur', METRICS_TOKEN: 'short' })
   t.equal(red.status, 1)
   t.same(red.lines, [
     'warning: STORE_CURENCY is not a setting: did you mean STORE_CURRENCY?',
     'warning: STRIPE_SECRET_KEY is a test key in production: no real payment will be taken',
     'SESSION_SECRET: must be at least 32 characters, got 9',
     'STORE_CURRENCY: must be an ISO currency code Stripe can charge in (usd, eur, jpy, ...), got "dollars"',
+    'METRICS_TOKEN: must be at least 16 characters, got 5',
     `SMTP_URL: could not talk to smtp://127.0.0.1:${closed.port}: connect ECONNREFUSED 127.0.0.1:${closed.port} (ESOCKET)`,
-    '3 problems found; nothing was changed.'
-  ], 'the three bad values at once, each naming its variable')
+    '4 problems found; nothing was changed.'
+  ], 'the four bad values at once, each naming its variable')
 })
 
 t.test('the webhook events the doctor asks for are the ones the Stripe provider handles', async (t) => {

@@ -25,6 +25,14 @@ export interface FulfilResult {
 
 export type EventOutcome = FulfilOutcome | 'duplicate' | 'failed' | 'expired' | 'refunded' | 'already_refunded' | 'partial_refund' | 'ignored'
 
+/**
+ * What became of a webhook delivery, for whoever observes the webhook routes (the metrics
+ * module reads `request.webhookOutcome` when the answer has gone): applied to our orders, a
+ * duplicate of one already applied, ignored (not a type we handle, not one of our payments) or
+ * rejected (no valid signature or body). Null on every other request.
+ */
+export type WebhookOutcome = 'applied' | 'duplicate' | 'ignored' | 'rejected'
+
 /** Which path brought a Checkout Session to fulfil: the buyer's return, or Stripe's event. */
 export type FulfilVia = { source: 'redirect' } | { source: 'webhook', eventId: string, type: string }
 

@@ -1,16 +1,21 @@
 import fp from 'fastify-plugin'
 import { type Checkout, createCheckout } from './checkout.js'
 import { createOrders, type Orders } from './orders.js'
+import type { WebhookOutcome } from './model.js'
 import type { Payments } from './providers/contract.js'
 import { createRefunds, type Refunds } from './refunds.js'
 
 export type { Checkout, CheckoutStart, Confirmation } from './checkout.js'
 export type { EventOutcome, FulfilResult, OrderEventKind, Orders, RefundFacts } from './orders.js'
+export type { WebhookOutcome } from './model.js'
 export type { PaymentLinkInfo, Payments, SessionFacts } from './providers/contract.js'
 export type { RefundQuote, RefundResult, Refunds } from './refunds.js'
 export { claimGuestPurchases, guestSessionUser } from './guests.js'
 
 declare module 'fastify' {
+  interface FastifyRequest {
+    webhookOutcome: WebhookOutcome | null
+  }
   interface FastifyInstance {
     /** The payment provider PAYMENT_PROVIDER names: Stripe Checkout or Mollie, one interface (providers/contract.ts). */
     payments: Payments
@@ -38,6 +43,7 @@ export default fp(async function purchase (app) {
     payments = createStripeProvider(config.stripe!, config.publicUrl)
   }
   const orders = createOrders({ db, runner, log, provider: config.paymentProvider })
+  app.decorateRequest('webhookOutcome', null)
   app.decorate<Payments>('payments', payments)
   app.decorate('orders', orders)
   app.decorate('checkout', createCheckout({ db, runner, orders, payments, settings, findUser: users.find, publicUrl: config.publicUrl, log }))

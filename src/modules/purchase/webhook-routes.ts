@@ -1,9 +1,21 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { DomainError } from '../../lib/errors.js'
 import { createMollieWebhookGate } from './mollie-webhooks.js'
+import type { EventOutcome, WebhookOutcome } from './model.js'
 
 /** Mollie's payment ids: tr_ and letters and digits. */
 const MOLLIE_PAYMENT_ID = /^tr_[A-Za-z0-9]{1,64}$/
+
+/**
+ * An applied event's outcome as counted: a repeat of an event id is a duplicate, an event for no
+ * order of ours is ignored, and every other outcome (including already paid or refunded, which
+ * change nothing a second time) was applied to our orders.
+ */
+function counted (outcome: EventOutcome): WebhookOutcome {
+  if (outcome === 'duplicate') return 'duplicate'
+  if (outcome === 'ignored' || outcome === 'unknown_order') return 'ignored'
+  return 'applied'
+}
 
 /**
  * The payment provider's events (in the machine context: raw bodies, JSON answers). Only the
@@ -15,6 +27,8 @@ const webhookRoutes: FastifyPluginAsync<{ now?: () => number }> = async (app, op
 
   if (payments.name === 'stripe') {
     app.post('/stripe', async (request, reply) => {
+      // Rejected until the signature and the body are good.
+      request.webhookOutcome = 'rejected'
       const signature = request.headers['stripe-signature']
       if (typeof signature !== 'string' || signature === '') {
         return reply.code(400).send({ error: 'Missing Stripe-Signature header.' })
@@ -28,10 +42,14 @@ const webhookRoutes: FastifyPluginAsync<{ now?: () => number }> = async (app, op
         return reply.code(400).send({ error: 'Invalid signature or event.' })
       }
       if (verified.event === null) {
+        request.webhookOutcome = 'ignored'
         request.log.debug({ eventId: verified.id, type: verified.type }, 'webhook event ignored')
         return { received: true, ignored: true }
       }
+      // An event that fails to apply is answered 500 and counted as nothing: Stripe sends it again.
+      request.webhookOutcome = null
       const outcome = await orders.queueEvent(verified.id, verified.event)
+      request.webhookOutcome = counted(outcome)
       request.log.info({ eventId: verified.id, type: verified.type, outcome }, 'webhook event handled')
       return { received: true, outcome }
     })
@@ -52,11 +70,13 @@ const webhookRoutes: FastifyPluginAsync<{ now?: () => number }> = async (app, op
       const body = Buffer.isBuffer(request.body) ? request.body.toString('utf8') : ''
       const id = new URLSearchParams(body).get('id') ?? ''
       if (!MOLLIE_PAYMENT_ID.test(id)) {
+        request.webhookOutcome = 'rejected'
         request.log.warn({ id: id.slice(0, 80) }, 'Mollie webhook without a payment id: ignored')
         return { received: true, ignored: true }
       }
       const admission = await gate.admit(id, request.ip)
       if (admission.kind === 'skip') {
+        request.webhookOutcome = 'ignored'
         request.log.warn({ paymentId: id }, 'Mollie webhook for none of our payments, over this client\'s lookups: ignored')
         return { received: true, ignored: true }
       }
@@ -75,10 +95,12 @@ const webhookRoutes: FastifyPluginAsync<{ now?: () => number }> = async (app, op
           return reply.code(status).send({ error: 'The payment could not be fetched from Mollie; try again.' })
         }
         if (verified === undefined || verified.event === null) {
+          request.webhookOutcome = 'ignored'
           request.log.warn({ paymentId: id }, 'Mollie webhook for a payment Mollie does not know: ignored')
           return { received: true, ignored: true }
         }
         const outcome = await orders.queueEvent(verified.id, verified.event)
+        request.webhookOutcome = counted(outcome)
         request.log.info({ eventId: verified.id, type: verified.type, outcome }, 'webhook event handled')
         return { received: true, outcome }
       } finally {
