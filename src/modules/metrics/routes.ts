@@ -27,7 +27,8 @@ export function metricsRoute (registry: Registry, token: string): FastifyPluginA
           .send({ statusCode: 401, error: 'Send METRICS_TOKEN as a bearer token: Authorization: Bearer <token>.' })
       }
       const text = await registry.metrics()
-      return await reply.header('cache-control', 'no-store').type(registry.contentType).send(text)
+      // The contract's type exactly (prom-client adds '; charset=utf-8'; the text is ASCII).
+      return await reply.header('cache-control', 'no-store').type('text/plain; version=0.0.4').send(text)
     })
   }
 }
