@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
 import type { WebhookOutcome } from '../purchase/plugin.js'
@@ -11,7 +11,7 @@ export const UNMATCHED_ROUTE = 'unmatched'
 declare module 'fastify' {
   interface FastifyInstance {
     /** This app's metrics (its own registry: several apps may run in one process), null when METRICS_TOKEN is unset. */
-    metrics: { registry: Registry } | null
+    metrics: { registry: Registry, observe: (request: FastifyRequest, statusCode: number, seconds: number) => void } | null
   }
 }
 
@@ -44,16 +44,26 @@ export default fp(async function metrics (app) {
   registerDatabaseGauges(registry, app.database)
   const provider = app.config.paymentProvider
 
-  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done) => {
+  // One child per label combination, found by a plain string key: prom-client's observe(labels)
+  // hashes the label object on every call. The combinations are bounded: registered routes x
+  // methods x status codes.
+  const children = new Map<string, { observe: (value: number) => void }>()
+  /** Called by app.ts's onSend hook (one hook for the Server-Timing header and this). */
+  function observe (request: FastifyRequest, statusCode: number, seconds: number): void {
     // The route as registered (/content/:slug), so slugs, ids and tokens never become labels.
     const route = request.routeOptions.url ?? UNMATCHED_ROUTE
-    duration.observe({ method: request.method, route, status_code: reply.statusCode }, reply.elapsedTime / 1000)
+    const key = `${request.method} ${statusCode} ${route}`
+    let child = children.get(key)
+    if (child === undefined) {
+      child = duration.labels({ method: request.method, route, status_code: statusCode })
+      children.set(key, child)
+    }
+    child.observe(seconds)
     const outcome: WebhookOutcome | null = request.webhookOutcome
     if (outcome !== null) webhooks.inc({ provider, outcome })
-    done()
-  })
+  }
   app.addHook('onClose', async () => { registry.clear() })
-  app.decorate('metrics', { registry })
+  app.decorate('metrics', { registry, observe })
 }, { name: 'metrics', dependencies: ['database', 'purchase'] })
 
 /** GET /metrics, for the machine context: registered only when METRICS_TOKEN is set (else 404). */
