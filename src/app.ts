@@ -11,6 +11,7 @@ import items from './modules/items/plugin.js'
 import library from './modules/library/plugin.js'
 import mailer from './modules/mail/plugin.js'
 import metrics from './modules/metrics/plugin.js'
+import pdf from './modules/pdf/plugin.js'
 import purchase from './modules/purchase/plugin.js'
 import sales from './modules/desk/plugin.js'
 import settings from './modules/settings/plugin.js'
@@ -83,6 +84,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   // Before anything sells or a file is looked at: one currency per store.
   await app.register(database, { checks: [async (handle) => { await checkStoreCurrency(handle, config.currency) }] })
   await app.register(files)
+  await app.register(pdf)
   await app.register(catalog)
   await app.register(items)
   await app.register(library)

@@ -1,3 +1,4 @@
+import { pdfRoutes } from './modules/pdf/plugin.js'
 import type { FastifyPluginAsync } from 'fastify'
 import auth from './http/auth.js'
 import { htmlErrors } from './http/errors.js'
@@ -47,6 +48,7 @@ const site: FastifyPluginAsync = async (app) => {
 
   await app.register(authRoutes)
   await app.register(catalogRoutes)
+  await app.register(pdfRoutes)
   await app.register(libraryRoutes)
   await app.register(downloadRoutes)
   await app.register(policiesRoutes)

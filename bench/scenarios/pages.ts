@@ -1,7 +1,26 @@
 // Pages: the catalogue and a content page, anonymous and signed in, against bare Fastify serving
 // a string as long as the catalogue page; every configuration and the yardstick in one round robin.
-import { AFTER, backends, configOf, type PageTarget, recordGoal, rows, RUNS, SECONDS, YARDSTICK } from '../context.js'
+import { randomBytes } from 'node:crypto'
+import { AFTER, backends, configOf, type PageTarget, recordGoal, rows, RUNS, SECONDS, startInstance, YARDSTICK } from '../context.js'
 import { cannon, fmt, log, median } from '../lib.js'
+
+const METRICS_ON = 'catalogue anonymous, metrics on'
+
+/**
+ * An instance of this tree with METRICS_TOKEN set, on the first configuration: measured in the
+ * same round robin, right after the same page with metrics off, so their ratio is the cost of
+ * metrics. Scraped once first, so the registry is as a running Prometheus leaves it.
+ */
+async function metricsTarget (): Promise<PageTarget | undefined> {
+  const backend = backends[0]
+  if (backend === undefined) return undefined
+  const token = randomBytes(16).toString('hex')
+  const started = await startInstance(backend, 'metrics on', { METRICS_TOKEN: token })
+  const scrape = await fetch(`${started.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+  if (scrape.status !== 200) throw new Error(`metrics on: /metrics answered ${scrape.status}`)
+  await scrape.arrayBuffer()
+  return { label: METRICS_ON, url: `${started.url}/`, backend, build: AFTER }
+}
 
 /** `base`: the yardstick server (bench/baseline-server.ts). */
 export async function pages (base: string): Promise<void> {
@@ -20,6 +39,11 @@ export async function pages (base: string): Promise<void> {
       // The before build is measured where a goal is (the run's time).
       if (build !== AFTER) pageTargets.splice(pageTargets.length - 2, 1)
     }
+  }
+  const withMetrics = await metricsTarget()
+  if (withMetrics !== undefined) {
+    const off = pageTargets.findIndex((t) => t.backend === withMetrics.backend && t.build === AFTER && t.label === 'catalogue anonymous')
+    pageTargets.splice(off + 1, 0, withMetrics)
   }
   const key = (t: PageTarget): string => `${t.backend === undefined ? YARDSTICK : configOf(t.backend, t.build!)}: ${t.label}`
   const pageRps = new Map<string, number[]>(pageTargets.map((t) => [key(t), []]))
@@ -43,6 +67,7 @@ export async function pages (base: string): Promise<void> {
     'content page signed in': [3, 'content page, signed in, vs bare Fastify', 0.5]
   }
   for (const target of pageTargets.slice(1)) {
+    if (target === withMetrics) continue
     const rps = median(pageRps.get(key(target))!)
     const ratio = rps / baselineRps
     const pageGoal = pageGoals[target.label]
@@ -50,4 +75,17 @@ export async function pages (base: string): Promise<void> {
     rows.push({ config: configOf(target.backend!, target.build!), scenario: `${target.label} (${what}), p99 ${fmt(median(pageP99.get(key(target))!), 1)} ms`, metric: 'req/s', app: fmt(rps), baseline: fmt(baselineRps), ratio: ratio.toFixed(2), goal: pageGoal === undefined ? '' : `≥ ${pageGoal[2].toFixed(2)}`, runs: pageRps.get(key(target))!.map((v) => fmt(v)).join(' / ') })
     if (pageGoal !== undefined) recordGoal(pageGoal[0], `${pageGoal[1]} (${target.backend!.label})`, `≥ ${pageGoal[2]}`, target.build!, ratio.toFixed(2), ratio >= pageGoal[2])
   }
+  if (withMetrics !== undefined) metricsRow(withMetrics, key, pageRps)
+}
+
+/** Metrics on vs off: the same page, build and database, one instance with METRICS_TOKEN. */
+function metricsRow (on: PageTarget, key: (t: PageTarget) => string, pageRps: Map<string, number[]>): void {
+  const offKey = key({ ...on, label: 'catalogue anonymous' })
+  const onRps = median(pageRps.get(key(on))!)
+  const offRps = median(pageRps.get(offKey)!)
+  // Per run too: each on/off pair ran back to back, so the pairs' ratios show the noise.
+  const pairs = pageRps.get(key(on))!.map((v, i) => (v / pageRps.get(offKey)![i]!).toFixed(2)).join(' / ')
+  const ratio = onRps / offRps
+  rows.push({ config: configOf(on.backend!, AFTER), scenario: `catalogue anonymous with METRICS_TOKEN set vs the same instance kind without (pairs: ${pairs})`, metric: 'req/s', app: fmt(onRps), baseline: fmt(offRps), ratio: ratio.toFixed(2), goal: '≥ 0.95', runs: pageRps.get(key(on))!.map((v) => fmt(v)).join(' / ') })
+  recordGoal(14, `catalogue with metrics on vs off (${on.backend!.label})`, '≥ 0.95', AFTER, ratio.toFixed(2), ratio >= 0.95)
 }

@@ -37,6 +37,11 @@ export interface ContentTable {
   /** 1: the buyer names the amount, at least min_price_cents (price_cents is the suggestion). */
   pay_what_you_want: Generated<number>
   min_price_cents: Generated<number>
+  /** How many first pages anyone who may see the item sees as images (0-10), and gets as a sample PDF (0: none). */
+  preview_pages: Generated<number>
+  sample_pages: Generated<number>
+  /** The latest version's page count; null until read (an item older than migrations/0017). */
+  page_count: Generated<number | null>
 }
 export type Content = Selectable<ContentTable>
 export type NewContent = Insertable<ContentTable>
@@ -150,6 +155,12 @@ export interface ContentVersionsTable {
   /** What changed, in a line; empty for the first version. */
   changelog: Generated<string>
   created_at: Generated<string>
+  /** Read from the PDF at upload (migrations/0017-pdf.ts); null until read. */
+  page_count: Generated<number | null>
+  pdf_title: Generated<string | null>
+  pdf_author: Generated<string | null>
+  /** Why buyers get this version unstamped (encrypted, damaged), null when it can be stamped. */
+  stamp_problem: Generated<string | null>
 }
 export type ContentVersion = Selectable<ContentVersionsTable>
 
@@ -211,6 +222,55 @@ export interface LeasesTable {
   claimed_until: string
 }
 
+/** A page image (kind 'page', n = page) or a sample (kind 'sample', n = its pages) of a version, in the store. */
+export interface PdfAssetsTable {
+  content_id: number
+  version: number
+  kind: 'page' | 'sample'
+  n: number
+  key: string
+  content_type: string
+  size: number
+  created_at: Generated<string>
+}
+export type PdfAsset = Selectable<PdfAssetsTable>
+
+/** A buyer's own stamped copy of a version (STAMP_PDFS), made once and served as is. */
+export interface StampedCopiesTable {
+  order_id: string
+  content_id: number
+  version: number
+  /** The random mark embedded in the copy: /admin/trace finds the order by it. */
+  copy_id: string
+  key: string
+  size: number
+  created_at: Generated<string>
+}
+export type StampedCopy = Selectable<StampedCopiesTable>
+
+export type PdfJobKind = 'render' | 'sample' | 'stamp'
+export type PdfJobStatus = 'pending' | 'done' | 'failed'
+
+/** Work on a PDF, run off the event loop by whichever instance claims it (migrations/0017-pdf.ts). */
+export interface PdfJobsTable {
+  id: Generated<number>
+  job_key: string
+  kind: PdfJobKind
+  content_id: number
+  version: number
+  order_id: string | null
+  /** render: how many pages; sample: how many pages. */
+  pages: Generated<number>
+  status: Generated<PdfJobStatus>
+  attempts: Generated<number>
+  claimed_by: string | null
+  claimed_until: string | null
+  last_error: string | null
+  created_at: Generated<string>
+  done_at: string | null
+}
+export type PdfJob = Selectable<PdfJobsTable>
+
 export interface Database {
   users: UsersTable
   content: ContentTable
@@ -229,4 +289,7 @@ export interface Database {
   outbox: OutboxTable
   checkout_claims: CheckoutClaimsTable
   leases: LeasesTable
+  pdf_assets: PdfAssetsTable
+  stamped_copies: StampedCopiesTable
+  pdf_jobs: PdfJobsTable
 }

@@ -22,13 +22,14 @@ declare module 'fastify' {
  * instance's upload about to commit) is dealt with by a later sweep, not at the next restart.
  */
 export default fp<{ intervalMs?: number }>(async function sweep (app, options) {
-  const { database, files, items, log } = app
+  const { database, files, items, pdf, log } = app
   const service = createSweep({
     db: database.db,
     runner: database.runner,
     files,
     // Every version's file counts, not only the latest: earlier ones are still downloaded.
-    referenced: async () => new Set((await items.referencedKeys()).keys()),
+    // And what the PDF module made from them: page images, samples, buyers' stamped copies.
+    referenced: async () => new Set([...(await items.referencedKeys()).keys(), ...await pdf.madeKeys()]),
     holder: `${hostname()}/${process.pid}.${randomBytes(4).toString('hex')}`
   })
 
@@ -64,4 +65,4 @@ export default fp<{ intervalMs?: number }>(async function sweep (app, options) {
   })
 
   app.decorate<Sweeper>('sweep', { run })
-}, { name: 'sweep', dependencies: ['database', 'files', 'items'] })
+}, { name: 'sweep', dependencies: ['database', 'files', 'items', 'pdf'] })

@@ -21,6 +21,6 @@ export interface BuyForm {
 declare module '../../http/page.js' {
   interface PageData {
     'pages/catalog.eta': { catalog: CatalogPage, grid: string | null }
-    'pages/content.eta': { content: Content, canDownload: boolean, refunded: boolean, versions: VersionSummary[], guestCheckout: boolean, buying: BuyForm }
+    'pages/content.eta': { content: Content, canDownload: boolean, refunded: boolean, versions: VersionSummary[], guestCheckout: boolean, buying: BuyForm, strip: number[] }
   }
 }

@@ -75,6 +75,8 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
       canDownload,
       refunded: user !== null && !canDownload && await catalog.refunded(user.id, content.id),
       versions: await items.versions(content.id),
+      // The page images made so far: the strip shows once they are (the cover alone until then).
+      strip: await app.pdf.strip(content),
       guestCheckout,
       buying: {
         free: isFree(content),

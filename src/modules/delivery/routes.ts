@@ -4,7 +4,26 @@ import { HttpError, NOT_FOUND } from '../../http/errors.js'
 import type { LinkPage } from './pages.js'
 import { type SlugParams, slugParams } from '../../http/schemas.js'
 import { isFree } from '../../lib/pricing.js'
-import { DownloadLimitReached, pdfSender } from './send-pdf.js'
+import type { Content } from '../../db/types.js'
+import { DownloadLimitReached, type PdfFile, pdfSender } from './send-pdf.js'
+
+const COPY_NOT_READY = 'Your own copy of this PDF is still being made. Try again in a moment.'
+
+/**
+ * The file a buyer downloads: with stamped copies on (settings), a paid item's buyer gets their
+ * own copy of the version (made at the first download, by one job however many ask at once);
+ * a version that cannot be stamped is sent as uploaded. Admins and free items are never stamped.
+ */
+async function buyersFile (app: FastifyInstance, reply: FastifyReply, content: Content, file: PdfFile, orderId: string | null, admin: boolean): Promise<PdfFile> {
+  if (orderId === null || admin || isFree(content) || !(await app.settings.fresh()).stampPdfs) return file
+  const copy = await app.pdf.copy(content, file.version, orderId)
+  if (copy === undefined) return file
+  if (!copy.ok) {
+    reply.header('retry-after', '10')
+    throw new HttpError(503, COPY_NOT_READY)
+  }
+  return { ...file, key: copy.value.key, size: copy.value.size }
+}
 
 /**
  * GET /content/<slug>/download: a signed-in reader's download from their library (or an admin's,
@@ -39,6 +58,7 @@ function libraryDownloadRoute (app: FastifyInstance): void {
     }
     const orderId = await catalog.libraryOrder(user.id, content.id) ?? null
     const limited = user.is_admin !== 1 && !isFree(content)
+    file = await buyersFile(app, reply, content, file, orderId, user.is_admin === 1)
     return await sendPdf(request, reply, content, file, {
       orderId, userId: user.id, email: user.email, via: 'library', limit: limited ? config.downloadLimit : 0
     })
@@ -89,7 +109,8 @@ function emailedLinkRoute (app: FastifyInstance): void {
     if (order.status === 'refunded') return await linkPage(reply, 410, { state: 'refunded', itemTitle, expiredAt: null })
     if (order.status !== 'paid') return await linkPage(reply, 410, { state: 'unpaid', itemTitle, expiredAt: null })
     if (!check.ok) return await linkPage(reply, 410, { state: 'expired', itemTitle, expiredAt: check.expiresAt.toISOString() })
-    const file = { key: content.file_key, version: await items.latestVersion(content.id), name: `${content.slug}.pdf`, size: content.file_size }
+    const latest = { key: content.file_key, version: await items.latestVersion(content.id), name: `${content.slug}.pdf`, size: content.file_size }
+    const file = await buyersFile(app, reply, content, latest, order.id, false)
     try {
       return await sendPdf(request, reply, content, file, {
         orderId: order.id, userId: order.user_id, email: order.email, via: 'link', limit: config.downloadLimit

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import multipart from '../../http/plugins/multipart.js'
 import { adminItemRoutes, MAX_PREVIEW_BYTES } from '../items/plugin.js'
+import { adminPdfRoutes } from '../pdf/plugin.js'
 import { settingsRoutes } from '../settings/plugin.js'
 import adminSalesRoutes from './routes.js'
 
@@ -13,5 +14,7 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
   // The items: upload, list, edit, publish, delete (behind the same guard).
   await app.register(adminItemRoutes)
   await app.register(settingsRoutes)
+  // Trace a stamped copy back to its order.
+  await app.register(adminPdfRoutes)
 }
 export default adminRoutes

@@ -4,7 +4,8 @@ import type { Content, Database } from '../../db/types.js'
 import { DomainError } from '../../lib/errors.js'
 import { formatAmount, howToType, minimumCharge, parsePrice, toDecimal } from '../../lib/money.js'
 import type { FileStore, PendingFile } from '../../storage/store.js'
-import { type ChosenFiles, checkFields, type ContentFields, type ContentProblems, createFormReceiver, type FormEntry } from './uploads.js'
+import type { PdfFacts } from '../pdf/plugin.js'
+import { type ChosenFiles, checkFields, type ContentFields, type ContentProblems, createFormReceiver, type FormEntry, inspectPdf, type PdfHooks, previewNumbers, versionFacts } from './uploads.js'
 import { createVersions } from './versions.js'
 
 export const MAX_CHANGELOG = 300
@@ -88,7 +89,9 @@ function editValues (content: Content, fields: Record<string, string>): EditFiel
     // A client that sends neither field (one that predates them) keeps the item as it is;
     // the browser's form always sends min_price, so there an unticked box means fixed.
     pay_what_you_want: (fields.pay_what_you_want ?? (fields.min_price === undefined && content.pay_what_you_want === 1 ? '1' : '')) === '' ? '' : '1',
-    min_price: (fields.min_price ?? toDecimal(content.min_price_cents, content.currency)).trim()
+    min_price: (fields.min_price ?? toDecimal(content.min_price_cents, content.currency)).trim(),
+    preview_pages: fields.preview_pages ?? String(content.preview_pages),
+    sample_pages: fields.sample_pages ?? String(content.sample_pages)
   }
 }
 
@@ -115,7 +118,7 @@ function checkEdit (content: Content, values: EditFields, fields: Record<string,
 const linkTaken = (title: string): EditProblems =>
   ({ payment_link_id: `This Payment Link already sells "${title}". A link sells one item: create another link in Stripe for this one.` })
 
-interface EditDeps { db: Kysely<Database>, runner: Runner, files: FileStore, maxUploadBytes: number }
+interface EditDeps { db: Kysely<Database>, runner: Runner, files: FileStore, maxUploadBytes: number, pdf?: PdfHooks }
 
 /** Another item already sold through this Payment Link. */
 async function itemWithLink ({ db, runner }: EditDeps, linkId: string, exceptId: number): Promise<Pick<Content, 'id' | 'title'> | undefined> {
@@ -123,8 +126,8 @@ async function itemWithLink ({ db, runner }: EditDeps, linkId: string, exceptId:
 }
 
 /** The row and, with a new PDF, its next version, in one transaction; the files are in place by then. */
-async function save (deps: EditDeps, content: Content, values: EditFields, chosen: ChosenFiles, link: PaymentLink | undefined) {
-  const { db, runner } = deps
+async function save (deps: EditDeps, content: Content, values: EditFields, chosen: ChosenFiles, link: PaymentLink | undefined, facts: PdfFacts | undefined) {
+  const { db, runner, pdf } = deps
   const { latestVersion } = createVersions(deps)
   return await runner.transaction(async () => {
     const current = await runner.first(db.selectFrom('content').selectAll().where('id', '=', content.id))
@@ -144,12 +147,19 @@ async function save (deps: EditDeps, content: Content, values: EditFields, chose
       ...(values.payment_link_id === '' ? { payment_link_id: null, payment_link_url: null } : {}),
       ...(link === undefined ? {} : { payment_link_id: link.id, payment_link_url: link.url }),
       ...file,
-      ...(chosen.preview === undefined ? {} : { preview_key: chosen.preview.key })
+      ...(chosen.preview === undefined ? {} : { preview_key: chosen.preview.key }),
+      ...previewNumbers(values),
+      ...(chosen.file === undefined ? {} : { page_count: facts?.pages ?? null })
     }).where('id', '=', current.id).returningAll()))!
     let version: number | undefined
     if (chosen.file !== undefined) {
       version = (await latestVersion(current.id)) + 1
-      await runner.run(db.insertInto('content_versions').values({ content_id: current.id, version, ...file as Required<typeof file>, changelog: values.changelog }))
+      await runner.run(db.insertInto('content_versions').values({ content_id: current.id, version, ...file as Required<typeof file>, changelog: values.changelog, ...versionFacts(facts) }))
+    }
+    // A new version's page images and sample, or the latest one's for new preview settings
+    // (a job already made is not made again).
+    if (version !== undefined || updated.preview_pages !== current.preview_pages || updated.sample_pages !== current.sample_pages) {
+      await pdf?.queueFor(updated, version ?? await latestVersion(current.id), updated.page_count)
     }
     return { updated, version, replacedPreview: chosen.preview === undefined ? undefined : current.preview_key }
   })
@@ -185,12 +195,13 @@ export function createEdits (deps: EditDeps) {
   }
 
   /** Renames the chosen files into place and saves; a link taken meanwhile is a refusal, not an error. */
-  async function store (content: Content, values: EditFields, chosen: ChosenFiles, link: PaymentLink | undefined): Promise<EditResult> {
+  async function store (content: Content, values: EditFields, chosen: ChosenFiles, link: PaymentLink | undefined, facts: PdfFacts | undefined): Promise<EditResult> {
     if (chosen.file !== undefined) await files.commit(chosen.file)
     if (chosen.preview !== undefined) await files.commit(chosen.preview)
     let saved: Awaited<ReturnType<typeof save>>
     try {
-      saved = await save(deps, content, values, chosen, link)
+      saved = await save(deps, content, values, chosen, link, facts)
+      deps.pdf?.kick()
     } catch (error) {
       if (link !== undefined && error instanceof DomainError && error.kind === 'conflict') return { ok: false, kind: 'conflict', values, problems: linkTaken(error.message) }
       throw error
@@ -224,9 +235,12 @@ export function createEdits (deps: EditDeps) {
         const values = editValues(content, fields)
         Object.assign(problems, checkEdit(content, values, fields, chosen.file !== undefined || problems.file !== undefined, paymentLink !== null))
         if (Object.keys(problems).length > 0) return { ok: false, kind: 'invalid', values, problems }
+        // A new PDF is read in a worker thread: one nobody could open is refused here, with why.
+        const facts = chosen.file === undefined ? undefined : await inspectPdf(deps.pdf, chosen.file, problems)
+        if (problems.file !== undefined) return { ok: false, kind: 'invalid', values, problems }
         const checked = await checkLink(content, values.payment_link_id, paymentLink)
         if ('kind' in checked) return { ok: false, kind: checked.kind, values, problems: checked.problems }
-        const result = await store(content, values, chosen, checked.link)
+        const result = await store(content, values, chosen, checked.link, facts)
         stored = result.ok
         return result
       } finally {

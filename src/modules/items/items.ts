@@ -5,7 +5,7 @@ import { DomainError } from '../../lib/errors.js'
 import type { FileStore } from '../../storage/store.js'
 import { createEdits } from './edit.js'
 import { saleFigures } from '../desk/plugin.js'
-import { createUploads } from './uploads.js'
+import { createUploads, type PdfHooks } from './uploads.js'
 import { createVersions } from './versions.js'
 
 export const ITEMS_PAGE_SIZE = 50
@@ -84,11 +84,15 @@ async function removeItem ({ db, runner, files }: Deps, content: Content): Promi
     const current = await runner.first(db.selectFrom('content').selectAll().where('id', '=', content.id))
     if (current === undefined) throw new DomainError('not_found', 'This item was already deleted.')
     const versions = await runner.all(db.selectFrom('content_versions').select('file_key').where('content_id', '=', content.id))
+    // What the PDF module made from it: page images and samples (an item never ordered has no stamped copy).
+    const made = await runner.all(db.selectFrom('pdf_assets').select('key').where('content_id', '=', content.id))
+    await runner.run(db.deleteFrom('pdf_assets').where('content_id', '=', content.id))
+    await runner.run(db.deleteFrom('pdf_jobs').where('content_id', '=', content.id))
     await runner.run(db.deleteFrom('content_versions').where('content_id', '=', content.id))
     await runner.run(db.deleteFrom('downloads').where('content_id', '=', content.id))
     await runner.run(db.deleteFrom('free_library').where('content_id', '=', content.id))
     await runner.run(db.deleteFrom('content').where('id', '=', content.id))
-    return [...new Set([current.file_key, current.preview_key, ...versions.map((row) => row.file_key)])]
+    return [...new Set([current.file_key, current.preview_key, ...versions.map((row) => row.file_key), ...made.map((row) => row.key)])]
   })
   const leftover: string[] = []
   for (const key of keys) await files.remove(key).catch(() => { leftover.push(key) })
@@ -115,6 +119,9 @@ async function referencedKeys ({ db, runner }: Deps): Promise<Map<string, string
 async function flush ({ db, runner, files }: Deps): Promise<{ content: number, files: number }> {
   const removed = await runner.transaction(async () => {
     await runner.run(db.deleteFrom('library'))
+    await runner.run(db.deleteFrom('stamped_copies'))
+    await runner.run(db.deleteFrom('pdf_assets'))
+    await runner.run(db.deleteFrom('pdf_jobs'))
     await runner.run(db.deleteFrom('orders'))
     await runner.run(db.deleteFrom('payment_events'))
     await runner.run(db.deleteFrom('refunds'))
@@ -147,7 +154,7 @@ async function reconcile (deps: Deps): Promise<Reconciliation> {
  * The creator's items: uploads, the list with sales, edits (a new cover, a new PDF as a new
  * version), publishing and deleting, and the stored files every row refers to.
  */
-export function createItems (deps: Deps & { currency: string, maxUploadBytes: number }) {
+export function createItems (deps: Deps & { currency: string, maxUploadBytes: number, pdf?: PdfHooks }) {
   const { db, runner } = deps
   return {
     ...createUploads(deps),

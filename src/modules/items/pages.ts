@@ -1,4 +1,4 @@
-import type { Content } from '../../db/types.js'
+import type { Content, ContentVersion } from '../../db/types.js'
 import type { priceInput } from '../../lib/money.js'
 import type { EditFields, EditProblems } from './edit.js'
 import type { ItemsPage } from './items.js'
@@ -20,6 +20,8 @@ export interface EditForm {
   maxUploadMb: number
   price: ReturnType<typeof priceInput>
   latestVersion: number
+  /** The latest version's row: its page count, and why it cannot be stamped if it cannot. */
+  latest: ContentVersion | undefined
   /** The provider has Payment Links (Stripe); with Mollie the field is shown disabled. */
   paymentLinks: boolean
 }

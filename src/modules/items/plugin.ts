@@ -20,11 +20,12 @@ declare module 'fastify' {
  */
 export default fp(async function items (app) {
   const { config, database, files } = app
-  const service = createItems({ db: database.db, runner: database.runner, files, currency: config.currency, maxUploadBytes: config.maxUploadBytes })
+  const { pdf } = app
+  const service = createItems({ db: database.db, runner: database.runner, files, currency: config.currency, maxUploadBytes: config.maxUploadBytes, pdf })
   const found = await service.reconcile()
   if (found.temporary > 0) app.log.warn({ files: found.temporary }, 'removed temporary files of interrupted uploads')
   for (const { slug, key } of found.missing) {
     app.log.error({ slug, key }, 'a stored file of this item is missing from CONTENT_DIR: its page will say so and /healthz answers degraded')
   }
   app.decorate('items', service)
-}, { name: 'items', dependencies: ['database', 'files'] })
+}, { name: 'items', dependencies: ['database', 'files', 'pdf'] })

@@ -10,7 +10,7 @@ import { DomainError } from '../../lib/errors.js'
 import { priceInput, toDecimal } from '../../lib/money.js'
 import { itemPath } from '../../lib/slugs.js'
 import type { PaymentLinkLookup } from './edit.js'
-import { type FormEntry, MAX_PREVIEW_BYTES } from './uploads.js'
+import { DEFAULT_PREVIEW_FIELDS, type FormEntry, MAX_PREVIEW_BYTES } from './uploads.js'
 
 /** The multipart parser's parts, from the form's first file on, as the services take them. */
 async function * formEntries (upload: UploadStream): AsyncGenerator<FormEntry> {
@@ -33,7 +33,7 @@ async function itemOr404 (app: FastifyInstance, slug: string): Promise<Content> 
 async function uploadRoutes (app: FastifyInstance): Promise<void> {
   const { config, items } = app
   const uploadLimit = uploadLimitOf(app)
-  const form = (values: UploadForm['values'] = { title: '', description: '', price: '' }, problems: UploadForm['problems'] = {}) => ({
+  const form = (values: UploadForm['values'] = { title: '', description: '', price: '', ...DEFAULT_PREVIEW_FIELDS }, problems: UploadForm['problems'] = {}) => ({
     title: 'Upload a PDF', values, problems, maxUploadMb: config.maxUploadBytes / 1024 / 1024, price: priceInput(config.currency)
   })
 
@@ -80,9 +80,12 @@ async function editRoutes (app: FastifyInstance): Promise<void> {
       changelog: '',
       payment_link_id: content.payment_link_id ?? '',
       pay_what_you_want: content.pay_what_you_want === 1 ? '1' : '',
-      min_price: toDecimal(content.min_price_cents, content.currency)
+      min_price: toDecimal(content.min_price_cents, content.currency),
+      preview_pages: String(content.preview_pages),
+      sample_pages: String(content.sample_pages)
     },
     problems,
+    latest: await items.version(content.id, await items.latestVersion(content.id)),
     paymentLinks: paymentLink !== null,
     maxUploadMb: config.maxUploadBytes / 1024 / 1024,
     price: priceInput(content.currency),

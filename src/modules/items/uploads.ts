@@ -6,6 +6,7 @@ import { DomainError } from '../../lib/errors.js'
 import { type FileStore, type PendingFile, sniffImage, sniffPdf } from '../../storage/store.js'
 import { formatAmount, minimumCharge, parsePrice, priceRule } from '../../lib/money.js'
 import { slugify } from '../../lib/slugs.js'
+import { DEFAULT_PREVIEW_PAGES, type Inspection, MAX_PREVIEW_PAGES, MAX_SAMPLE_PAGES, type PdfFacts } from '../pdf/plugin.js'
 
 export const MAX_PREVIEW_BYTES = 5 * 1024 * 1024
 
@@ -13,7 +14,50 @@ export interface ContentFields {
   title: string
   description: string
   price: string
+  /** How many first pages anyone may look at (0-10), and how many the free sample has (0: none). */
+  preview_pages: string
+  sample_pages: string
 }
+
+/**
+ * What items need of the PDF module (src/modules/pdf/): what an uploaded PDF is, and the jobs a
+ * new version (or new preview settings) needs, added in the caller's transaction. Absent (a
+ * script seeding the database), PDFs are taken as they come and nothing is made from them.
+ */
+export interface PdfHooks {
+  inspect: (file: PendingFile) => Promise<Inspection>
+  queueFor: (content: Pick<Content, 'id' | 'preview_pages' | 'sample_pages'>, version: number, pageCount: number | null) => Promise<void>
+  kick: () => void
+}
+
+/** A version's facts as its row keeps them. */
+export const versionFacts = (facts: PdfFacts | undefined) => facts === undefined
+  ? {}
+  : { page_count: facts.pages, pdf_title: facts.title?.slice(0, 500) ?? null, pdf_author: facts.author?.slice(0, 500) ?? null, stamp_problem: facts.stampable ? null : (facts.unstampableReason ?? 'This PDF cannot be stamped.') }
+
+/** Reads the PDF's facts; a PDF the engine refuses is a problem with the form's file. */
+export async function inspectPdf (pdf: PdfHooks | undefined, file: PendingFile, problems: ContentProblems): Promise<PdfFacts | undefined> {
+  if (pdf === undefined) return undefined
+  const inspection = await pdf.inspect(file)
+  if (inspection.ok) return inspection.facts
+  problems.file = inspection.reason
+  return undefined
+}
+
+/** A whole number from `min` to `max` typed in a form field; undefined when it is not one. */
+function wholeNumber (value: string, min: number, max: number): number | undefined {
+  const text = value.trim()
+  if (!/^\d{1,6}$/.test(text)) return undefined
+  const n = Number(text)
+  return n >= min && n <= max ? n : undefined
+}
+
+/** The preview fields as numbers (the checks below passed). */
+export const previewNumbers = (fields: Pick<ContentFields, 'preview_pages' | 'sample_pages'>) =>
+  ({ preview_pages: Number(fields.preview_pages.trim()), sample_pages: Number(fields.sample_pages.trim()) })
+
+/** Defaults of a new item's preview fields, and the value a form left out. */
+export const DEFAULT_PREVIEW_FIELDS = { preview_pages: String(DEFAULT_PREVIEW_PAGES), sample_pages: '0' } as const
 
 export interface ContentProblems {
   title?: string
@@ -21,6 +65,8 @@ export interface ContentProblems {
   price?: string
   file?: string
   preview?: string
+  preview_pages?: string
+  sample_pages?: string
 }
 
 /**
@@ -53,6 +99,8 @@ export function checkFields (fields: ContentFields, currency: string): ContentPr
     // Stripe would refuse the checkout: better to say so now than to a buyer later.
     problems.price = `The lowest price Stripe accepts in ${currency.toUpperCase()} is ${formatAmount(minimumCharge(currency), currency)}. Use 0 for a free item.`
   }
+  if (wholeNumber(fields.preview_pages, 0, MAX_PREVIEW_PAGES) === undefined) problems.preview_pages = `Type how many first pages anyone may look at: a whole number from 0 to ${MAX_PREVIEW_PAGES}.`
+  if (wholeNumber(fields.sample_pages, 0, MAX_SAMPLE_PAGES) === undefined) problems.sample_pages = `Type how many first pages the free sample has: a whole number from 0 (no sample) to ${MAX_SAMPLE_PAGES}.`
   return problems
 }
 
@@ -100,20 +148,20 @@ export function createFormReceiver (files: FileStore, maxUploadBytes: number) {
 }
 
 /** New items, from an upload form's entries to a stored row and its files. */
-export function createUploads (deps: { db: Kysely<Database>, runner: Runner, files: FileStore, currency: string, maxUploadBytes: number }) {
-  const { db, runner, files, currency, maxUploadBytes } = deps
+export function createUploads (deps: { db: Kysely<Database>, runner: Runner, files: FileStore, currency: string, maxUploadBytes: number, pdf?: PdfHooks }) {
+  const { db, runner, files, currency, maxUploadBytes, pdf } = deps
   const bySlug = (slug: string) => db.selectFrom('content').selectAll().where('slug', '=', slug)
   const receiveForm = createFormReceiver(files, maxUploadBytes)
 
   /** Renames the files into place, then commits the row; the caller discards the files on failure. */
-  async function create (fields: ContentFields, pdf: PendingFile & { originalName: string }, preview: PendingFile): Promise<Content> {
+  async function create (fields: ContentFields, file: PendingFile & { originalName: string }, preview: PendingFile, facts: PdfFacts | undefined): Promise<Content> {
     const title = fields.title.trim()
     const slug = slugify(title)
     const taken = new DomainError('conflict', `An item with the address /content/${slug} already exists. Choose another title.`)
     if (await runner.first(bySlug(slug)) !== undefined) throw taken
-    await files.commit(pdf)
+    await files.commit(file)
     await files.commit(preview)
-    const file = { file_key: pdf.key, file_name: pdf.originalName.slice(0, 255), file_size: pdf.size, sha256: pdf.sha256 }
+    const stored = { file_key: file.key, file_name: file.originalName.slice(0, 255), file_size: file.size, sha256: file.sha256 }
     try {
       // The item and its version 1 together: no item is ever without the version it sells.
       return await runner.transaction(async () => {
@@ -123,10 +171,14 @@ export function createUploads (deps: { db: Kysely<Database>, runner: Runner, fil
           description: fields.description.trim(),
           price_cents: parsePrice(fields.price, currency)!,
           currency,
-          ...file,
-          preview_key: preview.key
+          ...stored,
+          preview_key: preview.key,
+          ...previewNumbers(fields),
+          page_count: facts?.pages ?? null
         }).returningAll()))!
-        await runner.run(db.insertInto('content_versions').values({ content_id: content.id, version: 1, ...file, created_at: content.created_at }))
+        await runner.run(db.insertInto('content_versions').values({ content_id: content.id, version: 1, ...stored, created_at: content.created_at, ...versionFacts(facts) }))
+        // The page images and the sample are made after this answer, by a job written with the item.
+        await pdf?.queueFor(content, 1, content.page_count)
         return content
       })
     } catch (error) {
@@ -150,16 +202,26 @@ export function createUploads (deps: { db: Kysely<Database>, runner: Runner, fil
       let stored = false
       try {
         const chosen = await receiveForm(entries, fields, received, problems)
-        const values: ContentFields = { title: fields.title ?? '', description: fields.description ?? '', price: fields.price ?? '' }
+        const values: ContentFields = {
+          title: fields.title ?? '',
+          description: fields.description ?? '',
+          price: fields.price ?? '',
+          preview_pages: fields.preview_pages ?? DEFAULT_PREVIEW_FIELDS.preview_pages,
+          sample_pages: fields.sample_pages ?? DEFAULT_PREVIEW_FIELDS.sample_pages
+        }
         Object.assign(problems, checkFields(values, currency))
         if (chosen.file === undefined) problems.file ??= 'Choose a PDF to sell.'
         if (chosen.preview === undefined) problems.preview ??= 'Choose a cover image (PNG, JPEG or WebP).'
         if (Object.keys(problems).length > 0 || chosen.file === undefined || chosen.preview === undefined) {
           return { ok: false, kind: 'invalid', values, problems }
         }
+        // Read in a worker thread: a PDF nobody could open is refused here, with why.
+        const facts = await inspectPdf(pdf, chosen.file, problems)
+        if (problems.file !== undefined) return { ok: false, kind: 'invalid', values, problems }
         try {
-          const content = await create(values, chosen.file, chosen.preview)
+          const content = await create(values, chosen.file, chosen.preview, facts)
           stored = true
+          pdf?.kick()
           return { ok: true, content }
         } catch (error) {
           if (!(error instanceof DomainError) || error.kind !== 'conflict') throw error

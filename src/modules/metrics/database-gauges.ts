@@ -8,7 +8,7 @@ const ORDER_STATUSES = ['pending', 'paid', 'failed', 'expired', 'refunded', 'rev
 /**
  * The gauges read from the database when Prometheus scrapes (prom-client calls `collect` then),
  * so every instance answers the same figures: one GROUP BY over orders' statuses, one COUNT and
- * one MIN over the unsent outbox rows (the partial index outbox_due covers `sent_at IS NULL`).
+ * one MIN over the unsent outbox rows, one COUNT over the pending PDF jobs (the partial index outbox_due covers `sent_at IS NULL`).
  * Each answers a handful of rows at most, whatever the size of the tables.
  */
 export function registerDatabaseGauges (registry: Registry, { db, runner }: Pick<DatabaseHandle, 'db' | 'runner'>, now: () => number = Date.now): void {
@@ -55,10 +55,10 @@ export function registerDatabaseGauges (registry: Registry, { db, runner }: Pick
     name: 'pdfmarket_jobs_pending',
     help: 'Background jobs (PDF and others) waiting to run (from the database: the same on every instance).',
     registers: [registry],
-    collect () {
-      // 0 today: there is no background jobs table yet (PDF jobs are still to come). When there
-      // is, this reads COUNT(*) of its pending rows like the outbox gauge above.
-      this.set(0)
+    async collect () {
+      // The partial index pdf_jobs_pending covers exactly these rows.
+      const row = await runner.first(db.selectFrom('pdf_jobs').where('status', '=', 'pending').select((eb) => eb.fn.countAll<number | string>().as('count')))
+      this.set(Number(row?.count ?? 0))
     }
   })
 }

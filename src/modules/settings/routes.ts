@@ -20,7 +20,7 @@ const settingsRoutes: FastifyPluginAsync = async (app) => {
         type: 'object',
         // Lengths are checked by the service, so a long value comes back in the form with a
         // message rather than as an error page.
-        properties: { store_name: text, tagline: text, contact_email: text, refund_policy: text, allow_promotion_codes: text }
+        properties: { store_name: text, tagline: text, contact_email: text, refund_policy: text, allow_promotion_codes: text, stamp_pdfs: text }
       }
     }
   }, async (request, reply) => {
@@ -30,7 +30,8 @@ const settingsRoutes: FastifyPluginAsync = async (app) => {
       tagline: body.tagline ?? '',
       contact_email: body.contact_email ?? '',
       refund_policy: body.refund_policy ?? '',
-      allow_promotion_codes: body.allow_promotion_codes
+      allow_promotion_codes: body.allow_promotion_codes,
+      stamp_pdfs: body.stamp_pdfs
     })
     if (result.settings === undefined) {
       return await reply.page('pages/settings.eta', form(result.values, result.problems), { status: 400 })

@@ -12,6 +12,8 @@ export interface StoreSettings {
   refundPolicy: string
   /** Stripe Checkout offers a promotion-code field when it is on; Mollie has no promotion codes, so there it has no effect. */
   allowPromotionCodes: boolean
+  /** Each buyer's download of a paid item is their own stamped copy (src/modules/pdf/). */
+  stampPdfs: boolean
 }
 
 /** The settings form as posted (field names are the HTTP contract's). */
@@ -21,6 +23,7 @@ export interface SettingsFields {
   contact_email: string
   refund_policy: string
   allow_promotion_codes?: string
+  stamp_pdfs?: string
 }
 
 export type SettingsProblems = Partial<Record<keyof SettingsFields, string>>
@@ -34,7 +37,8 @@ export const DEFAULT_SETTINGS: StoreSettings = {
   tagline: '',
   contactEmail: '',
   refundPolicy: '',
-  allowPromotionCodes: false
+  allowPromotionCodes: false,
+  stampPdfs: false
 }
 
 export const LIMITS = { storeName: 60, tagline: 120, refundPolicy: 20_000, email: 254 } as const
@@ -45,7 +49,8 @@ const KEYS = {
   tagline: 'tagline',
   contactEmail: 'contact_email',
   refundPolicy: 'refund_policy',
-  allowPromotionCodes: 'allow_promotion_codes'
+  allowPromotionCodes: 'allow_promotion_codes',
+  stampPdfs: 'stamp_pdfs'
 } as const satisfies Record<keyof StoreSettings, string>
 
 // The address rule of <input type="email"> (WHATWG), with at least one dot in the domain: a
@@ -65,7 +70,8 @@ export function checkSettings (fields: SettingsFields): SettingsResult {
     tagline: oneLine(fields.tagline),
     contact_email: fields.contact_email.trim(),
     refund_policy: fields.refund_policy.replace(/\r\n?/g, '\n').trim(),
-    ...(fields.allow_promotion_codes === undefined ? {} : { allow_promotion_codes: fields.allow_promotion_codes })
+    ...(fields.allow_promotion_codes === undefined ? {} : { allow_promotion_codes: fields.allow_promotion_codes }),
+    ...(fields.stamp_pdfs === undefined ? {} : { stamp_pdfs: fields.stamp_pdfs })
   }
   const problems: SettingsProblems = {}
   if (values.store_name === '') problems.store_name = 'Give the store a name: it is shown at the top of every page.'
@@ -80,6 +86,9 @@ export function checkSettings (fields: SettingsFields): SettingsResult {
   if (values.allow_promotion_codes !== undefined && values.allow_promotion_codes !== '1') {
     problems.allow_promotion_codes = 'Promotion codes are either on (1) or off (left out).'
   }
+  if (values.stamp_pdfs !== undefined && values.stamp_pdfs !== '1') {
+    problems.stamp_pdfs = 'Stamped copies are either on (1) or off (left out).'
+  }
   if (Object.keys(problems).length > 0) return { values, problems }
   return {
     settings: {
@@ -87,7 +96,8 @@ export function checkSettings (fields: SettingsFields): SettingsResult {
       tagline: values.tagline,
       contactEmail: values.contact_email,
       refundPolicy: values.refund_policy,
-      allowPromotionCodes: values.allow_promotion_codes === '1'
+      allowPromotionCodes: values.allow_promotion_codes === '1',
+      stampPdfs: values.stamp_pdfs === '1'
     }
   }
 }
@@ -99,7 +109,8 @@ export function settingsFields (settings: StoreSettings): SettingsFields {
     tagline: settings.tagline,
     contact_email: settings.contactEmail,
     refund_policy: settings.refundPolicy,
-    ...(settings.allowPromotionCodes ? { allow_promotion_codes: '1' } : {})
+    ...(settings.allowPromotionCodes ? { allow_promotion_codes: '1' } : {}),
+    ...(settings.stampPdfs ? { stamp_pdfs: '1' } : {})
   }
 }
 
@@ -131,7 +142,8 @@ export async function createSettings (deps: { db: Kysely<Database>, runner: Runn
       tagline: text('tagline', DEFAULT_SETTINGS.tagline),
       contactEmail: text('contactEmail', DEFAULT_SETTINGS.contactEmail),
       refundPolicy: text('refundPolicy', DEFAULT_SETTINGS.refundPolicy),
-      allowPromotionCodes: rows.get(KEYS.allowPromotionCodes) === '1'
+      allowPromotionCodes: rows.get(KEYS.allowPromotionCodes) === '1',
+      stampPdfs: rows.get(KEYS.stampPdfs) === '1'
     })
   }
 
