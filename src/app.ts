@@ -27,6 +27,12 @@ export interface BuildOptions {
   now?: () => number
   /** How often the content store is swept (default hourly); tests make it short. */
   sweepIntervalMs?: number
+  /**
+   * PDF jobs (page images, samples, stamped copies): run in the background as soon as they are
+   * written (the default), or only when a request waits for one ('on-demand': the test harness,
+   * so a test's store holds only the files it caused).
+   */
+  pdfJobs?: 'background' | 'on-demand'
 }
 
 /** The one entry to the application. It never listens, so tests can `inject`. */
@@ -84,7 +90,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   // Before anything sells or a file is looked at: one currency per store.
   await app.register(database, { checks: [async (handle) => { await checkStoreCurrency(handle, config.currency) }] })
   await app.register(files)
-  await app.register(pdf)
+  await app.register(pdf, { background: options.pdfJobs !== 'on-demand' })
   await app.register(catalog)
   await app.register(items)
   await app.register(library)

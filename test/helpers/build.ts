@@ -63,7 +63,7 @@ export async function build (t: TestContext, env: Record<string, string> = {}, o
   const idp = await startIdentityProvider()
   const config = loadConfig(testEnv(dir, stripe.url, idp.url, env))
   options.config?.(config)
-  const app = await buildApp(config, { logger: options.logger, now: options.now, sweepIntervalMs: options.sweepIntervalMs })
+  const app = await buildApp(config, { logger: options.logger, now: options.now, sweepIntervalMs: options.sweepIntervalMs, pdfJobs: options.pdfJobs ?? 'on-demand' })
   await app.ready()
   t.teardown(async () => {
     await app.close()

@@ -20,6 +20,8 @@ export interface UploadFields {
   csrf?: string | null
   /** Put the files before the text fields (a client that does not follow the form's order). */
   filesFirst?: boolean
+  /** Other text fields (preview_pages, sample_pages). */
+  extra?: Record<string, string>
 }
 
 /** Builds a multipart/form-data body the way a browser would. */
@@ -41,7 +43,8 @@ export async function uploadForm (fields: UploadFields = {}): Promise<{ body: Bu
   const text: Array<[string, string]> = [
     ['title', fields.title ?? 'A Field Guide to Testing'],
     ['description', fields.description ?? 'Everything about tests.'],
-    ['price', fields.price ?? '5.00']
+    ['price', fields.price ?? '5.00'],
+    ...Object.entries(fields.extra ?? {})
   ]
   const files: Array<[string, { data: Buffer, filename: string, type: string }]> = []
   const file = fields.file === undefined ? pdfBytes() : fields.file

@@ -27,7 +27,7 @@ declare module 'fastify' {
  * every instance's runner claims them (a lease), so a job runs once across instances and again
  * after a crash.
  */
-export default fp<{ pool?: PdfPool }>(async function pdf (app, options) {
+export default fp<{ pool?: PdfPool, background?: boolean }>(async function pdf (app, options) {
   const { config, database, files } = app
   const { db, runner } = database
   const pool = options.pool ?? createPdfPool()
@@ -36,8 +36,8 @@ export default fp<{ pool?: PdfPool }>(async function pdf (app, options) {
   // This instance (host and port: a restart on the same port frees what a crashed run held) and this run of it.
   const instance = `${hostname()}:${config.port}`
   const holder = `${instance}/${process.pid}.${randomBytes(4).toString('hex')}`
-  const jobs = createJobRunner({ queue, work, holder, concurrency: 2, log: app.log })
-  const service = createPdfService({ db, runner, files, pool, queue, kick: jobs.kick })
+  const jobs = createJobRunner({ queue, work, holder, concurrency: 2, log: app.log, background: options.background })
+  const service = createPdfService({ db, runner, files, pool, queue, kick: jobs.kick, demand: jobs.demand })
   app.decorate('pdf', { ...service, trace: createTracer({ db, runner, pool }) })
 
   app.addHook('onReady', async () => { jobs.kick() })

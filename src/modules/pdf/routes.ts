@@ -42,8 +42,8 @@ async function sendAsset (app: FastifyInstance, request: FastifyRequest, reply: 
     throw new HttpError(503, MISSING)
   }
   reply.headers(headers)
-  const options = { root: files.dir, cacheControl: false, contentType: false } as unknown as SendOptions
-  return name === null ? await reply.sendFile(asset.key, files.dir, options) : await reply.download(asset.key, name, options)
+  // sendFile keeps the headers set above (download() would write its own Content-Disposition).
+  return await reply.sendFile(asset.key, files.dir, { cacheControl: false, contentType: false } as unknown as SendOptions)
 }
 
 /** GET /content/<slug>/pages/<n> and /content/<slug>/sample: for anyone who may see the item. */

@@ -16,10 +16,13 @@ export const JOB_LEASE_MS = 5 * 60_000
 /**
  * Runs the PDF jobs of every instance, at most `concurrency` at a time on this one (the engine's
  * worker threads): a job is claimed (a lease), run, then marked done or failed. Looks for work
- * when kicked (a job added here) and every POLL_MS (a job added by another instance).
+ * when kicked (a job added here) and every POLL_MS (a job added by another instance). With
+ * `background` off (the test harness's default, so a test's store holds only what it made) jobs
+ * run only when a request waits for one.
  */
-export function createJobRunner (deps: { queue: JobQueue, work: Work, holder: string, concurrency: number, log: FastifyBaseLogger }) {
+export function createJobRunner (deps: { queue: JobQueue, work: Work, holder: string, concurrency: number, log: FastifyBaseLogger, background?: boolean }) {
   const { queue, work, holder, concurrency, log } = deps
+  const background = deps.background ?? true
   const running = new Set<Promise<void>>()
   let timer: NodeJS.Timeout | undefined
   let stopped = false
@@ -59,7 +62,7 @@ export function createJobRunner (deps: { queue: JobQueue, work: Work, holder: st
   }
 
   function schedule (): void {
-    if (stopped) return
+    if (stopped || !background) return
     clearTimeout(timer)
     timer = setTimeout(kick, POLL_MS)
     timer.unref()
@@ -67,6 +70,11 @@ export function createJobRunner (deps: { queue: JobQueue, work: Work, holder: st
 
   /** Look for jobs now (one was added, or one finished) rather than at the next poll. */
   function kick (): void {
+    if (background) demand()
+  }
+
+  /** Look for jobs now, also with background work off: a request waits for one. */
+  function demand (): void {
     if (stopped) return
     if (looking) { again = true; return }
     looking = true
@@ -77,6 +85,7 @@ export function createJobRunner (deps: { queue: JobQueue, work: Work, holder: st
 
   return {
     kick,
+    demand,
     /** Jobs running on this instance now. */
     get active (): number { return running.size },
     /** Stops looking; the jobs under way finish first (their lease would otherwise hold them). */

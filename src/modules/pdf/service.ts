@@ -26,8 +26,8 @@ export type Wait<T> = { ok: true, value: T } | { ok: false, why: 'failed' | 'tim
  * The PDF module's services for the rest of the app: what an upload's PDF is, the jobs a new
  * version needs, the page images and the sample as requests ask for them, a buyer's copy.
  */
-export function createPdfService (deps: { db: Kysely<Database>, runner: Runner, files: Store, pool: PdfPool, queue: JobQueue, kick: () => void }) {
-  const { db, runner, files, pool, queue, kick } = deps
+export function createPdfService (deps: { db: Kysely<Database>, runner: Runner, files: Store, pool: PdfPool, queue: JobQueue, kick: () => void, demand: () => void }) {
+  const { db, runner, files, pool, queue, kick, demand } = deps
 
   async function latest (contentId: number): Promise<{ version: number, page_count: number | null, stamp_problem: string | null } | undefined> {
     return await runner.first(db.selectFrom('content_versions').select(['version', 'page_count', 'stamp_problem'])
@@ -46,9 +46,9 @@ export function createPdfService (deps: { db: Kysely<Database>, runner: Runner, 
    */
   async function waitFor<T> (job: JobRequest, found: () => Promise<T | undefined>, waitMs = WAIT_MS): Promise<Wait<T>> {
     const key = await queue.add(job)
-    kick()
     const until = Date.now() + waitMs
     for (;;) {
+      demand()
       const value = await found()
       if (value !== undefined) return { ok: true, value }
       const state = await queue.state(key)
