@@ -38,9 +38,15 @@ export const versionFacts = (facts: PdfFacts | undefined) => facts === undefined
 /** Reads the PDF's facts; a PDF the engine refuses is a problem with the form's file. */
 export async function inspectPdf (pdf: PdfHooks | undefined, file: PendingFile, problems: ContentProblems): Promise<PdfFacts | undefined> {
   if (pdf === undefined) return undefined
-  const inspection = await pdf.inspect(file)
-  if (inspection.ok) return inspection.facts
-  problems.file = inspection.reason
+  try {
+    const inspection = await pdf.inspect(file)
+    if (inspection.ok) return inspection.facts
+    problems.file = inspection.reason
+  } catch (error) {
+    // The engine gave up on it (too slow, too large to hold, it crashed its thread): said as such.
+    if (!(error instanceof DomainError) || error.kind !== 'invalid') throw error
+    problems.file = error.message
+  }
   return undefined
 }
 
