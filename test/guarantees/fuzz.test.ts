@@ -6,6 +6,7 @@ import t from 'tap'
 import { storeNames } from '../helpers/backend.js'
 import { ADMIN_EMAIL, build, CookieJar, type Harness, multipartBody, uploadForm } from '../helpers/build.js'
 import { pdfBytes, pngBytes } from '../helpers/fixtures.js'
+import { absurdCountPdf, brokenXrefPdf, cyclicPdf, makePdf, noPagesPdf, notAPdf, ownerEncryptedPdf, truncatedPdf, userEncryptedPdf } from '../helpers/pdfs.js'
 import { fuzzSeed, seedFastCheck } from '../helpers/random.js'
 
 /** What @fastify/secure-session decodes a cookie value to: URL-decoding, then base64 parts. */
@@ -190,6 +191,39 @@ t.test('hostile input on every route: never a 5xx, every refusal actionable, not
         await h.app.files.remove(row.preview_key)
       }
     } else if (response.statusCode < 400) problems.push(`${label} was accepted: ${response.statusCode}`)
+  }
+
+  // 5b. Malformed PDFs (encrypted, damaged, truncated, no pages, cyclic or absurd page trees,
+  // garbage after the header) and random mutations of a valid one: accepted (read by pdf.js) or
+  // refused with a sentence that says why, never a 5xx or a hang; a refusal stores nothing.
+  const valid = Buffer.from(await makePdf({ pages: 3 }))
+  const malformed: Array<[string, Buffer]> = [
+    ['user password', Buffer.from(await userEncryptedPdf())],
+    ['owner password', Buffer.from(await ownerEncryptedPdf())],
+    ['broken xref', Buffer.from(await brokenXrefPdf())],
+    ['truncated', Buffer.from(await truncatedPdf())],
+    ['no pages', Buffer.from(noPagesPdf())],
+    ['cyclic page tree', Buffer.from(cyclicPdf())],
+    ['absurd page count', Buffer.from(absurdCountPdf())],
+    ['garbage after the header', Buffer.from(notAPdf())]
+  ]
+  await fc.assert(fc.asyncProperty(fc.nat({ max: valid.length - 1 }), fc.uint8Array({ minLength: 1, maxLength: 32 }), async (at, noise) => {
+    malformed.push([`mutated at ${at}`, Buffer.concat([valid.subarray(0, at), Buffer.from(noise), valid.subarray(at + noise.length)])])
+  }), { numRuns: 12 })
+  for (const [index, [label, file]] of malformed.entries()) {
+    const title = `Malformed ${index}`
+    const response = await h.upload(admin, { title, file })
+    judge(`PDF ${label}`, response, 'POST')
+    if (response.statusCode === 303) {
+      accepted++
+      const row = (await h.app.catalog.find(`malformed-${index}`))!
+      await h.app.db.deleteFrom('pdf_jobs').where('content_id', '=', row.id).execute()
+      await h.app.db.deleteFrom('content').where('id', '=', row.id).execute()
+      await h.app.files.remove(row.file_key)
+      await h.app.files.remove(row.preview_key)
+    } else if (response.statusCode !== 400 || !/PDF|page|password/i.test(response.body)) {
+      problems.push(`malformed PDF (${label}) answered ${response.statusCode} without saying why`)
+    }
   }
 
   // 6. Cookies: tampered, truncated, random, repeated; and a body the size of the limit.
