@@ -28,6 +28,7 @@ export type Wait<T> = { ok: true, value: T } | { ok: false, why: 'failed' | 'tim
  */
 export function createPdfService (deps: { db: Kysely<Database>, runner: Runner, files: Store, pool: PdfPool, queue: JobQueue, kick: () => void, demand: () => void }) {
   const { db, runner, files, pool, queue, kick, demand } = deps
+  const waitFor = createWaiter(queue, demand)
 
   async function latest (contentId: number): Promise<{ version: number, page_count: number | null, stamp_problem: string | null } | undefined> {
     return await runner.first(db.selectFrom('content_versions').select(['version', 'page_count', 'stamp_problem'])
@@ -37,29 +38,6 @@ export function createPdfService (deps: { db: Kysely<Database>, runner: Runner, 
   async function asset (contentId: number, version: number, kind: PdfAsset['kind'], n: number): Promise<PdfAsset | undefined> {
     return await runner.first(db.selectFrom('pdf_assets').selectAll()
       .where('content_id', '=', contentId).where('version', '=', version).where('kind', '=', kind).where('n', '=', n))
-  }
-
-  /**
-   * Adds the job (unless there is one), has a runner look at once, and waits until `found` finds
-   * what it makes or the job ends without it. Whichever instance claims it runs it: two requests
-   * for the same thing wait on one job.
-   */
-  async function waitFor<T> (job: JobRequest, found: () => Promise<T | undefined>, waitMs = WAIT_MS): Promise<Wait<T>> {
-    const key = await queue.add(job)
-    const until = Date.now() + waitMs
-    for (;;) {
-      demand()
-      const value = await found()
-      if (value !== undefined) return { ok: true, value }
-      const state = await queue.state(key)
-      if (state !== 'pending') {
-        // Done (or failed) just after the look above: one more look decides.
-        const last = await found()
-        return last !== undefined ? { ok: true, value: last } : { ok: false, why: 'failed' }
-      }
-      if (Date.now() >= until) return { ok: false, why: 'timeout' }
-      await new Promise((resolve) => setTimeout(resolve, WAIT_STEP_MS))
-    }
   }
 
   /** The render and sample jobs of an item's latest version, as its settings ask (in the caller's transaction). */
@@ -72,6 +50,7 @@ export function createPdfService (deps: { db: Kysely<Database>, runner: Runner, 
   return {
     pool,
     queueFor,
+    ...createCopies(deps, waitFor),
 
     /** What an uploaded PDF is (pages, title, author, whether it can be stamped), or why it is refused. */
     async inspect (file: PendingFile): Promise<Inspection> {
@@ -112,6 +91,48 @@ export function createPdfService (deps: { db: Kysely<Database>, runner: Runner, 
         async () => await asset(content.id, current.version, 'sample', pages))
     },
 
+    jobKey,
+
+    /** Every stored file this module made (the store's sweep keeps them). */
+    async madeKeys (): Promise<string[]> {
+      const assets = await runner.all(db.selectFrom('pdf_assets').select('key'))
+      const copies = await runner.all(db.selectFrom('stamped_copies').select('key'))
+      return [...assets, ...copies].map((row) => row.key)
+    }
+  }
+}
+
+export type PdfService = ReturnType<typeof createPdfService>
+
+/** A request's wait for a job's result (see waitFor inside). */
+function createWaiter (queue: JobQueue, demand: () => void) {
+  /**
+   * Adds the job (unless there is one), has a runner look at once, and waits until `found` finds
+   * what it makes or the job ends without it. Whichever instance claims it runs it: two requests
+   * for the same thing wait on one job.
+   */
+  return async function waitFor<T> (job: JobRequest, found: () => Promise<T | undefined>, waitMs = WAIT_MS): Promise<Wait<T>> {
+    const key = await queue.add(job)
+    const until = Date.now() + waitMs
+    for (;;) {
+      demand()
+      const value = await found()
+      if (value !== undefined) return { ok: true, value }
+      const state = await queue.state(key)
+      if (state !== 'pending') {
+        // Done (or failed) just after the look above: one more look decides.
+        const last = await found()
+        return last !== undefined ? { ok: true, value: last } : { ok: false, why: 'failed' }
+      }
+      if (Date.now() >= until) return { ok: false, why: 'timeout' }
+      await new Promise((resolve) => setTimeout(resolve, WAIT_STEP_MS))
+    }
+  }
+}
+
+/** Buyers' stamped copies, as the download routes ask for them. */
+function createCopies ({ db, runner }: { db: Kysely<Database>, runner: Runner }, waitFor: ReturnType<typeof createWaiter>) {
+  return {
     /**
      * The buyer's own copy of a version: the stored one, or made now (by whichever instance
      * claims the job; two downloads at once wait on one job). Undefined when the version cannot
@@ -129,17 +150,6 @@ export function createPdfService (deps: { db: Kysely<Database>, runner: Runner, 
       if (made.ok || made.why === 'timeout') return made
       // The job ended without a copy: the version turned out unstampable (flagged) or the job gave up.
       return undefined
-    },
-
-    jobKey,
-
-    /** Every stored file this module made (the store's sweep keeps them). */
-    async madeKeys (): Promise<string[]> {
-      const assets = await runner.all(db.selectFrom('pdf_assets').select('key'))
-      const copies = await runner.all(db.selectFrom('stamped_copies').select('key'))
-      return [...assets, ...copies].map((row) => row.key)
     }
   }
 }
-
-export type PdfService = ReturnType<typeof createPdfService>

@@ -24,6 +24,12 @@ export interface WorkDeps {
 /** The visible line of a buyer's copy: the contract's words. */
 export const licenceLine = (email: string, orderId: string): string => `Licensed to ${email} · Order ${orderId.slice(0, 8)}`
 
+/** Inserts a made file's row, or removes the file when another run of the job wrote it first. */
+async function recordOnce (files: Store, key: string, insert: () => Promise<number>): Promise<void> {
+  const inserted = await insert()
+  if (inserted === 0) await files.remove(key).catch(() => {})
+}
+
 /**
  * What each kind of job does, from a claimed row to the row of what it made. Each reads the
  * version's file from the store, has the engine (worker threads) do the PDF work, keeps the
@@ -39,12 +45,6 @@ export function createWork (deps: WorkDeps) {
     // The item was deleted meanwhile: nothing to make.
     if (version === undefined) throw new DomainError('not_found', 'the version is gone')
     return version
-  }
-
-  /** Inserts the row, or removes the file when another run of the job wrote it first. */
-  async function record (key: string, insert: () => Promise<number>): Promise<void> {
-    const inserted = await insert()
-    if (inserted === 0) await files.remove(key).catch(() => {})
   }
 
   /** The facts of a version uploaded before they were read (migrations/0017): read now. */
@@ -71,7 +71,7 @@ export function createWork (deps: WorkDeps) {
       const rendered = await pool.render(path, { pages, width: PAGE_WIDTH })
       for (const [index, bytes] of rendered.images.entries()) {
         const kept = await keep(files, { kind: 'image', bytes }, deps.maxUploadBytes)
-        await record(kept.key, async () => (await runner.run(db.insertInto('pdf_assets').values({
+        await recordOnce(files, kept.key, async () => (await runner.run(db.insertInto('pdf_assets').values({
           content_id: job.content_id, version: job.version, kind: 'page', n: index + 1, key: kept.key, content_type: rendered.contentType, size: kept.size
         }).onConflict((oc) => oc.columns(['content_id', 'version', 'kind', 'n']).doNothing()))).changes)
       }
@@ -85,7 +85,7 @@ export function createWork (deps: WorkDeps) {
         const output = join(dir, 'sample.pdf')
         await pool.sample(path, output, { pages: job.pages })
         const kept = await keep(files, { kind: 'pdf', path: output }, deps.maxUploadBytes)
-        await record(kept.key, async () => (await runner.run(db.insertInto('pdf_assets').values({
+        await recordOnce(files, kept.key, async () => (await runner.run(db.insertInto('pdf_assets').values({
           content_id: job.content_id, version: job.version, kind: 'sample', n: job.pages, key: kept.key, content_type: 'application/pdf', size: kept.size
         }).onConflict((oc) => oc.columns(['content_id', 'version', 'kind', 'n']).doNothing()))).changes)
       })
@@ -116,7 +116,7 @@ export function createWork (deps: WorkDeps) {
           return
         }
         const kept = await keep(files, { kind: 'pdf', path: output }, Number.MAX_SAFE_INTEGER)
-        await record(kept.key, async () => (await runner.run(db.insertInto('stamped_copies').values({
+        await recordOnce(files, kept.key, async () => (await runner.run(db.insertInto('stamped_copies').values({
           order_id: order.id, content_id: job.content_id, version: job.version, copy_id: copyId, key: kept.key, size: kept.size
         }).onConflict((oc) => oc.columns(['order_id', 'version']).doNothing()))).changes)
       })
