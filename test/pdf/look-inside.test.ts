@@ -89,8 +89,11 @@ t.test('PDFs nobody can read are refused with why; odd but readable ones are acc
   const row = await item(h, 'owner-locked')
   const version = await h.app.db.selectFrom('content_versions').selectAll().where('content_id', '=', row.id).executeTakeFirstOrThrow()
   t.equal(version.page_count, 2)
+  t.not(version.stamp_problem, null, 'an encrypted PDF cannot be stamped: flagged with why')
+  const landing = await h.request(admin, { url: '/content/owner-locked' })
+  t.match(landing.body, /Buyers will get this PDF unstamped/, 'said at upload')
   const form = await h.request(admin, { url: '/admin/content/owner-locked/edit' })
-  if (version.stamp_problem !== null) t.match(form.body, /Buyers get this version unstamped/, 'the desk flags a PDF that cannot be stamped')
+  t.match(form.body, /Buyers get this version unstamped/, 'and in the desk')
 })
 
 t.test('the preview fields take whole numbers in range, and say so otherwise', async (t) => {

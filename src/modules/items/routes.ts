@@ -59,6 +59,9 @@ async function uploadRoutes (app: FastifyInstance): Promise<void> {
     }
     request.log.info({ slug: result.content.slug, size: result.content.file_size }, 'content uploaded')
     request.flash('info', `"${result.content.title}" is now in the catalogue.`)
+    // A PDF the engine cannot stamp (encrypted, damaged) is said at once: its buyers get it as uploaded.
+    const stampProblem = (await items.version(result.content.id, 1))?.stamp_problem
+    if (stampProblem != null) request.flash('info', `Buyers will get this PDF unstamped when stamped copies are on: ${stampProblem}`)
     return await reply.redirect(itemPath(result.content.slug), 303)
   })
 }
