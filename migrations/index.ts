@@ -15,6 +15,7 @@ import * as instances from './0013-instances.js'
 import * as partialRefunds from './0014-partial-refunds.js'
 import * as leases from './0015-leases.js'
 import * as providerNeutralNames from './0016-provider-neutral-names.js'
+import * as buyers from './0018-buyers.js'
 
 // A static list rather than a folder scan, so the same migrations run from TypeScript sources
 // (tests, tsx) and from the compiled build without depending on file extensions.
@@ -34,5 +35,7 @@ export const migrations: Record<string, Migration> = {
   '0013-instances': instances,
   '0014-partial-refunds': partialRefunds,
   '0015-leases': leases,
-  '0016-provider-neutral-names': providerNeutralNames
+  '0016-provider-neutral-names': providerNeutralNames,
+  // 0017 is the PDF module's (another branch): the names only need to sort.
+  '0018-buyers': buyers
 }

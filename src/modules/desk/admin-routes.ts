@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import multipart from '../../http/plugins/multipart.js'
+import { audienceAdminRoutes } from '../audience/plugin.js'
 import { adminItemRoutes, MAX_PREVIEW_BYTES } from '../items/plugin.js'
 import { settingsRoutes } from '../settings/plugin.js'
 import adminSalesRoutes from './routes.js'
@@ -13,5 +14,7 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
   // The items: upload, list, edit, publish, delete (behind the same guard).
   await app.register(adminItemRoutes)
   await app.register(settingsRoutes)
+  // The customers export and messages to an item's buyers.
+  await app.register(audienceAdminRoutes)
 }
 export default adminRoutes

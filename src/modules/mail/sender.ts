@@ -24,6 +24,17 @@ export interface SenderDeps {
 }
 
 /**
+ * The Message-ID of an outbox row: the same on every attempt, so a mail sent twice (a crash
+ * between the SMTP answer and marking it sent) carries one id, which clients and providers use
+ * to drop the copy. In the sender's domain, as RFC 5322 asks.
+ */
+export function messageIdOf (row: Pick<OutboxRow, 'id' | 'created_at'>, from: string | Address): string {
+  const address = (typeof from === 'string' ? (/<([^>]+)>/.exec(from)?.[1] ?? from) : from.address) ?? ''
+  const domain = address.slice(address.lastIndexOf('@') + 1) || 'localhost'
+  return `<outbox.${row.id}.${Date.parse(row.created_at).toString(36)}@${domain}>`
+}
+
+/**
  * Delivers due rows through nodemailer, marks them sent, and on failure retries with backoff
  * (5 s, 30 s, 2 min, 10 min, then every 30 min). A crash between the SMTP answer and the commit
  * sends that one mail twice, never zero times. Each row is claimed (a lease, LEASE_MS) before
@@ -53,8 +64,21 @@ export function createSender (deps: SenderDeps) {
       return
     }
     try {
-      const info = await transport.sendMail({ from: deps.from(), to: headerText(row.to_address), subject: mail.subject, html: mail.html, text: mail.text })
-      await rows.sent(row.id, mail)
+      const from = deps.from()
+      const info = await transport.sendMail({
+        from,
+        to: headerText(row.to_address),
+        subject: mail.subject,
+        // Every mail has both parts: the text one for clients (and filters) that read no HTML.
+        html: mail.html,
+        text: mail.text,
+        headers: mail.headers,
+        messageId: messageIdOf(row, from),
+        // Set here rather than by the transport, so the header is the moment the mail left.
+        date: new Date()
+      })
+      // A sign-in link is a credential: only the subject of such a mail is kept.
+      await rows.sent(row.id, mail.secret === true ? { subject: mail.subject, html: '', text: '' } : { subject: mail.subject, html: mail.html, text: mail.text })
       log.info({ outboxId: row.id, orderId: row.order_id, kind: row.kind, attempts: row.attempts + 1, messageId: info.messageId }, 'mail sent')
     } catch (error) {
       const attempts = row.attempts + 1
