@@ -81,50 +81,55 @@ export function createAudience (deps: { db: Kysely<Database>, runner: Runner, se
     },
 
     /** GET /admin/customers.csv: one row per address that ordered or joined, oldest first. */
-    async * customersCsv (): AsyncGenerator<string> {
-      yield csvLine(CUSTOMERS_CSV_HEADER)
-      const rows = new Map<string, { first: string, orders: number, paid: number, refunded: number, consent: boolean, unsubscribed: boolean }>()
-      const buyers = await runner.all(db.selectFrom('orders').innerJoin('users', 'users.id', 'orders.user_id')
-        .select([
-          'users.email',
-          sql<string>`min(orders.created_at)`.as('first'),
-          sql<number>`sum(case when orders.paid_at is not null then 1 else 0 end)`.as('orders'),
-          sql<number>`coalesce(sum(case when orders.paid_at is not null then orders.amount_cents - orders.discount_cents else 0 end), 0)`.as('paid'),
-          sql<number>`coalesce(sum(orders.refunded_cents), 0)`.as('refunded')
-        ])
-        .where('users.email', 'is not', null).where('orders.currency', '=', currency)
-        .groupBy('users.email'))
-      for (const row of buyers) {
-        // Addresses equal after normalizeEmail are one customer (an account and its guest orders).
-        const email = normalizeEmail(row.email!.trim())
-        const seen = rows.get(email)
-        const orders = Number(row.orders)
-        if (orders === 0 && seen === undefined) continue
-        rows.set(email, {
-          first: seen === undefined || row.first < seen.first ? row.first : seen.first,
-          orders: (seen?.orders ?? 0) + orders,
-          paid: (seen?.paid ?? 0) + Number(row.paid),
-          refunded: (seen?.refunded ?? 0) + Number(row.refunded),
-          consent: false,
-          unsubscribed: false
-        })
-      }
-      for (const row of await runner.all(db.selectFrom('audience').selectAll())) {
-        const seen = rows.get(row.email)
-        rows.set(row.email, {
-          first: seen === undefined || row.first_seen < seen.first ? row.first_seen : seen.first,
-          orders: seen?.orders ?? 0,
-          paid: seen?.paid ?? 0,
-          refunded: seen?.refunded ?? 0,
-          consent: row.consent === 1,
-          unsubscribed: row.unsubscribed_at !== null
-        })
-      }
-      const sorted = [...rows.entries()].sort(([a, x], [b, y]) => x.first.localeCompare(y.first) || a.localeCompare(b))
-      for (const [email, row] of sorted) {
-        yield csvLine([email, row.first, row.orders, toDecimal(row.paid, currency), toDecimal(row.refunded, currency), currency, row.consent ? 1 : 0, row.unsubscribed ? 1 : 0])
-      }
+    customersCsv: async function * (): AsyncGenerator<string> {
+      yield * customersCsv(db, runner, currency)
     }
+  }
+}
+
+/** The customers list: every address that ordered (paid at some time) or joined the audience, oldest first. */
+async function * customersCsv (db: Kysely<Database>, runner: Runner, currency: string): AsyncGenerator<string> {
+  yield csvLine(CUSTOMERS_CSV_HEADER)
+  const rows = new Map<string, { first: string, orders: number, paid: number, refunded: number, consent: boolean, unsubscribed: boolean }>()
+  const buyers = await runner.all(db.selectFrom('orders').innerJoin('users', 'users.id', 'orders.user_id')
+    .select([
+      'users.email',
+      sql<string>`min(orders.created_at)`.as('first'),
+      sql<number>`sum(case when orders.paid_at is not null then 1 else 0 end)`.as('orders'),
+      sql<number>`coalesce(sum(case when orders.paid_at is not null then orders.amount_cents - orders.discount_cents else 0 end), 0)`.as('paid'),
+      sql<number>`coalesce(sum(orders.refunded_cents), 0)`.as('refunded')
+    ])
+    .where('users.email', 'is not', null).where('orders.currency', '=', currency)
+    .groupBy('users.email'))
+  for (const row of buyers) {
+    // Addresses equal after normalizeEmail are one customer (an account and its guest orders).
+    const email = normalizeEmail(row.email!.trim())
+    const seen = rows.get(email)
+    const orders = Number(row.orders)
+    if (orders === 0 && seen === undefined) continue
+    rows.set(email, {
+      first: seen === undefined || row.first < seen.first ? row.first : seen.first,
+      orders: (seen?.orders ?? 0) + orders,
+      paid: (seen?.paid ?? 0) + Number(row.paid),
+      refunded: (seen?.refunded ?? 0) + Number(row.refunded),
+      consent: false,
+      unsubscribed: false
+    })
+  }
+  for (const row of await runner.all(db.selectFrom('audience').selectAll())) {
+    const seen = rows.get(row.email)
+    rows.set(row.email, {
+      first: seen === undefined || row.first_seen < seen.first ? row.first_seen : seen.first,
+      orders: seen?.orders ?? 0,
+      paid: seen?.paid ?? 0,
+      refunded: seen?.refunded ?? 0,
+      consent: row.consent === 1,
+      unsubscribed: row.unsubscribed_at !== null
+    })
+  }
+  const sorted = [...rows.entries()].sort(([a, x], [b, y]) => x.first.localeCompare(y.first) || a.localeCompare(b))
+  for (const [email, row] of sorted) {
+    yield csvLine([email, row.first, row.orders, toDecimal(row.paid, currency), toDecimal(row.refunded, currency), currency, row.consent ? 1 : 0, row.unsubscribed ? 1 : 0])
   }
 }
 

@@ -2,12 +2,12 @@ import type { OutboxRow } from '../../db/types.js'
 import { renderMarkdown } from '../../lib/markdown.js'
 import { isFree } from '../../lib/pricing.js'
 import type { Broadcasts } from './broadcasts.js'
-import type { Composed, ComposeDeps } from './compose.js'
+import type { Composed, LinkMaker, StoreFacts } from './composed.js'
 
 /** A short mail's content (views/mail/notice.eta and notice-text.eta). */
 export interface NoticeData {
   subject: string
-  store: Awaited<ReturnType<ComposeDeps['store']>>
+  store: StoreFacts
   heading: string
   paragraphs: string[]
   button: { label: string, url: string } | null
@@ -20,7 +20,7 @@ export interface NoticeData {
 
 export interface BuyerMailDeps {
   publicUrl: string
-  links: ComposeDeps['links']
+  links: LinkMaker
   broadcasts: Broadcasts
   /** The sign-in link of a token id, or null when used or expired (accounts/email-sign-in.ts). */
   signInLink(id: string, now: Date): Promise<{ url: string, expiresAt: string } | null>

@@ -3,25 +3,17 @@ import type { OutboxRow } from '../../db/types.js'
 import { viewContext } from '../../http/plugins/view.js'
 import { viewsDir } from '../../paths.js'
 import { type BuyerMailDeps, createBuyerMail } from './compose-buyers.js'
+import type { Composed, LinkMaker, StoreFacts } from './composed.js'
 import { headerText, type Outbox } from './outbox.js'
 
-/** A mail ready to send. */
-export interface Composed {
-  subject: string
-  html: string
-  text: string
-  /** Extra headers (List-Unsubscribe). */
-  headers?: Record<string, string>
-  /** The mail holds a credential (a sign-in link): the outbox keeps its subject only. */
-  secret?: boolean
-}
+export type { Composed } from './composed.js'
 
 /** What composing needs from the rest of the app: fresh links and the store's name and policy. */
 export interface ComposeDeps {
   rows: Outbox
   publicUrl: string
-  links: { days: number, create(orderId: string, now: Date): { url: string, expiresAt: Date } }
-  store(): Promise<{ name: string, contactEmail: string, refundPolicy: string }>
+  links: LinkMaker
+  store(): Promise<StoreFacts>
   buyers: Omit<BuyerMailDeps, 'publicUrl' | 'links' | 'receiptFacts'>
 }
 

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Transporter } from 'nodemailer'
 import type { Address } from 'nodemailer/lib/mailer/index.js'
 import type { OutboxRow } from '../../db/types.js'
-import type { Composed } from './compose.js'
+import type { Composed } from './composed.js'
 import { headerText, type Outbox } from './outbox.js'
 
 const POLL_MS = 1000
