@@ -16,6 +16,7 @@ import * as partialRefunds from './0014-partial-refunds.js'
 import * as leases from './0015-leases.js'
 import * as providerNeutralNames from './0016-provider-neutral-names.js'
 import * as pdf from './0017-pdf.js'
+import * as buyers from './0018-buyers.js'
 
 // A static list rather than a folder scan, so the same migrations run from TypeScript sources
 // (tests, tsx) and from the compiled build without depending on file extensions.
@@ -36,5 +37,6 @@ export const migrations: Record<string, Migration> = {
   '0014-partial-refunds': partialRefunds,
   '0015-leases': leases,
   '0016-provider-neutral-names': providerNeutralNames,
-  '0017-pdf': pdf
+  '0017-pdf': pdf,
+  '0018-buyers': buyers
 }

@@ -3,6 +3,7 @@ import type { AppConfig, Config } from './config.js'
 import type { MailCatcher } from './dev/mail-catcher/index.js'
 import { isDemo, uploadAllowanceMs } from './config.js'
 import machine from './machine.js'
+import audience from './modules/audience/plugin.js'
 import catalog from './modules/catalog/plugin.js'
 import database from './db/plugin.js'
 import delivery from './modules/delivery/plugin.js'
@@ -68,8 +69,10 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     demoRoutes = demo.routes
     demoConsole = demo.consoleLines
   } else {
-    appConfig = { ...config, oauth: config.oauth!, demo: null }
+    appConfig = { ...config, demo: null }
   }
+  // Email sign-in is in force only where mail goes out (SMTP_URL, or the demo's catcher).
+  appConfig = { ...appConfig, emailSignIn: appConfig.emailSignIn && appConfig.smtpUrl !== null }
   app.decorate('config', appConfig)
   app.decorate('mailCatcher', mailCatcher)
   app.decorate('demoConsole', demoConsole)
@@ -100,6 +103,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(purchase)
   await app.register(delivery)
   await app.register(sales)
+  await app.register(audience)
   await app.register(mailer)
   // Before the contexts: its hook times every route of both.
   await app.register(metrics)

@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path'
 import { normalizeEmail } from './lib/email.js'
 import { isMollieCurrency, isSupportedCurrency } from './lib/money.js'
 import { type Env, flag, integer, read, url } from './config/read.js'
-import { mailFrom, mollieConfig, oauthConfig, paymentProvider, smtpUrl, stripeConfig } from './config/services.js'
+import { dkimConfig, mailFrom, mollieConfig, oauthConfig, paymentProvider, smtpUrl, stripeConfig } from './config/services.js'
 import { databaseConfig, DEFAULT_DATABASE, downloadOffload, storageConfig, xAccelPrefix } from './config/stores.js'
 import { type Config, ConfigError, type DownloadOffload, type PaymentProviderName, type StorageConfig } from './config/types.js'
 
@@ -14,7 +14,7 @@ import { type Config, ConfigError, type DownloadOffload, type PaymentProviderNam
 // and checked against each other here.
 
 export {
-  type AppConfig, type Config, ConfigError, type DatabaseConfig, type DownloadOffload, type MollieConfig, type OAuthConfig,
+  type AppConfig, type Config, ConfigError, type DatabaseConfig, type DkimConfig, type DownloadOffload, type MollieConfig, type OAuthConfig,
   type OAuthEndpoints, type OAuthProvider, type PaymentProviderName, type S3Config, type StorageConfig, type StripeConfig
 } from './config/types.js'
 
@@ -144,6 +144,7 @@ export function readConfig (env: Env = process.env, options: { demoSecret?: bool
     refuse('NODE_TLS_REJECT_UNAUTHORIZED', 'must not be 0 in production: it turns off certificate checks for Stripe, Mollie, SMTP and OAuth')
   }
 
+  const emailSignIn = take(true, () => flag(env, 'EMAIL_SIGN_IN', true))
   const config: Config = {
     port,
     host,
@@ -158,7 +159,8 @@ export function readConfig (env: Env = process.env, options: { demoSecret?: bool
     stripe: providerRefused ? null : take(null, () => stripeConfig(env, production && provider === 'stripe')),
     mollie: providerRefused ? null : take(null, () => mollieConfig(env, production && provider === 'mollie')),
     currency,
-    oauth: take(null, () => oauthConfig(env, production)),
+    // Production needs a way in: a provider, or email sign-in (on by default once mail is set up).
+    oauth: take(null, () => oauthConfig(env, production && !(emailSignIn && read(env, 'SMTP_URL') !== undefined))),
     adminEmails: take([], () => adminEmails(env)),
     maxUploadBytes: take(100, () => integer(env, 'MAX_UPLOAD_MB', 100, 1, 10_000)) * 1024 * 1024,
     rateLimitPerMinute: take(60, () => integer(env, 'RATE_LIMIT_PER_MINUTE', 60, 0, 1_000_000)),
@@ -174,7 +176,10 @@ export function readConfig (env: Env = process.env, options: { demoSecret?: bool
     // Checked against the storage only when that was accepted: else the refusal would be a guess.
     downloadOffload: storageRefused ? 'none' : take<DownloadOffload>('none', () => downloadOffload(env, storage)),
     xAccelPrefix: take('/protected/', () => xAccelPrefix(env)),
-    metricsToken: take(null, () => metricsToken(env))
+    metricsToken: take(null, () => metricsToken(env)),
+    emailSignIn,
+    bulkMailPerMinute: take(60, () => integer(env, 'MAIL_PER_MINUTE', 60, 1, 100_000)),
+    dkim: take(null, () => dkimConfig(env))
   }
   return { config, problems }
 }

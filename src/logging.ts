@@ -10,8 +10,9 @@ export type LoggerOptions = Exclude<FastifyServerOptions['logger'], boolean | un
 // An OAuth code or state in a log could be replayed by whoever reads the log; tokens too.
 const SENSITIVE_QUERY = new Set(['code', 'state', 'token', 'access_token', 'id_token'])
 
-// Paths whose next segment is a bearer token: the emailed download link.
-const TOKEN_PATHS = ['/d/']
+// Paths whose next segment is a bearer token: the emailed download link, the sign-in link and
+// the unsubscribe link.
+const TOKEN_PATHS = ['/d/', '/login/email/', '/unsubscribe/']
 
 /**
  * The URL with a token in its path (`/d/<token>`) and the values of sensitive query parameters

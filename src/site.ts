@@ -14,6 +14,7 @@ import session from './http/plugins/session.js'
 import staticFiles from './http/plugins/static.js'
 import view from './http/plugins/view.js'
 import adminRoutes from './modules/desk/admin-routes.js'
+import { audienceRoutes } from './modules/audience/plugin.js'
 import authRoutes from './modules/accounts/routes.js'
 import catalogRoutes from './modules/catalog/routes.js'
 import checkoutRoutes from './modules/purchase/checkout-routes.js'
@@ -53,6 +54,7 @@ const site: FastifyPluginAsync = async (app) => {
   await app.register(downloadRoutes)
   await app.register(policiesRoutes)
   await app.register(linksRoutes)
+  await app.register(audienceRoutes)
   // The demo's mail catcher: only in development, only while it runs (404 otherwise).
   if (!app.config.production && app.mailCatcher !== null) await app.register(devMailRoutes, { catcher: app.mailCatcher })
   await app.register(adminRoutes, { prefix: '/admin' })

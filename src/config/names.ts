@@ -11,7 +11,8 @@ export const SETTINGS = [
   'MAIL_FROM', 'GUEST_CHECKOUT', 'DOWNLOAD_LINK_DAYS', 'DOWNLOAD_LIMIT', 'STORAGE_URL', 'S3_ENDPOINT',
   'S3_REGION', 'S3_FORCE_PATH_STYLE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'DOWNLOAD_OFFLOAD',
   'X_ACCEL_PREFIX', 'PAYMENT_PROVIDER', 'MOLLIE_API_KEY', 'MOLLIE_API_URL', 'NODE_TLS_REJECT_UNAUTHORIZED',
-  'METRICS_TOKEN',
+  'METRICS_TOKEN', 'EMAIL_SIGN_IN', 'MAIL_PER_MINUTE', 'DKIM_DOMAIN', 'DKIM_SELECTOR', 'DKIM_PRIVATE_KEY',
+  'DKIM_PRIVATE_KEY_FILE',
   // Read outside src/config: the shutdown grace period and the page cache switch.
   'SHUTDOWN_GRACE_MS', 'VIEW_CACHE'
 ] as const
@@ -20,7 +21,7 @@ export const SETTINGS = [
  * Prefixes only our settings use. AWS_ is left out (the AWS SDK reads many AWS_ variables of its
  * own), as are NODE_ and the one-word settings; a near-miss still catches those.
  */
-const PREFIXES = ['STRIPE_', 'MOLLIE_', 'OAUTH_', 'OIDC_', 'S3_', 'SMTP_', 'STORE_', 'STORAGE_', 'DOWNLOAD_', 'SESSION_', 'MAIL_', 'PAYMENT_', 'PUBLIC_', 'DATABASE_', 'ADMIN_', 'GUEST_', 'RATE_LIMIT_', 'MAX_UPLOAD_', 'X_ACCEL_', 'TRUST_', 'CONTENT_', 'METRICS_']
+const PREFIXES = ['STRIPE_', 'MOLLIE_', 'OAUTH_', 'OIDC_', 'S3_', 'SMTP_', 'STORE_', 'STORAGE_', 'DOWNLOAD_', 'SESSION_', 'MAIL_', 'PAYMENT_', 'PUBLIC_', 'DATABASE_', 'ADMIN_', 'GUEST_', 'RATE_LIMIT_', 'MAX_UPLOAD_', 'X_ACCEL_', 'TRUST_', 'CONTENT_', 'METRICS_', 'EMAIL_', 'DKIM_']
 
 const KNOWN = new Set<string>(SETTINGS)
 

@@ -1,4 +1,6 @@
-import { ConfigError, type MollieConfig, type OAuthConfig, type PaymentProviderName, type StripeConfig } from './types.js'
+import { createPrivateKey } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { ConfigError, type DkimConfig, type MollieConfig, type OAuthConfig, type PaymentProviderName, type StripeConfig } from './types.js'
 import { type Env, read, url } from './read.js'
 
 // The outside services' settings: the payment provider, sign-in (OAuth) and mail.
@@ -46,10 +48,11 @@ export function stripeConfig (env: Env, production: boolean): StripeConfig | nul
   }
 }
 
-export function oauthConfig (env: Env, production: boolean): OAuthConfig | null {
+/** `required`: production without email sign-in (no SMTP_URL, or EMAIL_SIGN_IN=0) has no other way in. */
+export function oauthConfig (env: Env, required: boolean): OAuthConfig | null {
   const provider = read(env, 'OAUTH_PROVIDER')
   if (provider === undefined) {
-    if (production) throw new ConfigError('OAUTH_PROVIDER', 'is required in production (github, google or oidc)')
+    if (required) throw new ConfigError('OAUTH_PROVIDER', 'is required in production (github, google or oidc) unless email sign-in is on (SMTP_URL set, EMAIL_SIGN_IN not 0)')
     return null
   }
   if (provider !== 'github' && provider !== 'google' && provider !== 'oidc') {
@@ -92,4 +95,42 @@ export function mailFrom (env: Env): string | null {
     throw new ConfigError('MAIL_FROM', `must be an address or "Name <address>", got "${raw}"`)
   }
   return raw
+}
+
+/**
+ * DKIM signing: DKIM_DOMAIN, DKIM_SELECTOR and a private key (DKIM_PRIVATE_KEY, PEM with real or
+ * `\n` line breaks, or DKIM_PRIVATE_KEY_FILE naming a PEM file), all or none. The key is parsed
+ * here so a bad one stops the start with its variable named; it is never echoed.
+ */
+export function dkimConfig (env: Env): DkimConfig | null {
+  const domainName = read(env, 'DKIM_DOMAIN')
+  const keySelector = read(env, 'DKIM_SELECTOR')
+  const inline = read(env, 'DKIM_PRIVATE_KEY')
+  const file = read(env, 'DKIM_PRIVATE_KEY_FILE')
+  if (domainName === undefined && keySelector === undefined && inline === undefined && file === undefined) return null
+  if (domainName === undefined) throw new ConfigError('DKIM_DOMAIN', 'is required with the other DKIM_ settings (the domain the mail is signed for, e.g. example.com)')
+  if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i.test(domainName)) throw new ConfigError('DKIM_DOMAIN', `must be a domain name such as example.com, got "${domainName}"`)
+  if (keySelector === undefined) throw new ConfigError('DKIM_SELECTOR', 'is required with DKIM_DOMAIN (the selector of the DNS record <selector>._domainkey.<domain>)')
+  if (!/^[a-z0-9]([a-z0-9._-]{0,62})$/i.test(keySelector)) throw new ConfigError('DKIM_SELECTOR', `must be letters, digits, dots, - and _, got "${keySelector}"`)
+  if (inline !== undefined && file !== undefined) throw new ConfigError('DKIM_PRIVATE_KEY', 'set DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE, not both')
+  const variable = file !== undefined ? 'DKIM_PRIVATE_KEY_FILE' : 'DKIM_PRIVATE_KEY'
+  let privateKey: string
+  if (file !== undefined) {
+    try {
+      privateKey = readFileSync(file, 'utf8')
+    } catch (error) {
+      throw new ConfigError(variable, `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'}): ${file}`)
+    }
+  } else if (inline !== undefined) {
+    privateKey = inline.replace(/\\n/g, '\n')
+  } else {
+    throw new ConfigError('DKIM_PRIVATE_KEY', 'is required with DKIM_DOMAIN (or DKIM_PRIVATE_KEY_FILE naming a PEM file)')
+  }
+  try {
+    const key = createPrivateKey(privateKey)
+    if (key.asymmetricKeyType !== 'rsa' && key.asymmetricKeyType !== 'ed25519') throw new Error('not RSA or Ed25519')
+  } catch {
+    throw new ConfigError(variable, 'is not a PEM private key (RSA or Ed25519), e.g. from `openssl genrsa 2048`')
+  }
+  return { domainName: domainName.toLowerCase(), keySelector, privateKey }
 }

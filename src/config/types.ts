@@ -99,6 +99,22 @@ export interface Config {
   xAccelPrefix: string
   /** METRICS_TOKEN: the bearer token GET /metrics asks for; null = no /metrics (404). */
   metricsToken: string | null
+  /**
+   * EMAIL_SIGN_IN (default on): sign-in by a link sent by email. In force only with mail
+   * (SMTP_URL, or demo mode's catcher): the app's AppConfig says whether it is.
+   */
+  emailSignIn: boolean
+  /** MAIL_PER_MINUTE: how many mails to buyers (updates, messages) go out per minute, all instances together. */
+  bulkMailPerMinute: number
+  /** DKIM signing of every mail (DKIM_DOMAIN, DKIM_SELECTOR, DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE); null = unsigned. */
+  dkim: DkimConfig | null
+}
+
+export interface DkimConfig {
+  domainName: string
+  keySelector: string
+  /** The PEM private key (read from DKIM_PRIVATE_KEY_FILE when that names it). Never logged. */
+  privateKey: string
 }
 
 export type StorageConfig =
@@ -123,7 +139,8 @@ export type DownloadOffload = 'none' | 'redirect' | 'x-accel'
 
 /** The config the app runs with: in demo mode the stand-ins have filled in Stripe and OAuth. */
 export interface AppConfig extends Config {
-  oauth: OAuthConfig
+  /** null: no provider (production with email sign-in alone). */
+  oauth: OAuthConfig | null
   /** Set in demo mode: where the stand-ins can be reached by a person. */
   demo: { paymentsDashboardUrl: string | null, paymentHint: string, mailUrl: string | null } | null
 }

@@ -181,7 +181,7 @@ export interface ContentFtsTable {
  * What the outbox sends: a receipt for an order, fresh links for an address (POST /links), or a
  * refund notice for one refund of an order.
  */
-export type OutboxKind = 'receipt' | 'links' | 'refund'
+export type OutboxKind = 'receipt' | 'links' | 'refund' | 'sign-in' | 'free' | 'update' | 'message'
 
 /** Mail to send, written in the transaction of what caused it (see migrations/0010-outbox.ts). */
 export interface OutboxTable {
@@ -204,6 +204,10 @@ export interface OutboxTable {
   /** A refund notice's refund: its amount, and whether the buyer kept the item (1) or lost it (0). */
   refund_cents: number | null
   access_kept: number | null
+  /** An update or message to an item's buyers (see migrations/0018-buyers.ts). */
+  broadcast_id: number | null
+  /** What the mail is about besides an order: a sign-in token's id. */
+  ref: string | null
 }
 export type OutboxRow = Selectable<OutboxTable>
 
@@ -271,6 +275,40 @@ export interface PdfJobsTable {
 }
 export type PdfJob = Selectable<PdfJobsTable>
 
+/** An emailed sign-in link: only the token's SHA-256 is kept (see migrations/0018-buyers.ts). */
+export interface SignInTokensTable {
+  id: string
+  token_hash: string
+  email: string
+  next: string | null
+  client: string | null
+  created_at: string
+  expires_at: string
+  used_at: string | null
+}
+
+/** What the customers list knows of an address beyond its orders: consent, unsubscribed. */
+export interface AudienceTable {
+  email: string
+  first_seen: string
+  consent: Generated<number>
+  consent_at: string | null
+  unsubscribed_at: string | null
+}
+
+/** An update (new version) or message to an item's buyers; its mails are outbox rows. */
+export interface BroadcastsTable {
+  id: Generated<number>
+  content_id: number
+  kind: 'update' | 'message'
+  subject: string
+  body: string
+  version: number | null
+  recipients: Generated<number>
+  created_at: string
+}
+export type Broadcast = Selectable<BroadcastsTable>
+
 export interface Database {
   users: UsersTable
   content: ContentTable
@@ -292,4 +330,7 @@ export interface Database {
   pdf_assets: PdfAssetsTable
   stamped_copies: StampedCopiesTable
   pdf_jobs: PdfJobsTable
+  sign_in_tokens: SignInTokensTable
+  audience: AudienceTable
+  broadcasts: BroadcastsTable
 }

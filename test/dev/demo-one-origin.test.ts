@@ -68,8 +68,13 @@ function formFields (html: string, action: RegExp): { action: string, fields: UR
 
 /** /login through the demo identity provider's page and its form, back to the app, signed in. */
 async function signIn (tt: Test, v: Visitor, email: string): Promise<void> {
-  const login = `${v.origin}/login`
-  const toIdp = v.location(await v.send(login), login, 'GET /login')
+  // Demo mode has mail (the catcher), so /login is a page offering email and the provider.
+  const page = `${v.origin}/login`
+  const loginPage = await v.send(page)
+  tt.equal(loginPage.status, 200, '/login is a page')
+  tt.match(await loginPage.text(), 'href="/login/oidc', 'it offers the provider')
+  const login = `${v.origin}/login/oidc`
+  const toIdp = v.location(await v.send(login), login, 'GET /login/oidc')
   const idpPage = await v.send(toIdp)
   tt.equal(idpPage.status, 200, 'the sign-in page answers on the app\'s origin')
   const html = await idpPage.text()

@@ -133,6 +133,8 @@ export interface Journey {
   /** Tabs through the first elements of a page: each focused element must show a visible outline or ring. */
   focusIsVisible: (tt: Test, page: Page, name: string, stops?: number) => Promise<void>
   signIn: (page: Page, name: string, email: string, shotName?: string, tt?: Test) => Promise<void>
+  /** Signs in by an emailed link: /login's form, the mail at /dev/mail, its link, the button. */
+  signInByEmail: (page: Page, email: string) => Promise<void>
   /**
    * Waits (bounded) for the receipt to `email` naming `title` at /dev/mail, opens it like a person
    * would, and returns its text and its /d/ link (null when it has none).
@@ -275,11 +277,34 @@ export function journeyKit (t: Test, options: { shots: string, env?: Record<stri
     const url = running().url
     await page.goto(`${url}/`)
     await page.getByRole('link', { name: 'Sign in' }).click()
+    // The demo has mail (its catcher), so /login offers email sign-in and the provider.
+    await page.getByRole('link', { name: 'Sign in with the demo identity provider' }).click()
     await page.getByLabel('Email', { exact: true }).waitFor()
     if (tt !== undefined && shotName !== undefined) await screen(tt, page, shotName)
     await page.getByLabel('Name', { exact: true }).fill(name)
     await page.getByLabel('Email', { exact: true }).fill(email)
     await page.getByRole('button', { name: 'Continue' }).click()
+    await page.waitForURL(`${url}/`)
+    await page.getByRole('button', { name: 'Sign out' }).waitFor()
+  }
+
+  async function signInByEmail (page: Page, email: string): Promise<void> {
+    const url = running().url
+    await page.goto(`${url}/`)
+    await page.getByRole('link', { name: 'Sign in' }).click()
+    await page.getByLabel('Email address').fill(email)
+    await page.getByRole('button', { name: 'Email me a sign-in link' }).click()
+    await page.getByRole('heading', { name: 'Check your email' }).waitFor()
+    const entry = page.locator('.mail-list li a').filter({ hasText: `To ${email}` }).filter({ hasText: 'Sign in to' }).first()
+    await eventually(async () => {
+      await page.goto(`${url}/dev/mail`)
+      return await entry.count()
+    }, (count) => count > 0)
+    await entry.click()
+    await page.waitForURL(/\/dev\/mail\?id=/)
+    // The link as a phone's mail app opens it: a page with a button (a scanner's GET uses nothing).
+    await page.locator('.mail-links a').filter({ hasText: '/login/email/' }).first().click()
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click()
     await page.waitForURL(`${url}/`)
     await page.getByRole('button', { name: 'Sign out' }).waitFor()
   }
@@ -335,6 +360,7 @@ export function journeyKit (t: Test, options: { shots: string, env?: Record<stri
     shotPath,
     focusIsVisible,
     signIn,
+    signInByEmail,
     receipt,
     step
   }

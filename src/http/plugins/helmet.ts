@@ -47,14 +47,14 @@ export default fp(async function helmetPlugin (app) {
   const checkoutOrigins = app.payments.checkoutOrigins
   // A signed-out visitor's form POST (Buy) is answered with a redirect to /login and on to the
   // identity provider: the whole chain is under form-action, so the provider must be allowed too.
-  const signInOrigin = identityProviderOrigin(config.oauth)
+  const signInOrigins = config.oauth === null ? [] : [identityProviderOrigin(config.oauth)]
   const headers = await helmetHeaders({
     contentSecurityPolicy: {
       useDefaults: false,
       directives: {
         defaultSrc: ["'self'"],
         baseUri: ["'self'"],
-        formAction: ["'self'", ...checkoutOrigins, signInOrigin],
+        formAction: ["'self'", ...checkoutOrigins, ...signInOrigins],
         frameAncestors: ["'none'"],
         imgSrc: ["'self'", 'data:'],
         objectSrc: ["'none'"],

@@ -40,6 +40,8 @@ function providerOptions (oauth: OAuthConfig): Partial<FastifyOAuth2Options> {
 /** Sign-in with the configured provider: state, PKCE, and the provider's endpoints. */
 export default fp(async function oauth2Plugin (app) {
   const { config } = app
+  // Email sign-in alone (no OAUTH_PROVIDER): there is no provider to talk to.
+  if (config.oauth === null) return
   const secureOrigin = config.publicUrl.startsWith('https:')
   await app.register(oauth2, {
     name: 'oauth',

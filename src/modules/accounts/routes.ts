@@ -1,7 +1,8 @@
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { OAuthConfig } from '../../config.js'
 import { localPath } from '../../http/auth.js'
 import { HttpError } from '../../http/errors.js'
+import emailSignInRoutes from './email-routes.js'
 import type { SignInProfile } from './users.js'
 
 interface Claims { sub?: unknown, id?: unknown, email?: unknown, email_verified?: unknown, name?: unknown, login?: unknown }
@@ -50,15 +51,38 @@ async function fetchProfile (oauth: OAuthConfig, accessToken: string, userinfo: 
   }
 }
 
+const PROVIDER_LABELS = { github: 'GitHub', google: 'Google', oidc: 'your organisation\'s account' } as const
+
+/**
+ * Sign-in and sign-out. With a provider alone, GET /login redirects to it; with email sign-in on,
+ * GET /login is a page offering both (email-routes.ts), the provider at GET /login/<provider>.
+ */
 const authRoutes: FastifyPluginAsync = async (app) => {
   const { config } = app
+  const oauth = config.oauth
 
-  app.get<{ Querystring: { next?: unknown } }>('/login', { config: { rateLimited: true } }, async (request, reply) => {
-    const { next } = request.query
-    request.session.set('next', localPath(next) ?? '/')
-    const uri = await app.oauth.generateAuthorizationUri(request, reply)
-    return reply.redirect(uri)
+  app.post('/logout', async (request, reply) => {
+    const sessionId = request.session.get('sid')
+    if (typeof sessionId === 'string') await app.users.endSession(sessionId)
+    request.session.delete()
+    return reply.redirect('/', 303)
   })
+
+  const providerPath = oauth === null ? null : `/login/${oauth.provider}`
+  if (config.emailSignIn) {
+    const label = oauth === null ? null : config.demo !== null ? 'the demo identity provider' : PROVIDER_LABELS[oauth.provider]
+    await app.register(emailSignInRoutes, { provider: providerPath === null || label === null ? null : { href: providerPath, label } })
+  }
+  if (oauth === null) return
+
+  // To the provider: state, PKCE where it supports it, and `next` kept for the way back.
+  const toProvider = async (request: FastifyRequest<{ Querystring: { next?: unknown } }>, reply: FastifyReply): Promise<FastifyReply> => {
+    request.session.set('next', localPath(request.query.next) ?? '/')
+    const uri = await app.oauth.generateAuthorizationUri(request, reply)
+    return await reply.redirect(uri)
+  }
+  if (!config.emailSignIn) app.get<{ Querystring: { next?: unknown } }>('/login', { config: { rateLimited: true } }, toProvider)
+  app.get<{ Querystring: { next?: unknown } }>(providerPath!, { config: { rateLimited: true } }, toProvider)
 
   app.get<{ Querystring: { error?: unknown } }>('/login/callback', { config: { rateLimited: true } }, async (request, reply) => {
     const query = request.query
@@ -76,13 +100,13 @@ const authRoutes: FastifyPluginAsync = async (app) => {
     }
     let profile: SignInProfile
     try {
-      profile = await fetchProfile(config.oauth, accessToken, async () => await app.oauth.userinfo(accessToken))
+      profile = await fetchProfile(oauth, accessToken, async () => await app.oauth.userinfo(accessToken))
     } catch (error) {
       request.log.error({ err: error }, 'could not read the signed-in user from the provider')
       throw new HttpError(502, 'The sign-in provider did not tell us who you are. Please try again in a moment.')
     }
-    const user = await app.users.upsert(profile)
-    const claimed = await app.users.claimGuestPurchases(user)
+    // The account of the verified address, whichever way it signs in (see linking.ts).
+    const { user, claimed } = await app.users.signIn(profile)
     if (claimed > 0) request.log.info({ userId: user.id, orders: claimed }, 'guest purchases of the verified address moved to the account')
     const next = localPath(request.session.get('next')) ?? '/'
     // A fresh session at sign-in: nothing from before (a planted CSRF secret, say) carries over.
@@ -92,13 +116,6 @@ const authRoutes: FastifyPluginAsync = async (app) => {
     if (claimed > 0) request.flash('info', `${claimed === 1 ? 'A purchase' : `${claimed} purchases`} made with ${user.email!} without an account ${claimed === 1 ? 'is' : 'are'} now in your library.`)
     request.log.info({ userId: user.id, admin: user.is_admin === 1 }, 'signed in')
     return reply.redirect(next)
-  })
-
-  app.post('/logout', async (request, reply) => {
-    const sessionId = request.session.get('sid')
-    if (typeof sessionId === 'string') await app.users.endSession(sessionId)
-    request.session.delete()
-    return reply.redirect('/', 303)
   })
 }
 export default authRoutes

@@ -5,6 +5,7 @@ import type { Runner } from '../../db/runner.js'
 import type { Database, User } from '../../db/types.js'
 import { normalizeEmail } from '../../lib/email.js'
 import { claimGuestPurchases, guestSessionUser } from '../purchase/plugin.js'
+import { accountOf } from './linking.js'
 
 export interface SignInProfile {
   provider: string
@@ -53,6 +54,18 @@ export function createUsers (deps: UsersDeps) {
           email: row.email, email_verified: row.email_verified, name: row.name, is_admin: row.is_admin
         }))
         .returningAll()))!
+    },
+
+    /**
+     * A sign-in, whichever way: the row of the way used (upsert), then the account of its
+     * verified address (see linking.ts), which takes the address's guest purchases. Returns
+     * the account to sign in and how many guest orders moved into it.
+     */
+    async signIn (profile: SignInProfile): Promise<{ user: User, claimed: number }> {
+      const row = await this.upsert(profile)
+      const user = await accountOf(db, runner, row)
+      const claimed = await claimGuestPurchases(db, runner, user)
+      return { user: withCurrentRights(user, adminEmails), claimed }
     },
 
     async find (id: number): Promise<User | undefined> {

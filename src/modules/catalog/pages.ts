@@ -15,6 +15,8 @@ export interface BuyForm {
   askEmail: boolean
   /** Who takes the payment, as the buyer knows it: "Stripe", "Mollie". */
   provider: string
+  /** A signed-out visitor may have this free item by email (POST /content/<slug>/free). */
+  byEmail: boolean
 }
 
 // The pages this module renders, and their data (see PageData in src/http/page.ts).

@@ -68,6 +68,8 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
     const user = request.user
     // A signed-out visitor can buy straight away: the Buy form needs its CSRF token.
     const guestCheckout = user === null && app.config.guestCheckout && content.published === 1 && !isFree(content)
+    // A signed-out visitor may have a free item by email, when mail goes out.
+    const byEmail = user === null && content.published === 1 && isFree(content) && app.outbox.enabled
     const canDownload = user !== null && await catalog.canDownload(user, content)
     return await reply.page('pages/content.eta', {
       title: content.title,
@@ -83,9 +85,10 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
         amount: priceInput(content.currency),
         suggested: toDecimal(content.price_cents, content.currency),
         askEmail: guestCheckout && !payments.collectsEmail,
-        provider
+        provider,
+        byEmail
       }
-    }, { csrf: guestCheckout })
+    }, { csrf: guestCheckout || byEmail })
   })
 
   app.get<{ Params: SlugParams }>('/content/:slug/preview', { schema: { params: slugParams } }, async (request, reply) => {

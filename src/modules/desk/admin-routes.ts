@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import multipart from '../../http/plugins/multipart.js'
+import { audienceAdminRoutes } from '../audience/plugin.js'
 import { adminItemRoutes, MAX_PREVIEW_BYTES } from '../items/plugin.js'
 import { adminPdfRoutes } from '../pdf/plugin.js'
 import { settingsRoutes } from '../settings/plugin.js'
@@ -16,5 +17,7 @@ const adminRoutes: FastifyPluginAsync = async (app) => {
   await app.register(settingsRoutes)
   // Trace a stamped copy back to its order.
   await app.register(adminPdfRoutes)
+  // The customers export and messages to an item's buyers.
+  await app.register(audienceAdminRoutes)
 }
 export default adminRoutes

@@ -1,5 +1,6 @@
 import type { OrderStatus } from '../../db/types.js'
 import type { priceInput } from '../../lib/money.js'
+import type { AddressStatus } from '../audience/plugin.js'
 import type { RefundQuote } from '../purchase/plugin.js'
 import type { SalesChart } from './sales-chart.js'
 import type { CustomersPage, Dashboard, OrderDetail, OrderFilter, OrderRow, OrdersPage } from './sales.js'
@@ -27,6 +28,7 @@ declare module '../../http/page.js' {
     'pages/admin-orders.eta': { page: OrdersPage, filter: OrderFilter, statuses: readonly OrderStatus[], csvHref: string, newerHref: string | null, olderHref: string | null }
     'pages/admin-order.eta': OrderDetail & { refundable: boolean, problem: string | null, receipts: { enabled: boolean, sent: number, waiting: number, days: number } }
     'pages/admin-refund.eta': RefundForm
-    'pages/admin-customers.eta': { page: CustomersPage, currency: string }
+    /** audience[i]: the consent and unsubscribed state of page.customers[i]. */
+    'pages/admin-customers.eta': { page: CustomersPage, currency: string, audience: AddressStatus[] }
   }
 }

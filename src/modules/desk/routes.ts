@@ -2,6 +2,7 @@ import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify'
 import type { OrderStatus } from '../../db/types.js'
 import { HttpError, statusOfKind } from '../../http/errors.js'
+import { normalizeEmail } from '../../lib/email.js'
 import { DomainError } from '../../lib/errors.js'
 import { formatAmount, priceInput, toDecimal } from '../../lib/money.js'
 import { salesChart } from './sales-chart.js'
@@ -94,7 +95,10 @@ function listRoutes (app: FastifyInstance): void {
     schema: { querystring: { type: 'object', properties: { page: { type: 'integer', minimum: 1, maximum: 1_000_000 } } } }
   }, async (request, reply) => {
     const page = await sales.customers(request.query.page ?? 1)
-    return await reply.page('pages/admin-customers.eta', { title: 'Customers', page, currency: config.currency })
+    // Consent and unsubscribed, from the audience (addresses as normalizeEmail gives them).
+    const statuses = await app.audience.statusOf(page.customers.flatMap((c) => c.email === null ? [] : [c.email]))
+    const audience = page.customers.map((c) => (c.email === null ? undefined : statuses.get(normalizeEmail(c.email.trim()))) ?? { consent: false, unsubscribed: false })
+    return await reply.page('pages/admin-customers.eta', { title: 'Customers', page, currency: config.currency, audience })
   })
 }
 

@@ -124,6 +124,11 @@ async function editRoutes (app: FastifyInstance): Promise<void> {
     if (leftover.length > 0) request.log.warn({ files: leftover }, 'the replaced cover could not be removed; the store sweep (at start and hourly) will quarantine it')
     request.log.info({ slug: updated.slug, version, paymentLink: updated.payment_link_id }, 'content edited')
     if (notice !== null) request.flash('error', notice)
+    // notify_buyers: the new version is mailed to every buyer (changelog and a download link).
+    if (version !== undefined && upload.fields.notify_buyers === '1' && app.outbox.enabled) {
+      const { recipients } = await app.outbox.broadcast({ contentId: updated.id, kind: 'update', subject: `New version of ${updated.title}`, body: (upload.fields.changelog ?? '').trim(), version })
+      request.flash('info', `${recipients} buyer${recipients === 1 ? ' is' : 's are'} being told about version ${version}.`)
+    }
     request.flash('info', version === undefined
       ? `"${updated.title}" was saved.`
       : `"${updated.title}" was saved, and its new PDF is version ${version}. Buyers get it from now on.`)

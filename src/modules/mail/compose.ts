@@ -2,17 +2,19 @@ import { Eta } from 'eta'
 import type { OutboxRow } from '../../db/types.js'
 import { viewContext } from '../../http/plugins/view.js'
 import { viewsDir } from '../../paths.js'
+import { type BuyerMailDeps, createBuyerMail } from './compose-buyers.js'
+import type { Composed, LinkMaker, StoreFacts } from './composed.js'
 import { headerText, type Outbox } from './outbox.js'
 
-/** A mail ready to send. */
-export interface Composed { subject: string, html: string, text: string }
+export type { Composed } from './composed.js'
 
 /** What composing needs from the rest of the app: fresh links and the store's name and policy. */
 export interface ComposeDeps {
   rows: Outbox
   publicUrl: string
-  links: { days: number, create(orderId: string, now: Date): { url: string, expiresAt: Date } }
-  store(): Promise<{ name: string, contactEmail: string, refundPolicy: string }>
+  links: LinkMaker
+  store(): Promise<StoreFacts>
+  buyers: Omit<BuyerMailDeps, 'publicUrl' | 'links' | 'receiptFacts'>
 }
 
 const dateFormat = new Intl.DateTimeFormat('en-US', { year: 'numeric', month: 'long', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: 'UTC', timeZoneName: 'short' })
@@ -34,6 +36,8 @@ export function createComposer (deps: ComposeDeps) {
     const all = { ...viewContext, ...data, subject }
     return { subject, html: html.render(`mail/${template}.eta`, all), text: plain(text.render(`mail/${template}-text.eta`, all)) }
   }
+
+  const buyerMail = createBuyerMail({ ...deps.buyers, publicUrl, links, receiptFacts: rows.receiptFacts }, render)
 
   /** A receipt for a paid order, with a fresh download link. */
   async function receipt (row: OutboxRow, now: Date, store: Awaited<ReturnType<ComposeDeps['store']>>): Promise<Composed | string> {
@@ -81,6 +85,9 @@ export function createComposer (deps: ComposeDeps) {
     const store = await deps.store()
     if (row.kind === 'receipt') return await receipt(row, now, store)
     if (row.kind === 'refund') return await refund(row, store)
+    if (row.kind === 'sign-in') return await buyerMail.signIn(row, now, store)
+    if (row.kind === 'free') return await buyerMail.free(row, now, store)
+    if (row.kind === 'update' || row.kind === 'message') return await buyerMail.broadcast(row, now, store)
     return await linksMail(row, now, store)
   }
 }

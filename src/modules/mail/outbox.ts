@@ -55,6 +55,14 @@ function createOutboxQueue ({ db, runner }: OutboxDeps) {
       return row.id
     },
 
+    /** A mail about something other than an order: a sign-in token (`ref`), a free item's order. */
+    async addMail (kind: OutboxKind, to: string, about: { orderId?: string, ref?: string }, now = new Date()): Promise<number> {
+      const row = (await runner.first(db.insertInto('outbox').values({
+        kind, order_id: about.orderId ?? null, ref: about.ref ?? null, to_address: normalizeEmail(to), created_at: iso(now), next_attempt_at: iso(now)
+      }).returning('id')))!
+      return row.id
+    },
+
     /** The waiting rows whose time has come and that nobody holds, oldest first. */
     due,
 
@@ -97,9 +105,12 @@ function createOutboxQueue ({ db, runner }: OutboxDeps) {
         .orderBy('next_attempt_at').limit(1)))?.next_attempt_at ?? null
     },
 
-    /** After a restart, what waited is tried at once (an operator often restarts after fixing SMTP). */
+    /**
+     * After a restart, what waited is tried at once (an operator often restarts after fixing
+     * SMTP); updates and messages to buyers keep their times, which pace them (MAIL_PER_MINUTE).
+     */
     async retryAllNow (now = new Date()): Promise<number> {
-      return (await runner.run(db.updateTable('outbox').set({ next_attempt_at: iso(now) }).where('sent_at', 'is', null))).changes
+      return (await runner.run(db.updateTable('outbox').set({ next_attempt_at: iso(now) }).where('sent_at', 'is', null).where('broadcast_id', 'is', null))).changes
     },
 
     async sent (id: number, mail: { subject: string, html: string, text: string } | null, now = new Date(), note: string | null = null): Promise<void> {

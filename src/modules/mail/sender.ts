@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Transporter } from 'nodemailer'
 import type { Address } from 'nodemailer/lib/mailer/index.js'
 import type { OutboxRow } from '../../db/types.js'
-import type { Composed } from './compose.js'
+import type { Composed } from './composed.js'
 import { headerText, type Outbox } from './outbox.js'
 
 const POLL_MS = 1000
@@ -21,6 +21,17 @@ export interface SenderDeps {
   from(): string | Address
   /** Who holds a claimed row: this instance and this run of it. */
   holder: string
+}
+
+/**
+ * The Message-ID of an outbox row: the same on every attempt, so a mail sent twice (a crash
+ * between the SMTP answer and marking it sent) carries one id, which clients and providers use
+ * to drop the copy. In the sender's domain, as RFC 5322 asks.
+ */
+export function messageIdOf (row: Pick<OutboxRow, 'id' | 'created_at'>, from: string | Address): string {
+  const address = (typeof from === 'string' ? (/<([^>]+)>/.exec(from)?.[1] ?? from) : from.address) ?? ''
+  const domain = address.slice(address.lastIndexOf('@') + 1) || 'localhost'
+  return `<outbox.${row.id}.${Date.parse(row.created_at).toString(36)}@${domain}>`
 }
 
 /**
@@ -53,8 +64,21 @@ export function createSender (deps: SenderDeps) {
       return
     }
     try {
-      const info = await transport.sendMail({ from: deps.from(), to: headerText(row.to_address), subject: mail.subject, html: mail.html, text: mail.text })
-      await rows.sent(row.id, mail)
+      const from = deps.from()
+      const info = await transport.sendMail({
+        from,
+        to: headerText(row.to_address),
+        subject: mail.subject,
+        // Every mail has both parts: the text one for clients (and filters) that read no HTML.
+        html: mail.html,
+        text: mail.text,
+        headers: mail.headers,
+        messageId: messageIdOf(row, from),
+        // Set here rather than by the transport, so the header is the moment the mail left.
+        date: new Date()
+      })
+      // A sign-in link is a credential: only the subject of such a mail is kept.
+      await rows.sent(row.id, mail.secret === true ? { subject: mail.subject, html: '', text: '' } : { subject: mail.subject, html: mail.html, text: mail.text })
       log.info({ outboxId: row.id, orderId: row.order_id, kind: row.kind, attempts: row.attempts + 1, messageId: info.messageId }, 'mail sent')
     } catch (error) {
       const attempts = row.attempts + 1

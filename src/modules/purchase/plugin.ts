@@ -10,7 +10,7 @@ export type { EventOutcome, FulfilResult, OrderEventKind, Orders, RefundFacts } 
 export type { WebhookOutcome } from './model.js'
 export type { PaymentLinkInfo, Payments, SessionFacts } from './providers/contract.js'
 export type { RefundQuote, RefundResult, Refunds } from './refunds.js'
-export { claimGuestPurchases, guestSessionUser } from './guests.js'
+export { claimGuestPurchases, guestAddress, guestEmailUser, guestSessionUser } from './guests.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
