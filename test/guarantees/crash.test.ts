@@ -19,7 +19,12 @@ async function checkStore (t: Test, d: Deployment, since: number): Promise<{ row
   const database = await openTestDatabase(d.databasePath)
   const storage = loadConfig(d.env).storage
   try {
+    // The PDF jobs (page images of the uploads) run on after the restart: their files are
+    // looked at once they are done, each with its row.
+    const deadline = Date.now() + 30_000
+    while (Date.now() < deadline && (await database.db.selectFrom('pdf_jobs').select('id').where('status', '=', 'pending').limit(1).execute()).length > 0) await sleep(100)
     const rows = await database.db.selectFrom('content').selectAll().execute()
+    const made = await database.db.selectFrom('pdf_assets').select('key').execute()
     const problems: string[] = []
     for (const row of rows) {
       const pdf = await readStored(storage, row.file_key)
@@ -28,7 +33,7 @@ async function checkStore (t: Test, d: Deployment, since: number): Promise<{ row
       else if (createHash('sha256').update(pdf).digest('hex') !== row.sha256) problems.push(`${row.slug}: sha256 differs`)
       if (await storedAt(storage, row.preview_key) === 0) problems.push(`${row.slug}: its preview is missing`)
     }
-    const referenced = new Set(rows.flatMap((row) => [row.file_key, row.preview_key]))
+    const referenced = new Set([...rows.flatMap((row) => [row.file_key, row.preview_key]), ...made.map((row) => row.key)])
     const names = (await storeNames(storage)).filter((name) => !['.gitkeep', '.store-id', '.quarantine'].includes(name) && !name.startsWith('.quarantine/'))
     const unaccounted = names.filter((name) => !referenced.has(name))
     // An upload renamed into place just before the kill has no row. A start moves such a file to
@@ -203,7 +208,7 @@ t.test('at start, files of interrupted uploads are handled: temporary ones remov
   await writeStored(storage, 'notes.pdf', 'not ours either')
 
   // A second start on the same database and store, as after a crash.
-  const restarted = await buildApp(loadConfig(testEnv(h.dir, h.stripe.url, h.idp.url)))
+  const restarted = await buildApp(loadConfig(testEnv(h.dir, h.stripe.url, h.idp.url)), { pdfJobs: 'on-demand' })
   await restarted.ready()
   await restarted.close()
   const names = await storeNames(storage)
