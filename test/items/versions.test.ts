@@ -45,7 +45,9 @@ t.test('migration 0008 gives every existing item its version 1 from its content 
   const result = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateToLatest()
   t.equal(result.error, undefined)
   const rows = await db.selectFrom('content_versions').selectAll().execute()
-  t.same(rows, [{ content_id: 1, version: 1, file_key: 'k.pdf', file_name: 'old.pdf', file_size: 123, sha256: 'abc', changelog: '', created_at: '2025-01-02T03:04:05.000Z' }])
+  t.same(rows, [{ content_id: 1, version: 1, file_key: 'k.pdf', file_name: 'old.pdf', file_size: 123, sha256: 'abc', changelog: '', created_at: '2025-01-02T03:04:05.000Z', page_count: null, pdf_title: null, pdf_author: null, stamp_problem: null }])
+  // Migration 0017 gave the existing item a job to read its facts and make its page images.
+  t.same((await db.selectFrom('pdf_jobs').select(['kind', 'content_id', 'version', 'pages']).execute()), [{ kind: 'render', content_id: 1, version: 1, pages: 3 }])
 })
 
 t.test('an upload writes version 1; a new PDF on the edit page becomes version 2 with its changelog, and the item points at it', async (t) => {

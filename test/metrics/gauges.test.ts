@@ -25,7 +25,8 @@ t.test('the database gauges read orders by status and the unsent outbox at scrap
     ({ kind: 'receipt', order_id: 'order-0', to_address: 'reader@example.com', created_at: iso(createdMsAgo), next_attempt_at: iso(-3 * 60 * MINUTE), sent_at: sent ? iso(60 * MINUTE) : null })
   await app.db.insertInto('outbox').values([mail(20 * MINUTE, false), mail(2 * MINUTE, false), mail(90 * MINUTE, true)]).execute()
 
-  const second = await buildApp(s.h.config)
+  // Jobs on demand like the harness's app: the upload's page-image job waits for a request.
+  const second = await buildApp(s.h.config, { pdfJobs: 'on-demand' })
   t.teardown(async () => { await second.close() })
   for (const [name, instance] of [['first', app], ['second', second]] as const) {
     const text = await scrape(instance)
@@ -37,8 +38,10 @@ t.test('the database gauges read orders by status and the unsent outbox at scrap
     t.equal(sampleValue(text, 'pdfmarket_outbox_pending'), 2, `${name} instance: the two unsent mails`)
     const oldest = sampleValue(text, 'pdfmarket_outbox_oldest_pending_seconds') ?? -1
     t.ok(oldest >= 20 * 60 && oldest < 22 * 60, `${name} instance: the oldest unsent mail is 20 minutes old (${oldest} s), the sent one is not counted`)
-    t.equal(sampleValue(text, 'pdfmarket_jobs_pending'), 0, 'no jobs table yet: 0')
+    t.equal(sampleValue(text, 'pdfmarket_jobs_pending'), 1, `${name} instance: the upload's page images, not made yet`)
   }
+  t.equal((await s.h.request(null, { url: `/content/${s.slug}/pages/1` })).statusCode, 200, 'a request has the job run')
+  t.equal(sampleValue(await scrape(second), 'pdfmarket_jobs_pending'), 0, 'once run, no job is pending')
 
   await app.db.updateTable('outbox').set({ sent_at: iso(0) }).execute()
   const drained = await scrape(second)
