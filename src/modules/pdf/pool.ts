@@ -44,7 +44,7 @@ const FAILURE: Record<Task['op'], string> = {
   sample: 'A sample could not be cut from this PDF: export it again from the program that made it and upload the new file.',
   stamp: 'This PDF could not be stamped in reasonable time and memory.',
   readStamp: 'This file could not be read in reasonable time and memory to look for a stamp.',
-  fault: 'The job failed on purpose.'
+  fault: 'This job could not finish in reasonable time and memory.'
 }
 
 const isCopyId = (value: string): boolean => /^[0-9a-f]{32}$/.test(value)

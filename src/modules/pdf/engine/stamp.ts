@@ -21,10 +21,15 @@ export async function stamp (input: string, output: string, marks: StampMarks, o
   if (doc.isEncrypted) throw new Error('an encrypted PDF cannot be stamped')
   const walk = walkPages(doc.context)
   if (!walk.ok) throw new Error(`the page tree cannot be walked (${walk.problem})`)
+  const snapshot = doc.context.snapshot
+  if (incremental && snapshot === undefined) throw new Error('no snapshot for an incremental update')
+  // With a snapshot attached, pdf-lib looks up the object owning every dictionary entry it sets
+  // by a linear search of all objects (O(pages x objects): 17 s for 500 pages instead of 0.2 s).
+  // We know what changes: detach it while writing, then name the changed objects ourselves.
+  doc.context.snapshot = undefined
   addMarks(doc, walk.pages, marks)
-  if (incremental) {
-    const snapshot = doc.context.snapshot
-    if (snapshot === undefined) throw new Error('no snapshot for an incremental update')
+  doc.context.snapshot = snapshot
+  if (snapshot !== undefined) {
     for (const page of walk.pages) snapshot.markRefForSave(page.ref)
     const info = doc.context.trailerInfo.Info
     if (info instanceof PDFRef) snapshot.markRefForSave(info)
