@@ -40,7 +40,7 @@ export const SCALE_PAGES = [{ label: 'first page', path: '/' }, { label: 'search
 export const BIG = 50 * MB
 export const HUGE = 500 * MB
 export const WEBHOOK_SECRET = 'whsec_bench_' + randomBytes(12).toString('hex')
-export const SCENARIOS = ['pages', 'downloads', 'webhooks', 'success', 'search', 'scale', 'start', 'memory']
+export const SCENARIOS = ['pages', 'downloads', 'webhooks', 'success', 'search', 'scale', 'start', 'memory', 'pdf']
 export const only = (name: string): boolean => process.env.BENCH_ONLY === undefined || process.env.BENCH_ONLY.split(',').includes(name)
 for (const name of (process.env.BENCH_ONLY ?? '').split(',').filter((n) => n !== '')) {
   if (!SCENARIOS.includes(name)) throw new Error(`BENCH_ONLY: unknown scenario "${name}" (${SCENARIOS.join(', ')})`)

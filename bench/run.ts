@@ -7,7 +7,7 @@
 // the same run, because the machine is small and shared. Writes bench/results.md, the goals of
 // issue 15 in a table at its top.
 //
-// BENCH_ONLY=pages,downloads,webhooks,success,search,scale,start,memory runs some scenarios;
+// BENCH_ONLY=pages,downloads,webhooks,success,search,scale,start,memory,pdf runs some scenarios;
 // BENCH_BACKENDS=sqlite,postgres some configurations (both by default);
 // BENCH_BEFORE=<commit-ish> also builds that commit in a temporary git worktree and measures it
 // beside this tree in every goal's scenario, alternating, for the "before" column.
@@ -20,7 +20,7 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import {
-  addBeforeBuild, type Backend, type BackendName, backends, BIG, cleanup, HUGE, ITEMS, only, scenarioStart, SEARCH_ITEMS, smallItem,
+  addBeforeBuild, type Backend, type BackendName, backends, BIG, cleanup, HUGE, ITEMS, only, SCENARIOS, scenarioStart, SEARCH_ITEMS, smallItem,
   SMALL_ITEMS, staticDir, wanted
 } from './context.js'
 import { fmt, freePort, log, pdfStream, type Started, startProcess } from './lib.js'
@@ -28,6 +28,7 @@ import { writeReport } from './report.js'
 import { downloads } from './scenarios/downloads.js'
 import { memory } from './scenarios/memory.js'
 import { pages } from './scenarios/pages.js'
+import { pdf } from './scenarios/pdf.js'
 import { scale, type ScaleFigures, scaleReport } from './scenarios/scale.js'
 import { search } from './scenarios/search.js'
 import { startTime } from './scenarios/start.js'
@@ -62,8 +63,8 @@ async function grow (which: Backend[], total: number): Promise<void> {
   }
 }
 
-try {
-  await addBeforeBuild()
+/** Every scenario but pdf, on the configurations set up (and seeded) by setUp(). */
+async function sharedScenarios (): Promise<number> {
   // setUp() adds each configuration to `backends` as soon as it has something to close.
   for (const name of wanted as BackendName[]) await setUp(name)
   if (backends.length === 0) throw new Error('no configuration to measure')
@@ -119,7 +120,19 @@ try {
     scenarioStart('search')
     await search(sqlite, yardstick.base)
   }
+  return pageBytes
+}
 
+try {
+  await addBeforeBuild()
+  // The pdf scenario brings its own database, store and app (bench/pdf-setup.ts): BENCH_ONLY=pdf
+  // seeds nothing else.
+  const pageBytes = SCENARIOS.some((name) => name !== 'pdf' && only(name)) ? await sharedScenarios() : undefined
+  // 9. PDF-native selling (issue 23): SQLite + folder, this tree only.
+  if (only('pdf')) {
+    scenarioStart('pdf')
+    await pdf()
+  }
   writeReport(pageBytes)
 } finally {
   await cleanup()
