@@ -110,6 +110,8 @@ export function createWork (deps: WorkDeps) {
           await pool.stamp(path, output, { line: licenceLine(order.email ?? '', order.id), orderId: order.id, copyId })
         } catch (error) {
           if (!(error instanceof DomainError) || error.kind !== 'invalid') throw error
+          // Out of time (a busy server) is not the file's fault: the job is tried again later.
+          if ((error.cause as Error | undefined)?.name === 'AbortError') throw new Error(`stamping timed out: ${error.message}`)
           log.warn({ contentId: job.content_id, version: job.version, reason: error.message }, 'this version cannot be stamped: its buyers get it unstamped')
           await runner.run(db.updateTable('content_versions').set({ stamp_problem: error.message })
             .where('content_id', '=', job.content_id).where('version', '=', job.version))
