@@ -194,8 +194,8 @@ t.test('hostile input on every route: never a 5xx, every refusal actionable, not
   }
 
   // 5b. Malformed PDFs (encrypted, damaged, truncated, no pages, cyclic or absurd page trees,
-  // garbage after the header) and random mutations of a valid one: accepted (read by pdf.js) or
-  // refused with a sentence that says why, never a 5xx or a hang; a refusal stores nothing.
+  // garbage after the header) and random mutations of a valid one: accepted (flagged with why
+  // when the engine cannot read them), never a 5xx or a hang.
   const valid = Buffer.from(await makePdf({ pages: 3 }))
   const malformed: Array<[string, Buffer]> = [
     ['user password', Buffer.from(await userEncryptedPdf())],

@@ -70,20 +70,34 @@ t.test('no sample (0) and no pages (0) are 404; an unpublished item\'s pages fol
   t.match(asAdmin.headers['cache-control'], /^private/)
 })
 
-t.test('PDFs nobody can read are refused with why; odd but readable ones are accepted', async (t) => {
+t.test('a PDF the engine cannot read is accepted as uploaded and flagged with why, with nothing made from it', async (t) => {
   const h = await build(t)
   const admin = await h.signIn({ email: ADMIN_EMAIL })
-  const refused: Array<[string, Buffer, RegExp]> = [
+  const unreadable: Array<[string, Buffer, RegExp]> = [
     ['password', Buffer.from(await userEncryptedPdf()), /password/i],
     ['no pages', Buffer.from(noPagesPdf()), /page/i],
     ['garbage after the header', Buffer.from(notAPdf()), /PDF/]
   ]
-  for (const [what, file, message] of refused) {
-    const answer = await h.upload(admin, { title: `Refused ${what}`, file })
-    t.equal(answer.statusCode, 400, `${what}: 400`)
-    t.match(answer.body, message, `${what}: says why`)
-    t.equal((await h.app.db.selectFrom('content').select('id').execute()).length, 0, `${what}: nothing stored`)
+  for (const [index, [what, file, reason]] of unreadable.entries()) {
+    const answer = await h.upload(admin, { title: `Unreadable ${index}`, file, extra: { sample_pages: '2' } })
+    t.equal(answer.statusCode, 303, `${what}: accepted (a creator may sell a file only some readers open)`)
+    const landing = await h.request(admin, { url: answer.headers.location as string })
+    t.match(landing.body, /This PDF could not be read/, `${what}: the creator is told`)
+    t.match(landing.body, reason, `${what}: with why`)
+    t.notMatch(landing.body, /\d+ pages? ·/, `${what}: no page count is claimed`)
+    const row = await item(h, `unreadable-${index}`)
+    t.equal(row.page_count, null)
+    t.equal((await h.request(null, { url: `/content/unreadable-${index}/pages/1` })).statusCode, 404, `${what}: no page images`)
+    t.equal((await h.request(null, { url: `/content/unreadable-${index}/sample` })).statusCode, 404, `${what}: no sample`)
+    const form = await h.request(admin, { url: `/admin/content/unreadable-${index}/edit` })
+    t.match(form.body, /This PDF could not be read/, `${what}: the desk says so too`)
   }
+  t.equal((await h.app.db.selectFrom('pdf_jobs').select('id').execute()).length, 0, 'no job for an unreadable PDF')
+})
+
+t.test('an owner-password PDF opens without a password: read, and flagged as not stampable', async (t) => {
+  const h = await build(t)
+  const admin = await h.signIn({ email: ADMIN_EMAIL })
   const locked = await h.upload(admin, { title: 'Owner Locked', file: Buffer.from(await ownerEncryptedPdf()) })
   t.equal(locked.statusCode, 303, 'an owner password alone opens without one: accepted')
   const row = await item(h, 'owner-locked')

@@ -4,8 +4,7 @@ import type { Content, Database } from '../../db/types.js'
 import { DomainError } from '../../lib/errors.js'
 import { formatAmount, howToType, minimumCharge, parsePrice, toDecimal } from '../../lib/money.js'
 import type { FileStore, PendingFile } from '../../storage/store.js'
-import type { PdfFacts } from '../pdf/plugin.js'
-import { type ChosenFiles, checkFields, type ContentFields, type ContentProblems, createFormReceiver, type FormEntry, inspectPdf, type PdfHooks, previewNumbers, versionFacts } from './uploads.js'
+import { type ChosenFiles, checkFields, type ContentFields, type ContentProblems, createFormReceiver, type FormEntry, inspectPdf, type PdfHooks, previewNumbers, type Reading, versionFacts } from './uploads.js'
 import { createVersions } from './versions.js'
 
 export const MAX_CHANGELOG = 300
@@ -126,7 +125,7 @@ async function itemWithLink ({ db, runner }: EditDeps, linkId: string, exceptId:
 }
 
 /** The row and, with a new PDF, its next version, in one transaction; the files are in place by then. */
-async function save (deps: EditDeps, content: Content, values: EditFields, chosen: ChosenFiles, link: PaymentLink | undefined, facts: PdfFacts | undefined) {
+async function save (deps: EditDeps, content: Content, values: EditFields, chosen: ChosenFiles, link: PaymentLink | undefined, reading: Reading) {
   const { db, runner, pdf } = deps
   const { latestVersion } = createVersions(deps)
   return await runner.transaction(async () => {
@@ -149,12 +148,12 @@ async function save (deps: EditDeps, content: Content, values: EditFields, chose
       ...file,
       ...(chosen.preview === undefined ? {} : { preview_key: chosen.preview.key }),
       ...previewNumbers(values),
-      ...(chosen.file === undefined ? {} : { page_count: facts?.pages ?? null })
+      ...(chosen.file === undefined ? {} : { page_count: reading !== undefined && 'facts' in reading ? reading.facts.pages : null })
     }).where('id', '=', current.id).returningAll()))!
     let version: number | undefined
     if (chosen.file !== undefined) {
       version = (await latestVersion(current.id)) + 1
-      await runner.run(db.insertInto('content_versions').values({ content_id: current.id, version, ...file as Required<typeof file>, changelog: values.changelog, ...versionFacts(facts) }))
+      await runner.run(db.insertInto('content_versions').values({ content_id: current.id, version, ...file as Required<typeof file>, changelog: values.changelog, ...versionFacts(reading) }))
     }
     // A new version's page images and sample, or the latest one's for new preview settings
     // (a job already made is not made again).
@@ -195,12 +194,12 @@ export function createEdits (deps: EditDeps) {
   }
 
   /** Renames the chosen files into place and saves; a link taken meanwhile is a refusal, not an error. */
-  async function store (content: Content, values: EditFields, chosen: ChosenFiles, link: PaymentLink | undefined, facts: PdfFacts | undefined): Promise<EditResult> {
+  async function store (content: Content, values: EditFields, chosen: ChosenFiles, link: PaymentLink | undefined, reading: Reading): Promise<EditResult> {
     if (chosen.file !== undefined) await files.commit(chosen.file)
     if (chosen.preview !== undefined) await files.commit(chosen.preview)
     let saved: Awaited<ReturnType<typeof save>>
     try {
-      saved = await save(deps, content, values, chosen, link, facts)
+      saved = await save(deps, content, values, chosen, link, reading)
       deps.pdf?.kick()
     } catch (error) {
       if (link !== undefined && error instanceof DomainError && error.kind === 'conflict') return { ok: false, kind: 'conflict', values, problems: linkTaken(error.message) }
@@ -235,12 +234,10 @@ export function createEdits (deps: EditDeps) {
         const values = editValues(content, fields)
         Object.assign(problems, checkEdit(content, values, fields, chosen.file !== undefined || problems.file !== undefined, paymentLink !== null))
         if (Object.keys(problems).length > 0) return { ok: false, kind: 'invalid', values, problems }
-        // A new PDF is read in a worker thread: one nobody could open is refused here, with why.
-        const facts = chosen.file === undefined ? undefined : await inspectPdf(deps.pdf, chosen.file, problems)
-        if (problems.file !== undefined) return { ok: false, kind: 'invalid', values, problems }
+        const reading = chosen.file === undefined ? undefined : await inspectPdf(deps.pdf, chosen.file)
         const checked = await checkLink(content, values.payment_link_id, paymentLink)
         if ('kind' in checked) return { ok: false, kind: checked.kind, values, problems: checked.problems }
-        const result = await store(content, values, chosen, checked.link, facts)
+        const result = await store(content, values, chosen, checked.link, reading)
         stored = result.ok
         return result
       } finally {

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { uploadAllowanceMs } from '../../config.js'
-import type { Content } from '../../db/types.js'
+import type { Content, ContentVersion } from '../../db/types.js'
 import { localPath } from '../../http/auth.js'
 import { HttpError, NOT_FOUND, statusOfKind } from '../../http/errors.js'
 import { allParts, readLeadingFields, type UploadStream } from '../../http/multipart-form.js'
@@ -11,6 +11,16 @@ import { priceInput, toDecimal } from '../../lib/money.js'
 import { itemPath } from '../../lib/slugs.js'
 import type { PaymentLinkLookup } from './edit.js'
 import { DEFAULT_PREVIEW_FIELDS, type FormEntry, MAX_PREVIEW_BYTES } from './uploads.js'
+
+/**
+ * What the creator hears about a new PDF the engine could not read (accepted as uploaded) or
+ * cannot stamp (its buyers get it unstamped); null when neither.
+ */
+function readingNotice (version: ContentVersion | undefined): string | null {
+  if (version === undefined || version.stamp_problem === null) return null
+  if (version.page_count === null) return `This PDF could not be read: ${version.stamp_problem} It is for sale as uploaded, without page images, a sample or a stamp. Check that it opens, or upload a new version.`
+  return `Buyers will get this PDF unstamped when stamped copies are on: ${version.stamp_problem}`
+}
 
 /** The multipart parser's parts, from the form's first file on, as the services take them. */
 async function * formEntries (upload: UploadStream): AsyncGenerator<FormEntry> {
@@ -59,9 +69,8 @@ async function uploadRoutes (app: FastifyInstance): Promise<void> {
     }
     request.log.info({ slug: result.content.slug, size: result.content.file_size }, 'content uploaded')
     request.flash('info', `"${result.content.title}" is now in the catalogue.`)
-    // A PDF the engine cannot stamp (encrypted, damaged) is said at once: its buyers get it as uploaded.
-    const stampProblem = (await items.version(result.content.id, 1))?.stamp_problem
-    if (stampProblem != null) request.flash('info', `Buyers will get this PDF unstamped when stamped copies are on: ${stampProblem}`)
+    const warning = readingNotice(await items.version(result.content.id, 1))
+    if (warning !== null) request.flash('error', warning)
     return await reply.redirect(itemPath(result.content.slug), 303)
   })
 }
@@ -124,6 +133,8 @@ async function editRoutes (app: FastifyInstance): Promise<void> {
     if (leftover.length > 0) request.log.warn({ files: leftover }, 'the replaced cover could not be removed; the store sweep (at start and hourly) will quarantine it')
     request.log.info({ slug: updated.slug, version, paymentLink: updated.payment_link_id }, 'content edited')
     if (notice !== null) request.flash('error', notice)
+    const warning = version === undefined ? null : readingNotice(await items.version(updated.id, version))
+    if (warning !== null) request.flash('error', warning)
     // notify_buyers: the new version is mailed to every buyer (changelog and a download link).
     if (version !== undefined && upload.fields.notify_buyers === '1' && app.outbox.enabled) {
       const { recipients } = await app.outbox.broadcast({ contentId: updated.id, kind: 'update', subject: `New version of ${updated.title}`, body: (upload.fields.changelog ?? '').trim(), version })

@@ -30,24 +30,33 @@ export interface PdfHooks {
   kick: () => void
 }
 
-/** A version's facts as its row keeps them. */
-export const versionFacts = (facts: PdfFacts | undefined) => facts === undefined
-  ? {}
-  : { page_count: facts.pages, pdf_title: facts.title?.slice(0, 500) ?? null, pdf_author: facts.author?.slice(0, 500) ?? null, stamp_problem: facts.stampable ? null : (facts.unstampableReason ?? 'This PDF cannot be stamped.') }
+/**
+ * What the PDF engine made of an upload: its facts, or why it could not read it. An unreadable
+ * PDF (damaged, password-protected, no pages) is still accepted, since a creator may sell a file
+ * only some readers open, and is flagged with why: no page images, sample or stamp are made
+ * from it. Undefined without the PDF module (a script seeding the database).
+ */
+export type Reading = { facts: PdfFacts } | { unreadable: string } | undefined
 
-/** Reads the PDF's facts; a PDF the engine refuses is a problem with the form's file. */
-export async function inspectPdf (pdf: PdfHooks | undefined, file: PendingFile, problems: ContentProblems): Promise<PdfFacts | undefined> {
+/** A version's facts as its row keeps them (an unreadable one: no page count, and why). */
+export function versionFacts (reading: Reading) {
+  if (reading === undefined) return {}
+  if ('unreadable' in reading) return { page_count: null, stamp_problem: reading.unreadable }
+  const { facts } = reading
+  return { page_count: facts.pages, pdf_title: facts.title?.slice(0, 500) ?? null, pdf_author: facts.author?.slice(0, 500) ?? null, stamp_problem: facts.stampable ? null : (facts.unstampableReason ?? 'This PDF cannot be stamped.') }
+}
+
+/** Reads the PDF in a worker thread; one the engine cannot read is said so, not refused. */
+export async function inspectPdf (pdf: PdfHooks | undefined, file: PendingFile): Promise<Reading> {
   if (pdf === undefined) return undefined
   try {
     const inspection = await pdf.inspect(file)
-    if (inspection.ok) return inspection.facts
-    problems.file = inspection.reason
+    return inspection.ok ? { facts: inspection.facts } : { unreadable: inspection.reason }
   } catch (error) {
-    // The engine gave up on it (too slow, too large to hold, it crashed its thread): said as such.
+    // The engine gave up on it (too slow, too large to hold, it crashed its thread).
     if (!(error instanceof DomainError) || error.kind !== 'invalid') throw error
-    problems.file = error.message
+    return { unreadable: error.message }
   }
-  return undefined
 }
 
 /** A whole number from `min` to `max` typed in a form field; undefined when it is not one. */
@@ -160,7 +169,7 @@ export function createUploads (deps: { db: Kysely<Database>, runner: Runner, fil
   const receiveForm = createFormReceiver(files, maxUploadBytes)
 
   /** Renames the files into place, then commits the row; the caller discards the files on failure. */
-  async function create (fields: ContentFields, file: PendingFile & { originalName: string }, preview: PendingFile, facts: PdfFacts | undefined): Promise<Content> {
+  async function create (fields: ContentFields, file: PendingFile & { originalName: string }, preview: PendingFile, reading: Reading): Promise<Content> {
     const title = fields.title.trim()
     const slug = slugify(title)
     const taken = new DomainError('conflict', `An item with the address /content/${slug} already exists. Choose another title.`)
@@ -180,9 +189,9 @@ export function createUploads (deps: { db: Kysely<Database>, runner: Runner, fil
           ...stored,
           preview_key: preview.key,
           ...previewNumbers(fields),
-          page_count: facts?.pages ?? null
+          page_count: reading !== undefined && 'facts' in reading ? reading.facts.pages : null
         }).returningAll()))!
-        await runner.run(db.insertInto('content_versions').values({ content_id: content.id, version: 1, ...stored, created_at: content.created_at, ...versionFacts(facts) }))
+        await runner.run(db.insertInto('content_versions').values({ content_id: content.id, version: 1, ...stored, created_at: content.created_at, ...versionFacts(reading) }))
         // The page images and the sample are made after this answer, by a job written with the item.
         await pdf?.queueFor(content, 1, content.page_count)
         return content
@@ -221,11 +230,9 @@ export function createUploads (deps: { db: Kysely<Database>, runner: Runner, fil
         if (Object.keys(problems).length > 0 || chosen.file === undefined || chosen.preview === undefined) {
           return { ok: false, kind: 'invalid', values, problems }
         }
-        // Read in a worker thread: a PDF nobody could open is refused here, with why.
-        const facts = await inspectPdf(pdf, chosen.file, problems)
-        if (problems.file !== undefined) return { ok: false, kind: 'invalid', values, problems }
+        const reading = await inspectPdf(pdf, chosen.file)
         try {
-          const content = await create(values, chosen.file, chosen.preview, facts)
+          const content = await create(values, chosen.file, chosen.preview, reading)
           stored = true
           pdf?.kick()
           return { ok: true, content }

@@ -16,6 +16,10 @@ export const DEFAULT_PREVIEW_PAGES = 3
 /** A sample of up to this many pages. */
 export const MAX_SAMPLE_PAGES = 100
 
+/** A version the engine could not read: no page count, and why (see versionFacts in src/modules/items/uploads.ts). */
+export const unreadable = (version: { page_count: number | null, stamp_problem: string | null }): boolean =>
+  version.page_count === null && version.stamp_problem !== null
+
 /** A file to send in place of the version's own: a stamped copy. */
 export interface SentFile { key: string, size: number }
 
@@ -42,6 +46,9 @@ export function createPdfService (deps: { db: Kysely<Database>, runner: Runner, 
 
   /** The render and sample jobs of an item's latest version, as its settings ask (in the caller's transaction). */
   async function queueFor (content: Pick<Content, 'id' | 'preview_pages' | 'sample_pages'>, version: number, pageCount: number | null): Promise<void> {
+    const row = await runner.first(db.selectFrom('content_versions').select(['page_count', 'stamp_problem']).where('content_id', '=', content.id).where('version', '=', version))
+    // Nothing is made from a PDF the engine could not read.
+    if (row === undefined || unreadable(row)) return
     const clamp = (pages: number): number => pageCount === null ? pages : Math.min(pages, pageCount)
     if (content.preview_pages > 0) await queue.add({ kind: 'render', content_id: content.id, version, pages: clamp(content.preview_pages) })
     if (content.sample_pages > 0) await queue.add({ kind: 'sample', content_id: content.id, version, pages: clamp(content.sample_pages) })
@@ -75,7 +82,7 @@ export function createPdfService (deps: { db: Kysely<Database>, runner: Runner, 
     async page (content: Content, n: number): Promise<Wait<PdfAsset> | undefined> {
       const current = await latest(content.id)
       const shown = Math.min(content.preview_pages, current?.page_count ?? content.preview_pages)
-      if (current === undefined || n < 1 || n > shown) return undefined
+      if (current === undefined || unreadable(current) || n < 1 || n > shown) return undefined
       const ready = await asset(content.id, current.version, 'page', n)
       if (ready !== undefined) return { ok: true, value: ready }
       return await waitFor({ kind: 'render', content_id: content.id, version: current.version, pages: shown },
@@ -85,7 +92,7 @@ export function createPdfService (deps: { db: Kysely<Database>, runner: Runner, 
     /** The latest version's sample (made now if it is not yet); undefined when the item has none. */
     async sample (content: Content): Promise<Wait<PdfAsset> | undefined> {
       const current = await latest(content.id)
-      if (current === undefined || content.sample_pages === 0) return undefined
+      if (current === undefined || unreadable(current) || content.sample_pages === 0) return undefined
       const pages = Math.min(content.sample_pages, current.page_count ?? content.sample_pages)
       return await waitFor({ kind: 'sample', content_id: content.id, version: current.version, pages },
         async () => await asset(content.id, current.version, 'sample', pages))
