@@ -56,6 +56,17 @@ t.test('with stamp_pdfs on, a buyer downloads their own copy: stamped once, the 
   t.same(byLink.rawPayload, first.rawPayload, 'the emailed link sends the same copy')
 })
 
+t.test('the settings form takes stamp_pdfs as 1 or absent, and says so otherwise', async (t) => {
+  const s = await shop(t)
+  const bad = await s.h.request(s.admin, { method: 'POST', url: '/admin/settings', form: { _csrf: await s.h.csrf(s.admin), store_name: 'Shop', stamp_pdfs: 'yes' } })
+  t.equal(bad.statusCode, 400)
+  t.match(bad.body, /Stamped copies are either on \(1\) or off/)
+  t.equal(s.h.app.settings.current().stampPdfs, false, 'nothing saved')
+  await stampOn(s.h, s.admin)
+  t.equal(s.h.app.settings.current().stampPdfs, true)
+  t.match((await s.h.request(s.admin, { url: '/admin/settings' })).body, /name="stamp_pdfs" value="1" checked/)
+})
+
 t.test('two downloads at once make one copy; a new version gets its own copy', async (t) => {
   const s = await stampedShop(t)
   await buy(s)
