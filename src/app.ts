@@ -12,7 +12,7 @@ import items from './modules/items/plugin.js'
 import library from './modules/library/plugin.js'
 import mailer from './modules/mail/plugin.js'
 import metrics from './modules/metrics/plugin.js'
-import pdf from './modules/pdf/plugin.js'
+import pdf, { type PdfPool } from './modules/pdf/plugin.js'
 import purchase from './modules/purchase/plugin.js'
 import sales from './modules/desk/plugin.js'
 import settings from './modules/settings/plugin.js'
@@ -34,6 +34,8 @@ export interface BuildOptions {
    * so a test's store holds only the files it caused).
    */
   pdfJobs?: 'background' | 'on-demand'
+  /** The PDF engine's worker threads, when several apps of one process share them (tests); else the app's own. */
+  pdfPool?: PdfPool
 }
 
 /** The one entry to the application. It never listens, so tests can `inject`. */
@@ -93,7 +95,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   // Before anything sells or a file is looked at: one currency per store.
   await app.register(database, { checks: [async (handle) => { await checkStoreCurrency(handle, config.currency) }] })
   await app.register(files)
-  await app.register(pdf, { background: options.pdfJobs !== 'on-demand' })
+  await app.register(pdf, { background: options.pdfJobs !== 'on-demand', pool: options.pdfPool })
   await app.register(catalog)
   await app.register(items)
   await app.register(library)

@@ -5,7 +5,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import tap from 'tap'
 import { buildApp, type BuildOptions } from '../../src/app.js'
+import { createPdfPool, type PdfPool } from '../../src/modules/pdf/pool.js'
 import { type Config, loadConfig } from '../../src/config.js'
 import { type IdentityProvider, startIdentityProvider } from '../../src/dev/identity-provider.js'
 import { type StripeEmulator, startStripeEmulator } from '../../src/dev/stripe-emulator/index.js'
@@ -51,6 +53,20 @@ export interface HarnessOptions extends BuildOptions {
   config?: (config: Config) => void
 }
 
+let sharedPool: PdfPool | undefined
+/**
+ * The PDF engine's threads, one pool for every app of a test file: a thread takes about a
+ * second to start under tsx, which each app's own pool would pay again. Closed when the file ends.
+ */
+export function testPdfPool (): PdfPool {
+  if (sharedPool === undefined) {
+    const pool = createPdfPool()
+    sharedPool = pool
+    tap.teardown(async () => { await pool.close() })
+  }
+  return sharedPool
+}
+
 /**
  * An app on a fresh temporary database and content folder (TEST_BACKEND=postgres-s3: a fresh
  * PostgreSQL database and S3 prefix, see ./backend.ts), with a Stripe emulator and an OIDC
@@ -63,7 +79,7 @@ export async function build (t: TestContext, env: Record<string, string> = {}, o
   const idp = await startIdentityProvider()
   const config = loadConfig(testEnv(dir, stripe.url, idp.url, env))
   options.config?.(config)
-  const app = await buildApp(config, { logger: options.logger, now: options.now, sweepIntervalMs: options.sweepIntervalMs, pdfJobs: options.pdfJobs ?? 'on-demand' })
+  const app = await buildApp(config, { logger: options.logger, now: options.now, sweepIntervalMs: options.sweepIntervalMs, pdfJobs: options.pdfJobs ?? 'on-demand', pdfPool: options.pdfPool ?? testPdfPool() })
   await app.ready()
   t.teardown(async () => {
     await app.close()

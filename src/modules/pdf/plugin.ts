@@ -8,7 +8,7 @@ import { createPdfService, type PdfService } from './service.js'
 import { createTracer, type Trace } from './trace.js'
 import { createWork } from './work.js'
 
-export type { Inspection, PdfFacts } from './pool.js'
+export type { Inspection, PdfFacts, PdfPool } from './pool.js'
 export { DEFAULT_PREVIEW_PAGES, MAX_PREVIEW_PAGES, MAX_SAMPLE_PAGES, type PdfService, type SentFile, type Wait } from './service.js'
 export type { Trace } from './trace.js'
 /** The page images and the sample (site context), and the trace form (under /admin, behind its guard). */
