@@ -203,7 +203,7 @@ export async function hideNewerMigrations (handle: DatabaseHandle, build: Build)
   }
 }
 
-export interface PageTarget { label: string, url: string, headers?: Record<string, string>, backend?: Backend, build?: Build }
+export interface PageTarget { label: string, url: string, headers?: Record<string, string>, backend?: Backend, build?: Build, /** The app's process: its CPU per request is measured. */ pid?: number }
 export interface Row { config: string, scenario: string, metric: string, app: string, baseline: string, ratio: string, goal: string, runs: string }
 export const rows: Row[] = []
 export const YARDSTICK = 'yardstick'

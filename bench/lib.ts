@@ -113,6 +113,23 @@ async function stopGroup (child: ChildProcess): Promise<void> {
   clearTimeout(timer)
 }
 
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc (Linux): unlike a rate, the
+ * CPU a process spends per request does not drop when other tenants of the machine take its
+ * cores (stolen time is not counted), so it compares two builds on a noisy machine.
+ */
+export function cpuSeconds (pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name (which may hold spaces, so split after its closing parenthesis).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+  } catch {
+    return undefined
+  }
+}
+const CLOCK_TICKS = 100
+
 export async function cannon (options: autocannon.Options): Promise<autocannon.Result> {
   return await new Promise((resolve, reject) => {
     autocannon({ timeout: 30, ...options }, (error, result) => { if (error !== null && error !== undefined) reject(error); else resolve(result) })

@@ -1,8 +1,8 @@
 // Pages: the catalogue and a content page, anonymous and signed in, against bare Fastify serving
 // a string as long as the catalogue page; every configuration and the yardstick in one round robin.
 import { randomBytes } from 'node:crypto'
-import { AFTER, backends, configOf, type PageTarget, recordGoal, rows, RUNS, SECONDS, startInstance, YARDSTICK } from '../context.js'
-import { cannon, fmt, log, median } from '../lib.js'
+import { AFTER, backends, builds, configOf, type PageTarget, recordGoal, rows, RUNS, SECONDS, startInstance, YARDSTICK } from '../context.js'
+import { cannon, cpuSeconds, fmt, log, median } from '../lib.js'
 
 const METRICS_ON = 'catalogue anonymous, metrics on'
 
@@ -19,7 +19,7 @@ async function metricsTarget (): Promise<PageTarget | undefined> {
   const scrape = await fetch(`${started.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })
   if (scrape.status !== 200) throw new Error(`metrics on: /metrics answered ${scrape.status}`)
   await scrape.arrayBuffer()
-  return { label: METRICS_ON, url: `${started.url}/`, backend, build: AFTER }
+  return { label: METRICS_ON, url: `${started.url}/`, backend, build: AFTER, pid: started.child.pid }
 }
 
 /** `base`: the yardstick server (bench/baseline-server.ts). */
@@ -30,11 +30,12 @@ export async function pages (base: string): Promise<void> {
     for (const instance of backend.apps) {
       const item = `${instance.url}/content/bench-item-5000`
       const build = instance.build
+      const pid = instance.pid
       pageTargets.push(
-        { label: 'catalogue anonymous', url: `${instance.url}/`, backend, build },
-        { label: 'catalogue signed in', url: `${instance.url}/`, headers: backend.signedIn, backend, build },
-        { label: 'content page anonymous', url: item, backend, build },
-        { label: 'content page signed in', url: item, headers: backend.signedIn, backend, build }
+        { label: 'catalogue anonymous', url: `${instance.url}/`, backend, build, pid },
+        { label: 'catalogue signed in', url: `${instance.url}/`, headers: backend.signedIn, backend, build, pid },
+        { label: 'content page anonymous', url: item, backend, build, pid },
+        { label: 'content page signed in', url: item, headers: backend.signedIn, backend, build, pid }
       )
       // The before build is measured where a goal is (the run's time).
       if (build !== AFTER) pageTargets.splice(pageTargets.length - 2, 1)
@@ -48,11 +49,15 @@ export async function pages (base: string): Promise<void> {
   const key = (t: PageTarget): string => `${t.backend === undefined ? YARDSTICK : configOf(t.backend, t.build!)}: ${t.label}`
   const pageRps = new Map<string, number[]>(pageTargets.map((t) => [key(t), []]))
   const pageP99 = new Map<string, number[]>(pageTargets.map((t) => [key(t), []]))
+  const cpuPerRequest = new Map<string, number[]>(pageTargets.map((t) => [key(t), []]))
   log('warming up page routes')
   for (const target of pageTargets) await cannon({ url: target.url, headers: target.headers, connections: 16, duration: 1 })
   for (let run = 1; run <= RUNS; run++) {
     for (const target of pageTargets) {
+      const cpuBefore = target.pid === undefined ? undefined : cpuSeconds(target.pid)
       const result = await cannon({ url: target.url, headers: target.headers, connections: 16, duration: SECONDS })
+      const cpuAfter = target.pid === undefined ? undefined : cpuSeconds(target.pid)
+      if (cpuBefore !== undefined && cpuAfter !== undefined && result.requests.total > 0) cpuPerRequest.get(key(target))!.push((cpuAfter - cpuBefore) / result.requests.total * 1e6)
       if (result.non2xx > 0 || result.errors > 0) throw new Error(`${key(target)}: ${result.non2xx} non-2xx, ${result.errors} errors`)
       pageRps.get(key(target))!.push(result.requests.average)
       pageP99.get(key(target))!.push(result.latency.p99)
@@ -75,11 +80,38 @@ export async function pages (base: string): Promise<void> {
     rows.push({ config: configOf(target.backend!, target.build!), scenario: `${target.label} (${what}), p99 ${fmt(median(pageP99.get(key(target))!), 1)} ms`, metric: 'req/s', app: fmt(rps), baseline: fmt(baselineRps), ratio: ratio.toFixed(2), goal: pageGoal === undefined ? '' : `≥ ${pageGoal[2].toFixed(2)}`, runs: pageRps.get(key(target))!.map((v) => fmt(v)).join(' / ') })
     if (pageGoal !== undefined) recordGoal(pageGoal[0], `${pageGoal[1]} (${target.backend!.label})`, `≥ ${pageGoal[2]}`, target.build!, ratio.toFixed(2), ratio >= pageGoal[2])
   }
-  if (withMetrics !== undefined) metricsRow(withMetrics, key, pageRps)
+  if (withMetrics !== undefined) metricsRow(withMetrics, key, pageRps, cpuPerRequest)
+  cpuRows(pageTargets.slice(1), key, cpuPerRequest)
+}
+
+/**
+ * The app's CPU time per request (µs, user + system, from /proc), per page and build: on a
+ * machine whose other tenants take its cores now and then, rates swing by a third between runs
+ * while the CPU a request costs does not. With a before build, each page's after/before ratio.
+ */
+function cpuRows (targets: PageTarget[], key: (t: PageTarget) => string, cpu: Map<string, number[]>): void {
+  for (const target of targets) {
+    const runs = cpu.get(key(target))!
+    if (runs.length === 0 || target.label === METRICS_ON) continue
+    const before = builds.length > 1 && target.build === AFTER ? targets.find((t) => t.label === target.label && t.backend === target.backend && t.build !== AFTER) : undefined
+    const beforeRuns = before === undefined ? [] : cpu.get(key(before))!
+    const ratio = beforeRuns.length === 0 ? undefined : median(runs) / median(beforeRuns)
+    rows.push({
+      config: configOf(target.backend!, target.build!),
+      scenario: `${target.label}: the app's CPU per request${ratio === undefined ? '' : ', after / before (lower is faster)'}`,
+      metric: 'CPU µs/request',
+      app: fmt(median(runs), 1),
+      baseline: beforeRuns.length === 0 ? '-' : fmt(median(beforeRuns), 1),
+      ratio: ratio === undefined ? '' : ratio.toFixed(2),
+      goal: ratio === undefined ? '' : '≤ 1.05',
+      runs: runs.map((v) => fmt(v, 1)).join(' / ')
+    })
+    if (ratio !== undefined) recordGoal(15, `${target.label}: CPU per request, after / before (${target.backend!.label})`, '≤ 1.05', AFTER, ratio.toFixed(2), ratio <= 1.05)
+  }
 }
 
 /** Metrics on vs off: the same page, build and database, one instance with METRICS_TOKEN. */
-function metricsRow (on: PageTarget, key: (t: PageTarget) => string, pageRps: Map<string, number[]>): void {
+function metricsRow (on: PageTarget, key: (t: PageTarget) => string, pageRps: Map<string, number[]>, cpu: Map<string, number[]>): void {
   const offKey = key({ ...on, label: 'catalogue anonymous' })
   const onRps = median(pageRps.get(key(on))!)
   const offRps = median(pageRps.get(offKey)!)
@@ -88,4 +120,10 @@ function metricsRow (on: PageTarget, key: (t: PageTarget) => string, pageRps: Ma
   const ratio = onRps / offRps
   rows.push({ config: configOf(on.backend!, AFTER), scenario: `catalogue anonymous with METRICS_TOKEN set vs the same instance kind without (pairs: ${pairs})`, metric: 'req/s', app: fmt(onRps), baseline: fmt(offRps), ratio: ratio.toFixed(2), goal: '≥ 0.95', runs: pageRps.get(key(on))!.map((v) => fmt(v)).join(' / ') })
   recordGoal(14, `catalogue with metrics on vs off (${on.backend!.label})`, '≥ 0.95', AFTER, ratio.toFixed(2), ratio >= 0.95)
+  // The same pair by CPU per request: what metrics cost, whatever the machine's other tenants do.
+  const onCpu = median(cpu.get(key(on))!)
+  const offCpu = median(cpu.get(offKey)!)
+  const cpuRatio = offCpu / onCpu
+  rows.push({ config: configOf(on.backend!, AFTER), scenario: 'catalogue anonymous with METRICS_TOKEN set vs without: requests per CPU-second of the app (off CPU per request / on)', metric: 'ratio', app: `${fmt(onCpu, 1)} µs`, baseline: `${fmt(offCpu, 1)} µs`, ratio: cpuRatio.toFixed(2), goal: '≥ 0.95', runs: cpu.get(key(on))!.map((v) => fmt(v, 1)).join(' / ') })
+  recordGoal(14, `catalogue with metrics on vs off, requests per CPU-second (${on.backend!.label})`, '≥ 0.95', AFTER, cpuRatio.toFixed(2), cpuRatio >= 0.95)
 }
