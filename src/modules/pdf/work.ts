@@ -5,7 +5,7 @@ import type { Kysely } from 'kysely'
 import type { Runner } from '../../db/runner.js'
 import type { Database, PdfJob } from '../../db/types.js'
 import { DomainError } from '../../lib/errors.js'
-import type { Store } from '../../storage/store.js'
+import type { PendingFile, Store } from '../../storage/store.js'
 import { inTempDir, keep, withLocalCopy } from './files.js'
 import type { PdfPool } from './pool.js'
 
@@ -28,6 +28,23 @@ export const licenceLine = (email: string, orderId: string): string => `Licensed
 async function recordOnce (files: Store, key: string, insert: () => Promise<number>): Promise<void> {
   const inserted = await insert()
   if (inserted === 0) await files.remove(key).catch(() => {})
+}
+
+/**
+ * A render job's page images, all rows at once: the item page's strip shows the pages together
+ * or not at all. Returns the files of pages another run of the job wrote first.
+ */
+async function recordPages ({ db, runner }: WorkDeps, job: PdfJob, kept: PendingFile[], contentType: string): Promise<string[]> {
+  return await runner.transaction(async () => {
+    const already: string[] = []
+    for (const [index, file] of kept.entries()) {
+      const { changes } = await runner.run(db.insertInto('pdf_assets').values({
+        content_id: job.content_id, version: job.version, kind: 'page', n: index + 1, key: file.key, content_type: contentType, size: file.size
+      }).onConflict((oc) => oc.columns(['content_id', 'version', 'kind', 'n']).doNothing()))
+      if (changes === 0) already.push(file.key)
+    }
+    return already
+  })
 }
 
 /**
@@ -69,12 +86,10 @@ export function createWork (deps: WorkDeps) {
       const pages = Math.min(job.pages, pageCount)
       if (pages === 0) return
       const rendered = await pool.render(path, { pages, width: PAGE_WIDTH })
-      for (const [index, bytes] of rendered.images.entries()) {
-        const kept = await keep(files, { kind: 'image', bytes }, deps.maxUploadBytes)
-        await recordOnce(files, kept.key, async () => (await runner.run(db.insertInto('pdf_assets').values({
-          content_id: job.content_id, version: job.version, kind: 'page', n: index + 1, key: kept.key, content_type: rendered.contentType, size: kept.size
-        }).onConflict((oc) => oc.columns(['content_id', 'version', 'kind', 'n']).doNothing()))).changes)
-      }
+      const kept: PendingFile[] = []
+      for (const bytes of rendered.images) kept.push(await keep(files, { kind: 'image', bytes }, deps.maxUploadBytes))
+      const taken = await recordPages(deps, job, kept, rendered.contentType)
+      for (const key of taken) await files.remove(key).catch(() => {})
     })
   }
 
