@@ -3,6 +3,7 @@
 import { createMollieClient, MollieApiError } from '@mollie/api-client'
 import Stripe from 'stripe'
 import type { Config, StripeConfig } from '../../src/config.js'
+import { stripeOptions } from '../../src/modules/purchase/providers/stripe.js'
 import { type Report, reason } from './report.js'
 
 /** The events src/modules/purchase/providers/stripe.ts acts on (test/app/doctor.test.ts keeps the two lists equal). */
@@ -16,14 +17,7 @@ export const STRIPE_EVENTS = [
 
 /** The SDK as the app makes it, STRIPE_API_URL honoured; no retries, so a dead host is said at once. */
 function stripeClient (config: StripeConfig): Stripe {
-  const options: Stripe.StripeConfig = { maxNetworkRetries: 0, timeout: 10_000, appInfo: { name: 'pdf-marketplace doctor' } }
-  if (config.apiUrl !== undefined) {
-    const url = new URL(config.apiUrl)
-    options.protocol = url.protocol === 'http:' ? 'http' : 'https'
-    options.host = url.hostname
-    options.port = url.port === '' ? (url.protocol === 'http:' ? 80 : 443) : Number(url.port)
-  }
-  return new Stripe(config.secretKey, options)
+  return new Stripe(config.secretKey, stripeOptions(config, { maxNetworkRetries: 0, timeout: 10_000, appInfo: { name: 'pdf-marketplace doctor' } }))
 }
 
 function stripeRefusal (error: unknown, config: StripeConfig, report: Report): void {

@@ -4,19 +4,26 @@ import { DomainError } from '../../../lib/errors.js'
 import type { PaymentEvent, PaymentLinkInfo, SessionFacts, StripeProvider } from './contract.js'
 
 /**
+ * The SDK's options for STRIPE_API_URL (a Stripe-compatible server: stripe-mock, the demo
+ * emulator; same SDK, other host) on top of `base`; the app and `npm run doctor` both use them.
+ */
+export function stripeOptions (config: StripeConfig, base: Stripe.StripeConfig): Stripe.StripeConfig {
+  if (config.apiUrl === undefined) return base
+  const url = new URL(config.apiUrl)
+  return {
+    ...base,
+    protocol: url.protocol === 'http:' ? 'http' : 'https',
+    host: url.hostname,
+    port: url.port === '' ? (url.protocol === 'http:' ? 80 : 443) : Number(url.port)
+  }
+}
+
+/**
  * The only code that talks to Stripe (the official SDK): Checkout Sessions, refunds, Payment
  * Links read for the desk, and webhook verification.
  */
 export function createStripeProvider (config: StripeConfig, publicUrl: string): StripeProvider {
-  const options: Stripe.StripeConfig = { maxNetworkRetries: 2, timeout: 20_000, appInfo: { name: 'pdf-marketplace' } }
-  if (config.apiUrl !== undefined) {
-    // A Stripe-compatible server (stripe-mock, the demo emulator): same SDK, other host.
-    const url = new URL(config.apiUrl)
-    options.protocol = url.protocol === 'http:' ? 'http' : 'https'
-    options.host = url.hostname
-    options.port = url.port === '' ? (url.protocol === 'http:' ? 80 : 443) : Number(url.port)
-  }
-  const stripe = new Stripe(config.secretKey, options)
+  const stripe = new Stripe(config.secretKey, stripeOptions(config, { maxNetworkRetries: 2, timeout: 20_000, appInfo: { name: 'pdf-marketplace' } }))
   const successUrl = `${publicUrl}/checkout/success?session_id=`
 
   return {
