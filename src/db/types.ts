@@ -70,7 +70,18 @@ export interface OrdersTable {
    * 0 < refunded_cents < paid keeps access; the whole of it makes the order refunded.
    */
   refunded_cents: Generated<number>
+  /** How the price went to the provider (see migrations/0019-tax.ts): tax on top, inside, or none asked. */
+  tax_behavior: TaxBehavior | null
+  /** The tax in what the buyer paid, in minor units (Stripe Tax's total_details.amount_tax). */
+  tax_cents: Generated<number>
+  /** The billing address's country (ISO 3166-1 alpha-2), when the provider collected it. */
+  buyer_country: string | null
+  /** The buyer's tax ids, JSON [{ type, value }] (see taxIdsOf in db/order-amounts.ts). */
+  buyer_tax_ids: string | null
+  invoice_id: string | null
+  invoice_url: string | null
 }
+export type TaxBehavior = 'exclusive' | 'inclusive'
 export type PaymentProviderName = 'stripe' | 'mollie'
 export type Order = Selectable<OrdersTable>
 export type NewOrder = Insertable<OrdersTable>

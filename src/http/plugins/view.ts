@@ -5,6 +5,7 @@ import { viewsDir } from '../../paths.js'
 import { renderMarkdown } from '../../lib/markdown.js'
 import type { Content } from '../../db/types.js'
 import { formatAmount, formatPrice, minimumCharge } from '../../lib/money.js'
+import { countryName } from '../order-money.js'
 import { itemPath } from '../../lib/slugs.js'
 
 /**
@@ -40,7 +41,9 @@ export const viewContext = {
   /** `/content/<slug>` with the slug percent-encoded (`tail` like `/download`): every link to an item goes through it. */
   itemPath,
   /** Markdown (descriptions, the refund policy) as inert HTML: output it with `<%~`. */
-  renderMarkdown
+  renderMarkdown,
+  /** "Germany" from "DE" (the buyer's country on the tax figures). */
+  countryName: (code: string): string => countryName(code) ?? code
 }
 
 export const LAYOUT = 'layout.eta'

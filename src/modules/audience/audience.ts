@@ -1,3 +1,4 @@
+import { paidSql } from '../../db/order-amounts.js'
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto'
 import { type Kysely, sql } from 'kysely'
 import type { Runner } from '../../db/runner.js'
@@ -96,7 +97,7 @@ async function * customersCsv (db: Kysely<Database>, runner: Runner, currency: s
       'users.email',
       sql<string>`min(orders.created_at)`.as('first'),
       sql<number>`sum(case when orders.paid_at is not null then 1 else 0 end)`.as('orders'),
-      sql<number>`coalesce(sum(case when orders.paid_at is not null then orders.amount_cents - orders.discount_cents else 0 end), 0)`.as('paid'),
+      sql<number>`coalesce(sum(case when orders.paid_at is not null then ${paidSql()} else 0 end), 0)`.as('paid'),
       sql<number>`coalesce(sum(orders.refunded_cents), 0)`.as('refunded')
     ])
     .where('users.email', 'is not', null).where('orders.currency', '=', currency)

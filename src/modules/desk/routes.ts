@@ -7,6 +7,7 @@ import { DomainError } from '../../lib/errors.js'
 import { formatAmount, priceInput, toDecimal } from '../../lib/money.js'
 import { salesChart } from './sales-chart.js'
 import { ORDER_STATUSES, type OrderDetail, type OrderFilter, parseCursor } from './sales.js'
+import { parseDay } from './tax-report.js'
 
 interface ListQuery { status?: OrderStatus, q?: string, before?: string, after?: string }
 const listQuery = {
@@ -25,6 +26,14 @@ const refundBody = {
   properties: { amount: { type: 'string', maxLength: 50 }, refunded: { type: 'string', maxLength: 50 } }
 } as const
 const NO_ORDER = 'There is no order with this number. It may have been removed by a flush of development data.'
+
+/** A report's `from` or `to` day: absent (open), or a real YYYY-MM-DD; anything else is a 400. */
+function dayOf (value: string | undefined, name: 'from' | 'to'): Date | undefined {
+  if (value === undefined || value === '') return undefined
+  const day = parseDay(value)
+  if (day === undefined) throw new HttpError(400, `"${name}" must be a day written YYYY-MM-DD, like 2026-01-31. Nothing was exported.`)
+  return day
+}
 
 /** Query string of the list's filters (for the pager and the CSV link). */
 function filterQuery (filter: OrderFilter, extra: Record<string, string> = {}): string {
@@ -89,6 +98,21 @@ function listRoutes (app: FastifyInstance): void {
       .header('content-disposition', 'attachment; filename="orders.csv"')
       .header('cache-control', 'no-store')
       .send(Readable.from(rows))
+  })
+
+  app.get<{ Querystring: { from?: string, to?: string } }>('/tax.csv', {
+    schema: { querystring: { type: 'object', properties: { from: { type: 'string', maxLength: 40 }, to: { type: 'string', maxLength: 40 } } } }
+  }, async (request, reply) => {
+    const range = { from: dayOf(request.query.from, 'from'), to: dayOf(request.query.to, 'to') }
+    if (range.from !== undefined && range.to !== undefined && range.to < range.from) {
+      throw new HttpError(400, 'The report\'s "to" day comes before its "from" day. Nothing was exported.')
+    }
+    const name = `tax${request.query.from === undefined ? '' : `-from-${request.query.from}`}${request.query.to === undefined ? '' : `-to-${request.query.to}`}.csv`
+    return await reply
+      .type('text/csv; charset=utf-8')
+      .header('content-disposition', `attachment; filename="${name}"`)
+      .header('cache-control', 'no-store')
+      .send(Readable.from(sales.taxCsv({ ...(range.from === undefined ? {} : { from: range.from }), ...(range.to === undefined ? {} : { to: range.to }) })))
   })
 
   app.get<{ Querystring: { page?: number } }>('/customers', {

@@ -2,8 +2,10 @@ import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql
 import type { Runner } from '../../db/runner.js'
 import type { Database, OrderStatus, PaymentProviderName } from '../../db/types.js'
 import { csvLine } from '../../lib/csv.js'
+import { keptNetSql, paidSql } from '../../db/order-amounts.js'
 import { type DownloadLogRow, downloadsOfOrder } from '../delivery/plugin.js'
 import { saleFigures } from './sale-figures.js'
+import { createTaxReport, type TaxQuarter } from './tax-report.js'
 import { toDecimal } from '../../lib/money.js'
 
 export const ORDER_STATUSES: readonly OrderStatus[] = ['pending', 'paid', 'failed', 'expired', 'refunded', 'review']
@@ -28,10 +30,16 @@ export interface OrderRow {
   created_at: string
   paid_at: string | null
   status: OrderStatus
-  /** The price the order was for; the buyer paid paid_cents (less a promotion's discount_cents). */
+  /** The price the order was for; the buyer paid paid_cents (less a promotion's discount_cents, plus tax added on top). */
   amount_cents: number
   discount_cents: number
   paid_cents: number
+  /** The tax in paid_cents; tax_behavior how it was asked (null: no automatic tax). */
+  tax_cents: number
+  tax_behavior: 'exclusive' | 'inclusive' | null
+  buyer_country: string | null
+  buyer_tax_ids: string | null
+  invoice_id: string | null
   /** How much of paid_cents went back to the buyer (some of it: the order stays paid). */
   refunded_cents: number
   currency: string
@@ -55,6 +63,7 @@ export interface OrdersPage {
   older: string | null
 }
 
+/** Revenue net of tax: gross what the sales brought less their tax, net that less refunds (and their tax). */
 export interface Revenue { gross: number, refunded: number, net: number, sales: number }
 
 export interface Dashboard {
@@ -64,6 +73,8 @@ export interface Dashboard {
   daily: Array<{ day: string, amount: number, sales: number }>
   items: Array<{ slug: string, title: string, sales: number, refunds: number, net: number }>
   latest: OrderRow[]
+  /** The tax collected per country per quarter (this quarter and the three before). */
+  tax: TaxQuarter[]
 }
 
 export interface TimelineEntry {
@@ -121,7 +132,8 @@ const orderRows = (db: Kysely<Database>) => db.selectFrom('orders')
   .innerJoin('content', 'content.id', 'orders.content_id')
   .select([
     'orders.id', 'orders.created_at', 'orders.paid_at', 'orders.status', 'orders.amount_cents', 'orders.discount_cents',
-    sql<number>`orders.amount_cents - orders.discount_cents`.as('paid_cents'), 'orders.refunded_cents', 'orders.currency', 'orders.provider',
+    paidSql().as('paid_cents'), 'orders.refunded_cents', 'orders.currency', 'orders.provider',
+    'orders.tax_cents', 'orders.tax_behavior', 'orders.buyer_country', 'orders.buyer_tax_ids', 'orders.invoice_id',
     'orders.provider_payment_id as payment_intent', 'orders.provider_checkout_id', 'orders.user_id', 'users.email as buyer_email', 'users.name as buyer_name',
     'orders.content_id', 'content.slug as item_slug', 'content.title as item_title'
   ])
@@ -217,7 +229,7 @@ function createOrderList (deps: Deps) {
         if (rows.length === 0) return
         yield rows.map((row) => csvLine([
           row.id, row.created_at, row.paid_at, row.status, row.item_slug, row.item_title, row.buyer_email,
-          // What the buyer paid: the order's amount less a promotion's discount.
+          // What the buyer paid: the order's amount less a promotion's discount, plus tax added on top.
           toDecimal(row.paid_cents, row.currency), row.currency, row.payment_intent
         ])).join('')
         if (rows.length < batch) return
@@ -230,14 +242,16 @@ function createOrderList (deps: Deps) {
 }
 
 /** The figures: revenue by window and by day, the best-selling items, the customers. */
-function createFigures (deps: Deps, slice: ReturnType<typeof createOrderList>['slice']) {
+function createFigures (deps: Deps, slice: ReturnType<typeof createOrderList>['slice'], taxReport: ReturnType<typeof createTaxReport>) {
   const { db, runner, currency } = deps
 
   /**
    * Revenue in the store's currency, counted by the day a sale was paid (UTC days), each order
-   * at what the buyer paid (its amount less a promotion's discount):
+   * at what the buyer paid (its amount less a promotion's discount) less the tax in it (the tax
+   * authority's money, not the creator's):
    * - gross: the amounts of the orders paid in the window (paid_at set), whatever became of them;
-   * - refunded: what of those same orders went back to their buyers (in full or in part);
+   * - refunded: what of those same orders went back to their buyers (in full or in part), less
+   *   the tax that went back with it;
    * - net = gross - refunded, so a refund lowers the net of the window its sale is in.
    * Orders never granted (pending, failed, expired, held for review, or refunded before they
    * were fulfilled) took no money we kept and are not counted; orders in another currency (the
@@ -247,21 +261,21 @@ function createFigures (deps: Deps, slice: ReturnType<typeof createOrderList>['s
   async function revenue (since: Date | null): Promise<Revenue> {
     let query = db.selectFrom('orders')
       .select([
-        sql<number>`coalesce(sum(amount_cents - discount_cents), 0)`.as('gross'),
-        sql<number>`coalesce(sum(refunded_cents), 0)`.as('refunded'),
+        sql<number>`coalesce(sum(${paidSql()} - orders.tax_cents), 0)`.as('gross'),
+        sql<number>`coalesce(sum(${keptNetSql()}), 0)`.as('net'),
         sql<number>`count(*)`.as('sales')
       ])
       .where('paid_at', 'is not', null).where('currency', '=', currency)
     if (since !== null) query = query.where('paid_at', '>=', since.toISOString())
     const row = (await runner.first(query))!
-    return { gross: row.gross, refunded: row.refunded, net: row.gross - row.refunded, sales: row.sales }
+    return { gross: row.gross, refunded: row.gross - row.net, net: row.net, sales: row.sales }
   }
 
   return {
     async dashboard (now = new Date()): Promise<Dashboard> {
       const monthStart = dayStart(now, 29)
       const byDay = new Map((await runner.all(db.selectFrom('orders')
-        .select([sql<string>`substr(paid_at, 1, 10)`.as('day'), sql<number>`sum(amount_cents - discount_cents)`.as('amount'), sql<number>`count(*)`.as('sales')])
+        .select([sql<string>`substr(paid_at, 1, 10)`.as('day'), sql<number>`sum(${paidSql()} - orders.tax_cents)`.as('amount'), sql<number>`count(*)`.as('sales')])
         .where('paid_at', '>=', monthStart.toISOString()).where('currency', '=', currency)
         .groupBy(sql`substr(paid_at, 1, 10)`))).map((row) => [row.day, row]))
       const daily = Array.from({ length: 30 }, (_, i) => {
@@ -278,7 +292,8 @@ function createFigures (deps: Deps, slice: ReturnType<typeof createOrderList>['s
         windows: { week: await revenue(dayStart(now, 6)), month: await revenue(monthStart), all: await revenue(null) },
         daily,
         items,
-        latest: await slice({}, 8)
+        latest: await slice({}, 8),
+        tax: await taxReport.quarters(now)
       }
     },
 
@@ -293,7 +308,7 @@ function createFigures (deps: Deps, slice: ReturnType<typeof createOrderList>['s
           sql<number>`count(*)`.as('orders'),
           sql<number>`sum(case when orders.status = 'paid' then 1 else 0 end)`.as('paid_orders'),
           // Net of refunds: a refunded order adds nothing, a partly refunded one what it kept.
-          sql<number>`coalesce(sum(case when orders.status = 'paid' and orders.currency = ${currency} then orders.amount_cents - orders.discount_cents - orders.refunded_cents else 0 end), 0)`.as('spent'),
+          sql<number>`coalesce(sum(case when orders.status = 'paid' and orders.currency = ${currency} then ${paidSql()} - orders.refunded_cents else 0 end), 0)`.as('spent'),
           sql<string | null>`min(orders.paid_at)`.as('first_purchase'),
           sql<string | null>`max(orders.paid_at)`.as('last_purchase')
         ])
@@ -308,7 +323,8 @@ function createFigures (deps: Deps, slice: ReturnType<typeof createOrderList>['s
 /** The creator's view of the money: revenue, the order list and pages, customers, the CSV export. */
 export function createSales (deps: Deps) {
   const { slice, ...list } = createOrderList(deps)
-  return { currency: deps.currency, ...createFigures(deps, slice), ...list }
+  const taxReport = createTaxReport(deps)
+  return { currency: deps.currency, ...createFigures(deps, slice, taxReport), ...list, taxCsv: taxReport.csv }
 }
 
 export type Sales = ReturnType<typeof createSales>

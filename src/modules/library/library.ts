@@ -1,4 +1,5 @@
-import { type ExpressionBuilder, type Kysely, sql } from 'kysely'
+import { paidSql } from '../../db/order-amounts.js'
+import { type ExpressionBuilder, type Kysely } from 'kysely'
 import type { Runner } from '../../db/runner.js'
 import type { Database } from '../../db/types.js'
 
@@ -35,12 +36,12 @@ async function libraryOf (db: Kysely<Database>, runner: Runner, userId: number):
   const paid = await runner.all(db.selectFrom('library')
     .innerJoin('content', 'content.id', 'library.content_id')
     .innerJoin('orders', 'orders.id', 'library.order_id')
-    .select(['content.slug', 'content.title', 'library.granted_at', sql<number>`orders.amount_cents - orders.discount_cents`.as('amount_cents'), 'orders.currency'])
+    .select(['content.slug', 'content.title', 'library.granted_at', paidSql().as('amount_cents'), 'orders.currency'])
     .select(freshness)
     .where('library.user_id', '=', userId))
   const refunded = await runner.all(db.selectFrom('orders')
     .innerJoin('content', 'content.id', 'orders.content_id')
-    .select(['content.slug', 'content.title', 'orders.paid_at', 'orders.created_at', sql<number>`orders.amount_cents - orders.discount_cents`.as('amount_cents'), 'orders.currency'])
+    .select(['content.slug', 'content.title', 'orders.paid_at', 'orders.created_at', paidSql().as('amount_cents'), 'orders.currency'])
     .where('orders.user_id', '=', userId).where('orders.status', '=', 'refunded')
     .where((eb) => eb.not(eb.exists(eb.selectFrom('library').select('library.content_id')
       .whereRef('library.content_id', '=', 'orders.content_id').where('library.user_id', '=', userId)))))

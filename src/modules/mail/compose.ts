@@ -1,5 +1,6 @@
 import { Eta } from 'eta'
 import type { OutboxRow } from '../../db/types.js'
+import { receiptMoney } from '../../http/order-money.js'
 import { viewContext } from '../../http/plugins/view.js'
 import { viewsDir } from '../../paths.js'
 import { type BuyerMailDeps, createBuyerMail } from './compose-buyers.js'
@@ -14,6 +15,8 @@ export interface ComposeDeps {
   publicUrl: string
   links: LinkMaker
   store(): Promise<StoreFacts>
+  /** The provider's invoice page for the order, when it has one (purchase's invoices). */
+  invoiceUrl(orderId: string): Promise<string | null>
   buyers: Omit<BuyerMailDeps, 'publicUrl' | 'links' | 'receiptFacts'>
 }
 
@@ -49,6 +52,8 @@ export function createComposer (deps: ComposeDeps) {
       subject: `Your receipt from ${store.name}: ${order.title}`,
       store,
       order: { id: order.id, title: order.title, amount: viewContext.formatPrice(order.amount_cents, order.currency), paidAt: order.paid_at === null ? null : dateFormat.format(new Date(order.paid_at)) },
+      money: receiptMoney({ ...order, paid_cents: order.amount_cents }),
+      invoiceUrl: order.invoice_id === null ? null : await deps.invoiceUrl(order.id),
       link: { url: link.url, expires: dateFormat.format(link.expiresAt) },
       days: links.days,
       linksUrl

@@ -1,7 +1,25 @@
+import { paidSql } from '../../db/order-amounts.js'
 import { type Kysely, sql } from 'kysely'
 import type { Runner } from '../../db/runner.js'
 import type { Database, Order, OutboxKind, OutboxRow } from '../../db/types.js'
 import { normalizeEmail } from '../../lib/email.js'
+
+/** What a receipt (or a refund notice) says about its order: amount_cents is what the buyer paid, tax included. */
+export interface ReceiptFacts {
+  id: string
+  status: string
+  title: string
+  slug: string
+  amount_cents: number
+  refunded_cents: number
+  currency: string
+  paid_at: string | null
+  tax_cents: number
+  tax_behavior: 'exclusive' | 'inclusive' | null
+  buyer_country: string | null
+  buyer_tax_ids: string | null
+  invoice_id: string | null
+}
 
 /** After the nth failure the next attempt waits this long; from then on every 30 minutes. */
 export const BACKOFF_MS = [5_000, 30_000, 2 * 60_000, 10 * 60_000, 30 * 60_000] as const
@@ -156,7 +174,7 @@ function createOutboxLookups ({ db, runner }: OutboxDeps) {
       const rows = await runner.all(db.selectFrom('orders')
         .innerJoin('users', 'users.id', 'orders.user_id')
         .innerJoin('content', 'content.id', 'orders.content_id')
-        .select(['orders.id', 'content.title', sql<number>`orders.amount_cents - orders.discount_cents`.as('amount_cents'), 'orders.currency', 'orders.paid_at', 'users.email'])
+        .select(['orders.id', 'content.title', paidSql().as('amount_cents'), 'orders.currency', 'orders.paid_at', 'users.email'])
         // lower() only narrows the rows: PostgreSQL's folds more than ASCII (the Kelvin sign to
         // k), so the comparison that decides is normalizeEmail's, below.
         .where((eb) => eb(eb.fn('lower', ['users.email']), '=', eb.fn('lower', [eb.val(key)])))
@@ -166,9 +184,12 @@ function createOutboxLookups ({ db, runner }: OutboxDeps) {
     },
 
     /** What a receipt (or a refund notice) says about its order. */
-    async receiptFacts (orderId: string): Promise<{ id: string, status: string, title: string, slug: string, amount_cents: number, refunded_cents: number, currency: string, paid_at: string | null } | undefined> {
+    async receiptFacts (orderId: string): Promise<ReceiptFacts | undefined> {
       return await runner.first(db.selectFrom('orders').innerJoin('content', 'content.id', 'orders.content_id')
-        .select(['orders.id', 'orders.status', 'content.title', 'content.slug', sql<number>`orders.amount_cents - orders.discount_cents`.as('amount_cents'), 'orders.refunded_cents', 'orders.currency', 'orders.paid_at'])
+        .select([
+          'orders.id', 'orders.status', 'content.title', 'content.slug', paidSql().as('amount_cents'), 'orders.refunded_cents', 'orders.currency', 'orders.paid_at',
+          'orders.tax_cents', 'orders.tax_behavior', 'orders.buyer_country', 'orders.buyer_tax_ids', 'orders.invoice_id'
+        ])
         .where('orders.id', '=', orderId))
     }
   }

@@ -71,8 +71,14 @@ export default fp(async function mailer (app) {
     publicUrl: config.publicUrl,
     store: async () => {
       const store = await settings.fresh()
-      return { name: store.storeName, contactEmail: store.contactEmail, refundPolicy: store.refundPolicy }
+      return {
+        name: store.storeName,
+        contactEmail: store.contactEmail,
+        refundPolicy: store.refundPolicy,
+        seller: { name: store.tax.sellerName, address: store.tax.sellerAddress, taxId: store.tax.sellerTaxId }
+      }
     },
+    invoiceUrl: app.invoices.url,
     buyers: { broadcasts, audience, signInLink: async (id, now) => await emailSignIn.linkOf(id, now) }
   })
   const from = (): string | Address => config.mailFrom ?? { name: headerText(settings.current().storeName), address: `no-reply@${new URL(config.publicUrl).hostname}` }

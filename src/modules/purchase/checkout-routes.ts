@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { Content, User } from '../../db/types.js'
+import { paidOf } from '../../db/order-amounts.js'
 import { HttpError, NOT_FOUND } from '../../http/errors.js'
+import { receiptMoney } from '../../http/order-money.js'
 import type { GuestResult } from './pages.js'
 import { guestAddress } from './guests.js'
 import { chosenAmount, isFree } from '../../lib/pricing.js'
@@ -70,11 +72,14 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
     if (state === 'processing') reply.header('refresh', '3')
     // A guest has no library: the signed link is the download, and the receipt brings it again.
     const guest: GuestResult | null = guestBuyer === null ? null : { email: guestBuyer.email, link: state === 'paid' ? links.create(order.id).url : null }
+    const paid = state === 'paid'
     return await reply.page('pages/checkout-result.eta', {
-      title: state === 'paid' ? 'Thank you' : state === 'processing' ? 'Payment processing' : 'Payment not completed',
+      title: paid ? 'Thank you' : state === 'processing' ? 'Payment processing' : 'Payment not completed',
       state,
       content,
-      guest
+      guest,
+      money: paid ? receiptMoney({ ...order, paid_cents: paidOf(order) }) : null,
+      invoiceUrl: paid && order.invoice_id !== null ? await app.invoices.url(order.id) : null
     })
   })
 

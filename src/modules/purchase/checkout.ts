@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { Runner } from '../../db/runner.js'
-import type { Content, Database, Order, OrderStatus, User } from '../../db/types.js'
+import type { Content, Database, Order, OrderStatus, TaxBehavior, User } from '../../db/types.js'
 import { DomainError } from '../../lib/errors.js'
 import { isGuest } from './guests.js'
 import type { Orders } from './orders.js'
@@ -154,11 +154,12 @@ async function guarded (deps: CheckoutDeps, user: User, content: Content, option
   }
 }
 
-async function resume ({ orders, payments }: CheckoutDeps, user: User, content: Content, amount: number): Promise<CheckoutStart | undefined> {
+async function resume ({ orders, payments }: CheckoutDeps, user: User, content: Content, amount: number, taxBehavior: TaxBehavior | null): Promise<CheckoutStart | undefined> {
   const open = await orders.openFor(user.id, content.id)
   // Another amount named for a pay-what-you-want item is another checkout; so is one started
-  // before the store moved to another currency (npm run reprice), even at the same number.
-  if (open === undefined || open.amount_cents !== amount || open.currency !== content.currency) return undefined
+  // before the store moved to another currency (npm run reprice), even at the same number, or
+  // before its tax settings changed (tax on top or inside, or none).
+  if (open === undefined || open.amount_cents !== amount || open.currency !== content.currency || open.tax_behavior !== taxBehavior) return undefined
   const session = await payments.retrieve(open.provider_checkout_id!)
   if (session.checkoutStatus === 'open' && typeof session.url === 'string') {
     return { url: session.url, orderId: open.id, resumed: true }
@@ -175,17 +176,22 @@ async function resume ({ orders, payments }: CheckoutDeps, user: User, content: 
 async function begin (deps: CheckoutDeps, user: User, content: Content, options: CheckoutOptions): Promise<CheckoutStart> {
   const { orders, payments, settings, publicUrl, log } = deps
   const amount = options.amount ?? content.price_cents
-  const resumed = await resume(deps, user, content, amount)
+  const store = await settings.fresh()
+  // Stripe Tax computes the tax when the store asks it to; Mollie charges the price as it is.
+  const tax = payments.name === 'stripe' && store.tax.automaticTax ? { behavior: store.tax.taxBehavior, code: store.tax.taxCode } : null
+  const resumed = await resume(deps, user, content, amount, tax?.behavior ?? null)
   if (resumed !== undefined) return resumed
   // The order exists, at our price, before the provider hears of it.
-  const order = await orders.create(user.id, content, amount)
+  const order = await orders.create(user.id, content, amount, tax?.behavior ?? null)
   try {
     const session = await payments.createCheckout({
       order,
       title: content.title,
       customerEmail: user.email ?? options.email ?? null,
-      allowPromotionCodes: promotionCodesAllowed(content, (await settings.fresh()).allowPromotionCodes),
-      cancelUrl: `${publicUrl}/checkout/cancel?slug=${encodeURIComponent(content.slug)}`
+      allowPromotionCodes: promotionCodesAllowed(content, store.allowPromotionCodes),
+      cancelUrl: `${publicUrl}/checkout/cancel?slug=${encodeURIComponent(content.slug)}`,
+      tax,
+      invoice: payments.name === 'stripe' && store.tax.invoices
     })
     await orders.attachCheckout(order.id, session.id)
     log.info({ orderId: order.id, sessionId: session.id }, 'checkout started')

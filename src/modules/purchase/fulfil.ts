@@ -1,4 +1,5 @@
 import type { InsertResult, SqlBool } from 'kysely'
+import { paidOf, storedTaxIds } from '../../db/order-amounts.js'
 import { prepared } from '../../db/prepared.js'
 import type { Order } from '../../db/types.js'
 import { GUEST_SESSION_PROVIDER, guestAddress, guestEmailUser } from './guests.js'
@@ -47,9 +48,20 @@ function statements ({ db, runner }: OrdersContext) {
         minimumOf(eb.selectFrom('content').whereRef('content.id', '=', 'orders.content_id')).as('minimum_cents')
       ])
       .where('orders.id', '=', arg<string>(0)))),
-    grantOrder: prepared<[id: string, paidAt: string, paymentIntent: string | null, sessionId: string, owner: number, discount: number], Order>((arg) =>
+    grantOrder: prepared<[id: string, paidAt: string, paymentIntent: string | null, sessionId: string, owner: number, discount: number, tax: number, country: string | null, taxIds: string | null, invoiceId: string | null], Order>((arg) =>
       db.updateTable('orders')
-        .set({ status: 'paid', paid_at: arg<string>(1), provider_payment_id: arg<string | null>(2), provider_checkout_id: arg<string>(3), user_id: arg<number>(4), discount_cents: arg<number>(5) })
+        .set({
+          status: 'paid',
+          paid_at: arg<string>(1),
+          provider_payment_id: arg<string | null>(2),
+          provider_checkout_id: arg<string>(3),
+          user_id: arg<number>(4),
+          discount_cents: arg<number>(5),
+          tax_cents: arg<number>(6),
+          buyer_country: arg<string | null>(7),
+          buyer_tax_ids: arg<string | null>(8),
+          invoice_id: arg<string | null>(9)
+        })
         .where('id', '=', arg<string>(0)).where('status', '=', 'pending')
         .returningAll()),
     addToLibrary: prepared<[userId: number, contentId: number, orderId: string, grantedAt: string], InsertResult>((arg) =>
@@ -121,7 +133,8 @@ async function refusal (ctx: OrdersContext, order: Order, session: SessionFacts,
   const refundedFirst = found.refundedFirst ?? (session.paymentIntent !== null && await runner.first(refundOf(db, session.paymentIntent)) !== undefined)
   if (session.refunded === true || refundedFirst) {
     // The refund overtook this event: the money went back, so nothing is granted.
-    await runner.run(pending.set({ status: 'refunded', refunded_cents: order.amount_cents - (session.amountDiscount ?? 0), provider_payment_id: session.paymentIntent, provider_checkout_id: session.id }))
+    const refunded = paidOf({ ...order, discount_cents: session.amountDiscount ?? 0, tax_cents: session.amountTax ?? 0 })
+    await runner.run(pending.set({ status: 'refunded', refunded_cents: refunded, tax_cents: session.amountTax ?? 0, provider_payment_id: session.paymentIntent, provider_checkout_id: session.id }))
     log.warn({ orderId: order.id, paymentIntent: session.paymentIntent }, 'payment was refunded before it was fulfilled: nothing granted')
     return { outcome: 'not_payable', order: await now() }
   }
@@ -130,7 +143,8 @@ async function refusal (ctx: OrdersContext, order: Order, session: SessionFacts,
       orderId: order.id,
       sessionId: session.id,
       expected: { amount: order.amount_cents, currency: order.currency },
-      received: { amount: session.amountTotal, subtotal: session.amountSubtotal, discount: session.amountDiscount, currency: session.currency }
+      received: { amount: session.amountTotal, subtotal: session.amountSubtotal, discount: session.amountDiscount, tax: session.amountTax, currency: session.currency },
+      taxBehavior: order.tax_behavior
     }, 'paid amount or currency differs from the order: nothing granted, order held for review')
     await runner.run(pending.set({ status: 'review', provider_payment_id: session.paymentIntent }))
     return { outcome: 'mismatch', order: await now() }
@@ -148,15 +162,20 @@ async function refusal (ctx: OrdersContext, order: Order, session: SessionFacts,
 }
 
 /**
- * The amounts agree with the order: before discounts the order's amount, after them that
- * amount less the discount (a promotion code), in the order's currency.
+ * The amounts agree with the order: before discounts and tax the order's amount; the total that
+ * amount less the discount (a promotion code), plus the tax when it is added on top (exclusive;
+ * inclusive tax is inside the amount); in the order's currency.
  */
 function amountsAgree (order: Order, session: SessionFacts): boolean {
   const discount = session.amountDiscount ?? 0
+  const tax = session.amountTax ?? 0
   const subtotal = session.amountSubtotal ?? session.amountTotal
+  const added = order.tax_behavior === 'exclusive' ? tax : 0
   return Number.isSafeInteger(discount) && discount >= 0 &&
+    Number.isSafeInteger(tax) && tax >= 0 &&
     subtotal === order.amount_cents &&
-    session.amountTotal === order.amount_cents - discount &&
+    session.amountTotal === order.amount_cents - discount + added &&
+    tax <= (session.amountTotal ?? 0) &&
     session.currency?.toLowerCase() === order.currency
 }
 
@@ -166,13 +185,20 @@ async function grant (ctx: OrdersContext, q: Statements, order: Order, session: 
   const paidAt = new Date().toISOString()
   const owner = await buyerOf(ctx, order, session, buyerProvider)
   // One statement moves the order and returns it as granted; none moved it: paid already.
-  const granted = await runner.first(q.grantOrder(order.id, paidAt, session.paymentIntent, session.id, owner, session.amountDiscount ?? 0))
+  const granted = await runner.first(q.grantOrder(order.id, paidAt, session.paymentIntent, session.id, owner, session.amountDiscount ?? 0,
+    session.amountTax ?? 0, countryOf(session.customerCountry), storedTaxIds(session.customerTaxIds), session.invoiceId ?? null))
   if (granted === undefined) return { outcome: 'already_paid', order: await runner.first(orderById(ctx.db, order.id)) }
   await runner.run(q.addToLibrary(owner, order.content_id, order.id, paidAt))
   // In the same transaction as the grant: what must follow it (a receipt) is never lost.
   for (const listener of ctx.grantListeners) await listener(granted, session)
   ctx.log.info({ orderId: order.id, sessionId: session.id }, 'order paid and granted')
   return { outcome: 'granted', order: granted }
+}
+
+/** A country code as the order keeps it (ISO 3166-1 alpha-2, upper case); null when it is not one. */
+function countryOf (country: string | null | undefined): string | null {
+  const code = country?.trim().toUpperCase() ?? ''
+  return /^[A-Z]{2}$/.test(code) ? code : null
 }
 
 /**

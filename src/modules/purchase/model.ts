@@ -92,8 +92,7 @@ export interface OrdersContext {
   refundListeners: RefundListener[]
 }
 
-/** What the buyer paid for an order: its amount less a promotion's discount. */
-export const paidOf = (order: Pick<Order, 'amount_cents' | 'discount_cents'>): number => order.amount_cents - order.discount_cents
+export { paidOf } from '../../db/order-amounts.js'
 
 export const orderById = (db: Kysely<Database>, id: string) => db.selectFrom('orders').selectAll().where('id', '=', id)
 

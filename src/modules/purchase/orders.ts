@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { Runner } from '../../db/runner.js'
-import type { Content, Database, Order, PaymentProviderName } from '../../db/types.js'
+import type { Content, Database, Order, PaymentProviderName, TaxBehavior } from '../../db/types.js'
 import { createFulfilment } from './fulfil.js'
 import type { GrantListener, OrdersContext, RefundListener } from './model.js'
 import { orderById } from './model.js'
@@ -72,12 +72,13 @@ function createOrderRecords ({ db, runner, provider, timeline }: OrdersContext) 
   return {
     /**
      * A pending order, created before the provider is called: at our price, or at the amount the
-     * buyer named for a pay-what-you-want item (checked by the caller against its minimum).
+     * buyer named for a pay-what-you-want item (checked by the caller against its minimum); with
+     * the tax behaviour its checkout asks the provider for (null: no automatic tax).
      */
-    async create (userId: number, content: Content, amount = content.price_cents): Promise<Order> {
+    async create (userId: number, content: Content, amount = content.price_cents, taxBehavior: TaxBehavior | null = null): Promise<Order> {
       return await runner.transaction(async () => {
         const order = (await runner.first(db.insertInto('orders').values({
-          id: randomUUID(), user_id: userId, content_id: content.id, amount_cents: amount, currency: content.currency, provider
+          id: randomUUID(), user_id: userId, content_id: content.id, amount_cents: amount, currency: content.currency, provider, tax_behavior: taxBehavior
         }).returningAll()))!
         await timeline.note(order.id, 'created')
         return order

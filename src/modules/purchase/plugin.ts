@@ -1,11 +1,13 @@
 import fp from 'fastify-plugin'
 import { type Checkout, createCheckout } from './checkout.js'
+import { createInvoices, type Invoices } from './invoices.js'
 import { createOrders, type Orders } from './orders.js'
 import type { WebhookOutcome } from './model.js'
 import type { Payments } from './providers/contract.js'
 import { createRefunds, type Refunds } from './refunds.js'
 
 export type { Checkout, CheckoutStart, Confirmation } from './checkout.js'
+export type { Invoices } from './invoices.js'
 export type { EventOutcome, FulfilResult, OrderEventKind, Orders, RefundFacts } from './orders.js'
 export type { WebhookOutcome } from './model.js'
 export type { PaymentLinkInfo, Payments, SessionFacts } from './providers/contract.js'
@@ -25,6 +27,8 @@ declare module 'fastify' {
     checkout: Checkout
     /** The admin's refunds: the provider first, then our order, access and timeline in one transaction. */
     refunds: Refunds
+    /** The provider's invoice of an order (Stripe's, with invoices on): its hosted page. */
+    invoices: Invoices
   }
 }
 
@@ -48,4 +52,5 @@ export default fp(async function purchase (app) {
   app.decorate('orders', orders)
   app.decorate('checkout', createCheckout({ db, runner, orders, payments, settings, findUser: users.find, publicUrl: config.publicUrl, log }))
   app.decorate('refunds', createRefunds({ orders, payments, log }))
+  app.decorate('invoices', createInvoices({ db, runner, payments, log }))
 }, { name: 'purchase', dependencies: ['database', 'settings', 'users'] })

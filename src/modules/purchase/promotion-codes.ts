@@ -21,9 +21,11 @@ export function promotionCodesAllowed (content: Pick<Content, 'pay_what_you_want
 export const minimumOf = (item: SelectQueryBuilder<Database, 'content', object>) => item.select('content.min_price_cents').where('content.pay_what_you_want', '=', 1)
 
 /**
- * A discount took the paid total below the item's pay-what-you-want minimum (null: a fixed
- * price, no minimum). A code applied some other way than our checkout offers it still grants nothing.
+ * A discount took the paid amount below the item's pay-what-you-want minimum (null: a fixed
+ * price, no minimum): the amount before any tax added on top, less the discount. A code applied
+ * some other way than our checkout offers it still grants nothing.
  */
 export function belowMinimum (minimum: number | null, session: SessionFacts): boolean {
-  return minimum !== null && (session.amountTotal ?? 0) < minimum
+  const beforeTax = (session.amountSubtotal ?? session.amountTotal ?? 0) - (session.amountDiscount ?? 0)
+  return minimum !== null && beforeTax < minimum
 }

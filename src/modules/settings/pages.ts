@@ -1,11 +1,11 @@
 import type { PaymentProviderName } from '../../db/types.js'
-import type { SettingsFields, SettingsProblems, StoreSettings } from './settings.js'
+import type { AllSettingsFields, SettingsProblems, StoreSettings } from './settings.js'
 
 /** The store settings form (GET and POST /admin/settings). */
 export interface SettingsForm {
-  values: SettingsFields
+  values: AllSettingsFields
   problems: SettingsProblems
-  limits: { storeName: number, tagline: number, refundPolicy: number }
+  limits: { storeName: number, tagline: number, refundPolicy: number, sellerName: number, sellerAddress: number, sellerTaxId: number }
   /** The payment provider in force: promotion codes are a Stripe Checkout feature. */
   provider: PaymentProviderName
 }

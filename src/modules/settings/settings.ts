@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Runner } from '../../db/runner.js'
 import type { Database } from '../../db/types.js'
+import { checkTax, DEFAULT_TAX, type TaxFields, type TaxProblems, type TaxSettings, taxFields, taxFromRows } from './tax.js'
 
 /** The store's own words and switches, as every page, receipt and /policies shows them. */
 export interface StoreSettings {
@@ -14,6 +15,8 @@ export interface StoreSettings {
   allowPromotionCodes: boolean
   /** Each buyer's download of a paid item is their own stamped copy (src/modules/pdf/). */
   stampPdfs: boolean
+  /** Stripe Tax and the seller's details on receipts (see tax.ts). */
+  tax: TaxSettings
 }
 
 /** The settings form as posted (field names are the HTTP contract's). */
@@ -26,11 +29,12 @@ export interface SettingsFields {
   stamp_pdfs?: string
 }
 
-export type SettingsProblems = Partial<Record<keyof SettingsFields, string>>
+export type AllSettingsFields = SettingsFields & TaxFields
+export type SettingsProblems = Partial<Record<keyof SettingsFields, string>> & TaxProblems
 
 export type SettingsResult =
   | { settings: StoreSettings }
-  | { settings?: undefined, values: SettingsFields, problems: SettingsProblems }
+  | { settings?: undefined, values: AllSettingsFields, problems: SettingsProblems }
 
 export const DEFAULT_SETTINGS: StoreSettings = {
   storeName: 'PDF Market',
@@ -38,7 +42,8 @@ export const DEFAULT_SETTINGS: StoreSettings = {
   contactEmail: '',
   refundPolicy: '',
   allowPromotionCodes: false,
-  stampPdfs: false
+  stampPdfs: false,
+  tax: DEFAULT_TAX
 }
 
 export const LIMITS = { storeName: 60, tagline: 120, refundPolicy: 20_000, email: 254 } as const
@@ -51,7 +56,7 @@ const KEYS = {
   refundPolicy: 'refund_policy',
   allowPromotionCodes: 'allow_promotion_codes',
   stampPdfs: 'stamp_pdfs'
-} as const satisfies Record<keyof StoreSettings, string>
+} as const satisfies Record<Exclude<keyof StoreSettings, 'tax'>, string>
 
 // The address rule of <input type="email"> (WHATWG), with at least one dot in the domain: a
 // contact address is for people out on the internet, not a local host name.
@@ -64,7 +69,7 @@ const length = (text: string): number => [...text].length
 const oneLine = (text: string): string => text.replace(/\s+/g, ' ').trim()
 
 /** Checks and tidies a posted form: the settings to store, or the values back with what to fix. */
-export function checkSettings (fields: SettingsFields): SettingsResult {
+export function checkSettings (fields: AllSettingsFields): SettingsResult {
   const values: SettingsFields = {
     store_name: oneLine(fields.store_name),
     tagline: oneLine(fields.tagline),
@@ -73,7 +78,8 @@ export function checkSettings (fields: SettingsFields): SettingsResult {
     ...(fields.allow_promotion_codes === undefined ? {} : { allow_promotion_codes: fields.allow_promotion_codes }),
     ...(fields.stamp_pdfs === undefined ? {} : { stamp_pdfs: fields.stamp_pdfs })
   }
-  const problems: SettingsProblems = {}
+  const tax = checkTax(fields)
+  const problems: SettingsProblems = { ...tax.problems }
   if (values.store_name === '') problems.store_name = 'Give the store a name: it is shown at the top of every page.'
   else if (length(values.store_name) > LIMITS.storeName) problems.store_name = `The store name must be at most ${LIMITS.storeName} characters long (it has ${length(values.store_name)}).`
   if (length(values.tagline) > LIMITS.tagline) problems.tagline = `The tagline must be at most ${LIMITS.tagline} characters long (it has ${length(values.tagline)}).`
@@ -89,7 +95,7 @@ export function checkSettings (fields: SettingsFields): SettingsResult {
   if (values.stamp_pdfs !== undefined && values.stamp_pdfs !== '1') {
     problems.stamp_pdfs = 'Stamped copies are either on (1) or off (left out).'
   }
-  if (Object.keys(problems).length > 0) return { values, problems }
+  if (Object.keys(problems).length > 0 || tax.settings === undefined) return { values: { ...values, ...tax.values }, problems }
   return {
     settings: {
       storeName: values.store_name,
@@ -97,20 +103,22 @@ export function checkSettings (fields: SettingsFields): SettingsResult {
       contactEmail: values.contact_email,
       refundPolicy: values.refund_policy,
       allowPromotionCodes: values.allow_promotion_codes === '1',
-      stampPdfs: values.stamp_pdfs === '1'
+      stampPdfs: values.stamp_pdfs === '1',
+      tax: tax.settings
     }
   }
 }
 
 /** The form's values for the current settings. */
-export function settingsFields (settings: StoreSettings): SettingsFields {
+export function settingsFields (settings: StoreSettings): AllSettingsFields {
   return {
     store_name: settings.storeName,
     tagline: settings.tagline,
     contact_email: settings.contactEmail,
     refund_policy: settings.refundPolicy,
     ...(settings.allowPromotionCodes ? { allow_promotion_codes: '1' } : {}),
-    ...(settings.stampPdfs ? { stamp_pdfs: '1' } : {})
+    ...(settings.stampPdfs ? { stamp_pdfs: '1' } : {}),
+    ...taxFields(settings.tax)
   }
 }
 
@@ -136,14 +144,15 @@ export async function createSettings (deps: { db: Kysely<Database>, runner: Runn
     // The revision read first: a save landing in between makes the next fresh() load again.
     if (shared) revision = (await runner.first(revisionQuery))?.value
     const rows = new Map((await runner.all(db.selectFrom('settings').select(['key', 'value']))).map((row) => [row.key, row.value]))
-    const text = (key: keyof StoreSettings, fallback: string): string => rows.get(KEYS[key]) ?? fallback
+    const text = (key: keyof typeof KEYS, fallback: string): string => rows.get(KEYS[key]) ?? fallback
     return Object.freeze({
       storeName: text('storeName', DEFAULT_SETTINGS.storeName),
       tagline: text('tagline', DEFAULT_SETTINGS.tagline),
       contactEmail: text('contactEmail', DEFAULT_SETTINGS.contactEmail),
       refundPolicy: text('refundPolicy', DEFAULT_SETTINGS.refundPolicy),
       allowPromotionCodes: rows.get(KEYS.allowPromotionCodes) === '1',
-      stampPdfs: rows.get(KEYS.stampPdfs) === '1'
+      stampPdfs: rows.get(KEYS.stampPdfs) === '1',
+      tax: taxFromRows(rows)
     })
   }
 
@@ -167,13 +176,17 @@ export async function createSettings (deps: { db: Kysely<Database>, runner: Runn
     },
 
     /** Validates and stores a posted form; the settings in force change only when it is valid. */
-    async save (fields: SettingsFields): Promise<SettingsResult> {
+    async save (fields: AllSettingsFields): Promise<SettingsResult> {
       const result = checkSettings(fields)
       if (result.settings === undefined) return result
       const settings = result.settings
+      const stored: Array<[string, string]> = [
+        ...(Object.entries(KEYS) as Array<[Exclude<keyof StoreSettings, 'tax'>, string]>)
+          .map(([name, key]): [string, string] => [key, typeof settings[name] === 'boolean' ? (settings[name] ? '1' : '0') : String(settings[name])]),
+        ...Object.entries(taxFields(settings.tax, '0'))
+      ]
       await runner.transaction(async () => {
-        for (const [name, key] of Object.entries(KEYS) as Array<[keyof StoreSettings, string]>) {
-          const value = typeof settings[name] === 'boolean' ? (settings[name] ? '1' : '0') : String(settings[name])
+        for (const [key, value] of stored) {
           await runner.run(db.insertInto('settings').values({ key, value })
             .onConflict((oc) => oc.column('key').doUpdateSet({ value })))
         }

@@ -3,7 +3,7 @@
  * provider-neutral facts and events it gets back. Stripe and Mollie implement it (stripe.ts,
  * mollie.ts); the rest of the module reads only these types.
  */
-import type { Order, PaymentProviderName } from '../../../db/types.js'
+import type { Order, PaymentProviderName, TaxBehavior } from '../../../db/types.js'
 
 /**
  * What we need to know of a checkout (a Stripe Checkout Session, a Mollie payment), whichever
@@ -19,6 +19,14 @@ export interface SessionFacts {
   amountSubtotal?: number | null
   /** What a promotion code took off (Stripe's total_details.amount_discount). */
   amountDiscount?: number
+  /** The tax in the total (Stripe Tax's total_details.amount_tax); absent: none computed. */
+  amountTax?: number
+  /** The billing address's country (customer_details.address.country), when collected. */
+  customerCountry?: string | null
+  /** The buyer's tax ids (customer_details.tax_ids), when they gave any. */
+  customerTaxIds?: Array<{ type: string, value: string }>
+  /** The provider's invoice for the payment (Stripe's session.invoice), when it made one. */
+  invoiceId?: string | null
   currency: string | null
   paymentIntent: string | null
   /** The buyer's address as Stripe collected it (customer_details.email): a guest's only name. */
@@ -65,6 +73,13 @@ export interface CheckoutRequest {
   allowPromotionCodes: boolean
   /** Where "back" on the provider's page goes. */
   cancelUrl: string
+  /**
+   * Tax computed by the provider (Stripe Tax), the price sent as the order's tax_behavior says,
+   * under this product tax code; null: charge the amount as it is (no automatic tax).
+   */
+  tax: { behavior: TaxBehavior, code: string } | null
+  /** The provider makes an invoice for the payment (Stripe's invoice_creation). */
+  invoice: boolean
 }
 
 /** A refund the desk asks of the provider. */
@@ -109,6 +124,8 @@ interface ProviderBase {
   returnUrl (orderId: string, checkoutId: string): string
   /** A refund of the order's payment; refundId null when the provider says it was already refunded in full. */
   refund (request: RefundRequest): Promise<{ refundId: string | null }>
+  /** The hosted page of the provider's invoice (Stripe's hosted_invoice_url); null when it has none. */
+  invoiceUrl (invoiceId: string): Promise<string | null>
 }
 
 export interface StripeProvider extends ProviderBase {

@@ -59,6 +59,8 @@ export function createMollieProvider (config: MollieConfig, publicUrl: string): 
     },
 
     returnUrl: (orderId) => returnUrl(orderId),
+    // A Mollie payment has no invoice of Mollie's: the receipt is the seller's record.
+    invoiceUrl: async () => null,
 
     /**
      * A refund of the payment through Mollie: `amount`, or all that is left of it, with the

@@ -31,19 +31,30 @@ export function createStripeProvider (config: StripeConfig, publicUrl: string): 
     collectsEmail: true,
     checkoutOrigins: [config.apiUrl === undefined ? 'https://checkout.stripe.com' : new URL(config.apiUrl).origin],
 
-    async createCheckout ({ order, title, customerEmail, allowPromotionCodes, cancelUrl }) {
+    async createCheckout ({ order, title, customerEmail, allowPromotionCodes, cancelUrl, tax, invoice }) {
       let session: Stripe.Checkout.Session
       try {
         session = await stripe.checkout.sessions.create({
           mode: 'payment',
           line_items: [{
             quantity: 1,
-            price_data: { currency: order.currency, unit_amount: order.amount_cents, product_data: { name: title } }
+            price_data: {
+              currency: order.currency,
+              unit_amount: order.amount_cents,
+              product_data: { name: title, ...(tax === null ? {} : { tax_code: tax.code }) },
+              ...(tax === null ? {} : { tax_behavior: tax.behavior })
+            }
           }],
           client_reference_id: order.id,
           metadata: { order_id: order.id },
           ...(customerEmail === null ? {} : { customer_email: customerEmail }),
           ...(allowPromotionCodes ? { allow_promotion_codes: true } : {}),
+          // Stripe Tax: the buyer's billing address says where the sale is taxed; a business
+          // buyer may give a tax id (a reverse charge in the EU).
+          ...(tax === null
+            ? {}
+            : { automatic_tax: { enabled: true }, tax_id_collection: { enabled: true }, billing_address_collection: 'required' as const }),
+          ...(invoice ? { invoice_creation: { enabled: true } } : {}),
           success_url: `${successUrl}{CHECKOUT_SESSION_ID}`,
           cancel_url: cancelUrl
         }, { idempotencyKey: `checkout-${order.id}` })
@@ -84,6 +95,15 @@ export function createStripeProvider (config: StripeConfig, publicUrl: string): 
         if (error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'charge_already_refunded') return { refundId: null }
         const said = error instanceof Stripe.errors.StripeError ? ` Stripe said: ${error.message}` : ''
         throw Object.assign(new DomainError('upstream', `The refund did not go through, so nothing was changed.${said} Try again in a moment, or refund it from the Stripe dashboard.`), { cause: String(error) })
+      }
+    },
+
+    async invoiceUrl (invoiceId) {
+      try {
+        return (await stripe.invoices.retrieve(invoiceId)).hosted_invoice_url ?? null
+      } catch (error) {
+        if (error instanceof Stripe.errors.StripeInvalidRequestError && error.statusCode === 404) return null
+        throw upstream(error, 'Stripe could not be reached for the invoice just now. Try again in a moment.')
       }
     },
 
@@ -139,6 +159,10 @@ export function sessionFacts (session: Stripe.Checkout.Session): SessionFacts {
     amountTotal: session.amount_total,
     amountSubtotal: session.amount_subtotal ?? null,
     amountDiscount: session.total_details?.amount_discount ?? 0,
+    amountTax: session.total_details?.amount_tax ?? 0,
+    customerCountry: session.customer_details?.address?.country ?? null,
+    customerTaxIds: (session.customer_details?.tax_ids ?? []).map((id) => ({ type: id.type, value: id.value ?? '' })).filter((id) => id.value !== ''),
+    invoiceId: idOf(session.invoice),
     currency: session.currency,
     paymentIntent: idOf(session.payment_intent),
     customerEmail: session.customer_details?.email ?? null,
