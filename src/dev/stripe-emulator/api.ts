@@ -44,7 +44,8 @@ export interface ApiOptions {
 }
 
 // The SDK nests at most four levels (line_items[0][price_data][product_data][name]).
-const QS_OPTIONS = { depth: 10, arrayLimit: 100, duplicates: 'last' } as const
+// arrayLimit above Stripe's 100 line items, so a 101st is refused as such rather than read as an object.
+const QS_OPTIONS = { depth: 10, arrayLimit: 1000, duplicates: 'last' } as const
 const rawBodies = new WeakMap<FastifyRequest, string>()
 
 function sendJson (reply: FastifyReply, status: number, body: string, headers: Record<string, string> = {}): FastifyReply {
