@@ -236,28 +236,8 @@ function webhookEndpointRoutes (app: FastifyInstance, respond: Respond): void {
   })
 }
 
-const api: FastifyPluginAsync<ApiOptions> = async (app, { payments, catalog, invoices, record, log }) => {
-  // Like the SDK's requests, every body is read as a form in Stripe's bracket encoding; the raw
-  // text is kept for the idempotency check and the recorded request.
-  app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
-    rawBodies.set(request, body as string)
-    done(null, qs.parse(body as string, QS_OPTIONS))
-  })
-  app.addHook('onSend', async (_request, reply) => { reply.header('Request-Id', randomId('req_', 14)) })
-  app.setErrorHandler(stripeErrorHandler(log))
-
-  app.addHook('preHandler', beforeEveryRequest(record))
-
-  /** Answers 200 with the object; like Stripe, only requests that actually executed are stored for replay. */
-  const respond = (request: FastifyRequest, reply: FastifyReply, object: object): FastifyReply => {
-    const json = JSON.stringify(object)
-    const idem = idempotency(request)
-    if (idem === undefined) return sendJson(reply, 200, json)
-    record.idempotency.set(idem.key, { fingerprint: idem.fingerprint, status: 200, body: json })
-    return sendJson(reply, 200, json, { 'Idempotency-Key': idem.key })
-  }
-
+/** Checkout Sessions (create, retrieve, line items, expire) and the invoices they create. */
+function checkoutRoutes (app: FastifyInstance, payments: Payments, invoices: Invoices, respond: Respond): void {
   const sessionOr404 = (id: string): CheckoutSession => {
     const session = payments.sessions.get(id)
     if (session !== undefined) return session
@@ -291,6 +271,31 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, { payments, catalog, inv
     await payments.expire(session.id)
     return respond(request, reply, session)
   })
+}
+
+const api: FastifyPluginAsync<ApiOptions> = async (app, { payments, catalog, invoices, record, log }) => {
+  // Like the SDK's requests, every body is read as a form in Stripe's bracket encoding; the raw
+  // text is kept for the idempotency check and the recorded request.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+    rawBodies.set(request, body as string)
+    done(null, qs.parse(body as string, QS_OPTIONS))
+  })
+  app.addHook('onSend', async (_request, reply) => { reply.header('Request-Id', randomId('req_', 14)) })
+  app.setErrorHandler(stripeErrorHandler(log))
+
+  app.addHook('preHandler', beforeEveryRequest(record))
+
+  /** Answers 200 with the object; like Stripe, only requests that actually executed are stored for replay. */
+  const respond = (request: FastifyRequest, reply: FastifyReply, object: object): FastifyReply => {
+    const json = JSON.stringify(object)
+    const idem = idempotency(request)
+    if (idem === undefined) return sendJson(reply, 200, json)
+    record.idempotency.set(idem.key, { fingerprint: idem.fingerprint, status: 200, body: json })
+    return sendJson(reply, 200, json, { 'Idempotency-Key': idem.key })
+  }
+
+  checkoutRoutes(app, payments, invoices, respond)
 
   app.post('/refunds', async (request, reply) =>
     respond(request, reply, createRefund(payments, (request.body as FormObject | undefined) ?? {}, log)))

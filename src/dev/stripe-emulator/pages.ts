@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import formbody from '@fastify/formbody'
 import view from '@fastify/view'
 import { Eta } from 'eta'
-import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify'
 import { viewsDir } from '../../paths.js'
 import { formatAmount, parseAmount } from '../../lib/money.js'
 import { escapeHtml } from '../html.js'
@@ -133,21 +133,8 @@ function refundAmount (input: string, currency: string): number | undefined {
   return amount
 }
 
-const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, catalog, invoices, log }) => {
-  await app.register(formbody)
-  await app.register(view, {
-    engine: { eta: new Eta({ views: join(viewsDir, 'dev', 'stripe-emulator'), autoEscape: true, autoTrim: false, escapeFunction: escapeHtml, cache: true }) },
-    root: join(viewsDir, 'dev', 'stripe-emulator'),
-    production: true
-  })
-
-  app.get<IdParams>('/pay/:id', async (request, reply) => {
-    const found = payments.find(request.params.id)
-    if (found === undefined) return await missingSession(reply, request.params.id)
-    if (found.session.status !== 'open') return await closedSession(reply, found.session)
-    return await checkoutPage(reply, payments, 200, found.session, found.state)
-  })
-
+/** The checkout page's forms: pay, apply or remove a promotion code, update the address (and tax). */
+function checkoutFormRoutes (app: FastifyInstance, payments: Payments, log: (msg: string) => void): void {
   app.post<IdParams & { Body: Form | undefined }>('/pay/:id', async (request, reply) => {
     const found = payments.find(request.params.id)
     if (found === undefined) return await missingSession(reply, request.params.id)
@@ -200,7 +187,24 @@ const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, catalog,
     if (!given.ok) return await checkoutPage(reply, payments, 400, session, state, given.field === 'tax_id' ? { taxId: given.message } : { country: given.message }, form)
     return await checkoutPage(reply, payments, 200, session, state, {}, form)
   })
+}
 
+const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, catalog, invoices, log }) => {
+  await app.register(formbody)
+  await app.register(view, {
+    engine: { eta: new Eta({ views: join(viewsDir, 'dev', 'stripe-emulator'), autoEscape: true, autoTrim: false, escapeFunction: escapeHtml, cache: true }) },
+    root: join(viewsDir, 'dev', 'stripe-emulator'),
+    production: true
+  })
+
+  app.get<IdParams>('/pay/:id', async (request, reply) => {
+    const found = payments.find(request.params.id)
+    if (found === undefined) return await missingSession(reply, request.params.id)
+    if (found.session.status !== 'open') return await closedSession(reply, found.session)
+    return await checkoutPage(reply, payments, 200, found.session, found.state)
+  })
+
+  checkoutFormRoutes(app, payments, log)
   invoiceRoutes(app, invoices)
 
   // Where a completed Payment Link session without a redirect ends: Stripe's hosted confirmation.
