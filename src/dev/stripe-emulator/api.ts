@@ -5,8 +5,9 @@ import qs from 'qs'
 import { type Catalog, CatalogError, promotionCodeForVersion } from './catalog.js'
 import { parseCreateCoupon, parseCreatePaymentLink, parseCreatePrice, parseCreatePromotionCode, parseUpdatePaymentLink, parseUpdatePromotionCode } from './catalog-params.js'
 import { randomId } from './ids.js'
+import type { Invoices } from './invoices.js'
 import { ApiError, type FormObject, invalid, parseCreateRefund, parseCreateSession, type StripeErrorBody } from './params.js'
-import type { CheckoutSession, Payments, Refund } from './state.js'
+import type { CheckoutSession, Payments, Refund, SessionState } from './state.js'
 
 export interface RecordedRequest {
   method: string
@@ -37,12 +38,14 @@ export class ApiRecord {
 export interface ApiOptions {
   payments: Payments
   catalog: Catalog
+  invoices: Invoices
   record: ApiRecord
   log: (msg: string) => void
 }
 
 // The SDK nests at most four levels (line_items[0][price_data][product_data][name]).
-const QS_OPTIONS = { depth: 10, arrayLimit: 100, duplicates: 'last' } as const
+// arrayLimit above Stripe's 100 line items, so a 101st is refused as such rather than read as an object.
+const QS_OPTIONS = { depth: 10, arrayLimit: 1000, duplicates: 'last' } as const
 const rawBodies = new WeakMap<FastifyRequest, string>()
 
 function sendJson (reply: FastifyReply, status: number, body: string, headers: Record<string, string> = {}): FastifyReply {
@@ -181,6 +184,44 @@ function missing (kind: string, id: string): ApiError {
 
 type Respond = (request: FastifyRequest, reply: FastifyReply, object: object) => FastifyReply
 
+/** A session's line items as GET /v1/checkout/sessions/:id/line_items lists them. */
+function lineItemList (session: CheckoutSession, state: SessionState): object {
+  return {
+    object: 'list',
+    data: state.lines.map((line) => ({
+      id: line.id,
+      object: 'item',
+      amount_discount: line.amountDiscount,
+      amount_subtotal: line.amountSubtotal,
+      amount_tax: line.amountTax,
+      amount_total: line.amountTotal,
+      currency: line.currency,
+      description: line.description,
+      quantity: line.quantity,
+      price: {
+        id: `price_${line.id.slice('li_'.length)}`,
+        object: 'price',
+        active: false,
+        currency: line.currency,
+        product: `prod_${line.id.slice('li_'.length, 'li_'.length + 14)}`,
+        tax_behavior: line.taxBehavior ?? 'unspecified',
+        type: 'one_time',
+        unit_amount: line.unitAmount
+      }
+    })),
+    has_more: false,
+    url: `/v1/checkout/sessions/${session.id}/line_items`
+  }
+}
+
+/** The session, with its line items when the request asks for `expand[]=line_items`. */
+function sessionWithExpand (request: FastifyRequest, session: CheckoutSession, state: SessionState): object {
+  const search = request.url.indexOf('?')
+  const expand = search === -1 ? undefined : qs.parse(request.url.slice(search + 1), QS_OPTIONS).expand
+  const wanted = Array.isArray(expand) ? expand : typeof expand === 'string' ? [expand] : []
+  return wanted.includes('line_items') ? { ...session, line_items: lineItemList(session, state) } : session
+}
+
 /** Webhook endpoints, as `npm run doctor` lists and creates them: kept in memory, never called. */
 function webhookEndpointRoutes (app: FastifyInstance, respond: Respond): void {
   const endpoints: Array<{ id: string, object: 'webhook_endpoint', url: string, enabled_events: string[], status: 'enabled', livemode: false }> = []
@@ -195,7 +236,44 @@ function webhookEndpointRoutes (app: FastifyInstance, respond: Respond): void {
   })
 }
 
-const api: FastifyPluginAsync<ApiOptions> = async (app, { payments, catalog, record, log }) => {
+/** Checkout Sessions (create, retrieve, line items, expire) and the invoices they create. */
+function checkoutRoutes (app: FastifyInstance, payments: Payments, invoices: Invoices, respond: Respond): void {
+  const sessionOr404 = (id: string): CheckoutSession => {
+    const session = payments.sessions.get(id)
+    if (session !== undefined) return session
+    throw new ApiError(404, { type: 'invalid_request_error', code: 'resource_missing', param: 'session', message: `No such checkout session: '${id}'` })
+  }
+
+  app.post('/checkout/sessions', async (request, reply) =>
+    respond(request, reply, payments.create(parseCreateSession((request.body as FormObject | undefined) ?? {}))))
+
+  app.get<{ Params: { id: string } }>('/checkout/sessions/:id', async (request, reply) => {
+    const session = sessionOr404(request.params.id)
+    return respond(request, reply, sessionWithExpand(request, session, payments.find(session.id)!.state))
+  })
+
+  app.get<{ Params: { id: string } }>('/checkout/sessions/:id/line_items', async (request, reply) => {
+    const session = sessionOr404(request.params.id)
+    return respond(request, reply, lineItemList(session, payments.find(session.id)!.state))
+  })
+
+  app.get<{ Params: { id: string } }>('/invoices/:id', async (request, reply) => {
+    const found = invoices.get(request.params.id)
+    if (found === undefined) throw missing('invoice', request.params.id)
+    return respond(request, reply, found.invoice)
+  })
+
+  app.post<{ Params: { id: string } }>('/checkout/sessions/:id/expire', async (request, reply) => {
+    const session = sessionOr404(request.params.id)
+    if (session.status !== 'open') {
+      throw invalid(`Only Checkout Sessions with a status of open can be expired. This session has a status of ${session.status}.`)
+    }
+    await payments.expire(session.id)
+    return respond(request, reply, session)
+  })
+}
+
+const api: FastifyPluginAsync<ApiOptions> = async (app, { payments, catalog, invoices, record, log }) => {
   // Like the SDK's requests, every body is read as a form in Stripe's bracket encoding; the raw
   // text is kept for the idempotency check and the recorded request.
   app.removeAllContentTypeParsers()
@@ -217,26 +295,7 @@ const api: FastifyPluginAsync<ApiOptions> = async (app, { payments, catalog, rec
     return sendJson(reply, 200, json, { 'Idempotency-Key': idem.key })
   }
 
-  const sessionOr404 = (id: string): CheckoutSession => {
-    const session = payments.sessions.get(id)
-    if (session !== undefined) return session
-    throw new ApiError(404, { type: 'invalid_request_error', code: 'resource_missing', param: 'session', message: `No such checkout session: '${id}'` })
-  }
-
-  app.post('/checkout/sessions', async (request, reply) =>
-    respond(request, reply, payments.create(parseCreateSession((request.body as FormObject | undefined) ?? {}))))
-
-  app.get<{ Params: { id: string } }>('/checkout/sessions/:id', async (request, reply) =>
-    respond(request, reply, sessionOr404(request.params.id)))
-
-  app.post<{ Params: { id: string } }>('/checkout/sessions/:id/expire', async (request, reply) => {
-    const session = sessionOr404(request.params.id)
-    if (session.status !== 'open') {
-      throw invalid(`Only Checkout Sessions with a status of open can be expired. This session has a status of ${session.status}.`)
-    }
-    await payments.expire(session.id)
-    return respond(request, reply, session)
-  })
+  checkoutRoutes(app, payments, invoices, respond)
 
   app.post('/refunds', async (request, reply) =>
     respond(request, reply, createRefund(payments, (request.body as FormObject | undefined) ?? {}, log)))

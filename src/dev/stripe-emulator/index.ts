@@ -17,15 +17,19 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import { savedState } from '../saved-state.js'
 import api, { ApiRecord, type RecordedRequest, stripeErrorHandler } from './api.js'
 import { Catalog } from './catalog.js'
+import { Invoices } from './invoices.js'
 import { Lifetime } from './lifetime.js'
 import { parseCreateCoupon, parseCreatePaymentLink, parseCreatePrice, parseCreatePromotionCode } from './catalog-params.js'
 import pages from './pages.js'
 import type { StripeErrorBody } from './params.js'
-import { type CheckoutSession, Payments, type PaymentsSnapshot } from './state.js'
+import { type CheckoutSession, type PayDetails, Payments, type PaymentsSnapshot } from './state.js'
 import { DEFAULT_RETRY_DELAYS_MS, type Delivery, type StripeEvent, Webhooks } from './webhooks.js'
 
 export type { FormObject, FormValue, StripeErrorBody } from './params.js'
-export type { CheckoutSession } from './state.js'
+export type { PayDetails } from './state.js'
+export type { Address, CheckoutSession, CustomerDetails, Invoice, InvoiceLine } from './types.js'
+export type { BuyerInput } from './buyer.js'
+export type { TaxBehavior, TaxId } from './tax.js'
 export type { Coupon, PaymentLink, Price, PromotionCode } from './catalog.js'
 export type { Delivery, StripeEvent } from './webhooks.js'
 export type { RecordedRequest } from './api.js'
@@ -44,8 +48,15 @@ export interface StripeEmulatorOptions {
    * URLs start with it.
    */
   pagesUrl?: string
-  /** A JSON file keeping the sessions, charges and refunds across restarts (read at start, written on change). */
+  /** A JSON file keeping the sessions, charges, refunds and invoices across restarts (read at start, written on change). */
   stateFile?: string
+  /**
+   * The seller's country for Stripe Tax (default `IE`): a buyer with an EU VAT id in another EU
+   * country is reverse charged.
+   */
+  taxOriginCountry?: string
+  /** The seller's name on invoices (Stripe's `account_name`; default `PDF Market (test account)`). */
+  accountName?: string
 }
 
 export interface StripeEmulator {
@@ -57,9 +68,12 @@ export interface StripeEmulator {
   sessions: Map<string, CheckoutSession>
   /**
    * Pays a session as a buyer would on the checkout page (typing the email when none was given,
-   * and the promotion code when one is given: it throws when the code does not apply).
+   * and the promotion code when one is given: it throws when the code does not apply). A session
+   * with automatic tax or billing_address_collection=required needs `address` (at least its
+   * country; it throws without one, unless the page was given one); `taxId` (with
+   * `businessName`) as the buyer types it, refused (thrown) when malformed for the country.
    */
-  pay(sessionId: string, method?: 'card' | 'bank_transfer', details?: { email?: string, name?: string, promotionCode?: string }): Promise<void>
+  pay(sessionId: string, method?: 'card' | 'bank_transfer', details?: PayDetails): Promise<void>
   /**
    * What a seller sets up in Stripe's Dashboard: a coupon (percentOff, or amountOff in currency)
    * and the customer-facing code for it.
@@ -71,7 +85,7 @@ export interface StripeEmulator {
    * Opens a Payment Link as a buyer's browser does (a new Checkout Session) and pays it on the
    * hosted page with this email (and code); webhooks are delivered as pay() delivers them.
    */
-  payLink(linkId: string, details: { email: string, name?: string, promotionCode?: string, method?: 'card' | 'bank_transfer' }): Promise<CheckoutSession>
+  payLink(linkId: string, details: PayDetails & { email: string, method?: 'card' | 'bank_transfer' }): Promise<CheckoutSession>
   /** Settles (or fails) a pending bank transfer, as the dashboard's buttons do. */
   settle(sessionId: string, outcome: 'succeeded' | 'failed'): Promise<void>
   expire(sessionId: string): Promise<void>
@@ -96,17 +110,18 @@ export interface StripeEmulator {
 interface Parts {
   payments: Payments
   catalog: Catalog
+  invoices: Invoices
   webhooks: Webhooks
   record: ApiRecord
 }
 
-function buildServer ({ payments, catalog, record }: Parts, log: (msg: string) => void): FastifyInstance {
+function buildServer ({ payments, catalog, invoices, record }: Parts, log: (msg: string) => void): FastifyInstance {
   // No HEAD routes and no logger, as before; close() drops the SDK's keep-alive sockets at once.
   const app = Fastify({ logger: false, exposeHeadRoutes: false, forceCloseConnections: true })
   app.setErrorHandler(stripeErrorHandler(log))
   // Loaded when the caller awaits ready() or listen(), which report any error.
-  app.register(api, { prefix: '/v1', payments, catalog, record, log })
-  app.register(pages, { payments, catalog, log })
+  app.register(api, { prefix: '/v1', payments, catalog, invoices, record, log })
+  app.register(pages, { payments, catalog, invoices, log })
   return app
 }
 
@@ -131,11 +146,11 @@ function createPaymentLink (catalog: Catalog, input: { name: string, unitAmount:
   return { id: link.id, url: link.url }
 }
 
-function emulatorHandle (url: string, close: () => Promise<void>, { payments, catalog, webhooks, record }: Parts, log: (msg: string) => void): StripeEmulator {
+function emulatorHandle (url: string, close: () => Promise<void>, { payments, catalog, invoices, webhooks, record }: Parts, log: (msg: string) => void): StripeEmulator {
   return {
     url,
     close,
-    pages: async (app) => { await app.register(pages, { payments, catalog, log }) },
+    pages: async (app) => { await app.register(pages, { payments, catalog, invoices, log }) },
     sessions: payments.sessions,
     pay: async (sessionId, method = 'card', details = {}) => { await payments.complete(sessionId, method, details) },
     createPromotionCode: (input) => createPromotionCode(catalog, input),
@@ -173,10 +188,13 @@ export async function startStripeEmulator (opts: StripeEmulatorOptions): Promise
   const webhooks = new Webhooks({ secret: opts.webhookSecret, url: opts.webhookUrl, retryDelaysMs: opts.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS, lifetime, log })
   const pagesUrl = (): string => opts.pagesUrl ?? baseUrl
   const catalog = new Catalog(pagesUrl)
-  const saved = opts.stateFile === undefined ? null : savedState(opts.stateFile, 1, (): PaymentsSnapshot => payments.snapshot(), log)
-  const payments: Payments = new Payments({ webhooks, catalog, lifetime, settleDelayMs: opts.settleDelayMs ?? 4000, log, baseUrl: pagesUrl, changed: saved?.save })
+  // Version 2: sessions with line items, tax and invoices; a version 1 file is not read.
+  const saved = opts.stateFile === undefined ? null : savedState(opts.stateFile, 2, (): PaymentsSnapshot => payments.snapshot(), log)
+  const taxOriginCountry = (opts.taxOriginCountry ?? 'IE').toUpperCase()
+  const invoices = new Invoices(pagesUrl, { name: opts.accountName ?? 'PDF Market (test account)', country: taxOriginCountry })
+  const payments: Payments = new Payments({ webhooks, catalog, invoices, taxOriginCountry, lifetime, settleDelayMs: opts.settleDelayMs ?? 4000, log, baseUrl: pagesUrl, changed: saved?.save })
   if (saved?.loaded !== undefined) payments.restore(saved.loaded)
-  const parts: Parts = { payments, catalog, webhooks, record: new ApiRecord() }
+  const parts: Parts = { payments, catalog, invoices, webhooks, record: new ApiRecord() }
   const app = buildServer(parts, log)
   await app.listen({ port: opts.port ?? 0, host })
   const address = app.server.address()

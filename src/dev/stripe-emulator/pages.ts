@@ -6,27 +6,26 @@ import { join } from 'node:path'
 import formbody from '@fastify/formbody'
 import view from '@fastify/view'
 import { Eta } from 'eta'
-import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify'
 import { viewsDir } from '../../paths.js'
 import { formatAmount, parseAmount } from '../../lib/money.js'
 import { escapeHtml } from '../html.js'
+import { needsAddress } from './buyer.js'
 import type { Catalog } from './catalog.js'
+import { buyerInput, type CheckoutErrors, type CheckoutView, checkoutView, field } from './checkout-view.js'
+import { invoiceRoutes } from './invoice-page.js'
+import type { Invoices } from './invoices.js'
 import type { CheckoutSession, Payments, PaymentMethod, SessionState } from './state.js'
 
 export interface PagesOptions {
   payments: Payments
   catalog: Catalog
+  invoices: Invoices
   log: (msg: string) => void
 }
 
 type Form = Record<string, string | string[] | undefined>
 type IdParams = { Params: { id: string } }
-
-/** A form field as the last of its values, like URLSearchParams read into an object. */
-function field (form: Form | undefined, name: string): string | undefined {
-  const value = form?.[name]
-  return Array.isArray(value) ? value[value.length - 1] : value
-}
 
 /**
  * Where the buyer goes once the session is complete: its success_url, or for a Payment Link with
@@ -47,28 +46,6 @@ function under (reply: FastifyReply): string {
 
 // What each template reads (views/dev/stripe-emulator/).
 interface MessageView { title: string, message: string, links: Array<{ href: string, label: string }> }
-interface CheckoutView {
-  title: string
-  /** What is due: the total after any discount. */
-  price: string
-  productName: string
-  /** The subtotal and the discount line, shown when a code is applied. */
-  subtotal: string
-  discount: { code: string, amount: string } | null
-  /** A 100% discount: no payment method is collected. */
-  free: boolean
-  cancelUrl: string | null
-  payPath: string
-  promotion: { path: string, value: string, error: string | undefined } | null
-  email: string
-  emailLocked: boolean
-  bank: boolean
-  error: string | undefined
-  cardNumber: string
-  expiry: string
-  cvc: string
-  name: string
-}
 interface DashboardRowView {
   id: string
   created: string
@@ -78,6 +55,8 @@ interface DashboardRowView {
   amount: string
   /** The discount taken off, when a promotion code was applied. */
   discount: string | null
+  /** With automatic tax: the tax and the buyer's country ("tax €1.90 · DE"), or why none. */
+  tax: string | null
   status: string
   /** The payment pill: unpaid, paid or refunded. */
   payment: string
@@ -100,34 +79,9 @@ async function messagePage (reply: FastifyReply, status: number, title: string, 
   return await page(reply, status, 'message.eta', { title, message, links })
 }
 
-interface CheckoutErrors { payment?: string, promotion?: string }
-
 /** The checkout form, empty or as the buyer sent it with what went wrong. */
-async function checkoutPage (reply: FastifyReply, status: number, session: CheckoutSession, state: SessionState, errors: CheckoutErrors = {}, form?: Form): Promise<FastifyReply> {
-  const price = formatAmount(session.amount_total, session.currency)
-  const sessionPath = `${under(reply)}/pay/${encodeURIComponent(session.id)}`
-  const discounted = session.total_details.amount_discount > 0 || session.discounts.length > 0
-  return await page(reply, status, 'checkout.eta', {
-    title: `Pay ${price}`,
-    price,
-    productName: state.productName,
-    subtotal: formatAmount(session.amount_subtotal, session.currency),
-    discount: discounted ? { code: state.promotionCode ?? '', amount: `−${formatAmount(session.total_details.amount_discount, session.currency)}` } : null,
-    free: session.amount_total === 0,
-    cancelUrl: session.cancel_url,
-    payPath: sessionPath,
-    promotion: session.allow_promotion_codes === true
-      ? { path: `${sessionPath}/promotion`, value: field(form, 'promotion_code') ?? '', error: errors.promotion }
-      : null,
-    email: session.customer_email ?? field(form, 'email') ?? '',
-    emailLocked: session.customer_email !== null,
-    bank: field(form, 'method') === 'bank_transfer',
-    error: errors.payment,
-    cardNumber: field(form, 'card_number') ?? '',
-    expiry: field(form, 'expiry') ?? '',
-    cvc: field(form, 'cvc') ?? '',
-    name: field(form, 'name') ?? ''
-  })
+async function checkoutPage (reply: FastifyReply, payments: Payments, status: number, session: CheckoutSession, state: SessionState, errors: CheckoutErrors = {}, form?: Form): Promise<FastifyReply> {
+  return await page(reply, status, 'checkout.eta', checkoutView(under(reply), session, state, payments.reverseCharged(state), errors, form))
 }
 
 /** Why a submitted checkout form cannot be paid (the test cards decline), or null when it can. */
@@ -152,6 +106,9 @@ function dashboardRows (base: string, payments: Payments): DashboardRowView[] {
       link: s.payment_link,
       amount: formatAmount(s.amount_total, s.currency),
       discount: s.total_details.amount_discount > 0 ? `−${formatAmount(s.total_details.amount_discount, s.currency)} (${state.promotionCode ?? 'discount'})` : null,
+      tax: s.automatic_tax.enabled
+        ? `tax ${formatAmount(s.total_details.amount_tax, s.currency)} · ${state.buyer?.address.country ?? 'no address yet'}${s.customer_details?.tax_exempt === 'reverse' ? ' · reverse charge' : ''}`
+        : null,
       status: s.status,
       payment: fullyRefunded ? 'refunded' : s.payment_status,
       awaitingSettlement: state.awaitingSettlement,
@@ -176,21 +133,8 @@ function refundAmount (input: string, currency: string): number | undefined {
   return amount
 }
 
-const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, catalog, log }) => {
-  await app.register(formbody)
-  await app.register(view, {
-    engine: { eta: new Eta({ views: join(viewsDir, 'dev', 'stripe-emulator'), autoEscape: true, autoTrim: false, escapeFunction: escapeHtml, cache: true }) },
-    root: join(viewsDir, 'dev', 'stripe-emulator'),
-    production: true
-  })
-
-  app.get<IdParams>('/pay/:id', async (request, reply) => {
-    const found = payments.find(request.params.id)
-    if (found === undefined) return await missingSession(reply, request.params.id)
-    if (found.session.status !== 'open') return await closedSession(reply, found.session)
-    return await checkoutPage(reply, 200, found.session, found.state)
-  })
-
+/** The checkout page's forms: pay, apply or remove a promotion code, update the address (and tax). */
+function checkoutFormRoutes (app: FastifyInstance, payments: Payments, log: (msg: string) => void): void {
   app.post<IdParams & { Body: Form | undefined }>('/pay/:id', async (request, reply) => {
     const found = payments.find(request.params.id)
     if (found === undefined) return await missingSession(reply, request.params.id)
@@ -200,7 +144,12 @@ const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, catalog,
     const method: PaymentMethod = field(form, 'method') === 'bank_transfer' ? 'bank_transfer' : 'card'
     const email = session.customer_email ?? (field(form, 'email') ?? '').trim()
     const refused = refusal(method, email, field(form, 'card_number') ?? '', session.amount_total === 0)
-    if (refused !== null) return await checkoutPage(reply, refused.status, session, state, { payment: refused.message }, form)
+    if (refused !== null) return await checkoutPage(reply, payments, refused.status, session, state, { payment: refused.message }, form)
+    // Paying recomputes the tax from the address as posted.
+    if (needsAddress(session)) {
+      const given = payments.setBuyer(session.id, buyerInput(form))
+      if (!given.ok) return await checkoutPage(reply, payments, 400, session, state, given.field === 'tax_id' ? { taxId: given.message } : { country: given.message }, form)
+    }
     const name = field(form, 'name')
     const delivered = payments.complete(session.id, method, { email, ...(name ? { name } : {}) })
     // Redirect first: a real browser lands on the success page before (or while)
@@ -222,9 +171,41 @@ const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, catalog,
     }
     const code = (field(form, 'promotion_code') ?? '').trim()
     const applied = code === '' ? { ok: false as const, message: 'Enter a promotion code.' } : payments.applyPromotionCode(session.id, code)
-    if (!applied.ok) return await checkoutPage(reply, 400, session, state, { promotion: applied.message }, form)
+    if (!applied.ok) return await checkoutPage(reply, payments, 400, session, state, { promotion: applied.message }, form)
     return await reply.redirect(`${under(reply)}/pay/${encodeURIComponent(session.id)}`, 303)
   })
+
+  // The address (and business) fields' "Update" button: recomputes the tax and shows the page again,
+  // keeping what was typed; a missing country or a malformed tax id is shown next to its field.
+  app.post<IdParams & { Body: Form | undefined }>('/pay/:id/address', async (request, reply) => {
+    const found = payments.find(request.params.id)
+    if (found === undefined) return await missingSession(reply, request.params.id)
+    const { session, state } = found
+    if (session.status !== 'open') return await closedSession(reply, session)
+    const form = request.body ?? {}
+    const given = payments.setBuyer(session.id, buyerInput(form))
+    if (!given.ok) return await checkoutPage(reply, payments, 400, session, state, given.field === 'tax_id' ? { taxId: given.message } : { country: given.message }, form)
+    return await checkoutPage(reply, payments, 200, session, state, {}, form)
+  })
+}
+
+const pages: FastifyPluginAsync<PagesOptions> = async (app, { payments, catalog, invoices, log }) => {
+  await app.register(formbody)
+  await app.register(view, {
+    engine: { eta: new Eta({ views: join(viewsDir, 'dev', 'stripe-emulator'), autoEscape: true, autoTrim: false, escapeFunction: escapeHtml, cache: true }) },
+    root: join(viewsDir, 'dev', 'stripe-emulator'),
+    production: true
+  })
+
+  app.get<IdParams>('/pay/:id', async (request, reply) => {
+    const found = payments.find(request.params.id)
+    if (found === undefined) return await missingSession(reply, request.params.id)
+    if (found.session.status !== 'open') return await closedSession(reply, found.session)
+    return await checkoutPage(reply, payments, 200, found.session, found.state)
+  })
+
+  checkoutFormRoutes(app, payments, log)
+  invoiceRoutes(app, invoices)
 
   // Where a completed Payment Link session without a redirect ends: Stripe's hosted confirmation.
   app.get<IdParams>('/pay/:id/confirmation', async (request, reply) => {

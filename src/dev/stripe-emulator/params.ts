@@ -1,5 +1,5 @@
 import { isSupportedCurrency } from '../../lib/money.js'
-import type { NewSession } from './state.js'
+import type { NewLine, NewSession } from './types.js'
 
 /** A form body or query string in Stripe's bracket encoding, as qs reads it. */
 export type FormValue = string | FormValue[] | { [key: string]: FormValue }
@@ -56,10 +56,10 @@ export function requireString (form: FormObject | undefined, key: string, param:
   return v
 }
 
-export function optionalString (form: FormObject, key: string): string | null {
+export function optionalString (form: FormObject, key: string, param = key): string | null {
   const v = form[key]
   if (v === undefined || v === '') return null
-  if (typeof v !== 'string') throw invalid(`Invalid string: ${key} must be a string.`, key)
+  if (typeof v !== 'string') throw invalid(`Invalid string: ${param} must be a string.`, param)
   return v
 }
 
@@ -94,15 +94,12 @@ export function requireUrl (body: FormObject, key: string): string {
   return url
 }
 
-/** The one line item this emulator supports: inline price_data and a quantity. */
-function parseLineItem (body: FormObject): { productName: string, currency: string, amount: number } {
-  const items = body.line_items
-  if (items === undefined) throw invalid('Missing required param: line_items.', 'line_items')
-  if (!Array.isArray(items)) throw invalid('Invalid array: line_items must be an array.', 'line_items')
-  if (items.length !== 1) throw invalid('This emulator supports exactly one line item.', 'line_items')
-  const item = items[0]
-  if (!isObj(item)) throw invalid('Invalid object: line_items[0].', 'line_items[0]')
-  const p = 'line_items[0]'
+const TAX_BEHAVIORS = new Set(['exclusive', 'inclusive', 'unspecified'])
+
+/** One line item: inline price_data (with its tax behaviour and product tax code) and a quantity. */
+function parseLineItem (item: FormValue | undefined, index: number, automaticTax: boolean): NewLine {
+  const p = `line_items[${index}]`
+  if (!isObj(item)) throw invalid(`Invalid object: ${p}.`, p)
   if (item.price !== undefined) throw invalid('This emulator only supports price_data, not price.', `${p}[price]`)
   const priceData = item.price_data
   if (!isObj(priceData)) throw invalid(`Missing required param: ${p}[price_data].`, `${p}[price_data]`)
@@ -111,13 +108,81 @@ function parseLineItem (body: FormObject): { productName: string, currency: stri
   if (!isSupportedCurrency(currency)) throw invalid(`Invalid currency: ${currency}.`, `${p}[price_data][currency]`)
   const unitAmountParam = `${p}[price_data][unit_amount]`
   const unitAmount = parseNonNegativeInt(requireString(priceData, 'unit_amount', unitAmountParam), unitAmountParam, 0)
+  const behaviorParam = `${p}[price_data][tax_behavior]`
+  const taxBehavior = optionalString(priceData, 'tax_behavior', behaviorParam)
+  if (taxBehavior !== null && !TAX_BEHAVIORS.has(taxBehavior)) {
+    throw invalid(`Invalid ${behaviorParam}: must be one of exclusive, inclusive, or unspecified`, behaviorParam)
+  }
+  // Stricter than Stripe's account default, so an app that forgets it hears so at once.
+  if (automaticTax && (taxBehavior === null || taxBehavior === 'unspecified')) {
+    throw invalid(`With automatic_tax[enabled]=true, every line item needs ${behaviorParam} set to exclusive or inclusive (this emulator has no account default).`, behaviorParam)
+  }
   const productData = priceData.product_data
   if (!isObj(productData)) {
     throw invalid(`Missing required param: ${p}[price_data][product_data].`, `${p}[price_data][product_data]`)
   }
-  const productName = requireString(productData, 'name', `${p}[price_data][product_data][name]`)
+  const name = requireString(productData, 'name', `${p}[price_data][product_data][name]`)
+  const taxCodeParam = `${p}[price_data][product_data][tax_code]`
+  const taxCode = optionalString(productData, 'tax_code', taxCodeParam)
+  if (taxCode !== null && !/^txcd_\d{8}$/.test(taxCode)) throw invalid(`Invalid tax code: '${taxCode}' (a tax code is txcd_ followed by 8 digits).`, taxCodeParam)
   const quantity = parseNonNegativeInt(requireString(item, 'quantity', `${p}[quantity]`), `${p}[quantity]`, 1)
-  return { productName, currency, amount: unitAmount * quantity }
+  return { name, unitAmount, quantity, currency, taxBehavior: taxBehavior as NewLine['taxBehavior'], taxCode }
+}
+
+/** 1 to 100 line items, all in one currency. */
+function parseLineItems (body: FormObject, automaticTax: boolean): NewLine[] {
+  const items = body.line_items
+  if (items === undefined) throw invalid('Missing required param: line_items.', 'line_items')
+  if (!Array.isArray(items)) throw invalid('Invalid array: line_items must be an array.', 'line_items')
+  if (items.length === 0) throw invalid('Missing required param: line_items.', 'line_items')
+  if (items.length > 100) throw invalid('line_items may contain at most 100 items.', 'line_items')
+  const lines = items.map((item, index) => parseLineItem(item, index, automaticTax))
+  const mixed = lines.findIndex((line) => line.currency !== lines[0]!.currency)
+  if (mixed !== -1) {
+    throw invalid(`All line items must be in the same currency: line_items[${mixed}] is in ${lines[mixed]!.currency}, line_items[0] in ${lines[0]!.currency}.`, `line_items[${mixed}][price_data][currency]`)
+  }
+  return lines
+}
+
+/** An `x[enabled]` object param (automatic_tax, tax_id_collection, invoice_creation); null when absent. */
+function enabledParam (body: FormObject, key: string, allowed: readonly string[] = []): { enabled: boolean, rest: FormObject } | null {
+  const value = body[key]
+  if (value === undefined || value === '') return null
+  if (!isObj(value)) throw invalid(`Invalid object: ${key}.`, key)
+  for (const sub of Object.keys(value)) {
+    if (sub !== 'enabled' && !allowed.includes(sub)) throw invalid(`This emulator does not support ${key}[${sub}].`, `${key}[${sub}]`)
+  }
+  const enabled = optionalBoolean(value, 'enabled', `${key}[enabled]`)
+  if (enabled === null) throw invalid(`Missing required param: ${key}[enabled].`, `${key}[enabled]`)
+  return { enabled, rest: value }
+}
+
+/** automatic_tax, tax_id_collection, billing_address_collection and invoice_creation. */
+function parseTaxParams (body: FormObject): Pick<NewSession, 'automaticTax' | 'taxIdCollection' | 'billingAddressCollection' | 'invoiceCreation'> {
+  const automaticTax = enabledParam(body, 'automatic_tax')?.enabled ?? false
+  const taxIds = enabledParam(body, 'tax_id_collection', ['required'])
+  const required = taxIds?.rest.required
+  if (required !== undefined && required !== 'never') throw invalid('This emulator supports tax_id_collection[required]=never only.', 'tax_id_collection[required]')
+  const billing = optionalString(body, 'billing_address_collection')
+  if (billing !== null && billing !== 'auto' && billing !== 'required') {
+    throw invalid('Invalid billing_address_collection: must be one of auto or required', 'billing_address_collection')
+  }
+  const invoice = enabledParam(body, 'invoice_creation', ['invoice_data'])
+  const invoiceData = invoice?.rest.invoice_data
+  let metadata: Record<string, string> = {}
+  if (invoiceData !== undefined) {
+    if (!isObj(invoiceData)) throw invalid('Invalid object: invoice_creation[invoice_data].', 'invoice_creation[invoice_data]')
+    for (const sub of Object.keys(invoiceData)) {
+      if (sub !== 'metadata') throw invalid(`This emulator does not support invoice_creation[invoice_data][${sub}].`, `invoice_creation[invoice_data][${sub}]`)
+    }
+    metadata = parseMetadata(invoiceData)
+  }
+  return {
+    automaticTax,
+    taxIdCollection: taxIds?.enabled ?? false,
+    billingAddressCollection: billing as 'auto' | 'required' | null,
+    invoiceCreation: { enabled: invoice?.enabled ?? false, metadata }
+  }
 }
 
 export function parseMetadata (body: FormObject): Record<string, string> {
@@ -140,7 +205,8 @@ export function parseCreateSession (body: FormObject): NewSession {
   }
   const mode = requireString(body, 'mode', 'mode')
   if (mode !== 'payment') throw invalid(`Invalid mode: this emulator only supports mode=payment, got '${mode}'.`, 'mode')
-  const { productName, currency, amount } = parseLineItem(body)
+  const tax = parseTaxParams(body)
+  const lines = parseLineItems(body, tax.automaticTax === true)
   const successUrl = requireUrl(body, 'success_url')
   const cancelUrl = requireUrl(body, 'cancel_url')
   const clientReferenceId = optionalString(body, 'client_reference_id')
@@ -153,7 +219,7 @@ export function parseCreateSession (body: FormObject): NewSession {
   if (allowPromotionCodes !== null && body.discounts !== undefined) {
     throw invalid('You may only specify one of these parameters: allow_promotion_codes, discounts.', 'allow_promotion_codes')
   }
-  return { productName, amount, currency, clientReferenceId, customerEmail, metadata, successUrl, cancelUrl, allowPromotionCodes, paymentLink: null }
+  return { lines, currency: lines[0]!.currency, clientReferenceId, customerEmail, metadata, successUrl, cancelUrl, allowPromotionCodes, paymentLink: null, ...tax }
 }
 
 // Top-level params Stripe accepts on refunds.create.

@@ -1,77 +1,17 @@
+import { type BuyerInput, needsAddress, parseBuyer } from './buyer.js'
 import type { Catalog } from './catalog.js'
 import { nowSec, randomId } from './ids.js'
+import type { Invoices, InvoicesSnapshot } from './invoices.js'
 import type { Lifetime } from './lifetime.js'
+import { lineStates, sessionObject } from './session.js'
+import { isReverseCharge, lineTotals } from './tax.js'
+import type { CheckoutSession, CustomerDetails, NewSession, Refund, SessionState } from './types.js'
 import type { Webhooks } from './webhooks.js'
 
-export interface CheckoutSession {
-  id: string
-  object: 'checkout.session'
-  mode: 'payment'
-  status: 'open' | 'complete' | 'expired'
-  /** `no_payment_required` when a discount brought the total to 0: nothing is charged. */
-  payment_status: 'unpaid' | 'paid' | 'no_payment_required'
-  allow_promotion_codes: boolean | null
-  /** The line item's total, before discounts. */
-  amount_subtotal: number
-  /** What the buyer pays: amount_subtotal - total_details.amount_discount. */
-  amount_total: number
-  total_details: { amount_discount: number, amount_shipping: number, amount_tax: number }
-  /** The applied promotion code, if any (Stripe's list holds at most one here). */
-  discounts: Array<{ coupon: string, promotion_code: string | null }>
-  currency: string
-  client_reference_id: string | null
-  metadata: Record<string, string>
-  customer_email: string | null
-  customer_details: { email: string | null, name: string | null } | null
-  /** Null for a Payment Link's session: it ends on the link's confirmation page or redirect. */
-  success_url: string | null
-  cancel_url: string | null
-  url: string | null
-  payment_intent: string | null
-  payment_link: string | null
-  created: number
-  expires_at: number
-  livemode: false
-}
+export type { CheckoutSession, NewSession, Refund, SessionState } from './types.js'
 
-/** What Stripe keeps about a session beyond the Checkout Session object: its charge and refunds. */
-export interface SessionState {
-  productName: string
-  /** The code as the buyer typed it, shown on the page next to the discount. */
-  promotionCode: string | null
-  chargeId: string | null
-  amountRefunded: number
-  awaitingSettlement: boolean
-  settleTimer: NodeJS.Timeout | null
-}
-
-/** A Refund object as Stripe answers POST /v1/refunds. */
-export interface Refund {
-  id: string
-  object: 'refund'
-  amount: number
-  charge: string
-  currency: string
-  payment_intent: string
-  status: 'succeeded'
-  reason: string | null
-  metadata: Record<string, string>
-  created: number
-}
-
-/** A validated checkout.sessions.create request (see params.ts). */
-export interface NewSession {
-  productName: string
-  amount: number
-  currency: string
-  clientReferenceId: string | null
-  customerEmail: string | null
-  metadata: Record<string, string>
-  successUrl: string | null
-  cancelUrl: string | null
-  allowPromotionCodes: boolean | null
-  paymentLink: string | null
-}
+/** What pay() and the hosted page pass when the buyer pays. */
+export interface PayDetails extends BuyerInput { email?: string, name?: string, promotionCode?: string }
 
 export type PaymentMethod = 'card' | 'bank_transfer'
 
@@ -79,11 +19,15 @@ export type PaymentMethod = 'card' | 'bank_transfer'
 export interface PaymentsSnapshot {
   sessions: CheckoutSession[]
   states: Array<[string, Omit<SessionState, 'settleTimer'>]>
+  invoices?: InvoicesSnapshot
 }
 
 export interface PaymentsOptions {
   webhooks: Webhooks
   catalog: Catalog
+  invoices: Invoices
+  /** The seller's country: an EU business elsewhere in the EU is reverse charged. */
+  taxOriginCountry: string
   lifetime: Lifetime
   settleDelayMs: number
   log: (msg: string) => void
@@ -92,8 +36,6 @@ export interface PaymentsOptions {
   /** Called after every change (the demo writes its state file). */
   changed?: () => void
 }
-
-const SESSION_TTL_SEC = 24 * 60 * 60
 
 /**
  * Checkout Sessions and what happens to them: payment by card or bank transfer (which settles
@@ -105,10 +47,16 @@ export class Payments {
 
   constructor (private readonly options: PaymentsOptions) {}
 
+  /** Whether the buyer typed so far is reverse charged (an EU business elsewhere in the EU). */
+  reverseCharged (state: SessionState): boolean {
+    return state.buyer !== null && isReverseCharge(state.buyer.address.country, state.buyer.taxId, this.options.taxOriginCountry)
+  }
+
   snapshot (): PaymentsSnapshot {
     return {
       sessions: [...this.sessions.values()],
-      states: [...this.#states].map(([id, { settleTimer: _timer, ...state }]) => [id, state])
+      states: [...this.#states].map(([id, { settleTimer: _timer, ...state }]) => [id, state]),
+      invoices: this.options.invoices.snapshot()
     }
   }
 
@@ -119,40 +67,49 @@ export class Payments {
   restore (snapshot: PaymentsSnapshot): void {
     for (const session of snapshot.sessions) this.sessions.set(session.id, session)
     for (const [id, state] of snapshot.states) this.#states.set(id, { ...state, settleTimer: null })
+    this.options.invoices.restore(snapshot.invoices)
   }
 
   create (input: NewSession): CheckoutSession {
     const id = randomId('cs_test_', 58)
-    const created = nowSec()
-    const session: CheckoutSession = {
-      id,
-      object: 'checkout.session',
-      mode: 'payment',
-      status: 'open',
-      payment_status: 'unpaid',
-      allow_promotion_codes: input.allowPromotionCodes,
-      amount_subtotal: input.amount,
-      amount_total: input.amount,
-      total_details: { amount_discount: 0, amount_shipping: 0, amount_tax: 0 },
-      discounts: [],
-      currency: input.currency,
-      client_reference_id: input.clientReferenceId,
-      metadata: input.metadata,
-      customer_email: input.customerEmail,
-      customer_details: null,
-      success_url: input.successUrl,
-      cancel_url: input.cancelUrl,
-      url: `${this.options.baseUrl()}/pay/${id}`,
-      payment_intent: null,
-      payment_link: input.paymentLink,
-      created,
-      expires_at: created + SESSION_TTL_SEC,
-      livemode: false
-    }
+    const session = sessionObject(id, input, `${this.options.baseUrl()}/pay/${id}`)
+    const lines = lineStates(input)
+    const state: SessionState = { productName: lines.map((line) => line.description).join(', '), lines, buyer: null, promotionCode: null, chargeId: null, amountRefunded: 0, awaitingSettlement: false, settleTimer: null }
     this.sessions.set(id, session)
-    this.#states.set(id, { productName: input.productName, promotionCode: null, chargeId: null, amountRefunded: 0, awaitingSettlement: false, settleTimer: null })
+    this.#states.set(id, state)
+    this.recompute(session, state)
     this.options.changed?.()
     return session
+  }
+
+  /**
+   * The totals from the lines, the discount and (with automatic tax) where the buyer is: each
+   * line's share of the discount, its tax and total, and the session's sums.
+   */
+  recompute (session: CheckoutSession, state: SessionState): void {
+    const buyer = state.buyer
+    const context = !session.automatic_tax.enabled || buyer === null ? null : { country: buyer.address.country, reverseCharge: this.reverseCharged(state) }
+    const discount = session.total_details.amount_discount
+    const totals = lineTotals(state.lines.map((line) => ({ amount: line.amountSubtotal, taxBehavior: line.taxBehavior, taxCode: line.taxCode })), discount, context)
+    state.lines.forEach((line, index) => {
+      const t = totals[index]!
+      Object.assign(line, { amountDiscount: t.discount, amountTax: t.tax, amountTotal: t.total, taxRate: t.rate })
+    })
+    session.amount_subtotal = state.lines.reduce((sum, line) => sum + line.amountSubtotal, 0)
+    session.total_details.amount_tax = totals.reduce((sum, t) => sum + t.tax, 0)
+    session.amount_total = totals.reduce((sum, t) => sum + t.total, 0)
+    if (session.automatic_tax.enabled) session.automatic_tax.status = context === null ? 'requires_location_inputs' : 'complete'
+  }
+
+  /** The buyer's country, address and tax id, typed on the page: recomputes the tax, or says what is wrong. */
+  setBuyer (sessionId: string, input: BuyerInput): ReturnType<typeof parseBuyer> {
+    const { session, state } = this.get(sessionId)
+    const parsed = parseBuyer(session, input)
+    if (!parsed.ok) return parsed
+    state.buyer = parsed.buyer
+    this.recompute(session, state)
+    this.options.changed?.()
+    return parsed
   }
 
   /**
@@ -165,8 +122,7 @@ export class Payments {
     if (link === undefined || item === undefined) return { refused: 'missing' }
     if (!link.active) return { refused: 'inactive' }
     const session = this.create({
-      productName: item.productName,
-      amount: item.price.unit_amount * item.quantity,
+      lines: [{ name: item.productName, unitAmount: item.price.unit_amount, quantity: item.quantity, currency: item.price.currency, taxBehavior: null, taxCode: null }],
       currency: item.price.currency,
       clientReferenceId: null,
       customerEmail: null,
@@ -203,8 +159,8 @@ export class Payments {
     if (!discount.ok) return discount
     session.discounts = [{ coupon: discount.coupon.id, promotion_code: discount.promotionCode.id }]
     session.total_details.amount_discount = discount.amount
-    session.amount_total = session.amount_subtotal - discount.amount
     state.promotionCode = discount.promotionCode.code
+    this.recompute(session, state)
     this.options.changed?.()
     return { ok: true }
   }
@@ -214,8 +170,8 @@ export class Payments {
     if (session.status !== 'open') return
     session.discounts = []
     session.total_details.amount_discount = 0
-    session.amount_total = session.amount_subtotal
     state.promotionCode = null
+    this.recompute(session, state)
     this.options.changed?.()
   }
 
@@ -225,26 +181,38 @@ export class Payments {
    * collects no payment method: the session completes `no_payment_required`, with no payment
    * intent, as Stripe's no-cost orders do.
    */
-  async complete (sessionId: string, method: PaymentMethod, details: { email?: string, name?: string, promotionCode?: string } = {}): Promise<void> {
+  async complete (sessionId: string, method: PaymentMethod, details: PayDetails = {}): Promise<void> {
     const { session, state } = this.get(sessionId)
     if (session.status !== 'open') throw new Error(`Session ${sessionId} is ${session.status}, not open`)
     if (details.promotionCode !== undefined) {
       const applied = this.applyPromotionCode(sessionId, details.promotionCode)
       if (!applied.ok) throw new Error(`Promotion code "${details.promotionCode}" not applied to ${sessionId}: ${applied.message}`)
     }
+    if (details.address !== undefined || details.taxId !== undefined || details.businessName !== undefined) {
+      const address = details.address ?? (state.buyer === null ? undefined : { country: state.buyer.address.country })
+      const given = this.setBuyer(sessionId, { address, taxId: details.taxId, businessName: details.businessName })
+      if (!given.ok) throw new Error(`Buyer details refused for ${sessionId} (${given.field}): ${given.message}`)
+    }
+    if (needsAddress(session) && state.buyer === null) {
+      throw new Error(`Session ${sessionId} collects the billing address (automatic tax or billing_address_collection=required): pass details.address, e.g. { country: 'DE' }`)
+    }
+    // Only tax depends on what the buyer typed; a session without it keeps its totals (tests patch them).
+    if (session.automatic_tax.enabled) this.recompute(session, state)
     session.status = 'complete'
     session.url = null
-    session.customer_details = { email: details.email || session.customer_email, name: details.name || null }
+    session.customer_details = this.customerDetails(session, state, details)
     const promotionCodeId = session.discounts[0]?.promotion_code
     if (promotionCodeId !== undefined && promotionCodeId !== null) this.options.catalog.redeemed(promotionCodeId)
     if (session.amount_total === 0) {
       session.payment_status = 'no_payment_required'
+      this.invoice(session, state)
       await this.sessionEvent('checkout.session.completed', session)
       return
     }
     session.payment_intent = randomId('pi_')
     if (method === 'card') {
       this.charge(session, state)
+      this.invoice(session, state)
       await this.sessionEvent('checkout.session.completed', session)
       return
     }
@@ -273,6 +241,7 @@ export class Payments {
     }
     if (outcome === 'succeeded') {
       this.charge(session, state)
+      this.invoice(session, state)
       await this.sessionEvent('checkout.session.async_payment_succeeded', session)
     } else {
       await this.sessionEvent('checkout.session.async_payment_failed', session)
@@ -356,6 +325,27 @@ export class Payments {
   private charge (session: CheckoutSession, state: SessionState): void {
     session.payment_status = 'paid'
     state.chargeId ??= randomId('ch_')
+  }
+
+  /** customer_details as Stripe fills it in at completion, from what the buyer typed. */
+  private customerDetails (session: CheckoutSession, state: SessionState, details: PayDetails): CustomerDetails {
+    const buyer = state.buyer
+    const reverse = session.automatic_tax.enabled && this.reverseCharged(state)
+    return {
+      email: details.email || session.customer_email,
+      name: details.name || null,
+      business_name: buyer?.businessName ?? null,
+      address: { city: buyer?.address.city ?? null, country: buyer?.address.country ?? null, line1: buyer?.address.line1 ?? null, line2: null, postal_code: buyer?.address.postal_code ?? null, state: null },
+      phone: null,
+      tax_exempt: reverse ? 'reverse' : 'none',
+      tax_ids: buyer?.taxId === null || buyer === null ? [] : [{ ...buyer.taxId }]
+    }
+  }
+
+  /** The paid invoice, when the session asked for one: created before the event that announces the payment. */
+  private invoice (session: CheckoutSession, state: SessionState): void {
+    if (!session.invoice_creation.enabled || session.invoice !== null) return
+    session.invoice = this.options.invoices.create(session, state, session.invoice_creation.invoice_data.metadata).id
   }
 
   private async sessionEvent (type: string, session: CheckoutSession): Promise<void> {
