@@ -1,5 +1,6 @@
 import t from 'tap'
 import { buildApp } from '../../src/app.js'
+import { DEFAULT_TAX } from '../../src/modules/settings/plugin.js'
 import { ADMIN_EMAIL, build, type CookieJar, type Harness } from '../helpers/build.js'
 
 const valid = {
@@ -53,7 +54,7 @@ t.test('defaults: "PDF Market", no tagline, no contact, no seller pitch in the f
   t.notMatch(footer, /every cent|Your files, your customers/, 'the pitch to sellers is gone')
   t.notMatch(footer, /mailto:/, 'no contact until one is set')
   t.match(footer, /href="\/policies"/)
-  t.same(h.app.settings.current(), { storeName: 'PDF Market', tagline: '', contactEmail: '', refundPolicy: '', allowPromotionCodes: false, stampPdfs: false })
+  t.same(h.app.settings.current(), { storeName: 'PDF Market', tagline: '', contactEmail: '', refundPolicy: '', allowPromotionCodes: false, stampPdfs: false, tax: DEFAULT_TAX })
 })
 
 t.test('bad input: 400 with the form, the values kept and a message per field; nothing changes', async (t) => {
@@ -91,7 +92,7 @@ t.test('values are tidied: a name of 60 characters (emoji count once), line brea
   const name = '📚'.repeat(60)
   const response = await save(h, admin, { store_name: name, tagline: '  Two\r\nlines  ', contact_email: '', refund_policy: 'a\r\nb' })
   t.equal(response.statusCode, 303)
-  t.same(h.app.settings.current(), { storeName: name, tagline: 'Two lines', contactEmail: '', refundPolicy: 'a\nb', allowPromotionCodes: false, stampPdfs: false })
+  t.same(h.app.settings.current(), { storeName: name, tagline: 'Two lines', contactEmail: '', refundPolicy: 'a\nb', allowPromotionCodes: false, stampPdfs: false, tax: DEFAULT_TAX })
 })
 
 t.test('the settings survive a restart of the app on the same database', async (t) => {
@@ -102,7 +103,7 @@ t.test('the settings survive a restart of the app on the same database', async (
   const again = await buildApp(h.config)
   t.teardown(async () => { await again.close() })
   await again.ready()
-  t.same(again.settings.current(), { storeName: valid.store_name, tagline: valid.tagline, contactEmail: valid.contact_email, refundPolicy: valid.refund_policy, allowPromotionCodes: true, stampPdfs: false })
+  t.same(again.settings.current(), { storeName: valid.store_name, tagline: valid.tagline, contactEmail: valid.contact_email, refundPolicy: valid.refund_policy, allowPromotionCodes: true, stampPdfs: false, tax: DEFAULT_TAX })
   const page = await again.inject({ url: '/policies' })
   t.match(page.body, /<title>Refunds and policies · Ada’s Atlas Press<\/title>/)
   t.match(page.body, /<strong>14 days<\/strong>/)

@@ -4,6 +4,7 @@ import { createSettings, type Settings } from './settings.js'
 /** The settings form: registered under /admin, behind its guard. */
 export { default as settingsRoutes } from './routes.js'
 export { EMAIL, type Settings, type StoreSettings } from './settings.js'
+export { DEFAULT_TAX, EBOOK_TAX_CODE, type TaxSettings } from './tax.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
