@@ -159,6 +159,9 @@ t.test('inclusive tax: the price includes it; a business buyer\'s EU VAT id is r
   t.match(receipt.text, 'reverse charge')
   t.match(receipt.text, /Net: +\$5\.00\nTax: +\$0\.00/)
 
+  const orderPage = await s.h.request(s.admin, { url: `/admin/orders/${b2b.order.id}` })
+  t.match(orderPage.body, /<dt>Tax<\/dt><dd>\$0\.00 <span class="muted">included in the price, Germany/, 'the order page shows the tax and the country')
+  t.match(orderPage.body, /<dt>Buyer's tax id<\/dt><dd>DE123456789/)
   const report = await csv(s.h, s.admin)
   t.equal(report.lines.length, 3)
   t.ok(report.lines.some((line) => line.includes(',FR,,usd,4.74,0.26,5.00,0.00')), 'inclusive: net is the price less the tax in it')

@@ -5,6 +5,7 @@ import { viewsDir } from '../../paths.js'
 import { renderMarkdown } from '../../lib/markdown.js'
 import type { Content } from '../../db/types.js'
 import { formatAmount, formatPrice, minimumCharge } from '../../lib/money.js'
+import { taxIdsOf } from '../../db/order-amounts.js'
 import { countryName } from '../order-money.js'
 import { itemPath } from '../../lib/slugs.js'
 
@@ -43,7 +44,9 @@ export const viewContext = {
   /** Markdown (descriptions, the refund policy) as inert HTML: output it with `<%~`. */
   renderMarkdown,
   /** "Germany" from "DE" (the buyer's country on the tax figures). */
-  countryName: (code: string): string => countryName(code) ?? code
+  countryName: (code: string): string => countryName(code) ?? code,
+  /** The values of an order's buyer_tax_ids ([] when none). */
+  taxIds: (stored: string | null): string[] => taxIdsOf(stored).map((id) => id.value)
 }
 
 export const LAYOUT = 'layout.eta'
