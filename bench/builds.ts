@@ -1,7 +1,9 @@
 // The builds a run measures: this tree ("after"), and with BENCH_BEFORE=<commit-ish> that
 // commit too ("before"), checked out in a temporary `git worktree` (node_modules symlinked from
 // this tree) and built there with its own `npm run build`. Both run with the same environment:
-// the same contract (DESIGN.md), the same database and store.
+// the same contract (DESIGN.md), the same database and store. BENCH_AFTER=<commit-ish> measures
+// that commit as "after" instead of this tree (built the same way): two past commits compared,
+// seeded and driven by this tree's bench.
 import { execFileSync } from 'node:child_process'
 import { mkdtemp, realpath, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -28,7 +30,7 @@ export function afterBuild (): Build {
 }
 
 /** Checks `ref` out in a temporary worktree and builds it; `remove()` undoes both. */
-export async function beforeBuild (ref: string): Promise<Build & { remove(): Promise<void> }> {
+export async function beforeBuild (ref: string, name: Build['name'] = 'before'): Promise<Build & { remove(): Promise<void> }> {
   const commit = git(['rev-parse', '--short', `${ref}^{commit}`])
   const dir = await mkdtemp(join(tmpdir(), `bench-before-${commit}-`))
   let added = false
@@ -42,7 +44,7 @@ export async function beforeBuild (ref: string): Promise<Build & { remove(): Pro
     }
   }
   try {
-    log(`BENCH_BEFORE=${ref}: checking out ${commit} in ${dir} and building it`)
+    log(`BENCH_${name.toUpperCase()}=${ref}: checking out ${commit} in ${dir} and building it`)
     git(['worktree', 'add', '--detach', dir, commit])
     added = true
     // (Some old commits carry a node_modules symlink of their own: replaced.)
@@ -52,7 +54,7 @@ export async function beforeBuild (ref: string): Promise<Build & { remove(): Pro
     execFileSync('npm', ['run', 'build', '--silent'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] })
     log(`built ${commit} in ${((Date.now() - begin) / 1000).toFixed(1)} s`)
     const { migrations } = await import(pathToFileURL(join(dir, 'dist', 'migrations', 'index.js')).href) as { migrations: Record<string, unknown> }
-    return { name: 'before', label: `before (${commit})`, dir, commit, migrations: new Set(Object.keys(migrations)), remove }
+    return { name, label: `${name} (${commit})`, dir, commit, migrations: new Set(Object.keys(migrations)), remove }
   } catch (error) {
     await remove()
     throw error

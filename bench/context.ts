@@ -99,6 +99,7 @@ export const AFTER = afterBuild()
 /** The builds measured, before first: each goal's scenario alternates between them. */
 export const builds: Build[] = [AFTER]
 let removeBefore: (() => Promise<void>) | undefined
+let removeAfter: (() => Promise<void>) | undefined
 /** The machine's load average (1 min) when each scenario started. */
 export const loads: string[] = [`start ${loadavg()[0]!.toFixed(2)}`]
 export const scenarioStart = (name: string): void => {
@@ -107,8 +108,17 @@ export const scenarioStart = (name: string): void => {
   log(`${name}: load average ${load}`)
 }
 
-/** BENCH_BEFORE=<commit-ish>: that commit, built in a temporary git worktree, measured before this tree. */
+/**
+ * BENCH_BEFORE=<commit-ish>: that commit, built in a temporary git worktree, measured before this
+ * tree. BENCH_AFTER=<commit-ish>: that commit stands for this tree (AFTER takes its place).
+ */
 export async function addBeforeBuild (): Promise<void> {
+  const afterRef = process.env.BENCH_AFTER
+  if (afterRef !== undefined) {
+    const { remove, ...after } = await beforeBuild(afterRef, 'after')
+    Object.assign(AFTER, after)
+    removeAfter = remove
+  }
   const beforeRef = process.env.BENCH_BEFORE
   if (beforeRef === undefined) return
   const before = await beforeBuild(beforeRef)
@@ -129,6 +139,7 @@ export async function cleanup (): Promise<void> {
     await idp.close().catch(() => {})
     await rm(runDir, { recursive: true, force: true })
     await removeBefore?.()
+    await removeAfter?.()
   })()
   await cleaned
 }
