@@ -2,7 +2,7 @@
 // a string as long as the catalogue page; every configuration and the yardstick in one round robin.
 import { randomBytes } from 'node:crypto'
 import { AFTER, backends, builds, configOf, type PageTarget, recordGoal, rows, RUNS, SECONDS, startInstance, YARDSTICK } from '../context.js'
-import { cannon, cpuSeconds, fmt, log, median } from '../lib.js'
+import { cannon, cpuSeconds, fmt, log, median, ROOT } from '../lib.js'
 
 const METRICS_ON = 'catalogue anonymous, metrics on'
 
@@ -17,6 +17,12 @@ async function metricsTarget (): Promise<PageTarget | undefined> {
   const token = randomBytes(16).toString('hex')
   const started = await startInstance(backend, 'metrics on', { METRICS_TOKEN: token })
   const scrape = await fetch(`${started.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+  if (scrape.status === 404 && AFTER.dir !== ROOT) {
+    // A past commit in this tree's place (BENCH_AFTER) from before /metrics existed.
+    log(`metrics on: ${AFTER.label} has no /metrics; the metrics row is left out`)
+    started.child.kill()
+    return undefined
+  }
   if (scrape.status !== 200) throw new Error(`metrics on: /metrics answered ${scrape.status}`)
   await scrape.arrayBuffer()
   return { label: METRICS_ON, url: `${started.url}/`, backend, build: AFTER, pid: started.child.pid }

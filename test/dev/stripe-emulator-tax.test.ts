@@ -129,6 +129,9 @@ t.test('refused params name the param, in Stripe\'s error shape', async (t) => {
   await refused(taxed([ebook(1000), ebook(500, 'exclusive', 'Zine', 'usd')]), 'line_items[1][price_data][currency]', /same currency/)
   await refused(taxed([ebook(1000)], { billing_address_collection: 'sometimes' as 'auto' }), 'billing_address_collection', /auto or required/)
   await refused(taxed([ebook(1000)], { invoice_creation: { enabled: true, invoice_data: { footer: 'x' } } }), 'invoice_creation[invoice_data][footer]', /does not support/)
+  const five = Array.from({ length: 5 }, (_, i) => ({ name: `Field ${i}`, value: 'x' }))
+  await refused(taxed([ebook(1000)], { invoice_creation: { enabled: true, invoice_data: { custom_fields: five } } }), 'invoice_creation[invoice_data][custom_fields]', /at most 4/)
+  await refused(taxed([ebook(1000)], { invoice_creation: { enabled: true, invoice_data: { custom_fields: [{ name: 'n'.repeat(41), value: 'x' }] } } }), 'invoice_creation[invoice_data][custom_fields][0][name]', /at most 40/)
   await refused(taxed(Array.from({ length: 101 }, () => ebook(100))), 'line_items', /at most 100/)
   // Without automatic tax a missing tax_behavior is fine, as before.
   t.ok(await stripe.checkout.sessions.create({ ...taxed([ebook(1000, null)]), automatic_tax: { enabled: false } }))
@@ -184,6 +187,13 @@ t.test('an invoice: created at payment, retrieved with the SDK, shown on its hos
   const next = await stripe.invoices.retrieve(emu.sessions.get(second.id)!.invoice!)
   t.match(next, { number: 'EMU-0002', tax: 70, total: 1070 })
   t.match(await (await fetch(next.hosted_invoice_url!)).text(), /VAT 7%/)
+
+  // The seller's tax id as a custom field (what the app sends): on the invoice and its page.
+  const withField = await stripe.checkout.sessions.create(taxed([ebook(1000)], { invoice_creation: { enabled: true, invoice_data: { custom_fields: [{ name: 'Seller tax id', value: 'IE1234567T' }] } } }))
+  await emu.pay(withField.id, 'card', { email: 'd@example.com', address: { country: 'FR' } })
+  const fielded = await stripe.invoices.retrieve(emu.sessions.get(withField.id)!.invoice!)
+  t.same(fielded.custom_fields, [{ name: 'Seller tax id', value: 'IE1234567T' }])
+  t.match(await (await fetch(fielded.hosted_invoice_url!)).text(), 'Seller tax id: IE1234567T')
 })
 
 t.test('a bank transfer creates the invoice only when it settles', async (t) => {

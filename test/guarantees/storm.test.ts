@@ -34,7 +34,7 @@ t.test('a shuffled storm of 5,000 webhook events and success redirects grants ea
   const purchases: Purchase[] = await pool(buyers.flatMap(({ user }, userIndex) => items.map((item) => async () => {
     const order = await h.app.orders.create(user.id, item)
     const session = await h.app.payments.createCheckout({
-      order, title: item.title, customerEmail: user.email, allowPromotionCodes: false, cancelUrl: `${h.config.publicUrl}/checkout/cancel`, tax: null, invoice: false
+      order, title: item.title, customerEmail: user.email, allowPromotionCodes: false, cancelUrl: `${h.config.publicUrl}/checkout/cancel`, tax: null, invoice: null
     })
     await h.app.orders.attachCheckout(order.id, session.id)
     return { orderId: order.id, userIndex, sessionId: session.id, session: {} }

@@ -89,6 +89,8 @@ t.test('exclusive tax: the session asks Stripe Tax, the grant checks subtotal, d
   t.equal(sent.get('line_items[0][price_data][tax_behavior]'), 'exclusive')
   t.equal(sent.get('line_items[0][price_data][product_data][tax_code]'), 'txcd_10302000')
   t.equal(sent.get('invoice_creation[enabled]'), 'true')
+  t.equal(sent.get('invoice_creation[invoice_data][custom_fields][0][name]'), 'Seller tax id')
+  t.equal(sent.get('invoice_creation[invoice_data][custom_fields][0][value]'), 'IE1234567T', 'the invoice carries the seller\'s tax id')
 
   await s.h.stripe.pay(sessionId, 'card', { address: { country: 'DE', postal_code: '10115', city: 'Berlin' } })
   const session = s.h.stripe.sessions.get(sessionId)!

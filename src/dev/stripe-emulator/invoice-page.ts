@@ -12,7 +12,7 @@ export interface InvoiceView {
   number: string
   issued: string
   paid: string
-  seller: { name: string, country: string }
+  seller: { name: string, country: string, fields: Array<{ name: string, value: string }> }
   billTo: { name: string | null, business: string | null, email: string | null, address: string[], taxIds: string[] }
   lines: Array<{ description: string, quantity: number, unit: string, amount: string }>
   subtotal: string
@@ -52,7 +52,7 @@ export function invoiceView (invoice: Invoice, businessName: string | null): Inv
     number: invoice.number,
     issued: date(invoice.status_transitions.finalized_at),
     paid: date(invoice.status_transitions.paid_at),
-    seller: { name: invoice.account_name, country: countryName(invoice.account_country) },
+    seller: { name: invoice.account_name, country: countryName(invoice.account_country), fields: invoice.custom_fields ?? [] },
     billTo: {
       name: invoice.customer_name,
       business: businessName,

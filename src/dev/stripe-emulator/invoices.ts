@@ -51,6 +51,7 @@ export class Invoices {
       object: 'invoice',
       account_name: this.account.name,
       account_country: this.account.country,
+      custom_fields: session.invoice_creation.invoice_data.custom_fields,
       number: `EMU-${String(this.#invoices.size + 1).padStart(4, '0')}`,
       status: 'paid',
       currency: session.currency,

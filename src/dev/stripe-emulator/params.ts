@@ -1,5 +1,5 @@
 import { isSupportedCurrency } from '../../lib/money.js'
-import type { NewLine, NewSession } from './types.js'
+import type { InvoiceField, NewLine, NewSession } from './types.js'
 
 /** A form body or query string in Stripe's bracket encoding, as qs reads it. */
 export type FormValue = string | FormValue[] | { [key: string]: FormValue }
@@ -170,19 +170,37 @@ function parseTaxParams (body: FormObject): Pick<NewSession, 'automaticTax' | 't
   const invoice = enabledParam(body, 'invoice_creation', ['invoice_data'])
   const invoiceData = invoice?.rest.invoice_data
   let metadata: Record<string, string> = {}
+  let customFields: InvoiceField[] | null = null
   if (invoiceData !== undefined) {
     if (!isObj(invoiceData)) throw invalid('Invalid object: invoice_creation[invoice_data].', 'invoice_creation[invoice_data]')
     for (const sub of Object.keys(invoiceData)) {
-      if (sub !== 'metadata') throw invalid(`This emulator does not support invoice_creation[invoice_data][${sub}].`, `invoice_creation[invoice_data][${sub}]`)
+      if (sub !== 'metadata' && sub !== 'custom_fields') throw invalid(`This emulator does not support invoice_creation[invoice_data][${sub}].`, `invoice_creation[invoice_data][${sub}]`)
     }
     metadata = parseMetadata(invoiceData)
+    customFields = parseCustomFields(invoiceData.custom_fields)
   }
   return {
     automaticTax,
     taxIdCollection: taxIds?.enabled ?? false,
     billingAddressCollection: billing as 'auto' | 'required' | null,
-    invoiceCreation: { enabled: invoice?.enabled ?? false, metadata }
+    invoiceCreation: { enabled: invoice?.enabled ?? false, metadata, customFields }
   }
+}
+
+/** invoice_data[custom_fields]: at most 4 of { name (40 characters), value (140) }, as Stripe allows. */
+function parseCustomFields (value: FormValue | undefined): InvoiceField[] | null {
+  const param = 'invoice_creation[invoice_data][custom_fields]'
+  if (value === undefined || value === '') return null
+  if (!Array.isArray(value)) throw invalid(`Invalid array: ${param}.`, param)
+  if (value.length > 4) throw invalid(`${param} may have at most 4 entries.`, param)
+  return value.map((field, i) => {
+    if (!isObj(field)) throw invalid(`Invalid object: ${param}[${i}].`, `${param}[${i}]`)
+    const name = requireString(field, 'name', `${param}[${i}][name]`)
+    const text = requireString(field, 'value', `${param}[${i}][value]`)
+    if (name.length > 40) throw invalid(`${param}[${i}][name] must be at most 40 characters.`, `${param}[${i}][name]`)
+    if (text.length > 140) throw invalid(`${param}[${i}][value] must be at most 140 characters.`, `${param}[${i}][value]`)
+    return { name, value: text }
+  })
 }
 
 export function parseMetadata (body: FormObject): Record<string, string> {

@@ -30,7 +30,7 @@ export function sessionObject (id: string, input: NewSession, url: string): Chec
     billing_address_collection: input.billingAddressCollection ?? null,
     invoice_creation: {
       enabled: input.invoiceCreation?.enabled === true,
-      invoice_data: { account_tax_ids: null, custom_fields: null, description: null, footer: null, issuer: null, metadata: input.invoiceCreation?.metadata ?? {}, rendering_options: null }
+      invoice_data: { account_tax_ids: null, custom_fields: input.invoiceCreation?.customFields ?? null, description: null, footer: null, issuer: null, metadata: input.invoiceCreation?.metadata ?? {}, rendering_options: null }
     },
     invoice: null,
     success_url: input.successUrl,

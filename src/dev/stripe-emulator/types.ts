@@ -54,9 +54,12 @@ export interface CheckoutSession {
   livemode: false
 }
 
+/** A name and value shown on the invoice (Stripe's invoice_data[custom_fields], at most 4). */
+export interface InvoiceField { name: string, value: string }
+
 export interface InvoiceData {
   account_tax_ids: null
-  custom_fields: null
+  custom_fields: InvoiceField[] | null
   description: null
   footer: null
   issuer: null
@@ -139,7 +142,7 @@ export interface NewSession {
   automaticTax?: boolean
   taxIdCollection?: boolean
   billingAddressCollection?: 'auto' | 'required' | null
-  invoiceCreation?: { enabled: boolean, metadata: Record<string, string> }
+  invoiceCreation?: { enabled: boolean, metadata: Record<string, string>, customFields: InvoiceField[] | null }
 }
 
 export interface InvoiceLine {
@@ -162,6 +165,8 @@ export interface Invoice {
   /** The seller, as Stripe names the account on its invoices. */
   account_name: string
   account_country: string
+  /** The session's invoice_data[custom_fields] (the app puts the seller's tax id there). */
+  custom_fields: InvoiceField[] | null
   number: string
   status: 'paid'
   currency: string

@@ -191,7 +191,7 @@ async function begin (deps: CheckoutDeps, user: User, content: Content, options:
       allowPromotionCodes: promotionCodesAllowed(content, store.allowPromotionCodes),
       cancelUrl: `${publicUrl}/checkout/cancel?slug=${encodeURIComponent(content.slug)}`,
       tax,
-      invoice: payments.name === 'stripe' && store.tax.invoices
+      invoice: payments.name === 'stripe' && store.tax.invoices ? { sellerTaxId: store.tax.sellerTaxId === '' ? null : store.tax.sellerTaxId } : null
     })
     await orders.attachCheckout(order.id, session.id)
     log.info({ orderId: order.id, sessionId: session.id }, 'checkout started')

@@ -78,8 +78,11 @@ export interface CheckoutRequest {
    * under this product tax code; null: charge the amount as it is (no automatic tax).
    */
   tax: { behavior: TaxBehavior, code: string } | null
-  /** The provider makes an invoice for the payment (Stripe's invoice_creation). */
-  invoice: boolean
+  /**
+   * The provider makes an invoice for the payment (Stripe's invoice_creation), carrying the
+   * seller's tax id when the store has one; null: no invoice.
+   */
+  invoice: { sellerTaxId: string | null } | null
 }
 
 /** A refund the desk asks of the provider. */

@@ -54,7 +54,15 @@ export function createStripeProvider (config: StripeConfig, publicUrl: string): 
           ...(tax === null
             ? {}
             : { automatic_tax: { enabled: true }, tax_id_collection: { enabled: true }, billing_address_collection: 'required' as const }),
-          ...(invoice ? { invoice_creation: { enabled: true } } : {}),
+          // The invoice names the seller's tax id (a business buyer's reverse charge needs both).
+          ...(invoice === null
+            ? {}
+            : {
+                invoice_creation: {
+                  enabled: true,
+                  ...(invoice.sellerTaxId === null ? {} : { invoice_data: { custom_fields: [{ name: 'Seller tax id', value: invoice.sellerTaxId }] } })
+                }
+              }),
           success_url: `${successUrl}{CHECKOUT_SESSION_ID}`,
           cancel_url: cancelUrl
         }, { idempotencyKey: `checkout-${order.id}` })
