@@ -1,7 +1,7 @@
 import Stripe from 'stripe'
 import type { StripeConfig } from '../../../config.js'
 import { DomainError } from '../../../lib/errors.js'
-import type { PaymentEvent, PaymentLinkInfo, SessionFacts, StripeProvider } from './contract.js'
+import type { CheckoutRequest, PaymentEvent, PaymentLinkInfo, SessionFacts, StripeProvider } from './contract.js'
 
 /**
  * The SDK's options for STRIPE_API_URL (a Stripe-compatible server: stripe-mock, the demo
@@ -31,41 +31,10 @@ export function createStripeProvider (config: StripeConfig, publicUrl: string): 
     collectsEmail: true,
     checkoutOrigins: [config.apiUrl === undefined ? 'https://checkout.stripe.com' : new URL(config.apiUrl).origin],
 
-    async createCheckout ({ order, title, customerEmail, allowPromotionCodes, cancelUrl, tax, invoice }) {
+    async createCheckout (request) {
       let session: Stripe.Checkout.Session
       try {
-        session = await stripe.checkout.sessions.create({
-          mode: 'payment',
-          line_items: [{
-            quantity: 1,
-            price_data: {
-              currency: order.currency,
-              unit_amount: order.amount_cents,
-              product_data: { name: title, ...(tax === null ? {} : { tax_code: tax.code }) },
-              ...(tax === null ? {} : { tax_behavior: tax.behavior })
-            }
-          }],
-          client_reference_id: order.id,
-          metadata: { order_id: order.id },
-          ...(customerEmail === null ? {} : { customer_email: customerEmail }),
-          ...(allowPromotionCodes ? { allow_promotion_codes: true } : {}),
-          // Stripe Tax: the buyer's billing address says where the sale is taxed; a business
-          // buyer may give a tax id (a reverse charge in the EU).
-          ...(tax === null
-            ? {}
-            : { automatic_tax: { enabled: true }, tax_id_collection: { enabled: true }, billing_address_collection: 'required' as const }),
-          // The invoice names the seller's tax id (a business buyer's reverse charge needs both).
-          ...(invoice === null
-            ? {}
-            : {
-                invoice_creation: {
-                  enabled: true,
-                  ...(invoice.sellerTaxId === null ? {} : { invoice_data: { custom_fields: [{ name: 'Seller tax id', value: invoice.sellerTaxId }] } })
-                }
-              }),
-          success_url: `${successUrl}{CHECKOUT_SESSION_ID}`,
-          cancel_url: cancelUrl
-        }, { idempotencyKey: `checkout-${order.id}` })
+        session = await stripe.checkout.sessions.create(sessionParams(request, successUrl), { idempotencyKey: `checkout-${request.order.id}` })
       } catch (error) {
         throw upstream(error)
       }
@@ -134,6 +103,40 @@ export function createStripeProvider (config: StripeConfig, publicUrl: string): 
       }
       return { id: event.id, type: event.type, event: paymentEvent(event) }
     }
+  }
+}
+
+/** The Checkout Session for a pending order: its one line at the order's amount, and the store's tax and invoice asks. */
+function sessionParams ({ order, title, customerEmail, allowPromotionCodes, cancelUrl, tax, invoice }: CheckoutRequest, successUrl: string): Stripe.Checkout.SessionCreateParams {
+  return {
+    mode: 'payment',
+    line_items: [{
+      quantity: 1,
+      price_data: {
+        currency: order.currency,
+        unit_amount: order.amount_cents,
+        product_data: { name: title, ...(tax === null ? {} : { tax_code: tax.code }) },
+        ...(tax === null ? {} : { tax_behavior: tax.behavior })
+      }
+    }],
+    client_reference_id: order.id,
+    metadata: { order_id: order.id },
+    ...(customerEmail === null ? {} : { customer_email: customerEmail }),
+    ...(allowPromotionCodes ? { allow_promotion_codes: true } : {}),
+    // Stripe Tax: the buyer's billing address says where the sale is taxed; a business buyer may
+    // give a tax id (a reverse charge in the EU).
+    ...(tax === null ? {} : { automatic_tax: { enabled: true }, tax_id_collection: { enabled: true }, billing_address_collection: 'required' as const }),
+    // The invoice names the seller's tax id (a business buyer's reverse charge needs both).
+    ...(invoice === null
+      ? {}
+      : {
+          invoice_creation: {
+            enabled: true,
+            ...(invoice.sellerTaxId === null ? {} : { invoice_data: { custom_fields: [{ name: 'Seller tax id', value: invoice.sellerTaxId }] } })
+          }
+        }),
+    success_url: `${successUrl}{CHECKOUT_SESSION_ID}`,
+    cancel_url: cancelUrl
   }
 }
 
