@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify'
 import { loginUrl } from '../../http/auth.js'
-import { HttpError, NOT_FOUND } from '../../http/errors.js'
+import { bundleHasNoFile, HttpError, NOT_FOUND } from '../../http/errors.js'
 import type { LinkPage } from './pages.js'
 import { type SlugParams, slugParams } from '../../http/schemas.js'
 import { isFree } from '../../lib/pricing.js'
@@ -38,6 +38,7 @@ function libraryDownloadRoute (app: FastifyInstance): void {
     const content = await catalog.find(request.params.slug)
     // An unpublished item is not there for strangers.
     if (content === undefined || !await catalog.canView(request.user, content)) throw new HttpError(404, NOT_FOUND.item)
+    if (content.kind === 'bundle') throw new HttpError(404, bundleHasNoFile(content.title))
     const user = request.user
     if (user === null) return reply.redirect(loginUrl(request.url))
     const asked = request.query.version
