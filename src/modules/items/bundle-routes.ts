@@ -3,7 +3,7 @@ import type { Content } from '../../db/types.js'
 import { HttpError, statusOfKind } from '../../http/errors.js'
 import { type SlugParams, slugParams } from '../../http/schemas.js'
 import { allParts, readLeadingFieldsUpTo, type UploadStream } from '../../http/multipart-form.js'
-import { priceInput, toDecimal } from '../../lib/money.js'
+import { formatAmount, maxPrice, minimumCharge, priceInput, toDecimal } from '../../lib/money.js'
 import { itemPath } from '../../lib/slugs.js'
 import { type BundleFields, type BundleProblems, type BundleResult, MAX_BUNDLE_ITEMS } from './bundles.js'
 import type { BundleForm } from './pages.js'
@@ -22,6 +22,11 @@ async function * formEntries (upload: UploadStream): AsyncGenerator<FormEntry> {
 
 const leadingItems = (upload: UploadStream): string[] => upload.fieldList.filter((field) => field.name === 'items').map((field) => field.value)
 
+/** The price field as an item's, but a bundle is never free. */
+function bundlePrice (currency: string): ReturnType<typeof priceInput> {
+  return { ...priceInput(currency), hint: `The price of the whole bundle, from ${formatAmount(minimumCharge(currency), currency)} to ${formatAmount(maxPrice(currency), currency)}.` }
+}
+
 /** The bundle form, new (bundle null) or an edit, with the values and problems to show. */
 async function bundleForm (app: FastifyInstance, bundle: Content | null, values?: BundleFields, problems: BundleProblems = {}): Promise<BundleForm & { title: string }> {
   const { items, config } = app
@@ -33,7 +38,7 @@ async function bundleForm (app: FastifyInstance, bundle: Content | null, values?
       : { title: bundle.title, description: bundle.description, price: toDecimal(bundle.price_cents, bundle.currency), items: await items.bundleSlugs(bundle.id) }),
     problems,
     choices: await items.bundleChoices(),
-    price: priceInput(bundle?.currency ?? config.currency),
+    price: bundlePrice(bundle?.currency ?? config.currency),
     maxItems: MAX_BUNDLE_ITEMS
   }
 }

@@ -56,75 +56,94 @@ async function * coverOnly (entries: AsyncIterable<FormEntry>, items: string[]):
 
 interface Deps { db: Kysely<Database>, runner: Runner, files: FileStore, currency: string, maxUploadBytes: number }
 
+/** The items named by slug, each once: the problems with the choice, or the ids in order. */
+async function resolve ({ db, runner }: Deps, slugs: string[], self: number | null): Promise<{ ids: number[] } | { problems: string[] }> {
+  const problems: string[] = []
+  const wanted = slugs.map((slug) => slug.trim()).filter((slug) => slug !== '')
+  const rows = wanted.length === 0
+    ? []
+    : await runner.all(db.selectFrom('content').select(['id', 'slug', 'title', 'kind']).where('slug', 'in', [...new Set(wanted)].slice(0, 500)))
+  const bySlug = new Map(rows.map((row) => [row.slug, row]))
+  const seen = new Set<string>()
+  const ids: number[] = []
+  for (const slug of wanted) {
+    const row = bySlug.get(slug)
+    if (seen.has(slug)) {
+      problems.push(`"${row?.title ?? slug}" is chosen twice: a bundle holds each item once.`)
+      continue
+    }
+    seen.add(slug)
+    if (row === undefined) problems.push(`There is no item at /content/${slug.slice(0, 200)}: choose items of the catalogue.`)
+    else if (row.id === self) problems.push('A bundle cannot hold itself.')
+    else if (row.kind === 'bundle') problems.push(`"${row.title}" is a bundle: a bundle holds items, not other bundles.`)
+    else ids.push(row.id)
+  }
+  if (problems.length === 0 && ids.length < MIN_BUNDLE_ITEMS) problems.push(`Choose at least ${MIN_BUNDLE_ITEMS} items for the bundle.`)
+  if (seen.size > MAX_BUNDLE_ITEMS) problems.push(`A bundle holds at most ${MAX_BUNDLE_ITEMS} items; ${seen.size} were chosen.`)
+  return problems.length > 0 ? { problems } : { ids }
+}
+
+/** Title, description and price as an item's, except that a bundle is never free. */
+function checkText (values: BundleFields, currency: string): BundleProblems {
+  const { title, description, price } = checkFields({ ...values, ...DEFAULT_PREVIEW_FIELDS }, currency)
+  const problems: BundleProblems = {}
+  if (title !== undefined) problems.title = title
+  if (description !== undefined) problems.description = description
+  if (price !== undefined) problems.price = price
+  else if (parsePrice(values.price, currency) === 0) problems.price = 'A bundle is sold: give it a price above 0. (A free PDF is uploaded as an item of its own.)'
+  return problems
+}
+
+/** Its items, in place of the ones it held (in one transaction with the row's change). */
+async function setItems ({ db, runner }: Deps, bundleId: number, ids: number[]): Promise<void> {
+  await runner.run(db.deleteFrom('bundle_items').where('bundle_id', '=', bundleId))
+  await runner.run(db.insertInto('bundle_items').values(ids.map((itemId, position) => ({ bundle_id: bundleId, item_id: itemId, position }))))
+}
+
+/** A bundle's row: no file of its own (its items have theirs), a cover, no page images or sample. */
+async function insertBundle ({ db, runner, currency }: Deps, values: BundleFields, slug: string, previewKey: string): Promise<Content> {
+  return (await runner.first(db.insertInto('content').values({
+    slug,
+    title: values.title.trim(),
+    kind: 'bundle',
+    description: values.description.trim(),
+    price_cents: parsePrice(values.price, currency)!,
+    currency,
+    file_key: '',
+    file_name: '',
+    file_size: 0,
+    sha256: '',
+    preview_key: previewKey,
+    preview_pages: 0,
+    sample_pages: 0
+  }).returningAll()))!
+}
+
+/** The form read and checked: the values, the cover if one came, and every problem. */
+async function readForm (deps: Deps, receiveForm: ReturnType<typeof createFormReceiver>, entries: AsyncIterable<FormEntry>, fields: Record<string, string>, leadingItems: string[], received: PendingFile[], self: Content | null) {
+  const problems: BundleProblems = {}
+  const items = [...leadingItems]
+  const chosen = await receiveForm(coverOnly(entries, items), fields, received, problems)
+  const values: BundleFields = {
+    title: fields.title ?? '',
+    description: fields.description ?? '',
+    price: fields.price ?? '',
+    items
+  }
+  Object.assign(problems, checkText(values, deps.currency))
+  const resolved = await resolve(deps, items, self?.id ?? null)
+  if ('problems' in resolved) problems.items = resolved.problems
+  if (self === null && chosen.preview === undefined) problems.preview ??= 'Choose a cover image (PNG, JPEG or WebP).'
+  return { values, problems, preview: chosen.preview, ids: 'ids' in resolved ? resolved.ids : [] }
+}
+
 /**
  * Bundles: several items sold as one item of the catalogue, with a cover and no file of its own
  * (content.kind 'bundle', see migrations/0020). Buying one grants each item it holds.
  */
 export function createBundles (deps: Deps) {
-  const { db, runner, files, currency } = deps
+  const { db, runner, files } = deps
   const receiveForm = createFormReceiver(files, deps.maxUploadBytes)
-
-  /** The items named by slug, each once: the problems with the choice, or the ids in order. */
-  async function resolve (slugs: string[], self: number | null): Promise<{ ids: number[] } | { problems: string[] }> {
-    const problems: string[] = []
-    const wanted = slugs.map((slug) => slug.trim()).filter((slug) => slug !== '')
-    const rows = wanted.length === 0
-      ? []
-      : await runner.all(db.selectFrom('content').select(['id', 'slug', 'title', 'kind']).where('slug', 'in', [...new Set(wanted)].slice(0, 500)))
-    const bySlug = new Map(rows.map((row) => [row.slug, row]))
-    const seen = new Set<string>()
-    const ids: number[] = []
-    for (const slug of wanted) {
-      const row = bySlug.get(slug)
-      if (seen.has(slug)) {
-        problems.push(`"${row?.title ?? slug}" is chosen twice: a bundle holds each item once.`)
-        continue
-      }
-      seen.add(slug)
-      if (row === undefined) problems.push(`There is no item at /content/${slug.slice(0, 200)}: choose items of the catalogue.`)
-      else if (row.id === self) problems.push('A bundle cannot hold itself.')
-      else if (row.kind === 'bundle') problems.push(`"${row.title}" is a bundle: a bundle holds items, not other bundles.`)
-      else ids.push(row.id)
-    }
-    if (problems.length === 0 && ids.length < MIN_BUNDLE_ITEMS) problems.push(`Choose at least ${MIN_BUNDLE_ITEMS} items for the bundle.`)
-    if (seen.size > MAX_BUNDLE_ITEMS) problems.push(`A bundle holds at most ${MAX_BUNDLE_ITEMS} items; ${seen.size} were chosen.`)
-    return problems.length > 0 ? { problems } : { ids }
-  }
-
-  /** Title, description and price as an item's, except that a bundle is never free. */
-  function checkText (values: BundleFields): BundleProblems {
-    const { title, description, price } = checkFields({ ...values, ...DEFAULT_PREVIEW_FIELDS }, currency)
-    const problems: BundleProblems = {}
-    if (title !== undefined) problems.title = title
-    if (description !== undefined) problems.description = description
-    if (price !== undefined) problems.price = price
-    else if (parsePrice(values.price, currency) === 0) problems.price = 'A bundle is sold: give it a price above 0. (A free PDF is uploaded as an item of its own.)'
-    return problems
-  }
-
-  /** Its items, in place of the ones it held (in one transaction with the row's change). */
-  async function setItems (bundleId: number, ids: number[]): Promise<void> {
-    await runner.run(db.deleteFrom('bundle_items').where('bundle_id', '=', bundleId))
-    await runner.run(db.insertInto('bundle_items').values(ids.map((itemId, position) => ({ bundle_id: bundleId, item_id: itemId, position }))))
-  }
-
-  /** The form read and checked: the values, the cover if one came, and every problem. */
-  async function read (entries: AsyncIterable<FormEntry>, fields: Record<string, string>, leadingItems: string[], received: PendingFile[], self: Content | null) {
-    const problems: BundleProblems = {}
-    const items = [...leadingItems]
-    const chosen = await receiveForm(coverOnly(entries, items), fields, received, problems)
-    const values: BundleFields = {
-      title: fields.title ?? '',
-      description: fields.description ?? '',
-      price: fields.price ?? '',
-      items
-    }
-    Object.assign(problems, checkText(values))
-    const resolved = await resolve(items, self?.id ?? null)
-    if ('problems' in resolved) problems.items = resolved.problems
-    if (self === null && chosen.preview === undefined) problems.preview ??= 'Choose a cover image (PNG, JPEG or WebP).'
-    return { values, problems, preview: chosen.preview, ids: 'ids' in resolved ? resolved.ids : [] }
-  }
 
   const taken = (slug: string) => new DomainError('conflict', `An item with the address /content/${slug} already exists. Choose another title.`)
   const isUniqueViolation = (error: unknown) => ['SQLITE_CONSTRAINT_UNIQUE', '23505'].includes((error as { code?: string }).code ?? '')
@@ -151,7 +170,7 @@ export function createBundles (deps: Deps) {
       const received: PendingFile[] = []
       let stored = false
       try {
-        const { values, problems, preview, ids } = await read(entries, fields, leadingItems, received, null)
+        const { values, problems, preview, ids } = await readForm(deps, receiveForm, entries, fields, leadingItems, received, null)
         if (Object.keys(problems).length > 0 || preview === undefined) return { ok: false, kind: 'invalid', values, problems }
         const title = values.title.trim()
         const slug = slugify(title)
@@ -161,23 +180,8 @@ export function createBundles (deps: Deps) {
         await files.commit(preview)
         try {
           const content = await runner.transaction(async () => {
-            const row = (await runner.first(db.insertInto('content').values({
-              slug,
-              title,
-              kind: 'bundle',
-              description: values.description.trim(),
-              price_cents: parsePrice(values.price, currency)!,
-              currency,
-              // No file of its own: its items have theirs.
-              file_key: '',
-              file_name: '',
-              file_size: 0,
-              sha256: '',
-              preview_key: preview.key,
-              preview_pages: 0,
-              sample_pages: 0
-            }).returningAll()))!
-            await setItems(row.id, ids)
+            const row = await insertBundle(deps, values, slug, preview.key)
+            await setItems(deps, row.id, ids)
             return row
           })
           stored = true
@@ -199,7 +203,7 @@ export function createBundles (deps: Deps) {
       const received: PendingFile[] = []
       let stored = false
       try {
-        const { values, problems, preview, ids } = await read(entries, fields, leadingItems, received, bundle)
+        const { values, problems, preview, ids } = await readForm(deps, receiveForm, entries, fields, leadingItems, received, bundle)
         if (Object.keys(problems).length > 0) return { ok: false, kind: 'invalid', values, problems }
         if (preview !== undefined) await files.commit(preview)
         const updated = await runner.transaction(async () => {
@@ -210,7 +214,7 @@ export function createBundles (deps: Deps) {
             ...(preview === undefined ? {} : { preview_key: preview.key })
           }).where('id', '=', bundle.id).where('kind', '=', 'bundle').returningAll())
           if (row === undefined) throw new DomainError('not_found', 'This bundle was deleted meanwhile, so nothing was changed.')
-          await setItems(row.id, ids)
+          await setItems(deps, row.id, ids)
           return row
         })
         stored = true
