@@ -42,7 +42,10 @@ export interface ContentTable {
   sample_pages: Generated<number>
   /** The latest version's page count; null until read (an item older than migrations/0017). */
   page_count: Generated<number | null>
+  /** 'item': a PDF of its own; 'bundle': several items sold as one (bundle_items), no file of its own (migrations/0020). */
+  kind: Generated<ContentKind>
 }
+export type ContentKind = 'item' | 'bundle'
 export type Content = Selectable<ContentTable>
 export type NewContent = Insertable<ContentTable>
 
@@ -320,6 +323,13 @@ export interface BroadcastsTable {
 }
 export type Broadcast = Selectable<BroadcastsTable>
 
+/** What a bundle holds, in the order its page lists them. */
+export interface BundleItemsTable {
+  bundle_id: number
+  item_id: number
+  position: number
+}
+
 export interface Database {
   users: UsersTable
   content: ContentTable
@@ -344,4 +354,5 @@ export interface Database {
   sign_in_tokens: SignInTokensTable
   audience: AudienceTable
   broadcasts: BroadcastsTable
+  bundle_items: BundleItemsTable
 }

@@ -32,6 +32,10 @@ export const NOT_FOUND = {
   item: 'There is no item at this address. It may have been removed.'
 } as const
 
+/** What a bundle's download, sample or page image answers: it has no file of its own. */
+export const bundleHasNoFile = (title: string): string =>
+  `"${title}" is a bundle: it has no file of its own. Each of its PDFs has its own page (with its sample), and once bought they are all in your library.`
+
 // Messages for errors raised by Fastify and its plugins, which speak to developers.
 const friendly: Record<string, string> = {
   FST_CSRF_INVALID_TOKEN: 'This form has expired or did not come from this site. Go back, reload the page and try again.',

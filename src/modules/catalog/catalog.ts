@@ -4,9 +4,12 @@ import type { Runner } from '../../db/runner.js'
 import type { Content, Database, User } from '../../db/types.js'
 import { isFree } from '../../lib/pricing.js'
 import { postgresSearch } from './search-sql.js'
-import { type CatalogItem, type CatalogSort, ftsQuery } from './search-words.js'
+import { bundleSize, type CatalogItem, type CatalogSort, ftsQuery } from './search-words.js'
 
 export { type CatalogItem, type CatalogSort, ftsQuery, MAX_QUERY_WORDS, SORTS } from './search-words.js'
+
+/** An item a bundle holds, as the bundle's page lists it. */
+export type BundleEntry = Pick<Content, 'id' | 'slug' | 'title' | 'page_count' | 'published'>
 
 export const PAGE_SIZE = 24
 
@@ -20,7 +23,7 @@ export interface CatalogPage {
   sort: CatalogSort | null
 }
 
-const ITEM_COLUMNS = ['content.id', 'content.slug', 'content.title', 'content.price_cents', 'content.currency', 'content.created_at', 'content.pay_what_you_want', 'content.min_price_cents'] as const
+const ITEM_COLUMNS = ['content.id', 'content.slug', 'content.title', 'content.price_cents', 'content.currency', 'content.created_at', 'content.pay_what_you_want', 'content.min_price_cents', 'content.kind', bundleSize] as const
 
 const MAX_CACHED_PAGES = 1000
 
@@ -151,14 +154,37 @@ function createAccess (deps: Deps) {
     return await runner.first(ownership(userId, contentId)) !== undefined
   }
 
-  /** Whether the item is in the user's library: bought, or taken while it was free. */
+  /** Whether every item of the bundle is in the user's library (through any order). */
+  async function holdsAll (userId: number, bundleId: number): Promise<boolean> {
+    const missing = await runner.first(db.selectFrom('bundle_items').select('item_id').where('bundle_id', '=', bundleId)
+      .where((eb) => eb.not(eb.exists(eb.selectFrom('library').select('library.content_id')
+        .whereRef('library.content_id', '=', 'bundle_items.item_id').where('library.user_id', '=', userId)))).limit(1))
+    return missing === undefined
+  }
+
+  /** Whether the item is in the user's library: bought, or taken while it was free; a bundle: every item of it. */
   async function keeps (userId: number, content: Content): Promise<boolean> {
+    if (content.kind === 'bundle') return await holdsAll(userId, content.id)
     return await owns(userId, content.id) || (isFree(content) && await runner.first(freeTaken(userId, content.id)) !== undefined)
   }
 
   return {
     owns,
     keeps,
+
+    /** What a bundle holds, in its order. */
+    async bundleItems (bundleId: number): Promise<BundleEntry[]> {
+      return await runner.all(db.selectFrom('bundle_items').innerJoin('content', 'content.id', 'bundle_items.item_id')
+        .select(['content.id', 'content.slug', 'content.title', 'content.page_count', 'content.published'])
+        .where('bundle_items.bundle_id', '=', bundleId).orderBy('bundle_items.position'))
+    },
+
+    /** The published bundles that hold the item: its page says "Also in the bundle ...". */
+    async bundlesHolding (itemId: number): Promise<Array<Pick<Content, 'slug' | 'title'>>> {
+      return await runner.all(db.selectFrom('bundle_items').innerJoin('content', 'content.id', 'bundle_items.bundle_id')
+        .select(['content.slug', 'content.title'])
+        .where('bundle_items.item_id', '=', itemId).where('content.published', '=', 1).orderBy('content.title').limit(5))
+    },
 
     async find (slug: string): Promise<Content | undefined> {
       return await runner.first(bySlug(slug))

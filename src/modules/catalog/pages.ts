@@ -1,7 +1,7 @@
 import type { Content } from '../../db/types.js'
 import type { priceInput } from '../../lib/money.js'
 import type { VersionSummary } from '../items/plugin.js'
-import type { CatalogPage } from './catalog.js'
+import type { BundleEntry, CatalogPage } from './catalog.js'
 
 /** What the item page's Buy (and tip) form needs besides the item. */
 export interface BuyForm {
@@ -19,10 +19,16 @@ export interface BuyForm {
   byEmail: boolean
 }
 
+/** A bundle's page: what it holds (and which the reader holds already), and whether they hold it all. */
+export interface BundlePage {
+  items: Array<BundleEntry & { held: boolean }>
+  ownsAll: boolean
+}
+
 // The pages this module renders, and their data (see PageData in src/http/page.ts).
 declare module '../../http/page.js' {
   interface PageData {
     'pages/catalog.eta': { catalog: CatalogPage, grid: string | null }
-    'pages/content.eta': { content: Content, canDownload: boolean, refunded: boolean, versions: VersionSummary[], guestCheckout: boolean, buying: BuyForm, strip: number[] }
+    'pages/content.eta': { content: Content, canDownload: boolean, bundle: BundlePage | null, alsoIn: Array<Pick<Content, 'slug' | 'title'>>, refunded: boolean, versions: VersionSummary[], guestCheckout: boolean, buying: BuyForm, strip: number[] }
   }
 }

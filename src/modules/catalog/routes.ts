@@ -3,6 +3,7 @@ import type { Content } from '../../db/types.js'
 import { HttpError, NOT_FOUND } from '../../http/errors.js'
 import { viewContext } from '../../http/plugins/view.js'
 import { type CatalogPage, SORTS } from './catalog.js'
+import type { BundlePage } from './pages.js'
 import { priceInput, toDecimal } from '../../lib/money.js'
 import { isFree } from '../../lib/pricing.js'
 import { type SlugParams, slugParams } from '../../http/schemas.js'
@@ -29,6 +30,13 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
     if (await files.exists(key)) return
     request.log.error({ slug: content.slug, key }, 'a stored file of this item is missing from CONTENT_DIR')
     throw new HttpError(503, message)
+  }
+
+  /** What the bundle's page lists: its items, which of them the reader holds, and whether all. */
+  async function bundleOf (userId: number | null, bundleId: number): Promise<BundlePage> {
+    const entries = await catalog.bundleItems(bundleId)
+    const items = await Promise.all(entries.map(async (entry) => ({ ...entry, held: userId !== null && await catalog.owns(userId, entry.id) })))
+    return { items, ownsAll: items.length > 0 && items.every((item) => item.held) }
   }
 
   // Both pages are the same for every anonymous visitor and for each signed-in user but for the
@@ -70,11 +78,15 @@ const catalogRoutes: FastifyPluginAsync = async (app) => {
     const guestCheckout = user === null && app.config.guestCheckout && content.published === 1 && !isFree(content)
     // A signed-out visitor may have a free item by email, when mail goes out.
     const byEmail = user === null && content.published === 1 && isFree(content) && app.outbox.enabled
-    const canDownload = user !== null && await catalog.canDownload(user, content)
+    const isBundle = content.kind === 'bundle'
+    // A bundle has no file of its own: its items are downloaded from their pages and the library.
+    const canDownload = !isBundle && user !== null && await catalog.canDownload(user, content)
     return await reply.page('pages/content.eta', {
       title: content.title,
       content,
       canDownload,
+      bundle: isBundle ? await bundleOf(user?.id ?? null, content.id) : null,
+      alsoIn: isBundle ? [] : await catalog.bundlesHolding(content.id),
       refunded: user !== null && !canDownload && await catalog.refunded(user.id, content.id),
       versions: await items.versions(content.id),
       // The page images made so far: the strip shows once they are (the cover alone until then).

@@ -1,6 +1,6 @@
 import { type Compilable, type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely'
 import type { Database } from '../../db/types.js'
-import { type CatalogItem, type CatalogSort, searchWords } from './search-words.js'
+import { bundleSize, type CatalogItem, type CatalogSort, searchWords } from './search-words.js'
 
 // The catalogue's queries that PostgreSQL writes differently from SQLite: the search (FTS5
 // there, a GIN index over a tsvector expression here, migration 0009) and the stamp that tells
@@ -50,7 +50,7 @@ export function postgresSearch (db: Kysely<Database>, input: string, sort: Catal
   return {
     count: matching.select((eb) => eb.fn.countAll<number>().as('total')),
     page (limit, offset) {
-      let page = matching.select(['content.id', 'content.slug', 'content.title', 'content.price_cents', 'content.currency', 'content.created_at', 'content.pay_what_you_want', 'content.min_price_cents'])
+      let page = matching.select(['content.id', 'content.slug', 'content.title', 'content.price_cents', 'content.currency', 'content.created_at', 'content.pay_what_you_want', 'content.min_price_cents', 'content.kind', bundleSize])
       if (sort === 'price') page = page.orderBy('content.price_cents').orderBy('content.id')
       else if (sort === 'title') page = page.orderBy(sql`content.title COLLATE NOCASE`).orderBy('content.id')
       else if (sort === 'new') page = page.orderBy('content.created_at', 'desc').orderBy('content.id', 'desc')

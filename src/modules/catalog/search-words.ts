@@ -1,8 +1,15 @@
+import { sql } from 'kysely'
 import type { Content } from '../../db/types.js'
 
 // What both search dialects share: the visitor's words and the orders a page can be in.
 
-export type CatalogItem = Pick<Content, 'id' | 'slug' | 'title' | 'price_cents' | 'currency' | 'created_at' | 'pay_what_you_want' | 'min_price_cents'>
+export type CatalogItem = Pick<Content, 'id' | 'slug' | 'title' | 'price_cents' | 'currency' | 'created_at' | 'pay_what_you_want' | 'min_price_cents' | 'kind'> & {
+  /** How many items a bundle holds (0 for an item): its card says "Bundle · 3 PDFs". */
+  bundle_size: number
+}
+
+/** The bundle_size column of a catalogue row, a subquery both dialects share. */
+export const bundleSize = sql<number>`(SELECT CAST(count(*) AS integer) FROM bundle_items WHERE bundle_items.bundle_id = content.id)`.as('bundle_size')
 
 /** The orders a visitor can ask for (`?sort=`); without one, best match first for a search, else newest. */
 export const SORTS = ['new', 'price', 'title'] as const

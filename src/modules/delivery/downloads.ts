@@ -146,8 +146,9 @@ export function createDownloads (deps: { db: Kysely<Database>, runner: Runner, n
   const now = deps.now ?? (() => new Date())
   const window = deps.window ?? DOWNLOAD_WINDOW_MS
 
-  const countOf = async (orderId: string): Promise<number> =>
-    (await runner.first(db.selectFrom('downloads').select((eb) => eb.fn.countAll<number>().as('n')).where('order_id', '=', orderId)))!.n
+  // Per item of the order: a bundle's order allows DOWNLOAD_LIMIT downloads of each of its items.
+  const countOf = async (orderId: string, contentId: number): Promise<number> =>
+    (await runner.first(db.selectFrom('downloads').select((eb) => eb.fn.countAll<number>().as('n')).where('order_id', '=', orderId).where('content_id', '=', contentId)))!.n
 
   return {
     window,
@@ -158,7 +159,7 @@ export function createDownloads (deps: { db: Kysely<Database>, runner: Runner, n
         .selectAll('orders').select('users.email').where('orders.id', '=', orderId))
     },
 
-    /** The downloads of an order counted so far. */
+    /** The downloads of an order's item counted so far. */
     count: countOf,
 
     /**
@@ -171,7 +172,7 @@ export function createDownloads (deps: { db: Kysely<Database>, runner: Runner, n
       const asked = rangeAsked(request.range, request.size)
       if (asked === 'unsatisfiable') {
         if (request.limit > 0 && request.orderId !== null) {
-          const count = await countOf(request.orderId)
+          const count = await countOf(request.orderId, request.content.id)
           if (count >= request.limit) return { allowed: false, count }
         }
         return { allowed: true, counted: false, id: null, bytes: 0 }
@@ -185,7 +186,7 @@ export function createDownloads (deps: { db: Kysely<Database>, runner: Runner, n
           if (continued !== undefined) return { allowed: true, counted: false, id: continued, bytes }
         }
         if (request.limit > 0 && request.orderId !== null) {
-          const count = await countOf(request.orderId)
+          const count = await countOf(request.orderId, request.content.id)
           if (count >= request.limit) return { allowed: false, count }
         }
         return { allowed: true, counted: true, id: await startDownload(db, runner, request, at, bytes), bytes }

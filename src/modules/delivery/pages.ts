@@ -1,3 +1,5 @@
+import type { Content } from '../../db/types.js'
+
 /** What GET /d/<token> shows instead of the PDF. */
 export interface LinkPage {
   status: number
@@ -17,6 +19,8 @@ export interface LinkPage {
 declare module '../../http/page.js' {
   interface PageData {
     'pages/download-link.eta': LinkPage
+    /** A bundle order's download link: its items, each downloaded by the same link with ?item=<slug>. */
+    'pages/download-bundle.eta': { bundle: Content, items: Array<Pick<Content, 'slug' | 'title' | 'page_count'>>, token: string, days: number }
     'pages/links.eta': { values: { email: string }, problem: string | null, sent: boolean, days: number }
   }
 }

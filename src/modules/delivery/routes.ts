@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify'
 import { loginUrl } from '../../http/auth.js'
-import { HttpError, NOT_FOUND } from '../../http/errors.js'
+import { bundleHasNoFile, HttpError, NOT_FOUND } from '../../http/errors.js'
 import type { LinkPage } from './pages.js'
 import { type SlugParams, slugParams } from '../../http/schemas.js'
 import { isFree } from '../../lib/pricing.js'
@@ -38,6 +38,7 @@ function libraryDownloadRoute (app: FastifyInstance): void {
     const content = await catalog.find(request.params.slug)
     // An unpublished item is not there for strangers.
     if (content === undefined || !await catalog.canView(request.user, content)) throw new HttpError(404, NOT_FOUND.item)
+    if (content.kind === 'bundle') throw new HttpError(404, bundleHasNoFile(content.title))
     const user = request.user
     if (user === null) return reply.redirect(loginUrl(request.url))
     const asked = request.query.version
@@ -95,13 +96,16 @@ function emailedLinkRoute (app: FastifyInstance): void {
     }, { status })
   }
 
-  app.get<{ Params: { token: string } }>('/d/:token', {
-    schema: { params: { type: 'object', properties: { token: { type: 'string', maxLength: 300 } }, required: ['token'] } }
+  app.get<{ Params: { token: string }, Querystring: { item?: string } }>('/d/:token', {
+    schema: {
+      params: { type: 'object', properties: { token: { type: 'string', maxLength: 300 } }, required: ['token'] },
+      querystring: { type: 'object', properties: { item: { type: 'string', maxLength: 200 } } }
+    }
   }, async (request, reply) => {
     const check = links.verify(request.params.token)
     if (!check.ok && check.reason === 'invalid') return await linkPage(reply, 404, { state: 'invalid', itemTitle: null, expiredAt: null })
     const order = await downloads.linkOrder(check.orderId)
-    const content = order === undefined ? undefined : await catalog.findById(order.content_id)
+    let content = order === undefined ? undefined : await catalog.findById(order.content_id)
     // Signed by us, but the order or its item is gone (a development flush): nothing to serve.
     if (order === undefined || content === undefined) return await linkPage(reply, 404, { state: 'invalid', itemTitle: null, expiredAt: null })
     const itemTitle = content.title
@@ -109,6 +113,17 @@ function emailedLinkRoute (app: FastifyInstance): void {
     if (order.status === 'refunded') return await linkPage(reply, 410, { state: 'refunded', itemTitle, expiredAt: null })
     if (order.status !== 'paid') return await linkPage(reply, 410, { state: 'unpaid', itemTitle, expiredAt: null })
     if (!check.ok) return await linkPage(reply, 410, { state: 'expired', itemTitle, expiredAt: check.expiresAt.toISOString() })
+    if (content.kind === 'bundle') {
+      // A bundle's order: the link lists its items, each downloaded by the same link with ?item=<slug>.
+      const held = await catalog.bundleItems(content.id)
+      const asked = request.query.item
+      const chosen = asked === undefined ? undefined : held.find((entry) => entry.slug === asked)
+      if (chosen === undefined) {
+        if (asked !== undefined) throw new HttpError(404, `"${content.title}" holds no item at this address. The link's page lists what it holds.`)
+        return await reply.page('pages/download-bundle.eta', { title: content.title, bundle: content, items: held, token: request.params.token, days: links.days })
+      }
+      content = (await catalog.findById(chosen.id))!
+    }
     const latest = { key: content.file_key, version: await items.latestVersion(content.id), name: `${content.slug}.pdf`, size: content.file_size }
     const file = await buyersFile(app, reply, content, latest, order.id, false)
     try {

@@ -133,7 +133,7 @@ export function pdfSender (app: FastifyInstance) {
       return validators !== undefined && ifRangeHolds(ifRange, validators, server) ? range : undefined
     }
     if (request.method === 'HEAD') {
-      if (who.limit > 0 && who.orderId !== null && await downloads.count(who.orderId) >= who.limit) await refuse()
+      if (who.limit > 0 && who.orderId !== null && await downloads.count(who.orderId, content.id) >= who.limit) await refuse()
     } else {
       const outcome = await downloads.record({
         ...who,

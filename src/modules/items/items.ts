@@ -1,10 +1,11 @@
 import type { Kysely } from 'kysely'
 import type { Runner } from '../../db/runner.js'
-import type { Content, Database } from '../../db/types.js'
+import type { Content, ContentKind, Database } from '../../db/types.js'
 import { DomainError } from '../../lib/errors.js'
 import type { FileStore } from '../../storage/store.js'
 import { createEdits } from './edit.js'
 import { saleFigures } from '../desk/plugin.js'
+import { createBundles } from './bundles.js'
 import { createUploads, type PdfHooks } from './uploads.js'
 import { createVersions } from './versions.js'
 
@@ -15,6 +16,8 @@ export interface ItemSummary {
   id: number
   slug: string
   title: string
+  /** 'bundle': several items sold as one (the list shows a pill). */
+  kind: ContentKind
   price_cents: number
   currency: string
   published: number
@@ -53,7 +56,7 @@ async function listItems ({ db, runner }: Deps, page: number): Promise<ItemsPage
   const pages = Math.max(1, Math.ceil(total / ITEMS_PAGE_SIZE))
   const current = Math.min(Math.max(1, page), pages)
   const rows = await runner.all(db.selectFrom('content')
-    .select(['id', 'slug', 'title', 'price_cents', 'currency', 'published', 'created_at', 'pay_what_you_want', 'min_price_cents', 'payment_link_id'])
+    .select(['id', 'slug', 'title', 'kind', 'price_cents', 'currency', 'published', 'created_at', 'pay_what_you_want', 'min_price_cents', 'payment_link_id'])
     .orderBy('created_at', 'desc').orderBy('id', 'desc')
     .limit(ITEMS_PAGE_SIZE).offset((current - 1) * ITEMS_PAGE_SIZE))
   const sales = new Map(rows.length === 0
@@ -81,6 +84,11 @@ async function removeItem ({ db, runner, files }: Deps, content: Content): Promi
     if (ordered !== undefined) {
       throw new DomainError('conflict', `"${content.title}" has orders, so it cannot be deleted: its buyers keep what they paid for. Unpublish it instead: it leaves the catalogue and nobody new can buy it.`)
     }
+    const holder = await runner.first(db.selectFrom('bundle_items').innerJoin('content', 'content.id', 'bundle_items.bundle_id')
+      .select('content.title').where('bundle_items.item_id', '=', content.id).orderBy('content.title').limit(1))
+    if (holder !== undefined) {
+      throw new DomainError('conflict', `"${content.title}" is in the bundle "${holder.title}", so it cannot be deleted: take it out of the bundle first (edit the bundle), or unpublish it.`)
+    }
     const current = await runner.first(db.selectFrom('content').selectAll().where('id', '=', content.id))
     if (current === undefined) throw new DomainError('not_found', 'This item was already deleted.')
     const versions = await runner.all(db.selectFrom('content_versions').select('file_key').where('content_id', '=', content.id))
@@ -91,8 +99,10 @@ async function removeItem ({ db, runner, files }: Deps, content: Content): Promi
     await runner.run(db.deleteFrom('content_versions').where('content_id', '=', content.id))
     await runner.run(db.deleteFrom('downloads').where('content_id', '=', content.id))
     await runner.run(db.deleteFrom('free_library').where('content_id', '=', content.id))
+    await runner.run(db.deleteFrom('bundle_items').where('bundle_id', '=', content.id))
     await runner.run(db.deleteFrom('content').where('id', '=', content.id))
-    return [...new Set([current.file_key, current.preview_key, ...versions.map((row) => row.file_key), ...made.map((row) => row.key)])]
+    // A bundle's empty file_key is no file.
+    return [...new Set([current.file_key, current.preview_key, ...versions.map((row) => row.file_key), ...made.map((row) => row.key)])].filter((key) => key !== '')
   })
   const leftover: string[] = []
   for (const key of keys) await files.remove(key).catch(() => { leftover.push(key) })
@@ -103,7 +113,8 @@ async function removeItem ({ db, runner, files }: Deps, content: Content): Promi
 async function referencedKeys ({ db, runner }: Deps): Promise<Map<string, string>> {
   const referenced = new Map<string, string>()
   for (const row of await runner.all(db.selectFrom('content').select(['slug', 'file_key', 'preview_key']))) {
-    referenced.set(row.file_key, row.slug)
+    // A bundle has a cover but no file (its file_key is empty).
+    if (row.file_key !== '') referenced.set(row.file_key, row.slug)
     referenced.set(row.preview_key, row.slug)
   }
   const versions = await runner.all(db.selectFrom('content_versions').innerJoin('content', 'content.id', 'content_versions.content_id')
@@ -119,6 +130,7 @@ async function referencedKeys ({ db, runner }: Deps): Promise<Map<string, string
 async function flush ({ db, runner, files }: Deps): Promise<{ content: number, files: number }> {
   const removed = await runner.transaction(async () => {
     await runner.run(db.deleteFrom('library'))
+    await runner.run(db.deleteFrom('bundle_items'))
     await runner.run(db.deleteFrom('stamped_copies'))
     await runner.run(db.deleteFrom('pdf_assets'))
     await runner.run(db.deleteFrom('pdf_jobs'))
@@ -160,6 +172,7 @@ export function createItems (deps: Deps & { currency: string, maxUploadBytes: nu
     ...createUploads(deps),
     ...createEdits(deps),
     ...createVersions(deps),
+    ...createBundles(deps),
     list: async (page: number) => await listItems(deps, page),
     remove: async (content: Content) => await removeItem(deps, content),
     referencedKeys: async () => await referencedKeys(deps),

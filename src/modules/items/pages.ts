@@ -1,5 +1,6 @@
 import type { Content, ContentVersion } from '../../db/types.js'
 import type { priceInput } from '../../lib/money.js'
+import type { BundleChoice, BundleFields, BundleProblems } from './bundles.js'
 import type { EditFields, EditProblems } from './edit.js'
 import type { ItemsPage } from './items.js'
 import type { ContentFields, ContentProblems } from './uploads.js'
@@ -26,11 +27,24 @@ export interface EditForm {
   paymentLinks: boolean
 }
 
+/** A bundle's form (GET /admin/bundles/new, an edit of a bundle, and both POSTs refused). */
+export interface BundleForm {
+  /** The bundle edited; null: a new one. */
+  bundle: Content | null
+  values: BundleFields
+  problems: BundleProblems
+  /** Every item a bundle may hold, as check boxes. */
+  choices: BundleChoice[]
+  price: ReturnType<typeof priceInput>
+  maxItems: number
+}
+
 // The pages this module renders, and their data (see PageData in src/http/page.ts).
 declare module '../../http/page.js' {
   interface PageData {
     'pages/admin-items.eta': { items: ItemsPage, refused: { message: string, slug: string, published: boolean } | null }
     'pages/admin-edit.eta': EditForm
     'pages/admin-new.eta': UploadForm
+    'pages/admin-bundle.eta': BundleForm
   }
 }

@@ -9,6 +9,7 @@ import { type SlugParams, slugParams } from '../../http/schemas.js'
 import { DomainError } from '../../lib/errors.js'
 import { priceInput, toDecimal } from '../../lib/money.js'
 import { itemPath } from '../../lib/slugs.js'
+import { bundleEditPage, bundleRoutes } from './bundle-routes.js'
 import type { PaymentLinkLookup } from './edit.js'
 import { DEFAULT_PREVIEW_FIELDS, type FormEntry, MAX_PREVIEW_BYTES } from './uploads.js'
 
@@ -105,7 +106,9 @@ async function editRoutes (app: FastifyInstance): Promise<void> {
   })
 
   app.get<{ Params: SlugParams }>('/content/:slug/edit', { schema: { params: slugParams } }, async (request, reply) => {
-    return await reply.page('pages/admin-edit.eta', await editForm(await itemOr404(app, request.params.slug)))
+    const content = await itemOr404(app, request.params.slug)
+    if (content.kind === 'bundle') return await bundleEditPage(app, reply, content)
+    return await reply.page('pages/admin-edit.eta', await editForm(content))
   })
 
   app.post<{ Params: SlugParams }>('/content/:slug', {
@@ -124,6 +127,7 @@ async function editRoutes (app: FastifyInstance): Promise<void> {
     preValidation: readLeadingFields
   }, async (request, reply) => {
     const content = await itemOr404(app, request.params.slug)
+    if (content.kind === 'bundle') throw new HttpError(409, `"${content.title}" is a bundle: edit it from its own form (its Edit button).`)
     const upload = request.upload!
     const result = await items.receiveEdit(content, formEntries(upload), upload.fields, paymentLink)
     if (!result.ok) {
@@ -214,5 +218,6 @@ const adminItemRoutes: FastifyPluginAsync = async (app) => {
   await listRoutes(app)
   await uploadRoutes(app)
   await editRoutes(app)
+  await bundleRoutes(app)
 }
 export default adminItemRoutes

@@ -1,7 +1,13 @@
-import { type Kysely, sql } from 'kysely'
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely'
 import type { Runner } from '../../db/runner.js'
 import type { Broadcast, Database } from '../../db/types.js'
 import { normalizeEmail } from '../../lib/email.js'
+
+/** Orders that grant the item: of the item itself, or of a bundle holding it. */
+const grants = (contentId: number) => (eb: ExpressionBuilder<Database, 'orders'>) => eb.or([
+  eb('orders.content_id', '=', contentId),
+  eb('orders.content_id', 'in', eb.selectFrom('bundle_items').select('bundle_items.bundle_id').where('bundle_items.item_id', '=', contentId))
+])
 
 /** Rows written per INSERT when a broadcast is enqueued. */
 const BATCH = 500
@@ -37,14 +43,15 @@ export function createBroadcasts (deps: { db: Kysely<Database>, runner: Runner, 
   const spacingMs = 60_000 / deps.perMinute
 
   /**
-   * Who gets an item's updates and messages: the address of every paid order of it (a refunded
+   * Who gets an item's updates and messages: the address of every paid order of it or of a bundle
+   * holding it (a refunded
    * order is not paid; a partly refunded one is), and for a free item whoever took it signed in
    * with a verified address. Unsubscribed addresses are left out. Addresses as normalizeEmail gives them.
    */
   async function recipients (contentId: number): Promise<string[]> {
     const buyers = await runner.all(db.selectFrom('orders').innerJoin('users', 'users.id', 'orders.user_id')
       .select('users.email').distinct()
-      .where('orders.content_id', '=', contentId).where('orders.status', '=', 'paid').where('users.email', 'is not', null))
+      .where(grants(contentId)).where('orders.status', '=', 'paid').where('users.email', 'is not', null))
     const free = await runner.all(db.selectFrom('free_library').innerJoin('users', 'users.id', 'free_library.user_id')
       .select('users.email').distinct()
       .where('free_library.content_id', '=', contentId).where('users.email_verified', '=', 1).where('users.email', 'is not', null))
@@ -93,7 +100,7 @@ export function createBroadcasts (deps: { db: Kysely<Database>, runner: Runner, 
       const rows = await runner.all(db.selectFrom('orders').innerJoin('users', 'users.id', 'orders.user_id')
         .select(['orders.id', 'users.email'])
         .where((eb) => eb(eb.fn('lower', ['users.email']), '=', eb.fn('lower', [eb.val(key)])))
-        .where('orders.content_id', '=', contentId).where('orders.status', '=', 'paid'))
+        .where(grants(contentId)).where('orders.status', '=', 'paid'))
       return rows.find((row) => row.email !== null && normalizeEmail(row.email.trim()) === key)?.id ?? null
     },
 

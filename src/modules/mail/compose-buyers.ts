@@ -77,7 +77,8 @@ export function createBuyerMail (deps: BuyerMailDeps, render: Render) {
     const orderId = await broadcasts.paidOrderOf(row.to_address, facts.content_id)
     if (orderId === null && !isFree(facts)) return 'no paid order of the item any more (refunded)'
     const itemUrl = `${publicUrl}/content/${encodeURIComponent(facts.slug)}`
-    const download = orderId === null ? `${itemUrl}` : links.create(orderId, now).url
+    // ?item= picks the item when the order is a bundle's (the link of an order of the item itself ignores it).
+    const download = orderId === null ? `${itemUrl}` : `${links.create(orderId, now).url}?item=${encodeURIComponent(facts.slug)}`
     const unsubscribeUrl = audience.unsubscribeUrl(row.to_address)
     const headers = { 'List-Unsubscribe': `<${unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' }
     if (facts.kind === 'update') {

@@ -19,7 +19,8 @@ export interface JobRequest {
 
 /** One job per thing made: two requests for the same copy or the same pages are one job. */
 export function jobKey (job: JobRequest): string {
-  if (job.kind === 'stamp') return `stamp:${job.order_id ?? ''}:${job.version}`
+  // A bundle's order stamps a copy of each of its items: the item is part of the key.
+  if (job.kind === 'stamp') return `stamp:${job.order_id ?? ''}:${job.content_id}:${job.version}`
   return `${job.kind}:${job.content_id}:${job.version}:${job.pages ?? 0}`
 }
 

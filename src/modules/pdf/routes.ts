@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises'
 import type { SendOptions } from '@fastify/static'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { Content, PdfAsset } from '../../db/types.js'
-import { HttpError, NOT_FOUND } from '../../http/errors.js'
+import { bundleHasNoFile, HttpError, NOT_FOUND } from '../../http/errors.js'
 import { allParts, readLeadingFields } from '../../http/multipart-form.js'
 import { type SlugParams, slugParams } from '../../http/schemas.js'
 import { attachment } from '../../lib/slugs.js'
@@ -16,10 +16,11 @@ import type { Wait } from './service.js'
 const NOT_READY = 'This is still being made from the PDF. Try again in a moment.'
 const MISSING = 'This file is missing from the store. The shop has been told; please try again later.'
 
-/** The item, if this visitor may see it: an unpublished one is not there for strangers. */
+/** The item, if this visitor may see it: an unpublished one is not there for strangers; a bundle has no PDF to show. */
 async function visible (app: FastifyInstance, request: FastifyRequest, slug: string): Promise<Content> {
   const content = await app.catalog.find(slug)
   if (content === undefined || !await app.catalog.canView(request.user, content)) throw new HttpError(404, NOT_FOUND.item)
+  if (content.kind === 'bundle') throw new HttpError(404, bundleHasNoFile(content.title))
   return content
 }
 

@@ -147,7 +147,7 @@ function createCopies ({ db, runner }: { db: Kysely<Database>, runner: Runner },
      */
     async copy (content: Content, version: number, orderId: string): Promise<Wait<SentFile> | undefined> {
       const stored = async (): Promise<SentFile | undefined> => await runner.first(db.selectFrom('stamped_copies').select(['key', 'size'])
-        .where('order_id', '=', orderId).where('version', '=', version))
+        .where('order_id', '=', orderId).where('content_id', '=', content.id).where('version', '=', version))
       const ready = await stored()
       if (ready !== undefined) return { ok: true, value: ready }
       const problem = await runner.first(db.selectFrom('content_versions').select('stamp_problem')

@@ -135,7 +135,7 @@ export function createWork (deps: WorkDeps) {
         const kept = await keep(files, { kind: 'pdf', path: output }, Number.MAX_SAFE_INTEGER)
         await recordOnce(files, kept.key, async () => (await runner.run(db.insertInto('stamped_copies').values({
           order_id: order.id, content_id: job.content_id, version: job.version, copy_id: copyId, key: kept.key, size: kept.size
-        }).onConflict((oc) => oc.columns(['order_id', 'version']).doNothing()))).changes)
+        }).onConflict((oc) => oc.columns(['order_id', 'content_id', 'version']).doNothing()))).changes)
       })
     })
   }

@@ -64,9 +64,23 @@ function statements ({ db, runner }: OrdersContext) {
         })
         .where('id', '=', arg<string>(0)).where('status', '=', 'pending')
         .returningAll()),
+    /**
+     * What the order grants into the buyer's library: the item itself, or every item of a bundle
+     * (never the bundle: it has no file). An item already held keeps the order that granted it.
+     */
     addToLibrary: prepared<[userId: number, contentId: number, orderId: string, grantedAt: string], InsertResult>((arg) =>
       db.insertInto('library')
-        .values({ user_id: arg<number>(0), content_id: arg<number>(1), order_id: arg<string>(2), granted_at: arg<string>(3) })
+        .columns(['user_id', 'content_id', 'order_id', 'granted_at'])
+        .expression(db.selectFrom('content')
+          .leftJoin('bundle_items', 'bundle_items.bundle_id', 'content.id')
+          .select((eb) => [
+            eb.cast<number>(eb.val(arg<number>(0)), 'integer').as('user_id'),
+            eb.fn.coalesce('bundle_items.item_id', 'content.id').as('content_id'),
+            eb.cast<string>(eb.val(arg<string>(2)), 'text').as('order_id'),
+            eb.cast<string>(eb.val(arg<string>(3)), 'text').as('granted_at')
+          ])
+          .where('content.id', '=', arg<number>(1))
+          .where((eb) => eb.or([eb('content.kind', '=', 'item'), eb('bundle_items.item_id', 'is not', null)])))
         .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
   }
 }
@@ -179,7 +193,7 @@ function amountsAgree (order: Order, session: SessionFacts): boolean {
     session.currency?.toLowerCase() === order.currency
 }
 
-/** Pending -> paid, the item into the buyer's library, and the grant listeners (a receipt), in the caller's transaction. */
+/** Pending -> paid, the item (a bundle's items) into the buyer's library, and the grant listeners (a receipt), in the caller's transaction. */
 async function grant (ctx: OrdersContext, q: Statements, order: Order, session: SessionFacts, buyerProvider: string | null | undefined): Promise<FulfilResult> {
   const { runner } = ctx
   const paidAt = new Date().toISOString()

@@ -51,24 +51,42 @@ export interface RefundQuote {
  */
 
 /**
- * The order becomes refunded and its buyer loses access at once, unless another paid order of
- * theirs for the same item keeps it (its id is returned). Run inside the caller's transaction.
+ * The order becomes refunded and its buyer loses access at once to what it granted (the item, or
+ * a bundle's items), except what another paid order of theirs grants too: bought twice, or held
+ * through a bundle, or a bundle's item bought on its own as well. Each such library row moves to
+ * that order. Returns the order that keeps access to everything this one granted, or null when
+ * something was revoked (or nothing was granted). Run inside the caller's transaction.
  */
 export async function revokeAccess (ctx: OrdersContext, order: Order): Promise<string | null> {
   const { db, runner, log } = ctx
   await runner.run(db.updateTable('orders').set({ status: 'refunded', refunded_cents: paidOf(order) }).where('id', '=', order.id).where('status', 'in', ['pending', 'paid', 'review']))
-  // Bought twice (two tabs, say) and one refunded: the other purchase still gives access.
-  const other = await runner.first(db.selectFrom('orders').select('id')
-    .where('user_id', '=', order.user_id).where('content_id', '=', order.content_id)
-    .where('status', '=', 'paid').where('id', '!=', order.id))
-  if (other !== undefined) {
-    await runner.run(db.updateTable('library').set({ order_id: other.id }).where('order_id', '=', order.id))
-    log.info({ orderId: order.id, keptBy: other.id }, 'order refunded; access kept by another paid order')
-    return other.id
+  // Another paid order of the buyer that grants this item: directly, or through a bundle holding it.
+  const otherFor = async (itemId: number) => await runner.first(db.selectFrom('orders').select('id')
+    .where('user_id', '=', order.user_id).where('status', '=', 'paid').where('id', '!=', order.id)
+    .where((eb) => eb.or([
+      eb('content_id', '=', itemId),
+      eb('content_id', 'in', eb.selectFrom('bundle_items').select('bundle_id').where('item_id', '=', itemId))
+    ]))
+    .orderBy('paid_at').orderBy('id').limit(1))
+  const rows = await runner.all(db.selectFrom('library').select('content_id').where('user_id', '=', order.user_id).where('order_id', '=', order.id))
+  // Bought twice (two tabs, say), the library row on the other order: that order keeps access.
+  if (rows.length === 0) return (await otherFor(order.content_id))?.id ?? null
+  const kept = new Set<string>()
+  let revoked = 0
+  for (const { content_id: itemId } of rows) {
+    const other = await otherFor(itemId)
+    if (other !== undefined) {
+      await runner.run(db.updateTable('library').set({ order_id: other.id }).where('user_id', '=', order.user_id).where('content_id', '=', itemId))
+      kept.add(other.id)
+    } else {
+      await runner.run(db.deleteFrom('library').where('user_id', '=', order.user_id).where('content_id', '=', itemId))
+      revoked++
+    }
   }
-  await runner.run(db.deleteFrom('library').where('order_id', '=', order.id))
-  log.info({ orderId: order.id }, 'order refunded and access revoked')
-  return null
+  const keptBy = revoked === 0 && kept.size > 0 ? [...kept][0]! : null
+  if (kept.size > 0) log.info({ orderId: order.id, keptBy: [...kept], revoked }, 'order refunded; access kept by another paid order')
+  else log.info({ orderId: order.id, revoked }, 'order refunded and access revoked')
+  return keptBy
 }
 
 /** Remembered by payment: a completed event for it that comes later grants nothing. */
@@ -98,8 +116,13 @@ async function applyRefund (ctx: OrdersContext, order: Order, total: number): Pr
     keptBy = await revokeAccess(ctx, order)
   }
   const granted = order.status === 'paid'
+  // Still holding the item, or (a bundle) any of its items.
   const holds = granted && await runner.first(db.selectFrom('library').select('order_id')
-    .where('user_id', '=', order.user_id).where('content_id', '=', order.content_id)) !== undefined
+    .where('user_id', '=', order.user_id)
+    .where((eb) => eb.or([
+      eb('content_id', '=', order.content_id),
+      eb('content_id', 'in', eb.selectFrom('bundle_items').select('item_id').where('bundle_id', '=', order.content_id))
+    ]))) !== undefined
   const facts: RefundFacts = { amountCents, refundedCents, full, accessKept: granted ? holds : null, keptBy }
   if (amountCents > 0) {
     const now = { ...order, refunded_cents: refundedCents, status: full ? 'refunded' as const : order.status }
