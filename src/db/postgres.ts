@@ -311,7 +311,7 @@ export function openPostgres (url: string, options: PostgresOptions = {}): Postg
     await db.destroy()
   }
   const runner = postgresRunner(db, pool, context)
-  const stamp = changeStamp(db, 'postgres')
+  const stamp = changeStamp(db)
   return {
     db,
     runner,
