@@ -29,12 +29,15 @@ export async function inTempDir<T> (use: (dir: string) => Promise<T>): Promise<T
  */
 export async function withLocalCopy<T> (files: Store, file: { key: string, tempPath?: string | null }, use: (path: string) => Promise<T>): Promise<T> {
   if (files.kind === 'folder') return await use(file.tempPath ?? files.path(file.key))
-  const read = await files.read(file.key, {})
-  if (read === 'missing' || read.body === null) throw new DomainError('not_found', 'The PDF is missing from the store.')
-  const body = read.body
   return await inTempDir(async (dir) => {
+    // The object's body is piped in the same turn it arrives: a body left without a reader
+    // while something else is awaited has no error listener, and a connection the bucket resets
+    // in that gap (s3rver under load did, at a restarted instance's first job) would be an
+    // uncaught error that ends the process.
+    const read = await files.read(file.key, {})
+    if (read === 'missing' || read.body === null) throw new DomainError('not_found', 'The PDF is missing from the store.')
     const path = join(dir, 'input.pdf')
-    await pipeline(body, createWriteStream(path))
+    await pipeline(read.body, createWriteStream(path))
     return await use(path)
   })
 }
