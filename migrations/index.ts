@@ -19,6 +19,7 @@ import * as pdf from './0017-pdf.js'
 import * as buyers from './0018-buyers.js'
 import * as tax from './0019-tax.js'
 import * as bundles from './0020-bundles.js'
+import * as orderLines from './0021-order-lines.js'
 
 // A static list rather than a folder scan, so the same migrations run from TypeScript sources
 // (tests, tsx) and from the compiled build without depending on file extensions.
@@ -42,5 +43,6 @@ export const migrations: Record<string, Migration> = {
   '0017-pdf': pdf,
   '0018-buyers': buyers,
   '0019-tax': tax,
-  '0020-bundles': bundles
+  '0020-bundles': bundles,
+  '0021-order-lines': orderLines
 }

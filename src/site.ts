@@ -17,6 +17,7 @@ import adminRoutes from './modules/desk/admin-routes.js'
 import { audienceRoutes } from './modules/audience/plugin.js'
 import authRoutes from './modules/accounts/routes.js'
 import catalogRoutes from './modules/catalog/routes.js'
+import { cartRoutes } from './modules/cart/plugin.js'
 import checkoutRoutes from './modules/purchase/checkout-routes.js'
 import devMailRoutes from './modules/mail/dev-mail-routes.js'
 import downloadRoutes from './modules/delivery/routes.js'
@@ -59,5 +60,6 @@ const site: FastifyPluginAsync = async (app) => {
   if (!app.config.production && app.mailCatcher !== null) await app.register(devMailRoutes, { catcher: app.mailCatcher })
   await app.register(adminRoutes, { prefix: '/admin' })
   await app.register(checkoutRoutes, { prefix: '/checkout' })
+  await app.register(cartRoutes, { prefix: '/cart' })
 }
 export default site

@@ -95,7 +95,27 @@ export interface LibraryTable {
   content_id: number
   order_id: string
   granted_at: Generated<string>
+  /** The order's line that granted the row (migrations/0021); null: line 1. */
+  line: number | null
 }
+
+/**
+ * One line of an order (migrations/0021): an item or a bundle at an amount before discounts and
+ * tax; its share of the order's discount and tax, recorded when the order is paid; what of it
+ * has been refunded. orders.amount_cents is the sum of its lines, orders.content_id line 1's.
+ */
+export interface OrderLinesTable {
+  order_id: string
+  /** 1-based. */
+  line: number
+  content_id: number
+  amount_cents: number
+  currency: string
+  discount_cents: Generated<number>
+  tax_cents: Generated<number>
+  refunded_cents: Generated<number>
+}
+export type OrderLine = Selectable<OrderLinesTable>
 
 export interface PaymentEventsTable {
   id: string
@@ -355,4 +375,5 @@ export interface Database {
   audience: AudienceTable
   broadcasts: BroadcastsTable
   bundle_items: BundleItemsTable
+  order_lines: OrderLinesTable
 }

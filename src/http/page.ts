@@ -14,6 +14,8 @@ export interface LayoutData {
   store: { name: string, tagline: string, contactEmail: string }
   /** Who takes the payments, for the footer: "Stripe" or "Mollie". */
   paymentsBy: string
+  /** How many entries the visitor's cart holds (the header's cart link shows when there are any). */
+  cartCount: number
 }
 
 /**
@@ -62,6 +64,12 @@ function hasFlash (request: FastifyRequest): boolean {
   return pending !== undefined && pending !== null && Object.keys(pending).length > 0
 }
 
+/** The entries of the visitor's cart (session key `cart`, kept by src/modules/cart): the header counts them. */
+function cartCount (request: FastifyRequest): number {
+  const cart = request.session.get('cart')
+  return Array.isArray(cart) ? cart.length : 0
+}
+
 /** The one way a page is rendered: by routes and by the error handler alike. */
 export default fp(async function page (app) {
   const demo = app.config.demo
@@ -72,7 +80,8 @@ export default fp(async function page (app) {
   // (see page-cache.ts), unless flash messages wait to be shown.
   app.addHook('onRequest', async (request, reply) => {
     const stamp = request.pageStamp
-    if (stamp === null || hasFlash(request)) return
+    // A page with a cart in its header is this visitor's own, rendered afresh.
+    if (stamp === null || hasFlash(request) || cartCount(request) > 0) return
     const entry = pageCache.lookup(pageCache.key(request.user?.id ?? null, request.url), stamp)
     if (entry !== undefined) return pageCache.send(request, reply, entry)
   })
@@ -90,7 +99,8 @@ export default fp(async function page (app) {
     // A cacheable route's page without flash messages is kept, rendered with a placeholder where
     // the token goes; page-cache.ts puts this request's token in.
     const stamp = request.pageStamp
-    const keep = stamp !== null && status === 200 && flash === noFlash
+    const cart = cartCount(request)
+    const keep = stamp !== null && status === 200 && flash === noFlash && cart === 0
     const layout: Omit<LayoutData, 'title'> = {
       user: user === null ? null : { id: user.id, name: user.name, email: user.email, isAdmin: user.is_admin === 1 },
       csrfToken: !token ? null : keep ? pageCache.placeholder : this.generateCsrf(),
@@ -98,7 +108,8 @@ export default fp(async function page (app) {
       demo,
       path: request.url,
       store: { name: store.storeName, tagline: store.tagline, contactEmail: store.contactEmail },
-      paymentsBy
+      paymentsBy,
+      cartCount: cart
     }
     const html = await this.viewAsync(template, { ...layout, ...data })
     if (keep) return pageCache.send(request, this, await pageCache.keep(pageCache.key(user?.id ?? null, request.url), stamp, store, html, token))

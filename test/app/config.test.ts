@@ -246,7 +246,7 @@ t.test('migrations run from an empty database, and again as a no-op', async (t) 
   t.same(first.results?.map((r) => r.migrationName), Object.keys(migrations).sort())
   const tables = database.sqlite!.prepare("select name from sqlite_master where type = 'table' and name not like 'kysely%' and name not like 'sqlite%' order by name").all() as Array<{ name: string }>
   // content_fts is the catalogue's FTS5 index; its shadow tables (_config, _data, _docsize, _idx) come with it.
-  t.same(tables.map((row) => row.name), ['audience', 'broadcasts', 'bundle_items', 'checkout_claims', 'content', 'content_fts', 'content_fts_config', 'content_fts_data', 'content_fts_docsize', 'content_fts_idx', 'content_versions', 'downloads', 'free_library', 'leases', 'library', 'meta', 'order_events', 'orders', 'outbox', 'payment_events', 'pdf_assets', 'pdf_jobs', 'refunds', 'sessions', 'settings', 'sign_in_tokens', 'stamped_copies', 'users'])
+  t.same(tables.map((row) => row.name), ['audience', 'broadcasts', 'bundle_items', 'checkout_claims', 'content', 'content_fts', 'content_fts_config', 'content_fts_data', 'content_fts_docsize', 'content_fts_idx', 'content_versions', 'downloads', 'free_library', 'leases', 'library', 'meta', 'order_events', 'order_lines', 'orders', 'outbox', 'payment_events', 'pdf_assets', 'pdf_jobs', 'refunds', 'sessions', 'settings', 'sign_in_tokens', 'stamped_copies', 'users'])
   t.equal(database.sqlite!.pragma('journal_mode', { simple: true }), 'wal')
   t.equal(database.sqlite!.pragma('foreign_keys', { simple: true }), 1)
   t.equal(database.sqlite!.pragma('busy_timeout', { simple: true }), 5000)

@@ -12,6 +12,9 @@ declare module '@fastify/secure-session' {
     /** Guest checkout: this browser's random id (its 'guest-session' user) and its latest orders. */
     guest: string
     guestOrders: string[]
+    /** The cart (src/modules/cart): item slugs, with the amount chosen for a pay-what-you-want one; and the order checked out from it. */
+    cart: Array<{ slug: string, amount?: number }>
+    cartOrder: string
   }
 }
 

@@ -20,7 +20,8 @@ export async function freeOrder (db: Kysely<Database>, runner: Runner, content: 
     await runner.run(db.insertInto('orders').values({
       id, user_id: guest.id, content_id: content.id, amount_cents: 0, currency: content.currency, status: 'paid', paid_at: now.toISOString(), created_at: now.toISOString()
     }))
-    await runner.run(db.insertInto('library').values({ user_id: guest.id, content_id: content.id, order_id: id, granted_at: now.toISOString() })
+    await runner.run(db.insertInto('order_lines').values({ order_id: id, line: 1, content_id: content.id, amount_cents: 0, currency: content.currency }))
+    await runner.run(db.insertInto('library').values({ user_id: guest.id, content_id: content.id, order_id: id, granted_at: now.toISOString(), line: 1 })
       .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
     return id
   })

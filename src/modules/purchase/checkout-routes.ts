@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import type { Content, User } from '../../db/types.js'
+import type { Content } from '../../db/types.js'
+import { browserGuest, guestOrders, rememberGuestOrder } from './guest-browser.js'
 import { paidOf } from '../../db/order-amounts.js'
 import { HttpError, NOT_FOUND } from '../../http/errors.js'
 import { receiptMoney } from '../../http/order-money.js'
@@ -16,8 +16,6 @@ const buyBody = {
   type: 'object',
   properties: { amount: { type: 'string', maxLength: 40 }, email: { type: 'string', maxLength: 320 } }
 } as const
-/** The guest orders a browser remembers (its latest); older ones are reached by the receipt's link. */
-const GUEST_ORDERS_KEPT = 20
 
 const checkoutRoutes: FastifyPluginAsync = async (app) => {
   const { catalog, checkout, links, config } = app
@@ -73,6 +71,11 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
     // A guest has no library: the signed link is the download, and the receipt brings it again.
     const guest: GuestResult | null = guestBuyer === null ? null : { email: guestBuyer.email, link: state === 'paid' ? links.create(order.id).url : null }
     const paid = state === 'paid'
+    // The cart this order was checked out from (the cart module's session keys) is bought: empty it.
+    if (paid && request.session.get('cartOrder') === order.id) {
+      request.session.set('cart', undefined)
+      request.session.set('cartOrder', undefined)
+    }
     return await reply.page('pages/checkout-result.eta', {
       title: paid ? 'Thank you' : state === 'processing' ? 'Payment processing' : 'Payment not completed',
       state,
@@ -92,18 +95,6 @@ const checkoutRoutes: FastifyPluginAsync = async (app) => {
   })
 }
 
-/** The guest orders this browser started (its session remembers the latest). */
-function guestOrders (request: FastifyRequest): string[] {
-  const kept = request.session.get('guestOrders')
-  return Array.isArray(kept) ? kept.filter((id): id is string => typeof id === 'string') : []
-}
-
-function rememberGuestOrder (request: FastifyRequest, orderId: string): void {
-  const kept = guestOrders(request)
-  if (kept.includes(orderId)) return
-  request.session.set('guestOrders', [...kept, orderId].slice(-GUEST_ORDERS_KEPT))
-}
-
 /**
  * The amount of this purchase: the price, or what the buyer typed for a pay-what-you-want
  * item (0 when its minimum is 0: then it is free and there is nothing to pay).
@@ -113,16 +104,6 @@ function amountOf (content: Content, body: BuyBody): number {
   const chosen = chosenAmount(content, body.amount)
   if (chosen.problem !== undefined) throw new HttpError(400, `${chosen.problem} Nothing was charged; go back to the item to change the amount.`)
   return chosen.amount
-}
-
-/** This browser's guest user: its id lives in the session cookie, made on the first guest Buy. */
-async function browserGuest (app: FastifyInstance, request: FastifyRequest): Promise<User> {
-  let guestId = request.session.get('guest')
-  if (typeof guestId !== 'string') {
-    guestId = randomBytes(18).toString('base64url')
-    request.session.set('guest', guestId)
-  }
-  return await app.users.guestSession(guestId)
 }
 
 /** A guest's Buy: the item must be on sale; what this browser already bought shows its thank-you page. */

@@ -8,8 +8,8 @@ import { DomainError } from '../../lib/errors.js'
 import { isGuest } from './guests.js'
 import type { Orders } from './orders.js'
 import { promotionCodesAllowed } from './promotion-codes.js'
-import type { Payments } from './providers/contract.js'
-import type { Settings } from '../settings/plugin.js'
+import type { CheckoutRequest, Payments } from './providers/contract.js'
+import type { Settings, StoreSettings } from '../settings/plugin.js'
 
 /** Checkout Session ids as Stripe makes them (cs_test_..., cs_live_...). */
 const SESSION_ID = /^cs_[A-Za-z0-9_]{1,250}$/
@@ -70,7 +70,7 @@ export interface CheckoutOptions {
   email?: string | null
 }
 
-interface CheckoutDeps {
+export interface CheckoutDeps {
   db: Kysely<Database>
   runner: Runner
   orders: Orders
@@ -144,22 +144,32 @@ async function release ({ db, runner }: CheckoutDeps, userId: number, contentId:
  * and the in-process queue of createCheckout is the whole guard.
  */
 async function guarded (deps: CheckoutDeps, user: User, content: Content, options: CheckoutOptions): Promise<CheckoutStart> {
-  if (deps.runner.dialect !== 'postgres') return await begin(deps, user, content, options)
-  const holder = await claim(deps, user.id, content.id)
+  return await claimed(deps, user.id, content.id, async () => await begin(deps, user, content, options))
+}
+
+/** `work` run while this buyer and item are claimed across instances (PostgreSQL; see guarded()). */
+export async function claimed<T> (deps: CheckoutDeps, userId: number, contentId: number, work: () => Promise<T>): Promise<T> {
+  if (deps.runner.dialect !== 'postgres') return await work()
+  const holder = await claim(deps, userId, contentId)
   try {
-    return await begin(deps, user, content, options)
+    return await work()
   } finally {
     // A release that fails leaves the claim to run out (CLAIM_MS); the buyer's answer stands.
-    await release(deps, user.id, content.id, holder).catch((error: unknown) => { deps.log.warn({ err: error }, 'could not release a checkout claim; it runs out by itself') })
+    await release(deps, userId, contentId, holder).catch((error: unknown) => { deps.log.warn({ err: error }, 'could not release a checkout claim; it runs out by itself') })
   }
 }
 
-async function resume ({ orders, payments }: CheckoutDeps, user: User, content: Content, amount: number, taxBehavior: TaxBehavior | null): Promise<CheckoutStart | undefined> {
-  const open = await orders.openFor(user.id, content.id)
+async function resume (deps: CheckoutDeps, user: User, content: Content, amount: number, taxBehavior: TaxBehavior | null): Promise<CheckoutStart | undefined> {
+  const open = await deps.orders.openFor(user.id, content.id)
   // Another amount named for a pay-what-you-want item is another checkout; so is one started
   // before the store moved to another currency (npm run reprice), even at the same number, or
   // before its tax settings changed (tax on top or inside, or none).
   if (open === undefined || open.amount_cents !== amount || open.currency !== content.currency || open.tax_behavior !== taxBehavior) return undefined
+  return await resumeOpen(deps, open)
+}
+
+/** An open order's checkout as the provider has it: still open (go back to it), done (the success page), or ended (the order expires). */
+export async function resumeOpen ({ orders, payments }: CheckoutDeps, open: Order): Promise<CheckoutStart | undefined> {
   const session = await payments.retrieve(open.provider_checkout_id!)
   if (session.checkoutStatus === 'open' && typeof session.url === 'string') {
     return { url: session.url, orderId: open.id, resumed: true }
@@ -177,8 +187,7 @@ async function begin (deps: CheckoutDeps, user: User, content: Content, options:
   const { orders, payments, settings, publicUrl, log } = deps
   const amount = options.amount ?? content.price_cents
   const store = await settings.fresh()
-  // Stripe Tax computes the tax when the store asks it to; Mollie charges the price as it is.
-  const tax = payments.name === 'stripe' && store.tax.automaticTax ? { behavior: store.tax.taxBehavior, code: store.tax.taxCode } : null
+  const { tax, invoice } = storeAsks(payments, store)
   const resumed = await resume(deps, user, content, amount, tax?.behavior ?? null)
   if (resumed !== undefined) return resumed
   // The order exists, at our price, before the provider hears of it.
@@ -191,7 +200,7 @@ async function begin (deps: CheckoutDeps, user: User, content: Content, options:
       allowPromotionCodes: promotionCodesAllowed(content, store.allowPromotionCodes),
       cancelUrl: `${publicUrl}/checkout/cancel?slug=${encodeURIComponent(content.slug)}`,
       tax,
-      invoice: payments.name === 'stripe' && store.tax.invoices ? { sellerTaxId: store.tax.sellerTaxId === '' ? null : store.tax.sellerTaxId } : null
+      invoice
     })
     await orders.attachCheckout(order.id, session.id)
     log.info({ orderId: order.id, sessionId: session.id }, 'checkout started')
@@ -200,6 +209,14 @@ async function begin (deps: CheckoutDeps, user: User, content: Content, options:
     await orders.abandon(order.id)
     log.error({ err: error, orderId: order.id }, 'could not create a checkout session')
     throw error
+  }
+}
+
+/** What the store's settings ask of a checkout: Stripe Tax (Mollie charges the price as it is) and Stripe's invoice. */
+export function storeAsks (payments: Payments, store: StoreSettings): Pick<CheckoutRequest, 'tax' | 'invoice'> {
+  return {
+    tax: payments.name === 'stripe' && store.tax.automaticTax ? { behavior: store.tax.taxBehavior, code: store.tax.taxCode } : null,
+    invoice: payments.name === 'stripe' && store.tax.invoices ? { sellerTaxId: store.tax.sellerTaxId === '' ? null : store.tax.sellerTaxId } : null
   }
 }
 

@@ -7,6 +7,7 @@ import { type FulfilResult, type FulfilVia, locked, orderById, type OrdersContex
 import { paymentLinkOrderInTransaction } from './payment-links.js'
 import { belowMinimum, minimumOf } from './promotion-codes.js'
 import type { SessionFacts } from './providers/contract.js'
+import { lineShares } from './lines.js'
 
 /**
  * The one fulfilment path, for the success redirect and the webhook alike: the order moves
@@ -68,20 +69,23 @@ function statements ({ db, runner }: OrdersContext) {
      * What the order grants into the buyer's library: the item itself, or every item of a bundle
      * (never the bundle: it has no file). An item already held keeps the order that granted it.
      */
-    addToLibrary: prepared<[userId: number, contentId: number, orderId: string, grantedAt: string], InsertResult>((arg) =>
+    addToLibrary: prepared<[userId: number, contentId: number, orderId: string, grantedAt: string, line: number], InsertResult>((arg) =>
       db.insertInto('library')
-        .columns(['user_id', 'content_id', 'order_id', 'granted_at'])
+        .columns(['user_id', 'content_id', 'order_id', 'granted_at', 'line'])
         .expression(db.selectFrom('content')
           .leftJoin('bundle_items', 'bundle_items.bundle_id', 'content.id')
           .select((eb) => [
             eb.cast<number>(eb.val(arg<number>(0)), 'integer').as('user_id'),
             eb.fn.coalesce('bundle_items.item_id', 'content.id').as('content_id'),
             eb.cast<string>(eb.val(arg<string>(2)), 'text').as('order_id'),
-            eb.cast<string>(eb.val(arg<string>(3)), 'text').as('granted_at')
+            eb.cast<string>(eb.val(arg<string>(3)), 'text').as('granted_at'),
+            eb.cast<number>(eb.val(arg<number>(4)), 'integer').as('line')
           ])
           .where('content.id', '=', arg<number>(1))
           .where((eb) => eb.or([eb('content.kind', '=', 'item'), eb('bundle_items.item_id', 'is not', null)])))
-        .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing()))
+        .onConflict((oc) => oc.columns(['user_id', 'content_id']).doNothing())),
+    linesOf: prepared<[orderId: string], { line: number, content_id: number, amount_cents: number }>((arg) =>
+      db.selectFrom('order_lines').select(['line', 'content_id', 'amount_cents']).where('order_id', '=', arg<string>(0)).orderBy('line'))
   }
 }
 
@@ -202,11 +206,32 @@ async function grant (ctx: OrdersContext, q: Statements, order: Order, session: 
   const granted = await runner.first(q.grantOrder(order.id, paidAt, session.paymentIntent, session.id, owner, session.amountDiscount ?? 0,
     session.amountTax ?? 0, countryOf(session.customerCountry), storedTaxIds(session.customerTaxIds), session.invoiceId ?? null))
   if (granted === undefined) return { outcome: 'already_paid', order: await runner.first(orderById(ctx.db, order.id)) }
-  await runner.run(q.addToLibrary(owner, order.content_id, order.id, paidAt))
+  await grantLines(ctx, q, granted, owner, paidAt)
   // In the same transaction as the grant: what must follow it (a receipt) is never lost.
   for (const listener of ctx.grantListeners) await listener(granted, session)
   ctx.log.info({ orderId: order.id, sessionId: session.id }, 'order paid and granted')
   return { outcome: 'granted', order: granted }
+}
+
+/**
+ * Every line's item (a bundle's items) into the buyer's library, each row naming its line, and
+ * each line's share of the discount and tax recorded; in the grant's transaction. An order
+ * without lines (none are made so since migrations/0021) grants its item as line 1.
+ */
+async function grantLines (ctx: OrdersContext, q: Statements, order: Order, owner: number, paidAt: string): Promise<void> {
+  const { db, runner } = ctx
+  const lines = await runner.all(q.linesOf(order.id))
+  if (lines.length === 0) {
+    await runner.run(q.addToLibrary(owner, order.content_id, order.id, paidAt, 1))
+    return
+  }
+  const shares = lineShares(lines, order.discount_cents, order.tax_cents)
+  for (const [index, line] of lines.entries()) {
+    const share = shares[index]!
+    await runner.run(db.updateTable('order_lines').set({ discount_cents: share.discountCents, tax_cents: share.taxCents })
+      .where('order_id', '=', order.id).where('line', '=', line.line))
+    await runner.run(q.addToLibrary(owner, line.content_id, order.id, paidAt, line.line))
+  }
 }
 
 /** A country code as the order keeps it (ISO 3166-1 alpha-2, upper case); null when it is not one. */

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { Runner } from '../../db/runner.js'
-import type { Content, Database, Order, PaymentProviderName, TaxBehavior } from '../../db/types.js'
+import type { Content, Database, Order, OrderLine, PaymentProviderName, TaxBehavior } from '../../db/types.js'
+import { DomainError } from '../../lib/errors.js'
 import { createFulfilment } from './fulfil.js'
 import type { GrantListener, OrdersContext, RefundListener } from './model.js'
 import { orderById } from './model.js'
@@ -14,6 +15,9 @@ export type { EventOutcome, FulfilOutcome, FulfilResult, FulfilVia, OrderEventKi
 export { paidOf } from './model.js'
 
 const CHECKOUT_LIFETIME_MS = 24 * 60 * 60 * 1000
+
+/** A line of a new order: an item or bundle, at the amount it is sold for. */
+export interface NewLine { content: Content, amount: number }
 
 /**
  * The orders: their life before payment here (created pending, the provider's checkout
@@ -69,6 +73,22 @@ function createOrderRecords ({ db, runner, provider, timeline }: OrdersContext) 
     })
   }
 
+  async function createWithLines (userId: number, lines: NewLine[], taxBehavior: TaxBehavior | null = null): Promise<Order> {
+    const first = lines[0]
+    if (first === undefined) throw new DomainError('invalid', 'An order needs at least one item.')
+    if (lines.some((l) => l.content.currency !== first.content.currency)) throw new DomainError('invalid', 'Items priced in different currencies cannot be paid together.')
+    return await runner.transaction(async () => {
+      const order = (await runner.first(db.insertInto('orders').values({
+        id: randomUUID(), user_id: userId, content_id: first.content.id, amount_cents: lines.reduce((sum, l) => sum + l.amount, 0), currency: first.content.currency, provider, tax_behavior: taxBehavior
+      }).returningAll()))!
+      await runner.run(db.insertInto('order_lines').values(lines.map((l, index) => ({
+        order_id: order.id, line: index + 1, content_id: l.content.id, amount_cents: l.amount, currency: l.content.currency
+      }))))
+      await timeline.note(order.id, 'created')
+      return order
+    })
+  }
+
   return {
     /**
      * A pending order, created before the provider is called: at our price, or at the amount the
@@ -76,13 +96,18 @@ function createOrderRecords ({ db, runner, provider, timeline }: OrdersContext) 
      * the tax behaviour its checkout asks the provider for (null: no automatic tax).
      */
     async create (userId: number, content: Content, amount = content.price_cents, taxBehavior: TaxBehavior | null = null): Promise<Order> {
-      return await runner.transaction(async () => {
-        const order = (await runner.first(db.insertInto('orders').values({
-          id: randomUUID(), user_id: userId, content_id: content.id, amount_cents: amount, currency: content.currency, provider, tax_behavior: taxBehavior
-        }).returningAll()))!
-        await timeline.note(order.id, 'created')
-        return order
-      })
+      return await createWithLines(userId, [{ content, amount }], taxBehavior)
+    },
+
+    /**
+     * A pending order of several lines (a cart), each an item or bundle at the amount it is sold
+     * for (checked by the caller); the order's item is line 1's, its amount the sum of the lines.
+     */
+    createWithLines,
+
+    /** The order's lines, in order. */
+    async lines (orderId: string): Promise<OrderLine[]> {
+      return await runner.all(db.selectFrom('order_lines').selectAll().where('order_id', '=', orderId).orderBy('line'))
     },
 
     /** The provider's checkout for the order: a Stripe Checkout Session, a Mollie payment. */
@@ -120,7 +145,18 @@ function createOrderRecords ({ db, runner, provider, timeline }: OrdersContext) 
         .where('user_id', '=', userId).where('content_id', '=', contentId)
         .where('status', '=', 'pending').where('provider_checkout_id', 'is not', null)
         .where('created_at', '>', new Date(now.getTime() - CHECKOUT_LIFETIME_MS).toISOString())
+        // A cart's checkout is the cart's, not this item's alone.
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('order_lines').select('line').whereRef('order_lines.order_id', '=', 'orders.id').where('order_lines.line', '=', 2))))
         .orderBy('created_at', 'desc').limit(1))
+    },
+
+    /** The user's latest open checkouts (as openFor) whose line 1 is this item: a cart's candidates to resume. */
+    async openCartsFor (userId: number, contentId: number, now = new Date()): Promise<Order[]> {
+      return await runner.all(db.selectFrom('orders').selectAll()
+        .where('user_id', '=', userId).where('content_id', '=', contentId)
+        .where('status', '=', 'pending').where('provider_checkout_id', 'is not', null)
+        .where('created_at', '>', new Date(now.getTime() - CHECKOUT_LIFETIME_MS).toISOString())
+        .orderBy('created_at', 'desc').limit(5))
     }
   }
 }

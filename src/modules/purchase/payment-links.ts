@@ -33,6 +33,7 @@ export async function paymentLinkOrderInTransaction (ctx: OrdersContext, session
     provider_checkout_id: session.id,
     provider: 'stripe'
   }).returningAll()))!
+  await runner.run(db.insertInto('order_lines').values({ order_id: order.id, line: 1, content_id: content.id, amount_cents: content.price_cents, currency: content.currency }))
   await ctx.timeline.note(order.id, 'created', `from Payment Link ${session.paymentLink!}`)
   return order
 }

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { type CartCheckout, createCartCheckout } from './cart-checkout.js'
 import { type Checkout, createCheckout } from './checkout.js'
 import { createInvoices, type Invoices } from './invoices.js'
 import { createOrders, type Orders } from './orders.js'
@@ -7,6 +8,8 @@ import type { Payments } from './providers/contract.js'
 import { createRefunds, type Refunds } from './refunds.js'
 
 export type { Checkout, CheckoutStart, Confirmation } from './checkout.js'
+export { CART_MAX_LINES, type CartCheckout, type CartLine } from './cart-checkout.js'
+export { browserGuest, guestOrders, rememberGuestOrder } from './guest-browser.js'
 export type { Invoices } from './invoices.js'
 export type { EventOutcome, FulfilResult, OrderEventKind, Orders, RefundFacts } from './orders.js'
 export type { WebhookOutcome } from './model.js'
@@ -24,7 +27,7 @@ declare module 'fastify' {
     /** Orders: the one fulfilment path, webhook events applied once, refunds that revoke access, the timeline. */
     orders: Orders
     /** Starting a purchase (one open checkout per buyer and item) and confirming it on the buyer's return. */
-    checkout: Checkout
+    checkout: Checkout & CartCheckout
     /** The admin's refunds: the provider first, then our order, access and timeline in one transaction. */
     refunds: Refunds
     /** The provider's invoice of an order (Stripe's, with invoices on): its hosted page. */
@@ -50,7 +53,8 @@ export default fp(async function purchase (app) {
   app.decorateRequest('webhookOutcome', null)
   app.decorate<Payments>('payments', payments)
   app.decorate('orders', orders)
-  app.decorate('checkout', createCheckout({ db, runner, orders, payments, settings, findUser: users.find, publicUrl: config.publicUrl, log }))
+  const checkoutDeps = { db, runner, orders, payments, settings, findUser: users.find, publicUrl: config.publicUrl, log }
+  app.decorate('checkout', { ...createCheckout(checkoutDeps), ...createCartCheckout(checkoutDeps) })
   app.decorate('refunds', createRefunds({ orders, payments, log }))
   app.decorate('invoices', createInvoices({ db, runner, payments, log }))
 }, { name: 'purchase', dependencies: ['database', 'settings', 'users'] })

@@ -67,6 +67,11 @@ export interface CheckoutRequest {
   order: Order
   /** The item's title: the line the buyer sees on the provider's page and statement. */
   title: string
+  /**
+   * A cart's lines (two or more, adding up to the order's amount), each shown as a line of its
+   * own where the provider has lines (Stripe); absent: one line, `title` at the order's amount.
+   */
+  lines?: Array<{ title: string, amountCents: number }>
   /** The buyer's address when we know it (signed in, or typed on our page); else the provider collects it. */
   customerEmail: string | null
   /** The store lets buyers type a promotion code (providers that have them). */

@@ -32,12 +32,14 @@ export function createMollieProvider (config: MollieConfig, publicUrl: string): 
     collectsEmail: false,
     checkoutOrigins: ['https://www.mollie.com', 'https://checkout.mollie.com', ...(config.checkoutOrigin === undefined ? [] : [config.checkoutOrigin])],
 
-    async createCheckout ({ order, title, customerEmail }) {
+    async createCheckout ({ order, title, lines, customerEmail }) {
+      // One payment for the whole order: a cart's titles make its description.
+      const description = lines === undefined ? title : lines.map((line) => line.title).join(', ')
       let payment: Payment
       try {
         payment = await mollie.payments.create({
           amount: { currency: order.currency.toUpperCase(), value: toDecimal(order.amount_cents, order.currency) },
-          description: title.slice(0, 255),
+          description: description.slice(0, 255),
           redirectUrl: returnUrl(order.id),
           webhookUrl: `${publicUrl}/webhooks/mollie`,
           // The guest's address travels with the payment, as Stripe's customer_details.email does.

@@ -107,18 +107,19 @@ export function createStripeProvider (config: StripeConfig, publicUrl: string): 
 }
 
 /** The Checkout Session for a pending order: its one line at the order's amount, and the store's tax and invoice asks. */
-function sessionParams ({ order, title, customerEmail, allowPromotionCodes, cancelUrl, tax, invoice }: CheckoutRequest, successUrl: string): Stripe.Checkout.SessionCreateParams {
+function sessionParams ({ order, title, lines, customerEmail, allowPromotionCodes, cancelUrl, tax, invoice }: CheckoutRequest, successUrl: string): Stripe.Checkout.SessionCreateParams {
   return {
     mode: 'payment',
-    line_items: [{
+    // One line item per line of the order (a cart's), each taxed on its own.
+    line_items: (lines ?? [{ title, amountCents: order.amount_cents }]).map((line) => ({
       quantity: 1,
       price_data: {
         currency: order.currency,
-        unit_amount: order.amount_cents,
-        product_data: { name: title, ...(tax === null ? {} : { tax_code: tax.code }) },
+        unit_amount: line.amountCents,
+        product_data: { name: line.title, ...(tax === null ? {} : { tax_code: tax.code }) },
         ...(tax === null ? {} : { tax_behavior: tax.behavior })
       }
-    }],
+    })),
     client_reference_id: order.id,
     metadata: { order_id: order.id },
     ...(customerEmail === null ? {} : { customer_email: customerEmail }),
