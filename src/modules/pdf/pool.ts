@@ -76,8 +76,18 @@ export class PdfWorkerPool implements PdfPool {
 
   get busy (): number { return this.#busy }
 
+  /**
+   * Always a verdict on the file, except past the deadline: a thread that died on it (pdf.js
+   * rejecting a promise nobody awaited on a damaged file, its memory ceiling) says the file
+   * cannot be read; a deadline stays an error, as a busy server is not the file's fault.
+   */
   async inspect (input: string): Promise<Inspection> {
-    return await this.#run({ op: 'inspect', input }, this.#inspectTimeoutMs) as Inspection
+    try {
+      return await this.#run({ op: 'inspect', input }, this.#inspectTimeoutMs) as Inspection
+    } catch (error) {
+      if (error instanceof DomainError && (error.cause as Error | undefined)?.name !== 'AbortError') return { ok: false, reason: error.message }
+      throw error
+    }
   }
 
   async render (input: string, options: { pages: number, width: number }): Promise<RenderedPages> {
